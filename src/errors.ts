@@ -1,0 +1,64 @@
+// The one error vocabulary of the server: every service throws SandboxError, the MCP layer turns it into
+// an isError tool result with a structured body. Never put MCP types here.
+
+export const ERROR_CODES = [
+  'syntax_error',
+  'truncated_code',
+  'import_error',
+  'runtime_error',
+  'timeout',
+  'memory_limit',
+  'output_truncated',
+  'policy_denied',
+  'network_denied',
+  'not_found',
+  'invalid_argument',
+  'isolation_unavailable',
+  'docker_unavailable',
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+  hint?: string;
+}
+
+export class SandboxError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, hint?: string) {
+    super(message);
+    this.name = 'SandboxError';
+    this.code = code;
+    this.details = details;
+    this.hint = hint;
+  }
+
+  toBody(): ErrorBody {
+    const body: ErrorBody = { code: this.code, message: this.message };
+    if (this.details) body.details = this.details;
+    if (this.hint) body.hint = this.hint;
+    return body;
+  }
+}
+
+export function notFound(kind: string, name: string, hint?: string): SandboxError {
+  return new SandboxError('not_found', `${kind} '${name}' does not exist`, { kind, name }, hint);
+}
+
+export function invalidArgument(message: string, details?: Record<string, unknown>): SandboxError {
+  return new SandboxError('invalid_argument', message, details);
+}
+
+/** Any thrown value as an error body; unknown errors become `internal` without leaking a stack. */
+export function toErrorBody(err: unknown): ErrorBody {
+  if (err instanceof SandboxError) return err.toBody();
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: 'internal', message };
+}

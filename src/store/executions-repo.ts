@@ -1,0 +1,32 @@
+// Execution history rows: each call's code, status and outputs, kept for the notebook export and the audit.
+import type { Db } from './db.js';
+
+export interface ExecutionRow {
+  session_id: string;
+  execution_count: number;
+  kind: string;
+  code: string;
+  status: string;
+  started_at: string;
+  duration_ms: number;
+  outputs: string;
+}
+
+export class ExecutionsRepo {
+  constructor(private readonly db: Db) {}
+
+  insert(row: ExecutionRow): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO executions (session_id, execution_count, kind, code, status, started_at, duration_ms, outputs)
+         VALUES (@session_id, @execution_count, @kind, @code, @status, @started_at, @duration_ms, @outputs)`,
+      )
+      .run(row);
+  }
+
+  list(sessionId: string, limit = 1000): ExecutionRow[] {
+    return this.db
+      .prepare('SELECT * FROM executions WHERE session_id = ? ORDER BY execution_count LIMIT ?')
+      .all(sessionId, limit) as ExecutionRow[];
+  }
+}
