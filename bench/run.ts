@@ -1,0 +1,267 @@
+// Foundation benchmarks: execute round trip, server start, session creation with and without the pool,
+// idle memory per session, and the two floors (a no-op MCP tool, a bare Python over a pipe), in one run.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport as StdioV1 } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { summarize, table, type Summary } from './stats.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const N = Number(process.env.BENCH_N ?? 300);
+const env = {
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: process.env.HOME ?? '/root',
+  SANDBOX_MCP_LOG_LEVEL: 'error',
+};
+
+async function connect(command: string, args: string[]): Promise<{ client: Client; startMs: number }> {
+  const t0 = performance.now();
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(new StdioClientTransport({ command, args, env, stderr: 'ignore' }));
+  await client.listTools();
+  return { client, startMs: performance.now() - t0 };
+}
+
+async function timeCalls(fn: () => Promise<unknown>, n: number, warm = 20): Promise<Summary> {
+  for (let i = 0; i < warm; i++) await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    samples.push(performance.now() - t);
+  }
+  return summarize(samples);
+}
+
+async function benchBarePython(): Promise<Summary> {
+  const child = spawn('/usr/bin/python3', ['-I', '-u', join(ROOT, 'bench', 'bare-python.py')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const waiters = new Map<number, () => void>();
+  lines.on('line', (l) => {
+    const m = JSON.parse(l) as { id: number };
+    waiters.get(m.id)?.();
+  });
+  let id = 0;
+  const call = () =>
+    new Promise<void>((res) => {
+      const my = ++id;
+      waiters.set(my, res);
+      child.stdin.write(JSON.stringify({ id: my, code: 'x = globals().get("x", 0) + 1' }) + '\n');
+    });
+  const s = await timeCalls(call, N * 3);
+  child.kill();
+  return s;
+}
+
+async function benchNoopV1(): Promise<{ call: Summary; startMs: number }> {
+  const t0 = performance.now();
+  const client = new ClientV1({ name: 'bench', version: '1' });
+  await client.connect(
+    new StdioV1({
+      command: process.execPath,
+      args: [join(ROOT, 'dist', 'bench', 'noop-server-v1.js')],
+      env,
+      stderr: 'ignore',
+    }),
+  );
+  await client.listTools();
+  const startMs = performance.now() - t0;
+  const call = await timeCalls(() => client.callTool({ name: 'noop', arguments: {} }), N);
+  await client.close();
+  return { call, startMs };
+}
+
+function rssOfTree(rootPid: number): number {
+  // Sum RSS of every process whose ancestry reaches rootPid (the server and its boxes).
+  const parents = new Map<number, number>();
+  const rss = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(d), Number(fields[1]));
+      const status = readFileSync(`/proc/${d}/status`, 'utf8');
+      const m = /VmRSS:\s+(\d+) kB/.exec(status);
+      rss.set(Number(d), m ? Number(m[1]) * 1024 : 0);
+    } catch {
+      // Process went away.
+    }
+  }
+  let total = 0;
+  for (const [pid, bytes] of rss) {
+    let p: number | undefined = pid;
+    for (let hops = 0; p && hops < 64; hops++) {
+      if (p === rootPid) {
+        total += bytes;
+        break;
+      }
+      p = parents.get(p);
+    }
+  }
+  return total;
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, unknown> = {};
+  const dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-bench-'));
+  try {
+    // Floors first, on an idle machine.
+    results.bare_python_pipe_ms = await benchBarePython();
+    const noop = await connect(process.execPath, [join(ROOT, 'dist', 'bench', 'noop-server-v2.js')]);
+    results.noop_tool_v2_ms = await timeCalls(() => noop.client.callTool({ name: 'noop', arguments: {} }), N);
+    results.noop_server_v2_start_ms = noop.startMs;
+    await noop.client.close();
+    const v1 = await benchNoopV1();
+    results.noop_tool_v1_ms = v1.call;
+    results.noop_server_v1_start_ms = v1.startMs;
+
+    // The sandbox server.
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const d = join(dataDir, `start-${i}`);
+      const s = await connect(process.execPath, [CLI, '--data-dir', d, '--pool-size', '0']);
+      starts.push(s.startMs);
+      await s.client.close();
+    }
+    results.server_start_to_tools_list_ms = summarize(starts);
+
+    const main = await connect(process.execPath, [
+      CLI,
+      '--data-dir',
+      join(dataDir, 'main'),
+      '--pool-size',
+      '2',
+    ]);
+    const c = main.client;
+    const warm = (await c.callTool({ name: 'create_session', arguments: {} })).structuredContent as {
+      session_id: string;
+    };
+    await c.callTool({ name: 'execute', arguments: { code: 'x = 0', session_id: warm.session_id } });
+    results.execute_warm_ms = await timeCalls(
+      () => c.callTool({ name: 'execute', arguments: { code: 'x += 1', session_id: warm.session_id } }),
+      N,
+    );
+
+    const createFirst = async (): Promise<number> => {
+      const t = performance.now();
+      const s = (await c.callTool({ name: 'create_session', arguments: {} })).structuredContent as {
+        session_id: string;
+      };
+      await c.callTool({ name: 'execute', arguments: { code: '1 + 1', session_id: s.session_id } });
+      const ms = performance.now() - t;
+      await c.callTool({ name: 'close_session', arguments: { session_id: s.session_id } });
+      return ms;
+    };
+    const pooled: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 1500)); // let the pool refill between samples
+      pooled.push(await createFirst());
+    }
+    results.create_plus_first_execute_pooled_ms = summarize(pooled);
+    // Cold: a session with a non-default memory limit never comes from the pool.
+    const cold: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const t = performance.now();
+      const s = (await c.callTool({ name: 'create_session', arguments: { memory_mb: 1000 } }))
+        .structuredContent as { session_id: string };
+      await c.callTool({ name: 'execute', arguments: { code: '1 + 1', session_id: s.session_id } });
+      cold.push(performance.now() - t);
+      await c.callTool({ name: 'close_session', arguments: { session_id: s.session_id } });
+    }
+    results.create_plus_first_execute_cold_ms = summarize(cold);
+    await c.close();
+
+    // Idle memory per session: RSS of the server's process tree with 10 more idle sessions, per session.
+    const memDir = join(dataDir, 'mem');
+    mkdirSync(memDir, { recursive: true });
+    const mem = await connect(process.execPath, [CLI, '--data-dir', memDir, '--pool-size', '0']);
+    const serverPid = await findServerPid(memDir);
+    await mem.client.callTool({ name: 'execute', arguments: { code: '1' } });
+    await new Promise((r) => setTimeout(r, 500));
+    const before = rssOfTree(serverPid);
+    for (let i = 0; i < 10; i++) {
+      const s = (await mem.client.callTool({ name: 'create_session', arguments: {} })).structuredContent as {
+        session_id: string;
+      };
+      await mem.client.callTool({ name: 'execute', arguments: { code: '1', session_id: s.session_id } });
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const after = rssOfTree(serverPid);
+    results.idle_memory_per_session_mb = Math.round(((after - before) / 10 / 1024 / 1024) * 10) / 10;
+    await mem.client.close();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  const noopP50 = (results.noop_tool_v2_ms as Summary).p50;
+  const execP50 = (results.execute_warm_ms as Summary).p50;
+  const ratios = {
+    execute_p50_over_noop_p50: Math.round((execP50 / noopP50) * 100) / 100,
+    server_start_over_noop_start:
+      Math.round(
+        ((results.server_start_to_tools_list_ms as Summary).p50 /
+          (results.noop_server_v2_start_ms as number)) *
+          100,
+      ) / 100,
+    v1_noop_p50_minus_v2_noop_p50_ms:
+      Math.round(((results.noop_tool_v1_ms as Summary).p50 - noopP50) * 1000) / 1000,
+  };
+  const targets = {
+    execute_p50_within_2_5x_noop: ratios.execute_p50_over_noop_p50 <= 2.5,
+    server_start_within_2x_noop_start: ratios.server_start_over_noop_start <= 2,
+    pooled_create_plus_execute_under_100ms:
+      (results.create_plus_first_execute_pooled_ms as Summary).p50 < 100,
+  };
+  const out = {
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    results,
+    ratios,
+    targets,
+  };
+  mkdirSync(join(ROOT, '.bench'), { recursive: true });
+  writeFileSync(join(ROOT, '.bench', 'foundation.json'), JSON.stringify(out, null, 2));
+  console.log(JSON.stringify(out, null, 2));
+  const rows = Object.entries(results).map(([k, v]) =>
+    typeof v === 'object' && v !== null
+      ? { metric: k, ...(v as Record<string, number>) }
+      : { metric: k, value: v as number },
+  );
+  console.log(
+    table(
+      rows.map((r) => ({
+        metric: String(r.metric),
+        p50: String((r as any).p50 ?? (r as any).value ?? ''),
+        p95: String((r as any).p95 ?? ''),
+        p99: String((r as any).p99 ?? ''),
+        n: String((r as any).n ?? ''),
+      })),
+    ),
+  );
+  console.log(
+    table(Object.entries({ ...ratios, ...targets }).map(([k, v]) => ({ check: k, value: String(v) }))),
+  );
+}
+
+async function findServerPid(dataDir: string): Promise<number> {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      if (cmd.includes(CLI) && cmd.includes(dataDir)) return Number(d);
+    } catch {
+      // gone
+    }
+  }
+  throw new Error('server process not found');
+}
+
+await main();

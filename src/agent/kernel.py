@@ -1,0 +1,700 @@
+# Persistent Python namespace driven by agent.py: runs each request's code like a notebook cell and reports over JSON pipes.
+import ast
+import base64
+import builtins
+import io
+import json
+import linecache
+import os
+import resource
+import signal
+import sys
+import tokenize
+import traceback
+import types
+
+# fd numbers fixed by docs/AGENT_PROTOCOL.md; the agent passes whatever numbers it has on argv.
+REQ_FD = 3
+EV_FD = 4
+
+KERNEL_FILE = os.path.abspath(__file__)
+KERNEL_PID = os.getpid()
+
+CO_COROUTINE = 0x80
+FLAG_TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+# Run after every cell (with the namespace), whatever its status; a figure-capture hook goes here.
+_post_cell_hooks = []
+
+_running = False  # SIGINT only raises while user code runs
+_sending = False  # ... and never in the middle of an event line
+_int_pending = False
+
+# ASCII-only lines keep lone surrogates from user strings valid on the pipe; NaN is not JSON.
+_dumps = json.JSONEncoder(ensure_ascii=True, allow_nan=False, default=repr, separators=(',', ':')).encode
+_loads = json.loads
+_getrusage = resource.getrusage
+_RU_SELF = resource.RUSAGE_SELF
+_RU_CHILDREN = resource.RUSAGE_CHILDREN
+
+# Well-known import names whose PyPI distribution is called something else.
+_PYPI_NAMES = {
+    'sklearn': 'scikit-learn',
+    'cv2': 'opencv-python-headless',
+    'PIL': 'pillow',
+    'yaml': 'pyyaml',
+    'bs4': 'beautifulsoup4',
+    'skimage': 'scikit-image',
+    'dateutil': 'python-dateutil',
+    'Crypto': 'pycryptodome',
+    'dotenv': 'python-dotenv',
+    'docx': 'python-docx',
+    'pptx': 'python-pptx',
+    'serial': 'pyserial',
+    'attr': 'attrs',
+    'jwt': 'pyjwt',
+    'magic': 'python-magic',
+    'fitz': 'pymupdf',
+    'Bio': 'biopython',
+    'google.protobuf': 'protobuf',
+}
+
+_MIME_METHODS = (
+    ('_repr_html_', 'text/html'),
+    ('_repr_markdown_', 'text/markdown'),
+    ('_repr_svg_', 'image/svg+xml'),
+    ('_repr_png_', 'image/png'),
+    ('_repr_jpeg_', 'image/jpeg'),
+    ('_repr_json_', 'application/json'),
+    ('_repr_latex_', 'text/latex'),
+)
+_BINARY_MIME = frozenset(('image/png', 'image/jpeg'))
+_PLAIN_TYPES = frozenset((int, float, complex, bool, str, bytes, bytearray, list, tuple, dict, set, frozenset, range))
+
+
+def _setup_fds(req, ev):
+    import fcntl
+
+    # Move to high numbers first so dup2 onto 3/4 cannot clobber the other pipe.
+    hreq = fcntl.fcntl(req, fcntl.F_DUPFD_CLOEXEC, 10)
+    hev = fcntl.fcntl(ev, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(req)
+    os.close(ev)
+    os.dup2(hreq, REQ_FD, inheritable=False)
+    os.dup2(hev, EV_FD, inheritable=False)
+    os.close(hreq)
+    os.close(hev)
+
+
+def _on_sigint(signum, frame):
+    global _int_pending
+    if _running:
+        if _sending:
+            _int_pending = True
+        else:
+            raise KeyboardInterrupt
+
+
+def send(obj):
+    global _sending, _int_pending
+    if os.getpid() != KERNEL_PID:
+        return  # a forked child of user code must not speak for the kernel
+    try:
+        line = _dumps(obj)
+    except ValueError:  # NaN or a cycle in some _repr_json_ output
+        line = _dumps(_json_safe(obj, 0))
+    data = memoryview((line + '\n').encode('ascii'))
+    _sending = True
+    try:
+        while data:
+            data = data[os.write(EV_FD, data):]
+    finally:
+        _sending = False
+    if _int_pending and _running:
+        _int_pending = False
+        raise KeyboardInterrupt
+
+
+def _json_safe(o, depth):
+    if depth > 50:
+        return repr(o)
+    if isinstance(o, float):
+        return o if o == o and o not in (float('inf'), float('-inf')) else None
+    if isinstance(o, dict):
+        return {str(k): _json_safe(v, depth + 1) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_json_safe(v, depth + 1) for v in o]
+    if o is None or isinstance(o, (str, int, bool)):
+        return o
+    return repr(o)
+
+
+def mime_bundle(obj):
+    """Notebook-style rich representations of obj, always with text/plain."""
+    data = {}
+    metadata = {}
+    if type(obj) not in _PLAIN_TYPES and not isinstance(obj, type):
+        mb = _safe_method(obj, '_repr_mimebundle_')
+        if mb is not None:
+            try:
+                r = mb()
+            except Exception as e:
+                _warn_repr(obj, '_repr_mimebundle_', e)
+                r = None
+            if isinstance(r, tuple) and len(r) == 2:
+                r, md = r
+                if isinstance(md, dict):
+                    metadata.update(md)
+            if isinstance(r, dict):
+                for mime, value in r.items():
+                    data[mime] = _encode_mime(mime, value)
+        for meth, mime in _MIME_METHODS:
+            if mime in data:
+                continue
+            f = _safe_method(obj, meth)
+            if f is None:
+                continue
+            try:
+                r = f()
+            except Exception as e:
+                _warn_repr(obj, meth, e)
+                continue
+            if isinstance(r, tuple) and len(r) == 2:
+                r, md = r
+                if isinstance(md, dict):
+                    metadata[mime] = md
+            if r is None:
+                continue
+            data[mime] = _encode_mime(mime, r)
+    if 'text/plain' not in data:
+        data['text/plain'] = repr(obj)
+    return data, metadata
+
+
+def _safe_method(obj, name):
+    try:
+        f = getattr(obj, name, None)
+    except Exception:
+        return None
+    # Objects whose __getattr__ answers every name (mocks, proxies) must not pass as rich.
+    return f if callable(f) and not isinstance(f, type) else None
+
+
+def _encode_mime(mime, value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        if mime in _BINARY_MIME or not mime.startswith('text/'):
+            return base64.b64encode(bytes(value)).decode('ascii')
+        return bytes(value).decode('utf-8', 'replace')
+    return value
+
+
+def _warn_repr(obj, meth, e):
+    try:
+        sys.stderr.write('%s.%s failed: %s: %s\n' % (type(obj).__name__, meth, type(e).__name__, e))
+    except Exception:
+        pass
+
+
+class _Display:
+    """display(*objs): send each object's rich representation as display_data, as in a notebook."""
+
+    def __init__(self):
+        self.rid = None
+
+    def __call__(self, *objs, raw=False, metadata=None, **_ignored):
+        _flush_std()
+        for obj in objs:
+            if raw and isinstance(obj, dict):
+                data, md = obj, {}
+            else:
+                data, md = mime_bundle(obj)
+            if metadata:
+                md = dict(md, **metadata)
+            send({'type': 'display_data', 'id': self.rid, 'data': data, 'metadata': md})
+
+    def __repr__(self):
+        return '<function display>'
+
+
+_display = _Display()
+
+
+def _flush_std():
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.flush()
+        except Exception:
+            pass
+
+
+class Kernel:
+    def __init__(self):
+        self.module = types.ModuleType('__main__')
+        self.ns = self.module.__dict__
+        self.ns['__builtins__'] = builtins
+        # Functions defined in cells must be picklable by reference, as in a notebook.
+        self._own_main = sys.modules.get('__main__')
+        sys.modules['__main__'] = self.module
+        builtins.display = _display
+        self.future_flags = 0
+        self.count = 0
+        self.loop = None
+
+    # --- compiling -------------------------------------------------------------
+
+    def compile_cell(self, code, filename):
+        """(exec code object, eval code object or None, suppress display) or raise SyntaxError."""
+        flags = self.future_flags | FLAG_TOP_LEVEL_AWAIT
+        tree = compile(code, filename, 'exec', ast.PyCF_ONLY_AST | flags, True)
+        body = tree.body
+        expr = None
+        suppress = False
+        if body and isinstance(body[-1], ast.Expr):
+            last = body.pop()
+            expr = compile(ast.Expression(last.value), filename, 'eval', flags, True)
+            suppress = _ends_with_semicolon(code, last)
+        mod = compile(tree, filename, 'exec', flags, True) if body else None
+        if mod is not None:
+            self.future_flags |= mod.co_flags & _FUTURE_MASK
+        return mod, expr, suppress
+
+    # --- running ---------------------------------------------------------------
+
+    def execute(self, req):
+        """Run one cell; returns (status, error)."""
+        global _running, _int_pending
+        rid = req.get('id')
+        code = req.get('code', '')
+        count = req.get('execution_count')
+        if not isinstance(count, int):
+            count = self.count + 1
+        self.count = count
+        filename = '<cell-%d>' % count
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        _display.rid = rid
+        try:
+            mod, expr, suppress = self.compile_cell(code, filename)
+        except (SyntaxError, ValueError) as e:
+            return 'error', syntax_error_info(code, e)
+        status = 'ok'
+        error = None
+        exit_code = 0  # only used by a forked child
+        ns = self.ns
+        _int_pending = False
+        try:
+            try:
+                _running = True
+                if mod is not None:
+                    r = eval(mod, ns)
+                    if mod.co_flags & CO_COROUTINE:
+                        self.run_async(r)
+                if expr is not None:
+                    value = eval(expr, ns)
+                    if expr.co_flags & CO_COROUTINE:
+                        value = self.run_async(value)
+                    if value is not None:
+                        ns['_'] = value
+                        if not suppress:
+                            _flush_std()
+                            data, md = mime_bundle(value)
+                            send({'type': 'execute_result', 'id': rid, 'execution_count': count, 'data': data, 'metadata': md})
+            except KeyboardInterrupt:
+                status = 'interrupted'
+            except SystemExit as e:
+                if e.code not in (None, 0):
+                    exit_code = e.code if isinstance(e.code, int) else 1
+                    status, error = 'error', runtime_error_info(e, filename)
+            except BaseException as e:
+                exit_code = 1
+                status, error = 'error', runtime_error_info(e, filename)
+            if os.getpid() != KERNEL_PID:
+                _flush_std()
+                os._exit(exit_code)  # the child of a bare os.fork() in the cell ends here
+            for hook in _post_cell_hooks:
+                try:
+                    hook(ns)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as e:
+                    sys.stderr.write('post-cell hook failed: %s: %s\n' % (type(e).__name__, e))
+        except KeyboardInterrupt:
+            status = 'interrupted'
+        finally:
+            _running = False
+        return status, error
+
+    def run_async(self, coro):
+        import asyncio
+
+        if self.loop is None or self.loop.is_closed():
+            self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        return self.loop.run_until_complete(coro)
+
+    def info(self):
+        u = os.uname()
+        try:
+            import platform
+
+            plat = platform.platform()
+        except Exception:
+            plat = sys.platform
+        try:
+            cwd = os.getcwd()
+        except OSError:
+            cwd = None
+        return {
+            'python_executable': sys.executable,
+            'python_version': sys.version,
+            'sys_path': list(sys.path),
+            'platform': plat,
+            'machine': u.machine,
+            'cwd': cwd,
+            'venv': sys.prefix != sys.base_prefix,
+            'prefix': sys.prefix,
+            'kernel_pid': os.getpid(),
+            'uid': os.getuid(),
+            'hostname': u.nodename,
+        }
+
+    def serve(self):
+        global _running
+        read = os.fdopen(REQ_FD, 'rb', closefd=False).readline
+        send({'type': 'hello', 'pid': os.getpid(), 'info': self.info()})
+        while True:
+            line = read()
+            if not line:
+                os._exit(0)  # the agent is gone
+            try:
+                req = _loads(line)
+            except ValueError:
+                continue
+            rid = req.get('id')
+            op = req.get('op')
+            if op == 'execute':
+                done = False
+                try:
+                    ru0 = _getrusage(_RU_SELF)
+                    rc0 = _getrusage(_RU_CHILDREN)
+                    status, error = self.execute(req)
+                    _flush_std()
+                    ru1 = _getrusage(_RU_SELF)
+                    rc1 = _getrusage(_RU_CHILDREN)
+                    done = True
+                    send({
+                        'type': 'done',
+                        'id': rid,
+                        'status': status,
+                        'error': error,
+                        'usage': {
+                            'cpu_user_ms': round((ru1.ru_utime - ru0.ru_utime + rc1.ru_utime - rc0.ru_utime) * 1000, 3),
+                            'cpu_system_ms': round((ru1.ru_stime - ru0.ru_stime + rc1.ru_stime - rc0.ru_stime) * 1000, 3),
+                            'max_rss_kb': ru1.ru_maxrss,
+                        },
+                        'cpu_total_ms': round((ru1.ru_utime + ru1.ru_stime + rc1.ru_utime + rc1.ru_stime) * 1000, 3),
+                    })
+                except KeyboardInterrupt:
+                    # A second SIGINT can land between the cell and the bookkeeping.
+                    _running = False
+                    if not done:
+                        send({'type': 'done', 'id': rid, 'status': 'interrupted', 'error': None, 'usage': None})
+            elif op == 'info':
+                send({'type': 'info', 'id': rid, 'info': self.info()})
+            elif op == 'reap':
+                _reap_zombie_children()
+
+
+def _reap_zombie_children():
+    """Collect children the agent killed after a timeout, so their zombies stop holding pids."""
+    me = str(os.getpid())
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name, 'rb') as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b')') + 2 :].split()
+        if len(fields) > 1 and fields[0] == b'Z' and fields[1].decode() == me:
+            try:
+                os.waitpid(int(name), os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def _ends_with_semicolon(code, node):
+    """A trailing ';' after the last expression hides its value, as in a notebook."""
+    lines = code.splitlines()
+    if node.end_lineno is None or node.end_lineno > len(lines):
+        return False
+    rest = lines[node.end_lineno - 1].encode('utf-8', 'surrogatepass')[node.end_col_offset :]
+    return rest.lstrip().startswith(b';')
+
+
+def _future_mask():
+    import __future__
+
+    m = 0
+    for name in __future__.all_feature_names:
+        m |= getattr(__future__, name).compiler_flag
+    return m
+
+
+_FUTURE_MASK = _future_mask()
+
+# --- errors --------------------------------------------------------------------
+
+
+def syntax_error_info(code, e):
+    if isinstance(e, ValueError):  # e.g. null bytes in the source
+        msg = str(e)
+        return {
+            'code': 'syntax_error',
+            'ename': 'SyntaxError',
+            'evalue': msg,
+            'message': 'SyntaxError: %s' % msg,
+            'traceback': [],
+            'line': None,
+            'column': None,
+            'excerpt': None,
+            'text': None,
+        }
+    lines = code.splitlines()
+    trunc = truncation(code, lines)
+    if trunc is not None:
+        line, col, reason = trunc
+        excerpt = lines[line - 1] if 0 < line <= len(lines) else ''
+        return {
+            'code': 'truncated_code',
+            'ename': type(e).__name__,
+            'evalue': e.msg,
+            'message': 'The code ends before it is complete: %s (line %d). Send the whole code again.' % (reason, line),
+            'traceback': _format_syntax_error(e),
+            'line': line,
+            'column': col,
+            'excerpt': excerpt,
+            'reason': reason,
+        }
+    line = e.lineno
+    col = e.offset
+    excerpt = lines[line - 1] if line and 0 < line <= len(lines) else (e.text or '').rstrip('\n')
+    where = ' (line %s, column %s)' % (line, col) if line else ''
+    return {
+        'code': 'syntax_error',
+        'ename': type(e).__name__,
+        'evalue': e.msg,
+        'message': '%s: %s%s' % (type(e).__name__, e.msg, where),
+        'traceback': _format_syntax_error(e),
+        'line': line,
+        'column': col,
+        'excerpt': excerpt,
+        'text': e.text,
+    }
+
+
+def _format_syntax_error(e):
+    return list(traceback.format_exception_only(type(e), e))
+
+
+_OPENERS = {'(': ')', '[': ']', '{': '}'}
+_CLOSERS = {')': '(', ']': '[', '}': '{'}
+
+
+def truncation(code, lines):
+    """(line, column, reason) when the code is a prefix of valid Python cut off inside a
+    bracket, string or block, else None. The structure comes from tokenize; a completed
+    version of the code is then compiled so real mistakes inside the brackets
+    (``def f(:``) stay syntax errors."""
+    T = tokenize
+    stack = []  # (char, line, col) of open brackets
+    last = None  # last significant token
+    unterminated = None  # ERRORTOKEN quote starting an unterminated one-line string
+    eof_error = None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            tt = tok.type
+            if tt == T.ERRORTOKEN:
+                if tok.string[:1] in ('"', "'") and unterminated is None:
+                    unterminated = tok
+                continue
+            if unterminated is not None:
+                continue  # the rest of that line is the string's content
+            if tt == T.OP:
+                s = tok.string
+                if s in _OPENERS:
+                    stack.append((s, tok.start[0], tok.start[1]))
+                elif s in _CLOSERS:
+                    if not stack or stack[-1][0] != _CLOSERS[s]:
+                        return None
+                    stack.pop()
+            if tt not in (T.NEWLINE, T.NL, T.COMMENT, T.INDENT, T.DEDENT, T.ENDMARKER):
+                last = tok
+    except tokenize.TokenError as te:
+        eof_error = te
+    except (SyntaxError, ValueError):
+        return None  # IndentationError from tokenize: a real mistake, not a cut
+
+    if unterminated is not None:
+        # Only a string opened on the last line can still be completed.
+        if unterminated.start[0] != len(lines):
+            return None
+        quote = unterminated.string[0]
+        completion = code + quote + _closers(stack)
+        reason = 'string opened at line %d column %d is not closed' % (unterminated.start[0], unterminated.start[1] + 1)
+        pos = (unterminated.start[0], unterminated.start[1] + 1)
+        return (pos[0], pos[1], reason) if _compiles_or_fails_after(completion, code, last) else None
+
+    if eof_error is not None:
+        msg = eof_error.args[0] if eof_error.args else ''
+        where = eof_error.args[1] if len(eof_error.args) > 1 else (len(lines), 0)
+        if 'string' in msg:
+            sl, sc = where
+            text = lines[sl - 1][sc:] if 0 < sl <= len(lines) else ''
+            i = 0
+            while i < len(text) and text[i] not in '"\'':
+                i += 1
+            quote = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else '"""'
+            completion = code + quote + _closers(stack)
+            reason = 'triple-quoted string opened at line %d column %d is not closed' % (sl, sc + 1)
+            return (sl, sc + 1, reason) if _compiles_or_fails_after(completion, code, last) else None
+        if stack:
+            ch, bl, bc = stack[-1]
+            completion = code + _closers(stack)
+            reason = "'%s' opened at line %d column %d is not closed" % (ch, bl, bc + 1)
+            return (bl, bc + 1, reason) if _compiles_or_fails_after(completion, code, last) else None
+        # A backslash continuation with nothing after it.
+        if code.rstrip(' \t\r\n').endswith('\\'):
+            n = len(lines)
+            return (n, len(lines[-1]) if lines else 0, 'line continuation at the end')
+        return None
+
+    # A block header (def/for/if/with/class...) at the end with no body.
+    if last is not None and last.type == T.OP and last.string == ':' and not stack:
+        header = lines[last.start[0] - 1]
+        indent = header[: len(header) - len(header.lstrip())]
+        completion = code.rstrip() + '\n' + indent + '    pass\n'
+        if _compiles(completion):
+            first = header.strip().split(None, 1)[0].rstrip(':') if header.strip() else ''
+            reason = "'%s' block at line %d has no body" % (first, last.start[0])
+            return (last.start[0], last.end[1], reason)
+    return None
+
+
+def _closers(stack):
+    return ''.join(_OPENERS[ch] for ch, _l, _c in reversed(stack))
+
+
+def _compiles(src):
+    try:
+        compile(src, '<check>', 'exec', ast.PyCF_ONLY_AST | FLAG_TOP_LEVEL_AWAIT, True)
+        return True
+    except (SyntaxError, ValueError):
+        return False
+
+
+def _compiles_or_fails_after(completion, code, last):
+    """True when the completed code parses, or its first error lies past the original end
+    (an expression cut mid-way, like ``(1 +``, then fails at the added closer)."""
+    try:
+        compile(completion, '<check>', 'exec', ast.PyCF_ONLY_AST | FLAG_TOP_LEVEL_AWAIT, True)
+        return True
+    except (SyntaxError, ValueError) as e:
+        if not isinstance(e, SyntaxError) or e.lineno is None or last is None:
+            return False
+        end = last.end  # (line, col) 0-based col
+        return (e.lineno, (e.offset or 1) - 1) >= end
+
+
+def _top_module(name):
+    if not name:
+        return None
+    if name in _PYPI_NAMES:
+        return _PYPI_NAMES[name]
+    top = name.split('.')[0]
+    return _PYPI_NAMES.get(top, top)
+
+
+def runtime_error_info(e, filename):
+    tb = e.__traceback__
+    t = tb
+    while t is not None and not t.tb_frame.f_code.co_filename.startswith('<cell-'):
+        t = t.tb_next
+    if t is not None:
+        tb = t
+    te = traceback.TracebackException(type(e), e, tb, compact=True)
+    _strip_kernel_frames(te, set())
+    lines = list(te.format())
+    line = None
+    excerpt = None
+    for fs in te.stack:
+        if fs.filename == filename:
+            line = fs.lineno
+            excerpt = fs.line
+    ename = type(e).__name__
+    try:
+        evalue = str(e)
+    except Exception:
+        evalue = '<unprintable %s>' % ename
+    where = ' (line %d: %s)' % (line, excerpt) if line and excerpt else (' (line %d)' % line if line else '')
+    info = {
+        'code': 'runtime_error',
+        'ename': ename,
+        'evalue': evalue,
+        'message': '%s: %s%s' % (ename, evalue, where),
+        'traceback': lines,
+        'line': line,
+        'excerpt': excerpt,
+    }
+    if isinstance(e, ImportError):
+        name = e.name
+        info['code'] = 'import_error'
+        info['module'] = name
+        info['sys_path'] = list(sys.path)
+        if isinstance(e, ModuleNotFoundError) and name:
+            info['hint'] = 'install_package("%s")' % _top_module(name)
+        elif name:
+            info['hint'] = 'the module %r was found but does not provide the requested name; check the installed version' % name
+    return info
+
+
+def _strip_kernel_frames(te, seen):
+    if id(te) in seen:
+        return
+    seen.add(id(te))
+    kept = [fs for fs in te.stack if fs.filename != KERNEL_FILE]
+    if len(kept) != len(te.stack):
+        te.stack = traceback.StackSummary.from_list(kept)
+    for sub in (te.__cause__, te.__context__):
+        if sub is not None:
+            _strip_kernel_frames(sub, seen)
+    for sub in getattr(te, 'exceptions', None) or ():
+        _strip_kernel_frames(sub, seen)
+
+
+def main():
+    signal.signal(signal.SIGINT, _on_sigint)
+    _setup_fds(int(sys.argv[1]), int(sys.argv[2]))
+    # Let the OOM killer pick the kernel (and whatever it starts), never the agent.
+    try:
+        with open('/proc/self/oom_score_adj', 'w') as f:
+            f.write('1000')
+    except OSError:
+        pass
+    # Cells import from the workspace (cwd) as in a notebook, never from the agent's directory;
+    # everything the kernel needs later is imported above, so workspace files cannot shadow it.
+    here = os.path.dirname(KERNEL_FILE)
+    if sys.path and os.path.abspath(sys.path[0] or '.') == here:
+        del sys.path[0]
+    sys.path.insert(0, '')
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.reconfigure(encoding='utf-8', errors='backslashreplace', write_through=True)
+        except Exception:
+            pass
+    sys.argv = ['']
+    Kernel().serve()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,331 @@
+// One running box: the jailed agent process of a session, its cgroup, and the JSON-lines channel to it.
+// It never interprets results (the sessions service does) and never runs user code outside the jail
+// unless the server was started with isolation 'none'.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { SandboxError } from '../errors.js';
+import { buildBwrapArgv, probeHostLayout, type HostLayout } from './bwrap-argv.js';
+import { BoxCgroup } from './cgroups.js';
+import { buildLaunchCommand } from './launch.js';
+import type { AgentEvent, AgentFinal, AgentMessage, AgentReady, AgentRequest } from './protocol.js';
+import { seccompProgram, seccompSupported } from './seccomp.js';
+
+export interface BoxLimits {
+  memoryBytes: number;
+  pids: number;
+  fileSizeBytes: number;
+  openFiles: number;
+}
+
+export interface BoxOptions {
+  /** Names the cgroup; the session id. */
+  name: string;
+  workspace: string;
+  mplConfigDir: string;
+  agentDir: string;
+  isolation: 'bwrap' | 'none';
+  bwrapPath: string;
+  python: string;
+  limits: BoxLimits;
+  /** Extra environment for the box (already allowlisted by the caller). */
+  env?: Record<string, string>;
+  startTimeoutMs?: number;
+}
+
+export interface BoxUsage {
+  memory_bytes: number | null;
+  memory_peak_bytes: number | null;
+  pids: number | null;
+  oom_kills: number;
+}
+
+export interface Mechanisms {
+  isolation: 'bwrap' | 'none';
+  memory: 'cgroup' | 'none';
+  pids: 'cgroup' | 'none';
+  seccomp: boolean;
+}
+
+interface Pending {
+  onEvent: ((ev: AgentEvent) => void) | undefined;
+  resolve: (final: AgentFinal) => void;
+  reject: (err: Error) => void;
+}
+
+let hostLayout: HostLayout | undefined;
+let seccompOk: boolean | undefined;
+
+export class Box {
+  readonly mechanisms: Mechanisms;
+  private readonly pending = new Map<string, Pending>();
+  private exited = false;
+  private exitListeners: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];
+  private stderrTail = '';
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly cgroup: BoxCgroup | null,
+    mechanisms: Mechanisms,
+    readonly ready: AgentReady,
+  ) {
+    this.mechanisms = mechanisms;
+  }
+
+  static async start(opts: BoxOptions): Promise<Box> {
+    const cgroup = BoxCgroup.create(opts.name, {
+      memoryBytes: opts.limits.memoryBytes,
+      pids: opts.limits.pids,
+    });
+    const agentArgs = ['-I', '-u'];
+    const env: Record<string, string> = {
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      LANG: 'C.UTF-8',
+      MPLBACKEND: 'Agg',
+      PYTHONUNBUFFERED: '1',
+      SANDBOX_RLIMIT_FSIZE: String(opts.limits.fileSizeBytes),
+      SANDBOX_RLIMIT_NOFILE: String(opts.limits.openFiles),
+      ...opts.env,
+    };
+    let command: string[];
+    let useSeccomp = false;
+    if (opts.isolation === 'bwrap') {
+      hostLayout ??= probeHostLayout();
+      seccompOk ??= seccompSupported().ok;
+      useSeccomp = seccompOk === true;
+      const argv = buildBwrapArgv({
+        workspace: opts.workspace,
+        agentDir: opts.agentDir,
+        mplConfigDir: opts.mplConfigDir,
+        command: [opts.python, ...agentArgs, '/opt/sandbox-agent/agent.py'],
+        env,
+        network: 'none',
+        hostLayout,
+        ...(useSeccomp ? { seccompFd: 3 } : {}),
+      });
+      command = [opts.bwrapPath, ...argv];
+    } else {
+      command = [opts.python, ...agentArgs, `${opts.agentDir}/agent.py`];
+    }
+    const launch = buildLaunchCommand({
+      bwrapPath: command[0] as string,
+      bwrapArgv: command.slice(1),
+      cgroupProcs: cgroup ? cgroup.procsFiles() : [],
+      rlimits: { fileSizeBytes: opts.limits.fileSizeBytes, openFiles: opts.limits.openFiles },
+    });
+    const childEnv: Record<string, string> =
+      opts.isolation === 'bwrap'
+        ? { PATH: '/usr/bin:/bin' }
+        : {
+            ...env,
+            HOME: opts.workspace,
+            MPLCONFIGDIR: opts.mplConfigDir,
+            SANDBOX_WORKSPACE: opts.workspace,
+          };
+    const child = spawn(launch.file, launch.args, {
+      cwd: opts.workspace,
+      env: childEnv,
+      stdio: useSeccomp ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+    });
+    if (useSeccomp) {
+      const fd3 = child.stdio[3] as NodeJS.WritableStream | null;
+      fd3?.end(seccompProgram(process.arch === 'arm64' ? 'aarch64' : 'x86_64'));
+    }
+    const mechanisms: Mechanisms = {
+      isolation: opts.isolation,
+      memory: cgroup ? 'cgroup' : 'none',
+      pids: cgroup ? 'cgroup' : 'none',
+      seccomp: useSeccomp,
+    };
+    return await new Promise<Box>((resolve, reject) => {
+      let box: Box | undefined;
+      let stderr = '';
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(
+          new SandboxError(
+            'internal',
+            `the sandbox did not start within ${opts.startTimeoutMs ?? 15000} ms`,
+            { stderr },
+          ),
+        );
+      }, opts.startTimeoutMs ?? 15_000);
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (chunk: string) => {
+        if (box) box.appendStderr(chunk);
+        else stderr = (stderr + chunk).slice(-8192);
+      });
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        cgroup?.destroy();
+        reject(new SandboxError('isolation_unavailable', `could not start the sandbox: ${err.message}`));
+      });
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (!box) {
+          cgroup?.destroy();
+          reject(
+            new SandboxError('internal', `the sandbox exited during start (code ${code}, signal ${signal})`, {
+              stderr: stderr.slice(-4000),
+            }),
+          );
+          return;
+        }
+        box.onChildExit(code, signal);
+      });
+      const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
+      lines.on('line', (line) => {
+        let msg: AgentMessage;
+        try {
+          msg = JSON.parse(line) as AgentMessage;
+        } catch {
+          return;
+        }
+        if (!box) {
+          if (msg.type === 'ready') {
+            clearTimeout(timer);
+            box = new Box(child, cgroup, mechanisms, msg);
+            resolve(box);
+          }
+          return;
+        }
+        box.dispatch(msg);
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  get busy(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** Sends a request; resolves with the agent's final message. Events stream to onEvent. */
+  request(
+    req: AgentRequest,
+    onEvent?: (ev: AgentEvent) => void,
+    hardTimeoutMs?: number,
+  ): { id: string; done: Promise<AgentFinal> } {
+    const id = randomUUID();
+    if (this.exited) {
+      return { id, done: Promise.reject(new SandboxError('internal', 'the sandbox is not running')) };
+    }
+    const done = new Promise<AgentFinal>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        if (timer) clearTimeout(timer);
+        this.pending.delete(id);
+      };
+      this.pending.set(id, {
+        onEvent,
+        resolve: (f) => {
+          finish();
+          resolve(f);
+        },
+        reject: (e) => {
+          finish();
+          reject(e);
+        },
+      });
+      if (hardTimeoutMs !== undefined) {
+        // The agent enforces the call's timeout; this backstop only fires when the agent itself is stuck.
+        timer = setTimeout(() => this.kill(), hardTimeoutMs);
+      }
+    });
+    this.child.stdin?.write(JSON.stringify({ id, ...req }) + '\n');
+    return { id, done };
+  }
+
+  /** Sends a request that has no answer of its own (interrupt). */
+  notify(req: AgentRequest): void {
+    if (!this.exited) this.child.stdin?.write(JSON.stringify({ id: randomUUID(), ...req }) + '\n');
+  }
+
+  onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
+    this.exitListeners.push(listener);
+  }
+
+  oomKills(): number {
+    try {
+      return this.cgroup?.oomKillCount() ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  usage(): BoxUsage {
+    const safe = <T>(f: () => T): T | null => {
+      try {
+        return f();
+      } catch {
+        return null;
+      }
+    };
+    return {
+      memory_bytes: this.cgroup ? safe(() => this.cgroup!.memoryCurrent()) : null,
+      memory_peak_bytes: this.cgroup ? safe(() => this.cgroup!.memoryPeak()) : null,
+      pids: this.cgroup ? safe(() => this.cgroup!.pidsCurrent()) : null,
+      oom_kills: this.oomKills(),
+    };
+  }
+
+  get lastStderr(): string {
+    return this.stderrTail;
+  }
+
+  /** Asks the agent to stop, then kills whatever is left. */
+  async close(): Promise<void> {
+    if (!this.exited) {
+      this.notify({ op: 'shutdown' });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          this.kill();
+          resolve();
+        }, 1000);
+        this.onExit(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.cgroup?.destroy();
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+    try {
+      this.cgroup?.killAll();
+    } catch {
+      // The cgroup may already be gone.
+    }
+  }
+
+  private appendStderr(chunk: string): void {
+    this.stderrTail = (this.stderrTail + chunk).slice(-8192);
+  }
+
+  private dispatch(msg: AgentMessage): void {
+    if (msg.type === 'ready') return;
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    if (msg.type === 'final') p.resolve(msg);
+    else p.onEvent?.(msg);
+  }
+
+  private onChildExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exited = true;
+    const err = new SandboxError('internal', `the sandbox exited (code ${code}, signal ${signal})`, {
+      stderr: this.stderrTail.slice(-2000),
+    });
+    for (const p of [...this.pending.values()]) p.reject(err);
+    this.pending.clear();
+    try {
+      this.cgroup?.killAll();
+    } catch {
+      // Already gone.
+    }
+    for (const l of this.exitListeners) l(code, signal);
+  }
+}

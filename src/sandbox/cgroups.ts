@@ -1,0 +1,509 @@
+// Per-box memory and process-count limits through cgroups (v2, or v1 where that is what the machine has); it must never touch cgroups outside its own sandbox-mcp subtree nor kill a process it did not put there.
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SandboxError } from '../errors.js';
+
+export type CgroupVersion = 1 | 2;
+
+export interface CgroupLimits {
+  memoryBytes: number;
+  pids: number;
+}
+
+export interface CgroupSupport {
+  version: CgroupVersion | null;
+  memory: boolean;
+  pids: boolean;
+  reason?: string;
+}
+
+/** Where the hierarchies are mounted and where this process sits in them. */
+export type CgroupLayout =
+  | { version: 2; mount: string; ownCgroup: string; controllers: string[] }
+  | { version: 1; memoryMount: string | null; pidsMount: string | null };
+
+export const CGROUP_PARENT = 'sandbox-mcp';
+
+const FIX_HINT =
+  'run the server as root, or under a delegated cgroup: ' +
+  '`systemd-run --user --scope -p Delegate=yes sandbox-mcp ...` (cgroup v2), ' +
+  'or add a Delegate=yes to its systemd unit';
+
+interface Mount {
+  mountPoint: string;
+  root: string;
+  fsType: string;
+  superOptions: string[];
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo
+function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+function parseMountinfo(text: string): Mount[] {
+  const mounts: Mount[] = [];
+  for (const line of text.split('\n')) {
+    const dash = line.indexOf(' - ');
+    if (dash < 0) continue;
+    const pre = line.slice(0, dash).split(' ');
+    const post = line.slice(dash + 3).split(' ');
+    const root = pre[3];
+    const mountPoint = pre[4];
+    const fsType = post[0];
+    if (root === undefined || mountPoint === undefined || fsType === undefined) continue;
+    mounts.push({
+      root: unescapeMountField(root),
+      mountPoint: unescapeMountField(mountPoint),
+      fsType,
+      superOptions: (post[2] ?? '').split(','),
+    });
+  }
+  return mounts;
+}
+
+/** This process's cgroup path inside the hierarchy a mount shows, or '/' when the mount does not contain it. */
+function pathWithinMount(cgroupPath: string, mountRoot: string): string {
+  if (mountRoot === '/') return cgroupPath;
+  if (cgroupPath === mountRoot) return '/';
+  if (cgroupPath.startsWith(mountRoot + '/')) return cgroupPath.slice(mountRoot.length);
+  return '/';
+}
+
+/**
+ * Picks the hierarchy that holds the memory controller: v2 when the unified mount offers it (pure v2, or
+ * hybrid with controllers moved over), else the v1 per-controller mounts. Pure: takes the two /proc files.
+ */
+export function parseCgroupLayout(
+  mountinfo: string,
+  procSelfCgroup: string,
+  v2Controllers: (mount: string) => string[],
+): CgroupLayout | null {
+  const mounts = parseMountinfo(mountinfo);
+  const unified = mounts.find((m) => m.fsType === 'cgroup2');
+  if (unified) {
+    const controllers = v2Controllers(unified.mountPoint);
+    if (controllers.includes('memory') || controllers.includes('pids')) {
+      const line = procSelfCgroup.split('\n').find((l) => l.startsWith('0::'));
+      const own = pathWithinMount(line ? line.slice(3) : '/', unified.root);
+      return { version: 2, mount: unified.mountPoint, ownCgroup: own, controllers };
+    }
+  }
+  const v1 = (controller: string): string | null =>
+    mounts.find((m) => m.fsType === 'cgroup' && m.superOptions.includes(controller))?.mountPoint ?? null;
+  const memoryMount = v1('memory');
+  const pidsMount = v1('pids');
+  if (memoryMount === null && pidsMount === null) return null;
+  return { version: 1, memoryMount, pidsMount };
+}
+
+function readControllers(mount: string): string[] {
+  try {
+    return readFileSync(join(mount, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+export function detectCgroupLayout(): CgroupLayout | null {
+  let mountinfo: string;
+  let self: string;
+  try {
+    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    self = readFileSync('/proc/self/cgroup', 'utf8');
+  } catch {
+    return null;
+  }
+  return parseCgroupLayout(mountinfo, self, readControllers);
+}
+
+function errnoOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err
+    ? String((err as { code: unknown }).code)
+    : undefined;
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function readNumber(path: string): number | null {
+  const text = readText(path);
+  if (text === null) return null;
+  const n = Number(text.trim());
+  return Number.isFinite(n) ? n : null;
+}
+
+/** The value of `key N` in a flat-keyed cgroup file (memory.events, memory.oom_control, memory.stat). */
+export function keyedValue(text: string, key: string): number | null {
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k === key && v !== undefined) return Number(v);
+  }
+  return null;
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function mkdirIfMissing(path: string): void {
+  try {
+    mkdirSync(path);
+  } catch (err) {
+    if (errnoOf(err) !== 'EEXIST') throw err;
+  }
+}
+
+function enableControllers(dir: string, wanted: string[]): void {
+  const current = (readText(join(dir, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/);
+  const missing = wanted.filter((c) => !current.includes(c));
+  if (missing.length > 0)
+    writeFileSync(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
+}
+
+function listPids(procsFile: string): number[] {
+  const text = readText(procsFile);
+  if (text === null) return [];
+  return text
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/**
+ * v2 parent for box cgroups: `<mount>/sandbox-mcp` when we may write at the top (root), otherwise inside our own
+ * delegated cgroup. There the no-internal-processes rule forces our own processes into a leaf before the
+ * controllers can be handed down.
+ */
+function prepareV2Parent(layout: Extract<CgroupLayout, { version: 2 }>, controllers: string[]): string {
+  const attempts: string[] = [];
+  const tryTop = (): string => {
+    const top = join(layout.mount, CGROUP_PARENT);
+    enableControllers(layout.mount, controllers);
+    mkdirIfMissing(top);
+    enableControllers(top, controllers);
+    return top;
+  };
+  const tryDelegated = (): string => {
+    const own = join(layout.mount, layout.ownCgroup);
+    const handedDown = (readText(join(own, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/);
+    if (!controllers.every((c) => handedDown.includes(c))) {
+      const leaf = join(own, `${CGROUP_PARENT}-server`);
+      mkdirIfMissing(leaf);
+      for (let round = 0; round < 10; round++) {
+        const pids = listPids(join(own, 'cgroup.procs'));
+        if (pids.length === 0) break;
+        for (const pid of pids) {
+          try {
+            writeFileSync(join(leaf, 'cgroup.procs'), String(pid));
+          } catch (err) {
+            // exited meanwhile
+            if (errnoOf(err) !== 'ESRCH') throw err;
+          }
+        }
+      }
+      enableControllers(own, controllers);
+    }
+    const parent = join(own, CGROUP_PARENT);
+    mkdirIfMissing(parent);
+    enableControllers(parent, controllers);
+    return parent;
+  };
+  for (const [what, attempt] of [
+    ['top level', tryTop],
+    ['own delegated cgroup', tryDelegated],
+  ] as const) {
+    if (what === 'own delegated cgroup' && (layout.ownCgroup === '/' || layout.ownCgroup === '')) continue;
+    try {
+      return attempt();
+    } catch (err) {
+      attempts.push(`${what}: ${(err as Error).message}`);
+    }
+  }
+  throw new Error(attempts.join('; '));
+}
+
+interface BoxDirs {
+  version: CgroupVersion;
+  memoryDir: string | null;
+  pidsDir: string | null;
+}
+
+function writeLimits(dirs: BoxDirs, limits: CgroupLimits): void {
+  const memory = String(Math.floor(limits.memoryBytes));
+  const pids = String(Math.floor(limits.pids));
+  if (dirs.version === 2 && dirs.memoryDir !== null) {
+    writeFileSync(join(dirs.memoryDir, 'memory.max'), memory);
+    // swap would let a box exceed its memory budget invisibly and slow the whole host
+    if (existsSync(join(dirs.memoryDir, 'memory.swap.max')))
+      writeFileSync(join(dirs.memoryDir, 'memory.swap.max'), '0');
+  }
+  if (dirs.version === 1 && dirs.memoryDir !== null) {
+    writeFileSync(join(dirs.memoryDir, 'memory.limit_in_bytes'), memory);
+    // memsw must be >= the memory limit, hence written second; absent when the kernel has swap accounting off
+    if (existsSync(join(dirs.memoryDir, 'memory.memsw.limit_in_bytes'))) {
+      writeFileSync(join(dirs.memoryDir, 'memory.memsw.limit_in_bytes'), memory);
+    } else {
+      try {
+        writeFileSync(join(dirs.memoryDir, 'memory.swappiness'), '0');
+      } catch {
+        // best effort only: the limit still holds for resident memory
+      }
+    }
+  }
+  if (dirs.pidsDir !== null) writeFileSync(join(dirs.pidsDir, 'pids.max'), pids);
+}
+
+function removeDir(dir: string): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'ENOENT') return;
+      // EBUSY: killed tasks are still exiting
+      if (code !== 'EBUSY' || attempt >= 100) throw err;
+      sleepSync(10);
+    }
+  }
+}
+
+function resolveDirs(layout: CgroupLayout, name: string): BoxDirs {
+  if (layout.version === 2) {
+    const wanted = ['memory', 'pids'].filter((c) => layout.controllers.includes(c));
+    const parent = prepareV2Parent(layout, wanted);
+    const dir = join(parent, name);
+    return {
+      version: 2,
+      memoryDir: wanted.includes('memory') ? dir : null,
+      pidsDir: wanted.includes('pids') ? dir : null,
+    };
+  }
+  const under = (mount: string | null): string | null => {
+    if (mount === null) return null;
+    mkdirIfMissing(join(mount, CGROUP_PARENT));
+    return join(mount, CGROUP_PARENT, name);
+  };
+  const memoryDir = under(layout.memoryMount);
+  const pidsDir = under(layout.pidsMount);
+  return { version: 1, memoryDir, pidsDir };
+}
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+function procsFilesOf(dirs: BoxDirs): string[] {
+  return [...new Set([dirs.memoryDir, dirs.pidsDir])]
+    .filter((d): d is string => d !== null)
+    .map((d) => join(d, 'cgroup.procs'));
+}
+
+function pidsOf(dirs: BoxDirs): number[] {
+  return [...new Set(procsFilesOf(dirs).flatMap(listPids))];
+}
+
+function killAllIn(dirs: BoxDirs): void {
+  const v2Dir = dirs.version === 2 ? (dirs.memoryDir ?? dirs.pidsDir) : null;
+  if (v2Dir !== null && existsSync(join(v2Dir, 'cgroup.kill'))) {
+    try {
+      writeFileSync(join(v2Dir, 'cgroup.kill'), '1');
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return;
+      throw err;
+    }
+  }
+  for (let round = 0; round < 200; round++) {
+    const pids = pidsOf(dirs);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      if (pid === process.pid) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    sleepSync(round < 10 ? 2 : 10);
+  }
+}
+
+function destroyDirs(dirs: BoxDirs): void {
+  killAllIn(dirs);
+  for (const dir of new Set([dirs.memoryDir, dirs.pidsDir])) if (dir !== null) removeDir(dir);
+}
+
+/** Makes the box directories and writes the limits; throws with the kernel's reason, leaving nothing behind. */
+function createDirs(layout: CgroupLayout, name: string, limits: CgroupLimits): BoxDirs {
+  const dirs = resolveDirs(layout, name);
+  if (dirs.memoryDir === null && dirs.pidsDir === null)
+    throw new Error('neither the memory nor the pids controller is available');
+  const made: string[] = [];
+  try {
+    for (const dir of new Set([dirs.memoryDir, dirs.pidsDir])) {
+      if (dir === null) continue;
+      // leftovers of a crashed run: their processes must not survive into the new box
+      if (existsSync(dir)) destroyDirs({ version: dirs.version, memoryDir: dir, pidsDir: null });
+      mkdirSync(dir);
+      made.push(dir);
+    }
+    writeLimits(dirs, limits);
+  } catch (err) {
+    for (const dir of made) {
+      try {
+        removeDir(dir);
+      } catch {
+        // the original error is the one worth reporting
+      }
+    }
+    throw err;
+  }
+  return dirs;
+}
+
+/** One box's cgroup(s): a single v2 directory, or a memory and a pids directory under v1. */
+export class BoxCgroup {
+  readonly version: CgroupVersion;
+  readonly memoryDir: string | null;
+  readonly pidsDir: string | null;
+
+  private constructor(dirs: BoxDirs) {
+    this.version = dirs.version;
+    this.memoryDir = dirs.memoryDir;
+    this.pidsDir = dirs.pidsDir;
+  }
+
+  /**
+   * Creates (or recreates, killing leftovers of a crashed run) the box cgroup with the given limits. Null when
+   * no cgroup is usable here; cgroupSupport() says why. A controller the machine lacks leaves that limit unenforced
+   * (see memoryEnforced/pidsEnforced) rather than refusing the other.
+   */
+  static create(
+    name: string,
+    limits: CgroupLimits,
+    layout: CgroupLayout | null = detectCgroupLayout(),
+  ): BoxCgroup | null {
+    if (!NAME.test(name))
+      throw new SandboxError('invalid_argument', `invalid cgroup name ${JSON.stringify(name)}`);
+    if (!(limits.memoryBytes > 0) || !(limits.pids > 0)) {
+      throw new SandboxError('invalid_argument', 'cgroup limits must be positive', { ...limits });
+    }
+    if (layout === null) return null;
+    try {
+      return new BoxCgroup(createDirs(layout, name, limits));
+    } catch {
+      return null;
+    }
+  }
+
+  get memoryEnforced(): boolean {
+    return this.memoryDir !== null;
+  }
+
+  get pidsEnforced(): boolean {
+    return this.pidsDir !== null;
+  }
+
+  /** Every cgroup.procs a launcher must write its pid into before the box starts. */
+  procsFiles(): string[] {
+    return procsFilesOf(this);
+  }
+
+  /**
+   * Processes the kernel OOM-killed in this cgroup. v1 kernels before 4.13 lack the oom_kill counter in
+   * memory.oom_control; there memory.failcnt (times usage hit the limit) is returned instead, which also
+   * counts limit hits that reclaim resolved, so treat it as "the limit was reached", not as a kill count.
+   */
+  oomKillCount(): number {
+    if (this.memoryDir === null) return 0;
+    if (this.version === 2)
+      return keyedValue(readText(join(this.memoryDir, 'memory.events')) ?? '', 'oom_kill') ?? 0;
+    const v = keyedValue(readText(join(this.memoryDir, 'memory.oom_control')) ?? '', 'oom_kill');
+    if (v !== null) return v;
+    return readNumber(join(this.memoryDir, 'memory.failcnt')) ?? 0;
+  }
+
+  memoryCurrent(): number {
+    if (this.memoryDir === null) return 0;
+    const file = this.version === 2 ? 'memory.current' : 'memory.usage_in_bytes';
+    return readNumber(join(this.memoryDir, file)) ?? 0;
+  }
+
+  /** High-water mark of memory use; null where the kernel does not keep one (v2 before 5.19). */
+  memoryPeak(): number | null {
+    if (this.memoryDir === null) return null;
+    const file = this.version === 2 ? 'memory.peak' : 'memory.max_usage_in_bytes';
+    return readNumber(join(this.memoryDir, file));
+  }
+
+  pidsCurrent(): number {
+    if (this.pidsDir !== null) return readNumber(join(this.pidsDir, 'pids.current')) ?? 0;
+    return this.pids().length;
+  }
+
+  /** Every pid currently in the box's cgroup(s). */
+  pids(): number[] {
+    return pidsOf(this);
+  }
+
+  /**
+   * SIGKILLs everything in the cgroup. cgroup.kill (v2, 5.14+) is atomic; otherwise a fork loop can race a single
+   * pass, so the procs list is re-read and re-killed until empty, with a bound so a stuck task cannot hang us.
+   */
+  killAll(): void {
+    killAllIn(this);
+  }
+
+  /** Kills what is left and removes the directories; a cgroup that is already gone is not an error. */
+  destroy(): void {
+    destroyDirs(this);
+  }
+}
+
+/**
+ * What this machine can enforce, found by really creating and removing a probe cgroup (a readable but
+ * unwritable cgroupfs is the common failure). The reason says why and how to fix it. Under a delegated v2
+ * cgroup this, like create(), moves the server's own processes into a leaf the first time.
+ */
+export function cgroupSupport(layout: CgroupLayout | null = detectCgroupLayout()): CgroupSupport {
+  if (layout === null) {
+    return {
+      version: null,
+      memory: false,
+      pids: false,
+      reason: `no cgroup hierarchy with memory or pids controllers is mounted; ${FIX_HINT}`,
+    };
+  }
+  const probeName = `probe-${process.pid}-${Date.now().toString(36)}`;
+  let dirs: BoxDirs;
+  try {
+    dirs = createDirs(layout, probeName, { memoryBytes: 256 * 1024 * 1024, pids: 64 });
+  } catch (err) {
+    return {
+      version: layout.version,
+      memory: false,
+      pids: false,
+      reason: `cannot create cgroups under the ${layout.version === 2 ? 'unified' : 'v1'} hierarchy (${(err as Error).message}); ${FIX_HINT}`,
+    };
+  }
+  try {
+    destroyDirs(dirs);
+  } catch {
+    // a probe left behind is harmless; the next create of that name would clean it
+  }
+  const memory = dirs.memoryDir !== null;
+  const pids = dirs.pidsDir !== null;
+  const result: CgroupSupport = { version: layout.version, memory, pids };
+  if (!memory || !pids) {
+    const missing = [memory ? null : 'memory', pids ? null : 'pids'].filter(Boolean).join(' and ');
+    result.reason =
+      layout.version === 2
+        ? `the ${missing} controller is not available to this cgroup; enable it in the parent's cgroup.subtree_control or delegate it (Delegate=yes)`
+        : `the ${missing} controller is not mounted (cgroup v1); mount it or boot with cgroup v2`;
+  }
+  return result;
+}

@@ -1,0 +1,151 @@
+// Builds (purely) the tiny /bin/sh launcher that joins the box cgroups and sets rlimits before exec'ing bwrap, and runs one-shot launches; it must never interpolate a path or argument into the script text.
+import { spawn } from 'node:child_process';
+import { invalidArgument } from '../errors.js';
+
+export interface LaunchRlimits {
+  /** RLIMIT_FSIZE; rounded down to 512-byte blocks, Infinity for none. */
+  fileSizeBytes: number;
+  /** RLIMIT_NOFILE. */
+  openFiles: number;
+  /**
+   * RLIMIT_AS, only as a weak fallback when no memory cgroup exists: it counts reserved address space, not memory
+   * used, so numpy and thread stacks trip it below ~512 MB while a box can still exhaust memory through tmpfs.
+   */
+  addressSpaceBytes?: number;
+}
+
+export interface LaunchOptions {
+  bwrapPath: string;
+  bwrapArgv: string[];
+  cgroupProcs: string[];
+  rlimits: LaunchRlimits;
+}
+
+export interface LaunchCommand {
+  file: string;
+  args: string[];
+}
+
+/** Exit status of the launcher when it could not set up the box (bwrap itself uses 1, python 1 or 120). */
+export const LAUNCH_FAILURE_EXIT = 125;
+
+// POSIX specifies ulimit -f in 512-byte blocks, and dash, bash-as-sh and busybox ash follow it; -v is in KiB in all
+// three. Without -H/-S each sets soft and hard together, so the box cannot raise them back.
+// The cgroup join happens first, so bwrap, its pid-1 reaper and everything they fork are accounted from the start.
+const SCRIPT = [
+  'fsize=$1 nofile=$2 vmem=$3 n=$4',
+  'shift 4',
+  'while [ "$n" -gt 0 ]; do',
+  `  echo $$ > "$1" || { echo "sandbox-launch: cannot join cgroup $1" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
+  '  shift',
+  '  n=$((n - 1))',
+  'done',
+  `ulimit -f "$fsize" || { echo "sandbox-launch: cannot set RLIMIT_FSIZE" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
+  `ulimit -n "$nofile" || { echo "sandbox-launch: cannot set RLIMIT_NOFILE" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
+  `if [ "$vmem" != unlimited ]; then ulimit -v "$vmem" || { echo "sandbox-launch: cannot set RLIMIT_AS" >&2; exit ${LAUNCH_FAILURE_EXIT}; }; fi`,
+  'exec "$@"',
+].join('\n');
+
+function limitArg(name: string, value: number, unit: number): string {
+  if (value === Number.POSITIVE_INFINITY) return 'unlimited';
+  if (!Number.isSafeInteger(value) || value < unit) {
+    throw invalidArgument(`${name} must be an integer of at least ${unit}, or Infinity`, { [name]: value });
+  }
+  return String(Math.floor(value / unit));
+}
+
+/** The spawn arguments of the launcher; bwrap's path and argv, and the cgroup paths, travel as positional parameters. */
+export function buildLaunchCommand(opts: LaunchOptions): LaunchCommand {
+  const fsize = limitArg('fileSizeBytes', opts.rlimits.fileSizeBytes, 512);
+  const nofile = limitArg('openFiles', opts.rlimits.openFiles, 1);
+  const vmem =
+    opts.rlimits.addressSpaceBytes === undefined
+      ? 'unlimited'
+      : limitArg('addressSpaceBytes', opts.rlimits.addressSpaceBytes, 1024);
+  if (opts.bwrapPath === '') throw invalidArgument('bwrapPath must not be empty');
+  return {
+    file: '/bin/sh',
+    args: [
+      '-c',
+      SCRIPT,
+      'sandbox-launch',
+      fsize,
+      nofile,
+      vmem,
+      String(opts.cgroupProcs.length),
+      ...opts.cgroupProcs,
+      opts.bwrapPath,
+      ...opts.bwrapArgv,
+    ],
+  };
+}
+
+export interface LaunchResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface RunLaunchOptions {
+  /** Handed to the child as fd 3, for bwrap's `--seccomp 3`. */
+  seccompProgram?: Buffer;
+  stdin?: string;
+  timeoutMs?: number;
+  /** Stop collecting output beyond this many bytes per stream, so a runaway box cannot exhaust the server. */
+  maxOutputBytes?: number;
+  /** The launcher's own environment; bwrap --clearenv keeps it out of the box. Defaults to a bare PATH. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs a launch command to completion and collects its output; for one-shot jails (doctor checks, tests). */
+export function runLaunchCommand(cmd: LaunchCommand, opts: RunLaunchOptions = {}): Promise<LaunchResult> {
+  const maxOutput = opts.maxOutputBytes ?? 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd.file, cmd.args, {
+      // bwrap --clearenv rebuilds the box's environment; the launcher itself needs nothing of ours
+      env: opts.env ?? { PATH: '/usr/bin:/bin' },
+      stdio: opts.seccompProgram ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const collect = (into: Buffer[]) => {
+      let size = 0;
+      return (chunk: Buffer) => {
+        if (size >= maxOutput) return;
+        size += chunk.length;
+        into.push(chunk);
+      };
+    };
+    child.stdout?.on('data', collect(out));
+    child.stderr?.on('data', collect(err));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 30_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+      });
+    });
+    const fd3 = child.stdio[3];
+    if (opts.seccompProgram && fd3 && 'end' in fd3) {
+      // bwrap may exit before reading it (e.g. a bad argv); that EPIPE is not our error to report
+      fd3.on('error', () => undefined);
+      fd3.end(opts.seccompProgram);
+    }
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(opts.stdin ?? '');
+  });
+}

@@ -1,0 +1,311 @@
+// Serves MCP over Streamable HTTP at /mcp on node:http, both eras, to callers that pass the Host, Origin and Bearer-token checks. Never let a request reach a server instance or an extra route before all three checks passed.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import {
+  createMcpHandler,
+  localhostAllowedHostnames,
+  localhostAllowedOrigins,
+  validateHostHeader,
+  validateOriginHeader,
+  type McpHttpHandler,
+} from '@modelcontextprotocol/server';
+import { clientKeyForToken, createTokenChecker } from './auth.js';
+import type { ClientContext, ServerFactory } from './client-context.js';
+
+export const MCP_PATH = '/mcp';
+const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A hook for extra pages served behind the same checks as /mcp. It is called after the token check for
+ * any other path and returns true when it answered the request; `client` says whose token was used.
+ */
+export type ExtraRoutes = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  client: ClientContext,
+) => boolean | Promise<boolean>;
+
+export interface HttpOptions {
+  host: string;
+  /** 0 picks a free port; the handle reports the one chosen. */
+  port: number;
+  /** Accepted bearer tokens; each one is its own client. */
+  tokens: string[];
+  /** Host-header names accepted besides the localhost names and the bound host (DNS-rebinding protection). */
+  allowedHosts?: string[];
+  /**
+   * Browser origins accepted besides localhost ones: a full origin (`https://app.example:8443`) must match
+   * exactly, a bare hostname matches it on any scheme and port.
+   */
+  allowedOrigins?: string[];
+  extraRoutes?: ExtraRoutes;
+  /** Largest request body accepted, in bytes (default 4 MiB). */
+  maxBodyBytes?: number;
+  /** Out-of-band errors (reporting only); defaults to a line on stderr. */
+  onError?: (error: Error) => void;
+}
+
+export interface HttpHandle {
+  /** The MCP endpoint, e.g. http://127.0.0.1:8765/mcp. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+  server: Server;
+}
+
+export async function startHttp(factory: ServerFactory, opts: HttpOptions): Promise<HttpHandle> {
+  const onError = opts.onError ?? ((e: Error) => process.stderr.write(`sandbox-mcp http: ${e.message}\n`));
+  const checkToken = createTokenChecker(opts.tokens);
+  const allowedHostnames = hostAllowlist(opts.host, opts.allowedHosts ?? []);
+  const originAllowed = originPolicy(opts.allowedOrigins ?? []);
+  const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  let baseUrl = ''; // known once listening; no request can arrive before that
+
+  // One handler per client: its factory closure carries the clientKey, so no secret has to travel through
+  // the SDK's authInfo to the tool handlers. createMcpHandler serves 2026-07-28 per-request exchanges and
+  // answers 2025 (initialize-era) traffic with its stateless fallback, each from a fresh factory instance.
+  // Instances are not cached: one binds to the era of its first exchange and to one transport at a time,
+  // and the factory costs well under a millisecond next to the SDK's own per-request work.
+  const handlers = new Map<string, { client: ClientContext; mcp: McpHttpHandler }>();
+  for (const token of opts.tokens) {
+    const client: ClientContext = { clientKey: clientKeyForToken(token), transport: 'http' };
+    const mcp = createMcpHandler(() => factory(client), {
+      legacy: 'stateless',
+      maxRequestBodySize: maxBodyBytes,
+      onerror: onError,
+    });
+    handlers.set(client.clientKey, { client, mcp });
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      onError(toError(err));
+      if (!res.headersSent) sendJson(res, 500, rpcError(-32603, 'Internal server error'));
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://request.invalid');
+
+    const host = validateHostHeader(req.headers.host, allowedHostnames);
+    if (!host.ok) return sendJson(res, 403, rpcError(-32000, host.message));
+    if (!originAllowed(req.headers.origin)) return sendJson(res, 403, rpcError(-32000, 'Origin not allowed'));
+
+    const auth = checkToken(req.headers.authorization);
+    if (!auth.ok) {
+      res.setHeader(
+        'WWW-Authenticate',
+        auth.reason === 'missing'
+          ? 'Bearer realm="sandbox-mcp"'
+          : 'Bearer realm="sandbox-mcp", error="invalid_token"',
+      );
+      return sendJson(res, 401, {
+        error: auth.reason === 'missing' ? 'unauthorized' : 'invalid_token',
+        error_description: auth.reason === 'missing' ? 'Bearer token required' : 'Bearer token not accepted',
+      });
+    }
+    const entry = handlers.get(auth.clientKey);
+    if (entry === undefined) throw new Error('token matched but has no handler');
+
+    if (url.pathname === MCP_PATH) return serveMcp(entry.mcp, req, res, url);
+    if (opts.extraRoutes !== undefined && (await opts.extraRoutes(req, res, url, entry.client))) return;
+    sendJson(res, 404, { error: 'not_found' });
+  }
+
+  async function serveMcp(
+    mcp: McpHttpHandler,
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+  ): Promise<void> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    let body: Buffer | undefined;
+    if (method !== 'GET' && method !== 'HEAD') {
+      body = await readBody(req, maxBodyBytes);
+      if (body === undefined) return sendJson(res, 413, rpcError(-32000, 'Request body too large'));
+    }
+    // The exchange is aborted when the client goes away, so a cancelled tool call stops streaming to nobody.
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const request = new Request(new URL(url.pathname + url.search, baseUrl), {
+      method,
+      headers: toHeaders(req),
+      ...(body !== undefined && { body: new Uint8Array(body) }),
+      signal: abort.signal,
+    });
+    const response = await mcp.fetch(request);
+    await writeResponse(res, response);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => onError(err));
+  const port = (server.address() as AddressInfo).port;
+  baseUrl = `http://${urlHost(opts.host)}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${baseUrl}${MCP_PATH}`,
+    port,
+    server,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await Promise.all([...handlers.values()].map((h) => h.mcp.close().catch(() => {})));
+        // Open SSE streams and idle keep-alive sockets would otherwise hold close() open indefinitely.
+        server.closeAllConnections();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}
+
+function hostAllowlist(bindHost: string, extra: readonly string[]): string[] {
+  const names = new Set(localhostAllowedHostnames());
+  if (isWildcard(bindHost)) {
+    // Bound to every interface: requests legitimately name any local address. IP literals cannot be
+    // rebound by an attacker's DNS, so admitting them keeps the protection intact.
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) names.add(normalizeHostname(a.address));
+    }
+  } else {
+    names.add(normalizeHostname(bindHost));
+  }
+  for (const h of extra) names.add(normalizeHostname(h));
+  return [...names];
+}
+
+function originPolicy(extra: readonly string[]): (origin: string | string[] | undefined) => boolean {
+  const exactOrigins = new Set<string>();
+  const hostnames = localhostAllowedOrigins();
+  for (const entry of extra) {
+    if (entry.includes('://')) exactOrigins.add(new URL(entry).origin);
+    else hostnames.push(normalizeHostname(entry));
+  }
+  return (origin) => {
+    if (Array.isArray(origin)) return false;
+    if (origin === undefined || origin === '') return true;
+    try {
+      if (exactOrigins.has(new URL(origin).origin)) return true;
+    } catch {
+      return false;
+    }
+    return validateOriginHeader(origin, hostnames).ok;
+  };
+}
+
+/** The form validateHostHeader compares against: lowercase, no port, IPv6 in brackets. */
+function normalizeHostname(host: string): string {
+  const h = host.trim().toLowerCase();
+  const bracketed =
+    h.includes(':') && !h.startsWith('[') && h.indexOf(':') !== h.lastIndexOf(':') ? `[${h}]` : h;
+  try {
+    return new URL(`http://${bracketed}`).hostname;
+  } catch {
+    return bracketed;
+  }
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
+}
+
+function urlHost(bindHost: string): string {
+  if (bindHost === '0.0.0.0' || bindHost === '') return '127.0.0.1';
+  if (bindHost === '::' || bindHost === '[::]') return '[::1]';
+  return normalizeHostname(bindHost);
+}
+
+function toHeaders(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.set(name, value);
+  }
+  return headers;
+}
+
+/** Reads the whole body, or undefined once it passes the limit (the rest is not buffered). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    return undefined;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > limit) {
+      req.resume();
+      return undefined;
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Copies a fetch Response onto the node response, streaming SSE bodies frame by frame as they come. */
+async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+  res.statusCode = response.status;
+  response.headers.forEach((value, name) => res.setHeader(name, value));
+  if (response.body === null) {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  const reader = response.body.getReader();
+  const onClose = (): void => void reader.cancel().catch(() => {});
+  res.once('close', onClose);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!res.write(value)) await drained(res);
+      if (res.destroyed) return;
+    }
+    res.end();
+  } finally {
+    res.off('close', onClose);
+  }
+}
+
+/** Waits until the socket takes more data, or is gone. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function rpcError(code: number, message: string): unknown {
+  return { jsonrpc: '2.0', error: { code, message }, id: null };
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}

@@ -1,0 +1,15 @@
+// The tool registry: every tool the server offers, in one list, filtered by profile.
+import type { Config } from '../config.js';
+import type { ToolDef, ToolProfile } from './tool-def.js';
+import { executeTools } from './tools/execute.js';
+import { infoTools } from './tools/info.js';
+import { sessionTools } from './tools/sessions.js';
+
+export function allTools(config: Config): ToolDef[] {
+  return [...sessionTools(config.idleTtlS), ...executeTools(config.timeoutS), ...infoTools()];
+}
+
+export function toolsForProfile(config: Config, profile: ToolProfile): ToolDef[] {
+  const tools = allTools(config);
+  return profile === 'full' ? tools : tools.filter((t) => t.profile === 'core');
+}

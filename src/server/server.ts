@@ -1,0 +1,61 @@
+// Builds the MCP server a client talks to: registers the tools of the chosen profile over the shared services.
+// Only MCP wiring here; all behaviour lives in the services.
+import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
+import type { ClientContext, ServerFactory } from './client-context.js';
+import { errorResult } from './results.js';
+import type { Services } from './services.js';
+import type { ToolDef, ToolProfile } from './tool-def.js';
+import { toolsForProfile } from './registry.js';
+
+export const SERVER_NAME = 'sandbox-mcp';
+export const SERVER_VERSION = '0.1.0';
+
+const INSTRUCTIONS =
+  'A sandbox for running Python: each session is an isolated jail with a persistent namespace and a /workspace folder. ' +
+  'Call execute with code (session_id optional: your default session is used). Errors come back with a code and a hint.';
+
+export function createServerFactory(services: Services, profile: ToolProfile = 'full'): ServerFactory {
+  const tools = toolsForProfile(services.config, profile);
+  return (client: ClientContext) => {
+    const server = new McpServer(
+      { name: SERVER_NAME, version: SERVER_VERSION },
+      { capabilities: { tools: {}, logging: {} }, instructions: INSTRUCTIONS },
+    );
+    for (const tool of tools) registerTool(server, tool, services, client);
+    return server;
+  };
+}
+
+function registerTool(server: McpServer, tool: ToolDef, services: Services, client: ClientContext): void {
+  server.registerTool(
+    tool.name,
+    {
+      title: tool.title,
+      description: tool.description,
+      inputSchema: tool.inputSchema,
+      outputSchema: tool.outputSchema,
+      annotations: { title: tool.title, ...tool.annotations },
+    },
+    async (args: unknown, ctx): Promise<CallToolResult> => {
+      const token = ctx.mcpReq._meta?.progressToken;
+      const progress = (value: number, total?: number, message?: string) => {
+        if (token === undefined) return;
+        const params: Record<string, unknown> = { progressToken: token, progress: value };
+        if (total !== undefined) params['total'] = total;
+        if (message !== undefined) params['message'] = message;
+        ctx.mcpReq.notify({ method: 'notifications/progress', params }).catch(() => undefined);
+      };
+      try {
+        return await tool.handler(args as never, {
+          client,
+          services,
+          signal: ctx.mcpReq.signal,
+          progress,
+          hasProgressToken: token !== undefined,
+        });
+      } catch (err) {
+        return errorResult(err);
+      }
+    },
+  );
+}

@@ -1,0 +1,35 @@
+// The shape every tool is declared with: one registry of these backs tools/list, the docs and the catalog,
+// so what clients see cannot drift from the code.
+import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/server';
+import type { z } from 'zod';
+import type { Services } from './services.js';
+import type { ClientContext } from './client-context.js';
+
+export interface ToolCtx {
+  client: ClientContext;
+  services: Services;
+  signal: AbortSignal;
+  /** Sends notifications/progress when the client asked for it (a progress token); otherwise a no-op. */
+  progress: (progress: number, total?: number, message?: string) => void;
+  hasProgressToken: boolean;
+}
+
+export type ToolProfile = 'core' | 'full';
+
+export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+  name: string;
+  title: string;
+  domain: string;
+  /** 'core' tools are in both profiles; 'full' tools only in the full profile. */
+  profile: ToolProfile;
+  description: string;
+  inputSchema: I;
+  outputSchema: O;
+  annotations: ToolAnnotations;
+  handler: (args: z.infer<I>, ctx: ToolCtx) => Promise<CallToolResult>;
+}
+
+/** Keeps each tool's handler typed against its own schemas while the registry holds them all. */
+export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<I, O>): ToolDef {
+  return def as unknown as ToolDef;
+}

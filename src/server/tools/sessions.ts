@@ -1,0 +1,93 @@
+// Session lifecycle tools: create_session, list_sessions, close_session.
+import { z } from 'zod';
+import { defineTool, type ToolDef } from '../tool-def.js';
+import { okResult } from '../results.js';
+import { SessionInfoSchema } from '../schemas.js';
+
+export function sessionTools(idleTtlS: number): ToolDef[] {
+  const ttl = `Sessions idle for ${idleTtlS} s are closed automatically (their workspace is deleted).`;
+  return [
+    defineTool({
+      name: 'create_session',
+      title: 'Create session',
+      domain: 'sessions',
+      profile: 'core',
+      description:
+        'Start a new isolated Python session: its own jail, persistent namespace and /workspace folder. ' +
+        'Use it to keep separate work apart; calls without session_id use your default session instead. ' +
+        `Options: timeout_s per call (default server-wide), memory_mb. Network is off. ${ttl}`,
+      inputSchema: z.object({
+        name: z.string().max(100).optional().describe('A label for your own use.'),
+        timeout_s: z
+          .number()
+          .positive()
+          .max(86400)
+          .optional()
+          .describe('Wall-clock limit per call, seconds.'),
+        memory_mb: z
+          .number()
+          .int()
+          .min(64)
+          .max(1048576)
+          .optional()
+          .describe('Memory limit of the session, MiB.'),
+        network: z.enum(['none']).optional().describe("Network policy; only 'none' for now."),
+      }),
+      outputSchema: SessionInfoSchema,
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
+      handler: async (args, ctx) => {
+        const info = await ctx.services.sessions.create(ctx.client.clientKey, args);
+        return okResult(
+          info,
+          `Created session ${info.session_id} (timeout ${info.timeout_s} s, memory ${info.memory_mb} MiB).`,
+        );
+      },
+    }),
+    defineTool({
+      name: 'list_sessions',
+      title: 'List sessions',
+      domain: 'sessions',
+      profile: 'core',
+      description: `List your open sessions with their limits, last use and whether their Python process is running. ${ttl}`,
+      inputSchema: z.object({}),
+      outputSchema: z.object({ sessions: z.array(SessionInfoSchema), idle_ttl_s: z.number() }),
+      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      handler: async (_args, ctx) => {
+        const sessions = ctx.services.sessions.list(ctx.client.clientKey);
+        const lines = sessions.map(
+          (s) =>
+            `${s.session_id}${s.is_default ? ' (default)' : ''}${s.name ? ` ${s.name}` : ''}: ${s.execution_count} calls, last used ${s.last_used_at}`,
+        );
+        return okResult(
+          { sessions, idle_ttl_s: ctx.services.sessions.idleTtlS },
+          sessions.length ? lines.join('\n') : 'No open sessions.',
+        );
+      },
+    }),
+    defineTool({
+      name: 'close_session',
+      title: 'Close session',
+      domain: 'sessions',
+      profile: 'core',
+      description:
+        'Stop a session: its Python process ends and its workspace files are deleted. Cannot be undone.',
+      inputSchema: z.object({ session_id: z.string().max(200).describe('The session to close.') }),
+      outputSchema: z.object({ session_id: z.string(), closed: z.boolean() }),
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
+      handler: async (args, ctx) => {
+        const res = await ctx.services.sessions.close(ctx.client.clientKey, args.session_id);
+        return okResult(res, `Closed session ${res.session_id}.`);
+      },
+    }),
+  ];
+}

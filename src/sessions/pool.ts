@@ -1,0 +1,77 @@
+// The warm pool: boxes started ahead of time, each with its own fresh id and workspace, handed out by
+// create_session so the first execute does not pay for the jail and Python start. Never shares a box.
+import { rmSync } from 'node:fs';
+import type { Box } from '../sandbox/box.js';
+import { newSessionId } from './ids.js';
+
+export interface PooledBox {
+  id: string;
+  box: Box;
+}
+
+export class WarmPool {
+  private readonly ready: PooledBox[] = [];
+  private starting = 0;
+  private closed = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly startBox: (id: string) => Promise<Box>,
+    private readonly discard: (id: string) => void,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** A ready box, or undefined when none is ready yet (the caller starts one itself). */
+  take(): PooledBox | undefined {
+    let item = this.ready.shift();
+    while (item && !item.box.alive) {
+      this.discard(item.id);
+      item = this.ready.shift();
+    }
+    this.fill();
+    return item;
+  }
+
+  fill(): void {
+    if (this.closed) return;
+    while (this.ready.length + this.starting < this.size) {
+      this.starting++;
+      const id = newSessionId();
+      this.startBox(id)
+        .then((box) => {
+          if (this.closed) {
+            void box.close().then(() => this.discard(id));
+            return;
+          }
+          this.ready.push({ id, box });
+        })
+        .catch((err: unknown) => {
+          this.discard(id);
+          // No retry loop here: the next take() tries again.
+          this.onError(err);
+        })
+        .finally(() => {
+          this.starting--;
+        });
+    }
+  }
+
+  get readyCount(): number {
+    return this.ready.length;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const items = this.ready.splice(0);
+    await Promise.all(
+      items.map(async (i) => {
+        await i.box.close();
+        this.discard(i.id);
+      }),
+    );
+  }
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}

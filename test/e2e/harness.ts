@@ -1,0 +1,157 @@
+// Starts the real built server (dist/) as a child process and connects the SDK's Client to it over stdio or HTTP.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+
+export const CLI = resolve(import.meta.dirname, '../../dist/src/cli.js');
+
+export type TransportKind = 'stdio' | 'http';
+
+export interface Harness {
+  client: Client;
+  dataDir: string;
+  url?: string;
+  token?: string;
+  call(
+    name: string,
+    args?: Record<string, unknown>,
+    opts?: Parameters<Client['callTool']>[1],
+  ): Promise<CallToolResult>;
+  /** structuredContent of a call, typed loosely for assertions. */
+  sc(name: string, args?: Record<string, unknown>): Promise<Record<string, any>>;
+  close(opts?: { keepData?: boolean }): Promise<void>;
+  child?: ChildProcess;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+function freshDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'sandbox-mcp-test-'));
+}
+
+function wrap(
+  client: Client,
+  dataDir: string,
+  closeFn: () => Promise<void>,
+  extra: Partial<Harness> = {},
+): Harness {
+  const call: Harness['call'] = async (name, args = {}, opts) =>
+    (await client.callTool({ name, arguments: args }, opts)) as CallToolResult;
+  return {
+    client,
+    dataDir,
+    call,
+    sc: async (name, args = {}) => (await call(name, args)).structuredContent as Record<string, any>,
+    close: async (o) => {
+      await closeFn();
+      if (!o?.keepData) rmSync(dataDir, { recursive: true, force: true });
+    },
+    ...extra,
+  };
+}
+
+const baseEnv = (): Record<string, string> => ({
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: process.env.HOME ?? '/root',
+  SANDBOX_MCP_LOG_LEVEL: 'warn',
+});
+
+export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
+  const dataDir = opts.dataDir ?? freshDataDir();
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, '--data-dir', dataDir, '--pool-size', '1', ...(opts.args ?? [])],
+    env: { ...baseEnv(), ...opts.env },
+    stderr: 'pipe',
+  });
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  await client.connect(transport);
+  return wrap(client, dataDir, async () => {
+    await client.close();
+  });
+}
+
+export async function startHttpProcess(opts: StartOptions & { token?: string } = {}): Promise<{
+  child: ChildProcess;
+  url: string;
+  token: string;
+  dataDir: string;
+  stop: () => Promise<void>;
+}> {
+  const dataDir = opts.dataDir ?? freshDataDir();
+  const token = opts.token ?? 'test-token-' + Math.random().toString(36).slice(2) + 'abcdefgh';
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'serve',
+      '--port',
+      '0',
+      '--token',
+      token,
+      '--data-dir',
+      dataDir,
+      '--pool-size',
+      '1',
+      ...(opts.args ?? []),
+    ],
+    { env: { ...baseEnv(), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const url = await new Promise<string>((res, rej) => {
+    let buf = '';
+    const timer = setTimeout(() => rej(new Error(`server did not start: ${buf}`)), 20_000);
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      buf += d;
+      const m = /listening on (http:\/\/\S+)/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        res(m[1]!);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`server exited ${code}: ${buf}`));
+    });
+  });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  };
+  return { child, url, token, dataDir, stop };
+}
+
+export async function startHttp(opts: StartOptions & { token?: string } = {}): Promise<Harness> {
+  const proc = await startHttpProcess(opts);
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(proc.url), {
+      requestInit: { headers: { Authorization: `Bearer ${proc.token}` } },
+    }),
+  );
+  return wrap(
+    client,
+    proc.dataDir,
+    async () => {
+      await client.close().catch(() => undefined);
+      await proc.stop();
+    },
+    { url: proc.url, token: proc.token, child: proc.child },
+  );
+}
+
+export function start(kind: TransportKind, opts: StartOptions = {}): Promise<Harness> {
+  return kind === 'stdio' ? startStdio(opts) : startHttp(opts);
+}

@@ -1,0 +1,119 @@
+// End-to-end: sessions across restarts, ownership between HTTP tokens, idle reaping, and running without bubblewrap.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { describe, expect, it } from 'vitest';
+import { startHttpProcess, startStdio } from './harness.js';
+
+describe('session lifecycle', () => {
+  it('keeps sessions and workspaces across a server restart and says the Python state restarted', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-restart-'));
+    const first = await startStdio({ dataDir });
+    const s = await first.sc('create_session', { name: 'keep' });
+    await first.sc('execute', {
+      code: 'open("note.txt", "w").write("kept")\nv = 1',
+      session_id: s.session_id,
+    });
+    await first.close({ keepData: true });
+
+    const second = await startStdio({ dataDir });
+    try {
+      const list = await second.sc('list_sessions');
+      expect(list.sessions.map((x: any) => x.session_id)).toContain(s.session_id);
+      const r = await second.sc('execute', { code: 'open("note.txt").read()', session_id: s.session_id });
+      expect(r.result['text/plain']).toBe("'kept'");
+      expect(r.notices.join(' ')).toMatch(/restarted/);
+      const again = await second.sc('execute', { code: '1', session_id: s.session_id });
+      expect(again.notices).toEqual([]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("rejects HTTP calls without the right token and hides other tokens' sessions", async () => {
+    const tokenA = 'token-a-0123456789abcdef';
+    const tokenB = 'token-b-0123456789abcdef';
+    const proc = await startHttpProcess({ token: `${tokenA},${tokenB}` });
+    const connect = async (token: string) => {
+      const c = new Client({ name: 't', version: '1' });
+      await c.connect(
+        new StreamableHTTPClientTransport(new URL(proc.url), {
+          requestInit: { headers: { Authorization: `Bearer ${token}` } },
+        }),
+      );
+      return c;
+    };
+    try {
+      const none = await fetch(proc.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(none.status).toBe(401);
+      const wrong = await fetch(proc.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer wrong-token-wrong-token' },
+        body: '{}',
+      });
+      expect(wrong.status).toBe(401);
+      const a = await connect(tokenA);
+      const b = await connect(tokenB);
+      const created = (await a.callTool({ name: 'create_session', arguments: {} })).structuredContent as any;
+      const fromB = await b.callTool({
+        name: 'execute',
+        arguments: { code: '1', session_id: created.session_id },
+      });
+      expect(fromB.isError).toBe(true);
+      expect((fromB.structuredContent as any).error.code).toBe('not_found');
+      const listB = (await b.callTool({ name: 'list_sessions', arguments: {} })).structuredContent as any;
+      expect(listB.sessions.map((x: any) => x.session_id)).not.toContain(created.session_id);
+      // Each token has its own default session.
+      await a.callTool({ name: 'execute', arguments: { code: 'who = "a"' } });
+      const whoB = await b.callTool({ name: 'execute', arguments: { code: 'who' } });
+      expect((whoB.structuredContent as any).error.details.ename).toBe('NameError');
+      await a.close();
+      await b.close();
+    } finally {
+      await proc.stop();
+      rmSync(proc.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('reaps idle sessions after the configured TTL', async () => {
+    const h = await startStdio({ args: ['--idle-ttl', '2'] });
+    try {
+      const s = await h.sc('create_session', {});
+      const tools = await h.client.listTools();
+      expect(tools.tools.find((t) => t.name === 'create_session')!.description).toContain('2 s');
+      await new Promise((r) => setTimeout(r, 3500));
+      const res = await h.call('execute', { code: '1', session_id: s.session_id });
+      expect((res.structuredContent as any).error.code).toBe('not_found');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('refuses to run code without bubblewrap unless isolation is none, which every result states', async () => {
+    const refused = await startStdio({ env: { SANDBOX_MCP_BWRAP: '/nonexistent/bwrap' } });
+    try {
+      const res = await refused.call('execute', { code: '1' });
+      expect(res.isError).toBe(true);
+      expect((res.structuredContent as any).error.code).toBe('isolation_unavailable');
+    } finally {
+      await refused.close();
+    }
+    const open = await startStdio({
+      args: ['--isolation', 'none'],
+      env: { SANDBOX_MCP_BWRAP: '/nonexistent/bwrap' },
+    });
+    try {
+      const sc = await open.sc('execute', { code: '2 + 2' });
+      expect(sc.result['text/plain']).toBe('4');
+      expect(sc.isolation).toBe('none');
+      expect(sc.notices.join(' ')).toMatch(/isolation is off/);
+    } finally {
+      await open.close();
+    }
+  });
+});

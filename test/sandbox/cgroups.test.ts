@@ -1,0 +1,212 @@
+// Tests of cgroup detection and management: parsing and the v2 paths against fake trees, the v1 paths against this machine's real cgroupfs. Never leaves a cgroup behind.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  BoxCgroup,
+  cgroupSupport,
+  keyedValue,
+  parseCgroupLayout,
+  type CgroupLayout,
+} from '../../src/sandbox/cgroups.js';
+import { buildLaunchCommand } from '../../src/sandbox/launch.js';
+
+const HYBRID_MOUNTINFO = `22 27 0:21 / /proc rw,relatime - proc proc rw
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`;
+const HYBRID_SELF = '9:name=systemd:/\n8:pids:/\n4:memory:/process_api/abc\n0::/\n';
+
+const V2_MOUNTINFO = `24 1 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+25 1 0:23 / /proc rw - proc proc rw
+`;
+const V2_SELF = '0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-u7.scope\n';
+
+describe('parseCgroupLayout', () => {
+  it('uses the v1 controller mounts on a hybrid machine whose unified hierarchy has no controllers', () => {
+    expect(parseCgroupLayout(HYBRID_MOUNTINFO, HYBRID_SELF, () => [])).toEqual({
+      version: 1,
+      memoryMount: '/sys/fs/cgroup/memory',
+      pidsMount: '/sys/fs/cgroup/pids',
+    });
+  });
+
+  it('uses v2 when the unified hierarchy offers the controllers, and finds our own cgroup in it', () => {
+    expect(parseCgroupLayout(V2_MOUNTINFO, V2_SELF, () => ['cpuset', 'cpu', 'io', 'memory', 'pids'])).toEqual(
+      {
+        version: 2,
+        mount: '/sys/fs/cgroup',
+        ownCgroup: '/user.slice/user-1000.slice/user@1000.service/app.slice/run-u7.scope',
+        controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'],
+      },
+    );
+  });
+
+  it('handles co-mounted v1 controllers, escaped mount points and no cgroups at all', () => {
+    const comounted = '40 31 0:37 / /sys/fs/cgroup/memory\\040x rw - cgroup cgroup rw,memory,pids\n';
+    expect(parseCgroupLayout(comounted, '', () => [])).toEqual({
+      version: 1,
+      memoryMount: '/sys/fs/cgroup/memory x',
+      pidsMount: '/sys/fs/cgroup/memory x',
+    });
+    expect(parseCgroupLayout('25 1 0:23 / /proc rw - proc proc rw\n', '', () => [])).toBeNull();
+  });
+
+  it('reads flat keyed files', () => {
+    expect(keyedValue('oom_kill_disable 0\nunder_oom 0\noom_kill 3\n', 'oom_kill')).toBe(3);
+    expect(keyedValue('low 0\nhigh 0\nmax 7\noom 2\noom_kill 2\n', 'oom_kill')).toBe(2);
+    expect(keyedValue('under_oom 0\n', 'oom_kill')).toBeNull();
+  });
+});
+
+describe('BoxCgroup on a fake v2 tree', () => {
+  const roots: string[] = [];
+  afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+  const fakeRoot = () => {
+    const r = mkdtempSync(join(tmpdir(), 'fake-cgroup2-'));
+    roots.push(r);
+    writeFileSync(join(r, 'cgroup.subtree_control'), '');
+    return r;
+  };
+
+  it('creates <mount>/sandbox-mcp/<name>, hands the controllers down and writes the limits', () => {
+    const root = fakeRoot();
+    const layout: CgroupLayout = {
+      version: 2,
+      mount: root,
+      ownCgroup: '/',
+      controllers: ['cpu', 'memory', 'pids'],
+    };
+    const cg = BoxCgroup.create('s1', { memoryBytes: 256 << 20, pids: 32 }, layout);
+    expect(cg).not.toBeNull();
+    const dir = join(root, 'sandbox-mcp', 's1');
+    expect(cg!.procsFiles()).toEqual([join(dir, 'cgroup.procs')]);
+    expect(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids');
+    expect(readFileSync(join(root, 'sandbox-mcp', 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids');
+    expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe(String(256 << 20));
+    expect(readFileSync(join(dir, 'pids.max'), 'utf8')).toBe('32');
+    writeFileSync(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n');
+    writeFileSync(join(dir, 'memory.current'), '1234\n');
+    writeFileSync(join(dir, 'pids.current'), '5\n');
+    expect(cg!.oomKillCount()).toBe(1);
+    expect(cg!.memoryCurrent()).toBe(1234);
+    expect(cg!.memoryPeak()).toBeNull(); // no memory.peak before 5.19
+    expect(cg!.pidsCurrent()).toBe(5);
+  });
+
+  it('falls back to our own delegated cgroup, moving our processes to a leaf first', () => {
+    const root = fakeRoot();
+    // the top level is not ours to write (a directory where the control file should be makes the write fail)
+    rmSync(join(root, 'cgroup.subtree_control'));
+    mkdirSync(join(root, 'cgroup.subtree_control'));
+    const own = join(root, 'user.slice', 'app.scope');
+    mkdirSync(own, { recursive: true });
+    writeFileSync(join(own, 'cgroup.procs'), '4242\n');
+    writeFileSync(join(own, 'cgroup.subtree_control'), '');
+    const layout: CgroupLayout = {
+      version: 2,
+      mount: root,
+      ownCgroup: '/user.slice/app.scope',
+      controllers: ['memory', 'pids'],
+    };
+    const cg = BoxCgroup.create('s2', { memoryBytes: 64 << 20, pids: 16 }, layout);
+    expect(cg?.procsFiles()).toEqual([join(own, 'sandbox-mcp', 's2', 'cgroup.procs')]);
+    expect(readFileSync(join(own, 'sandbox-mcp-server', 'cgroup.procs'), 'utf8')).toBe('4242');
+    expect(readFileSync(join(own, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids');
+  });
+
+  it('returns null when nothing is writable, and cgroupSupport explains how to fix it', () => {
+    const root = fakeRoot();
+    rmSync(join(root, 'cgroup.subtree_control'));
+    mkdirSync(join(root, 'cgroup.subtree_control'));
+    const layout: CgroupLayout = { version: 2, mount: root, ownCgroup: '/', controllers: ['memory', 'pids'] };
+    expect(BoxCgroup.create('s3', { memoryBytes: 1 << 20, pids: 4 }, layout)).toBeNull();
+    const support = cgroupSupport(layout);
+    expect(support).toMatchObject({ version: 2, memory: false, pids: false });
+    expect(support.reason).toMatch(/Delegate=yes/);
+    expect(cgroupSupport(null)).toMatchObject({ version: null, memory: false, pids: false });
+  });
+
+  it('rejects names that could escape the sandbox-mcp subtree', () => {
+    const layout: CgroupLayout = { version: 2, mount: fakeRoot(), ownCgroup: '/', controllers: ['memory'] };
+    for (const bad of ['..', '../x', 'a/b', '', '.hidden'])
+      expect(() => BoxCgroup.create(bad, { memoryBytes: 1, pids: 1 }, layout)).toThrow(/invalid cgroup name/);
+  });
+});
+
+const support = cgroupSupport();
+
+describe.skipIf(!(support.memory && support.pids))('BoxCgroup on this machine', () => {
+  const made: BoxCgroup[] = [];
+  afterAll(() => made.forEach((c) => c.destroy()));
+  const create = (suffix: string, limits = { memoryBytes: 256 << 20, pids: 32 }) => {
+    const cg = BoxCgroup.create(`test-${process.pid}-${suffix}`, limits);
+    if (cg) made.push(cg);
+    return cg;
+  };
+
+  it('probes support for real', () => {
+    expect(support).toEqual({ version: 1, memory: true, pids: true });
+  });
+
+  it('creates a memory and a pids cgroup with the limits written', () => {
+    const cg = create('limits');
+    expect(cg).not.toBeNull();
+    expect(cg!.version).toBe(1);
+    expect(cg!.procsFiles()).toEqual([
+      `/sys/fs/cgroup/memory/sandbox-mcp/test-${process.pid}-limits/cgroup.procs`,
+      `/sys/fs/cgroup/pids/sandbox-mcp/test-${process.pid}-limits/cgroup.procs`,
+    ]);
+    expect(readFileSync(join(cg!.memoryDir!, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(
+      String(256 << 20),
+    );
+    expect(readFileSync(join(cg!.pidsDir!, 'pids.max'), 'utf8').trim()).toBe('32');
+    expect(cg!.pidsCurrent()).toBe(0);
+    expect(cg!.oomKillCount()).toBe(0);
+  });
+
+  it('kills every process it holds, then removes itself; destroying twice is fine', async () => {
+    const cg = create('kill')!;
+    const launch = buildLaunchCommand({
+      bwrapPath: '/bin/sh',
+      bwrapArgv: ['-c', 'sleep 60 & sleep 60 & echo ready; wait'],
+      cgroupProcs: cg.procsFiles(),
+      rlimits: { fileSizeBytes: 1 << 20, openFiles: 64 },
+    });
+    const child = spawn(launch.file, launch.args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    expect(cg.pids()).toHaveLength(3);
+    expect(cg.pidsCurrent()).toBe(3);
+    expect(cg.memoryCurrent()).toBeGreaterThan(0);
+    cg.destroy();
+    expect(await exited).toBe('SIGKILL');
+    expect(existsSync(cg.memoryDir!)).toBe(false);
+    expect(existsSync(cg.pidsDir!)).toBe(false);
+    expect(() => cg.destroy()).not.toThrow();
+  });
+
+  it('recreating a name left by a crashed run kills its leftovers', async () => {
+    const first = BoxCgroup.create(`test-${process.pid}-stale`, { memoryBytes: 64 << 20, pids: 8 })!;
+    const launch = buildLaunchCommand({
+      bwrapPath: '/bin/sh',
+      bwrapArgv: ['-c', 'echo ready; exec sleep 60'],
+      cgroupProcs: first.procsFiles(),
+      rlimits: { fileSizeBytes: 1 << 20, openFiles: 64 },
+    });
+    const child = spawn(launch.file, launch.args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const second = create('stale', { memoryBytes: 128 << 20, pids: 16 });
+    expect(second).not.toBeNull();
+    expect(await exited).toBe('SIGKILL');
+    expect(second!.pids()).toEqual([]);
+    expect(readFileSync(join(second!.pidsDir!, 'pids.max'), 'utf8').trim()).toBe('16');
+  });
+});

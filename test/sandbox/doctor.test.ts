@@ -1,0 +1,94 @@
+// Tests of `doctor`: on this machine every protection is seen to hold, and without bwrap or a usable python nothing is claimed. Never leaves its probe cgroup behind.
+import { existsSync, readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { PROTECTIONS, formatDoctorReport, runDoctor, type DoctorReport } from '../../src/sandbox/doctor.js';
+
+const hasBwrap = existsSync('/usr/bin/bwrap');
+
+describe('runDoctor', () => {
+  it('reports every protection as not enforced, with the install fix, when bwrap is missing', async () => {
+    const report = await runDoctor({ bwrapPath: '/nonexistent/bwrap', python: '/usr/bin/python3' });
+    expect(report.bwrap).toEqual({ path: null, version: null });
+    expect(report.protections.map((p) => p.name)).toEqual(PROTECTIONS);
+    for (const p of report.protections) {
+      expect(p.enforced).toBe(false);
+      expect(p.fix).toMatch(/apt-get install bubblewrap/);
+    }
+    expect(report.allEnforced).toBe(false);
+    expect(report.notes.join(' ')).toMatch(/--isolation none/);
+    const text = formatDoctorReport(report);
+    expect(text).toMatch(/bubblewrap: not found/);
+    // the same advice for all eight protections is printed once
+    expect(text.match(/apt-get install bubblewrap/g)).toHaveLength(1);
+  });
+
+  it.skipIf(!hasBwrap)('sees every protection hold on this machine, by the expected mechanism', async () => {
+    const report = await runDoctor({ python: '/usr/bin/python3' });
+    const by = Object.fromEntries(report.protections.map((p) => [p.name, p]));
+    expect(report.protections.map((p) => p.name)).toEqual(PROTECTIONS);
+    for (const p of report.protections)
+      expect({ name: p.name, enforced: p.enforced, fix: p.fix }).toEqual({
+        name: p.name,
+        enforced: true,
+        fix: undefined,
+      });
+    expect(report.allEnforced).toBe(true);
+    expect(report.bwrap.version).toMatch(/^bubblewrap \d/);
+    expect(by.memory_limit?.mechanism).toMatch(/memory cgroup \(v1/);
+    expect(by.memory_limit?.detail).toMatch(/killed .*oom kills [1-9]/);
+    expect(by.pids_limit?.detail).toMatch(/EAGAIN/);
+    expect(by.network_off?.detail).toMatch(/ECONNREFUSED; interfaces inside: lo$/);
+    expect(by.filesystem?.detail).toMatch(/\/etc\/shadow: ENOENT/);
+    expect(by.seccomp?.detail).toMatch(/ptrace inside: EPERM/);
+    // its probe cgroup is gone (named after this process, so concurrent doctors do not interfere)
+    expect(readdirSync('/sys/fs/cgroup/memory/sandbox-mcp')).not.toContain(`doctor-${process.pid}`);
+    expect(readdirSync('/sys/fs/cgroup/pids/sandbox-mcp')).not.toContain(`doctor-${process.pid}`);
+  });
+
+  it.skipIf(!hasBwrap)('claims nothing when the jailed probe cannot run', async () => {
+    const report = await runDoctor({ python: '/usr/bin/no-such-python' });
+    for (const p of report.protections) {
+      expect(p.enforced).toBe(false);
+      expect(p.detail).toMatch(/did not run: .*no-such-python/);
+      expect(p.fix).toMatch(/--python/);
+    }
+  });
+});
+
+describe('formatDoctorReport', () => {
+  it('prints one aligned row per protection, then fixes and notes', () => {
+    const report: DoctorReport = {
+      bwrap: { path: '/usr/bin/bwrap', version: 'bubblewrap 0.8.0' },
+      python: '/usr/bin/python3',
+      cgroup: { version: 2, memory: false, pids: true, reason: 'no memory controller' },
+      seccomp: { ok: true, arch: 'x86_64' },
+      protections: PROTECTIONS.map((name) =>
+        name === 'memory_limit'
+          ? {
+              name,
+              enforced: false,
+              mechanism: 'none',
+              detail: 'no usable memory cgroup',
+              fix: 'delegate the memory controller',
+            }
+          : { name, enforced: true, mechanism: 'm', detail: `d-${name}` },
+      ),
+      allEnforced: false,
+      notes: ['a note'],
+    };
+    const text = formatDoctorReport(report);
+    const lines = text.split('\n');
+    const header = lines.find((l) => l.startsWith('PROTECTION'))!;
+    expect(header).toMatch(/^PROTECTION\s+ENFORCED\s+MECHANISM\s+DETAIL$/);
+    const rows = lines.filter((l) => PROTECTIONS.some((p) => l.startsWith(p + ' ')));
+    expect(rows).toHaveLength(8);
+    // columns line up with the header
+    for (const r of rows)
+      expect(r.indexOf(r.includes(' NO ') ? 'NO' : 'yes')).toBe(header.indexOf('ENFORCED'));
+    expect(lines.find((l) => l.startsWith('memory_limit'))).toMatch(/NO\s+none\s+no usable memory cgroup/);
+    expect(text).toContain('memory_limit: delegate the memory controller');
+    expect(text).toContain('cgroups:    v2 (memory no, pids yes)');
+    expect(text).toContain('  - a note');
+    expect(text).toMatch(/NOT enforced/);
+  });
+});

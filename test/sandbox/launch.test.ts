@@ -1,0 +1,188 @@
+// Tests of the /bin/sh launcher: its argument passing, and by spawning it, the rlimits and cgroup membership it sets up. Never writes outside its temp dir and its own cgroups.
+import { spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBwrapArgv, probeHostLayout } from '../../src/sandbox/bwrap-argv.js';
+import { BoxCgroup, cgroupSupport } from '../../src/sandbox/cgroups.js';
+import { LAUNCH_FAILURE_EXIT, buildLaunchCommand, runLaunchCommand } from '../../src/sandbox/launch.js';
+
+const rlimits = { fileSizeBytes: 1 << 20, openFiles: 64 };
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'launch-test-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('buildLaunchCommand', () => {
+  it('passes every path and argument as a positional parameter, never inside the script', () => {
+    const cmd = buildLaunchCommand({
+      bwrapPath: '/opt/odd path/bwrap',
+      bwrapArgv: ['--bind', '/a b', '/c', '--', 'python3', '-c', 'print(1)'],
+      cgroupProcs: ['/sys/fs/cgroup/x/cgroup.procs', '/sys/fs/cgroup/y/cgroup.procs'],
+      rlimits: { fileSizeBytes: 1000, openFiles: 256 },
+    });
+    expect(cmd.file).toBe('/bin/sh');
+    const [c, script, name, ...rest] = cmd.args;
+    expect(c).toBe('-c');
+    expect(name).toBe('sandbox-launch');
+    for (const s of ['/opt/odd path/bwrap', '/a b', '/sys/fs/cgroup', 'print(1)'])
+      expect(script).not.toContain(s);
+    // 1000 bytes is one whole 512-byte block
+    expect(rest).toEqual([
+      '1',
+      '256',
+      'unlimited',
+      '2',
+      '/sys/fs/cgroup/x/cgroup.procs',
+      '/sys/fs/cgroup/y/cgroup.procs',
+      '/opt/odd path/bwrap',
+      '--bind',
+      '/a b',
+      '/c',
+      '--',
+      'python3',
+      '-c',
+      'print(1)',
+    ]);
+  });
+
+  it('accepts Infinity for no limit and rejects values that are not whole positive numbers', () => {
+    const cmd = buildLaunchCommand({
+      bwrapPath: '/b',
+      bwrapArgv: [],
+      cgroupProcs: [],
+      rlimits: { fileSizeBytes: Infinity, openFiles: 8, addressSpaceBytes: 2 * 1024 ** 3 },
+    });
+    expect(cmd.args.slice(3, 6)).toEqual(['unlimited', '8', String(2 * 1024 ** 2)]);
+    for (const bad of [100, -1, Number.NaN, 1.5e3 + 0.5]) {
+      expect(() =>
+        buildLaunchCommand({
+          bwrapPath: '/b',
+          bwrapArgv: [],
+          cgroupProcs: [],
+          rlimits: { fileSizeBytes: bad, openFiles: 8 },
+        }),
+      ).toThrow(/fileSizeBytes/);
+    }
+    expect(() =>
+      buildLaunchCommand({
+        bwrapPath: '/b',
+        bwrapArgv: [],
+        cgroupProcs: [],
+        rlimits: { fileSizeBytes: 4096, openFiles: 0 },
+      }),
+    ).toThrow(/openFiles/);
+  });
+});
+
+describe('the launcher, spawned', () => {
+  it('uses dash here, whose ulimit -f counts 512-byte blocks', () => {
+    expect(readlinkSync('/bin/sh')).toMatch(/dash$/);
+  });
+
+  it('writes its own pid (the pid the command keeps after exec) into each procs file, then sets hard and soft limits', async () => {
+    // were the path ever part of the script text, the command substitution would run and print to stderr
+    const weird = join(tmp, `procs "$(echo INJECTED >&2)" '; x`);
+    writeFileSync(weird, '');
+    const cmd = buildLaunchCommand({
+      bwrapPath: '/bin/sh',
+      bwrapArgv: ['-c', 'echo "pid $$"; cat /proc/self/limits', 'inner'],
+      cgroupProcs: [weird, join(tmp, 'second')],
+      rlimits: { fileSizeBytes: 3 * 512 * 1024, openFiles: 37 },
+    });
+    const r = await runLaunchCommand(cmd);
+    expect(r.code).toBe(0);
+    const pid = /pid (\d+)/.exec(r.stdout)?.[1];
+    expect(readFileSync(weird, 'utf8').trim()).toBe(pid);
+    expect(readFileSync(join(tmp, 'second'), 'utf8').trim()).toBe(pid);
+    expect(r.stdout).toMatch(/Max file size\s+1572864\s+1572864\s+bytes/);
+    expect(r.stdout).toMatch(/Max open files\s+37\s+37\s+files/);
+    expect(r.stdout).toMatch(/Max address space\s+unlimited\s+unlimited/);
+    expect(r.stderr).not.toContain('INJECTED');
+  });
+
+  it('sets RLIMIT_AS only when asked (the weak fallback)', async () => {
+    const cmd = buildLaunchCommand({
+      bwrapPath: '/bin/cat',
+      bwrapArgv: ['/proc/self/limits'],
+      cgroupProcs: [],
+      rlimits: { ...rlimits, addressSpaceBytes: 1 << 30 },
+    });
+    const r = await runLaunchCommand(cmd);
+    expect(r.stdout).toMatch(/Max address space\s+1073741824\s+1073741824\s+bytes/);
+  });
+
+  it('refuses to start the command when it cannot join a cgroup', async () => {
+    const marker = join(tmp, 'ran');
+    const cmd = buildLaunchCommand({
+      bwrapPath: '/usr/bin/touch',
+      bwrapArgv: [marker],
+      cgroupProcs: [join(tmp, 'missing-dir', 'cgroup.procs')],
+      rlimits,
+    });
+    const r = await runLaunchCommand(cmd);
+    expect(r.code).toBe(LAUNCH_FAILURE_EXIT);
+    expect(r.stderr).toMatch(/cannot join cgroup/);
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+const support = cgroupSupport();
+
+describe.skipIf(!existsSync('/usr/bin/bwrap') || !support.memory)(
+  'the launcher with bwrap and a real cgroup',
+  () => {
+    it('puts bwrap, its reaper and the jailed command into the box cgroups before they run', async () => {
+      const cg = BoxCgroup.create(`test-${process.pid}-launch`, { memoryBytes: 256 << 20, pids: 32 })!;
+      try {
+        const ws = join(tmp, 'ws');
+        mkdirSync(ws, { recursive: true });
+        const argv = buildBwrapArgv({
+          workspace: ws,
+          agentDir: ws,
+          mplConfigDir: ws,
+          command: ['/bin/sh', '-c', 'echo ready; exec sleep 30'],
+          env: {},
+          network: 'none',
+          hostLayout: probeHostLayout(),
+        });
+        const cmd = buildLaunchCommand({
+          bwrapPath: '/usr/bin/bwrap',
+          bwrapArgv: argv,
+          cgroupProcs: cg.procsFiles(),
+          rlimits,
+        });
+        const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'] });
+        const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+        await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+        const pids = cg.pids();
+        // bwrap outside, bwrap as pid 1 inside, and sleep
+        expect(pids).toHaveLength(3);
+        expect(pids).toContain(child.pid);
+        for (const pid of pids) {
+          const self = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+          expect(self).toContain(`memory:/sandbox-mcp/test-${process.pid}-launch`);
+          expect(self).toContain(`pids:/sandbox-mcp/test-${process.pid}-launch`);
+        }
+        const comm = pids.map((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim()).sort();
+        expect(comm).toEqual(['bwrap', 'bwrap', 'sleep']);
+        cg.killAll();
+        await exited;
+        expect(readdirSync(cg.memoryDir!)).toContain('cgroup.procs');
+      } finally {
+        cg.destroy();
+      }
+    });
+  },
+);
