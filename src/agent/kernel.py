@@ -2,6 +2,7 @@
 import ast
 import base64
 import builtins
+import functools
 import io
 import json
 import linecache
@@ -23,7 +24,8 @@ KERNEL_PID = os.getpid()
 CO_COROUTINE = 0x80
 FLAG_TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
-# Run after every cell (with the namespace), whatever its status; a figure-capture hook goes here.
+# Run after every cell as hook(namespace, status), whatever the status; they sit on every cell's
+# path, so each must cost next to nothing when it has nothing to do.
 _post_cell_hooks = []
 
 _running = False  # SIGINT only raises while user code runs
@@ -69,6 +71,8 @@ _MIME_METHODS = (
     ('_repr_latex_', 'text/latex'),
 )
 _BINARY_MIME = frozenset(('image/png', 'image/jpeg'))
+# Bytes for these are text (SVG is XML), not base64, as in nbformat.
+_TEXT_MIME_BYTES = frozenset(('image/svg+xml', 'application/json'))
 _PLAIN_TYPES = frozenset((int, float, complex, bool, str, bytes, bytearray, list, tuple, dict, set, frozenset, range))
 
 
@@ -130,10 +134,17 @@ def _json_safe(o, depth):
 
 
 def mime_bundle(obj):
-    """Notebook-style rich representations of obj, always with text/plain."""
+    """Notebook-style rich representations of obj, always with text/plain; an image in it is
+    also saved as a workspace file, named in metadata['filename']."""
     data = {}
     metadata = {}
     if type(obj) not in _PLAIN_TYPES and not isinstance(obj, type):
+        mods = sys.modules
+        if 'matplotlib.figure' in mods and isinstance(obj, mods['matplotlib.figure'].Figure):
+            try:
+                return _figure_output(obj)
+            except Exception as e:
+                _warn_repr(obj, 'savefig', e)
         mb = _safe_method(obj, '_repr_mimebundle_')
         if mb is not None:
             try:
@@ -166,6 +177,10 @@ def mime_bundle(obj):
             if r is None:
                 continue
             data[mime] = _encode_mime(mime, r)
+        if 'PIL.Image' in mods and isinstance(obj, mods['PIL.Image'].Image):
+            _save_bundle_image(data, metadata, 'image', 'pil')
+        else:
+            _save_bundle_image(data, metadata, 'display', 'display')
     if 'text/plain' not in data:
         data['text/plain'] = repr(obj)
     return data, metadata
@@ -182,7 +197,7 @@ def _safe_method(obj, name):
 
 def _encode_mime(mime, value):
     if isinstance(value, (bytes, bytearray, memoryview)):
-        if mime in _BINARY_MIME or not mime.startswith('text/'):
+        if mime in _BINARY_MIME or not (mime.startswith('text/') or mime in _TEXT_MIME_BYTES):
             return base64.b64encode(bytes(value)).decode('ascii')
         return bytes(value).decode('utf-8', 'replace')
     return value
@@ -198,19 +213,17 @@ def _warn_repr(obj, meth, e):
 class _Display:
     """display(*objs): send each object's rich representation as display_data, as in a notebook."""
 
-    def __init__(self):
-        self.rid = None
-
     def __call__(self, *objs, raw=False, metadata=None, **_ignored):
         _flush_std()
         for obj in objs:
             if raw and isinstance(obj, dict):
                 data, md = obj, {}
+                _save_bundle_image(data, md, 'display', 'display')
             else:
                 data, md = mime_bundle(obj)
             if metadata:
                 md = dict(md, **metadata)
-            send({'type': 'display_data', 'id': self.rid, 'data': data, 'metadata': md})
+            send({'type': 'display_data', 'id': _cell.rid, 'data': data, 'metadata': md})
 
     def __repr__(self):
         return '<function display>'
@@ -225,6 +238,241 @@ def _flush_std():
             s.flush()
         except Exception:
             pass
+
+
+# --- rich outputs: figures and images become display_data and workspace files -------------
+
+
+class _Cell:
+    """The running cell as its outputs see it: request id, execution count, per-prefix file
+    numbers, and the figures already sent (so the end of the cell does not send them again)."""
+
+    def __init__(self):
+        self.rid = None
+        self.count = 0
+        self.seq = {}
+        self.shown = {}  # id(figure) -> figure; holding the figure keeps the id unique
+
+
+_cell = _Cell()
+
+try:
+    _WORKSPACE = os.path.abspath(os.environ.get('SANDBOX_WORKSPACE') or os.getcwd())
+except OSError:
+    _WORKSPACE = None
+
+_PNG_DPI = 100
+# One file per displayed image: the first of these the bundle has.
+_IMAGE_FILES = (('image/png', 'png'), ('image/jpeg', 'jpg'), ('image/svg+xml', 'svg'))
+
+
+def _save_file(folder, prefix, ext, payload, md):
+    """Writes payload to <workspace>/<folder>/<prefix>_<count>_<n>.<ext> and names it in md.
+    A full disk or read-only workspace costs the file, never the display."""
+    seq = _cell.seq
+    n = seq[prefix] = seq.get(prefix, 0) + 1
+    rel = '%s/%s_%d_%d.%s' % (folder, prefix, _cell.count, n, ext)
+    if _WORKSPACE is None:
+        return
+    try:
+        os.makedirs(os.path.join(_WORKSPACE, folder), exist_ok=True)
+        with open(os.path.join(_WORKSPACE, rel), 'wb') as f:
+            f.write(payload)
+    except OSError as e:
+        _warn('could not save %s: %s' % (rel, e))
+        return
+    md['filename'] = rel
+
+
+def _save_bundle_image(data, md, prefix, source):
+    for mime, ext in _IMAGE_FILES:
+        value = data.get(mime)
+        if value is None:
+            continue
+        try:
+            if mime == 'image/svg+xml':
+                payload = value.encode('utf-8', 'surrogateescape')
+            else:
+                payload = base64.b64decode(value)
+        except (TypeError, ValueError, AttributeError):
+            return  # not the str a bundle should hold: send it as it is, unsaved
+        md['source'] = source
+        _save_file('images', prefix, ext, payload, md)
+        return
+
+
+def _warn(msg):
+    try:
+        sys.stderr.write(msg + '\n')
+    except Exception:
+        pass
+
+
+def _figure_output(fig):
+    """(data, metadata) of a matplotlib figure rendered as PNG and saved under plots/."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=_PNG_DPI, bbox_inches='tight')
+    png = buf.getvalue()
+    md = {'source': 'matplotlib'}
+    _save_file('plots', 'figure', 'png', png, md)
+    _cell.shown[id(fig)] = fig
+    try:
+        text = repr(fig)
+    except Exception:
+        text = '<Figure>'
+    return {'image/png': base64.b64encode(png).decode('ascii'), 'text/plain': text}, md
+
+
+def _flush_figures(plt, status):
+    """Sends every open pyplot figure and closes it, as a notebook's inline backend does at the
+    end of a cell and on plt.show(). After an interrupt they are closed unrendered: the agent is
+    waiting out its grace period, and a slow render there would cost the kernel its state."""
+    helpers = sys.modules.get('matplotlib._pylab_helpers')
+    if helpers is None:
+        return
+    managers = helpers.Gcf.get_all_fig_managers()
+    if not managers:
+        return
+    figs = [m.canvas.figure for m in sorted(managers, key=lambda m: m.num)]
+    try:
+        if status != 'interrupted':
+            shown = _cell.shown
+            for fig in figs:
+                # An empty figure (plt.figure() alone) has only its background patch.
+                if id(fig) in shown or (not fig.axes and len(fig.get_children()) <= 1):
+                    continue
+                try:
+                    data, md = _figure_output(fig)
+                except Exception as e:
+                    # Typically a draw-time error such as bad mathtext in a label.
+                    _warn('Figure %s could not be rendered: %s: %s' % (fig.number, type(e).__name__, e))
+                    continue
+                _flush_std()
+                send({'type': 'display_data', 'id': _cell.rid, 'data': data, 'metadata': md})
+    finally:
+        for fig in figs:
+            try:
+                plt.close(fig)
+            except Exception:
+                pass
+
+
+def _patch_pyplot(plt):
+    orig = plt.show
+    if getattr(orig, '_sandbox_capture', False):
+        return
+
+    @functools.wraps(orig)
+    def show(*args, **kwargs):
+        # Agg cannot show anything, so the original is not called (nor is it in a notebook).
+        _flush_figures(plt, 'ok')
+
+    show._sandbox_capture = True
+    plt.show = show
+
+
+def _patch_imageshow(ImageShow):
+    viewers = getattr(ImageShow, '_viewers', None)
+    mine = getattr(ImageShow, '_sandbox_viewer', None)
+    if mine is not None and (viewers is None or mine in viewers):
+        return
+
+    class WorkspaceViewer(ImageShow.Viewer):
+        """Image.show() saves under images/ and sends display_data instead of starting a desktop viewer."""
+
+        format = 'PNG'
+
+        def show_image(self, image, **options):
+            buf = io.BytesIO()
+            image.save(buf, format='PNG')
+            png = buf.getvalue()
+            md = {'source': 'pil'}
+            title = options.get('title')
+            if title:
+                md['title'] = str(title)
+            _save_file('images', 'image', 'png', png, md)
+            _flush_std()
+            send({
+                'type': 'display_data',
+                'id': _cell.rid,
+                'data': {'image/png': base64.b64encode(png).decode('ascii'), 'text/plain': repr(image)},
+                'metadata': md,
+            })
+            return 1
+
+    mine = WorkspaceViewer()
+    ImageShow.register(mine, order=-1)  # first, so no desktop viewer is ever tried
+    ImageShow._sandbox_viewer = mine
+
+
+# Patched as soon as they are imported, so `from matplotlib.pyplot import show` and a show()
+# in the very cell that imports them already capture.
+_IMPORT_PATCHES = {'matplotlib.pyplot': _patch_pyplot, 'PIL.ImageShow': _patch_imageshow}
+
+
+def _apply_patch(patch, module):
+    try:
+        patch(module)
+    except Exception as e:
+        _warn('could not set up output capture for %s: %s: %s' % (module.__name__, type(e).__name__, e))
+
+
+class _PostImportPatcher:
+    """First on sys.meta_path. For the modules in _IMPORT_PATCHES it lets the other finders find
+    the module and wraps the loader's exec_module so the patch runs before the importer gets it;
+    every other import costs one dict lookup, and imports already in sys.modules nothing."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        patch = _IMPORT_PATCHES.get(name)
+        if patch is None:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, 'find_spec', None)
+            if finder is _PostImportPatcher or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        run = getattr(spec.loader, 'exec_module', None)
+        if run is not None:
+
+            def exec_module(module):
+                run(module)
+                _apply_patch(patch, module)
+
+            try:
+                spec.loader.exec_module = exec_module  # a fresh loader per spec: nothing shared changes
+            except (AttributeError, TypeError):
+                pass  # the post-cell hook patches it once the cell ends
+        return spec
+
+
+def _install_capture():
+    sys.meta_path.insert(0, _PostImportPatcher)
+    _post_cell_hooks.append(_capture_post_cell)
+
+
+def _capture_post_cell(ns, status):
+    # The common cell has neither module loaded: two dict lookups and an empty-dict test.
+    mods = sys.modules
+    try:
+        plt = mods.get('matplotlib.pyplot')
+        if plt is not None:
+            show = plt.show
+            # Left unpatched only if the import went around the finder (or a reload); a show()
+            # the user put there is theirs.
+            if not getattr(show, '_sandbox_capture', False) and getattr(show, '__module__', None) == 'matplotlib.pyplot':
+                _apply_patch(_patch_pyplot, plt)
+            _flush_figures(plt, status)
+        imageshow = mods.get('PIL.ImageShow')
+        if imageshow is not None and getattr(imageshow, '_sandbox_viewer', None) is None:
+            _apply_patch(_patch_imageshow, imageshow)
+    finally:
+        if _cell.shown:
+            _cell.shown.clear()
 
 
 class Kernel:
@@ -271,7 +519,10 @@ class Kernel:
         self.count = count
         filename = '<cell-%d>' % count
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-        _display.rid = rid
+        _cell.rid = rid
+        _cell.count = count
+        if _cell.seq:
+            _cell.seq.clear()
         try:
             mod, expr, suppress = self.compile_cell(code, filename)
         except (SyntaxError, ValueError) as e:
@@ -312,7 +563,7 @@ class Kernel:
                 os._exit(exit_code)  # the child of a bare os.fork() in the cell ends here
             for hook in _post_cell_hooks:
                 try:
-                    hook(ns)
+                    hook(ns, status)
                 except KeyboardInterrupt:
                     raise
                 except BaseException as e:
@@ -693,6 +944,7 @@ def main():
         except Exception:
             pass
     sys.argv = ['']
+    _install_capture()
     Kernel().serve()
 
 

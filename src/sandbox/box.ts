@@ -62,6 +62,7 @@ export class Box {
   private exited = false;
   private exitListeners: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];
   private stderrTail = '';
+  private lastOomCount = 0;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -247,12 +248,18 @@ export class Box {
     this.exitListeners.push(listener);
   }
 
+  /** The cgroup's OOM-kill count as last read; reading is cheap but not free, so callers read it only when needed. */
+  get oomKillsAtLastCheck(): number {
+    return this.lastOomCount;
+  }
+
   oomKills(): number {
     try {
-      return this.cgroup?.oomKillCount() ?? 0;
+      this.lastOomCount = this.cgroup?.oomKillCount() ?? 0;
     } catch {
-      return 0;
+      // The cgroup may be gone with the box.
     }
+    return this.lastOomCount;
   }
 
   usage(): BoxUsage {
@@ -267,7 +274,7 @@ export class Box {
       memory_bytes: this.cgroup ? safe(() => this.cgroup!.memoryCurrent()) : null,
       memory_peak_bytes: this.cgroup ? safe(() => this.cgroup!.memoryPeak()) : null,
       pids: this.cgroup ? safe(() => this.cgroup!.pidsCurrent()) : null,
-      oom_kills: this.oomKills(),
+      oom_kills: this.lastOomCount,
     };
   }
 

@@ -7,14 +7,15 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../config.js';
 import { SandboxError, invalidArgument, notFound } from '../errors.js';
 import { Box } from '../sandbox/box.js';
-import type { AgentEvent, AgentFinal } from '../sandbox/protocol.js';
 import type { Db } from '../store/db.js';
-import { ExecutionsRepo } from '../store/executions-repo.js';
+import type { ExecutionRow } from '../store/executions-repo.js';
 import { SessionsRepo, type SessionRow } from '../store/sessions-repo.js';
 import { buildExecuteResult, type ExecuteResult } from './execute-result.js';
+import { HistoryWriter } from './history.js';
 import { isSessionId, newSessionId } from './ids.js';
 import { ensureSessionDirs, sessionPaths } from './paths.js';
 import { WarmPool, removeDir } from './pool.js';
+import { runInBox } from './run-in-box.js';
 
 export interface SessionOptions {
   name?: string | undefined;
@@ -45,7 +46,11 @@ export interface ExecuteOptions {
   onProgress?: ((text: string, elapsedMs: number) => void) | undefined;
 }
 
+/** A live session: its row (cached; the database is written behind), its box and its call queue. */
 interface Runtime {
+  row: SessionRow;
+  count: number;
+  lastUsed: string;
   box: Box | null;
   starting: Promise<Box> | null;
   queue: Promise<unknown>;
@@ -53,18 +58,17 @@ interface Runtime {
   notices: string[];
 }
 
-export const AGENT_DIR = resolveAgentDir();
+const RESTART_NOTICE =
+  'the server restarted since the last call: Python variables and imports were reset; workspace files are kept';
+const BOX_RESTART_NOTICE =
+  'the sandbox had stopped and was restarted: Python state was reset; workspace files are kept';
 
-function resolveAgentDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // From dist/src/sessions or src/sessions, the agent is ../agent.
-  const candidate = join(here, '..', 'agent');
-  return candidate;
-}
+/** From dist/src/sessions or src/sessions, the agent's Python files are in ../agent. */
+export const AGENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'agent');
 
 export class SessionService {
   private readonly sessions: SessionsRepo;
-  private readonly executions: ExecutionsRepo;
+  private readonly history: HistoryWriter;
   private readonly runtimes = new Map<string, Runtime>();
   private readonly defaultCreating = new Map<string, Promise<SessionInfo>>();
   private readonly pool: WarmPool;
@@ -77,23 +81,16 @@ export class SessionService {
     private readonly log: (msg: string, extra?: Record<string, unknown>) => void = () => {},
   ) {
     this.sessions = new SessionsRepo(db);
-    this.executions = new ExecutionsRepo(db);
+    this.history = new HistoryWriter(db, this.sessions);
     this.mplSeedDir = join(config.dataDir, 'cache', 'mplconfig-seed');
     this.pool = new WarmPool(
-      config.isolation === 'bwrap' && !existsSync(config.bwrapPath) ? 0 : config.poolSize,
+      this.isolationMissing() ? 0 : config.poolSize,
       (id) => this.startBox(id, this.config.memoryMb),
       (id) => removeDir(sessionPaths(this.config.dataDir, id).root),
       (err) => this.log('warm pool box failed to start', { err: String(err) }),
     );
-    // Sessions that were open when the server stopped keep their workspace; their Python state is gone.
-    for (const row of this.sessions.listOpen()) {
-      this.runtimes.set(
-        row.id,
-        this.newRuntime([
-          'the server restarted since the last call: Python variables and imports were reset; workspace files are kept',
-        ]),
-      );
-    }
+    // Sessions open when the server stopped keep their workspace; their Python state is gone.
+    for (const row of this.sessions.listOpen()) this.runtimes.set(row.id, newRuntime(row, [RESTART_NOTICE]));
   }
 
   start(): void {
@@ -111,90 +108,67 @@ export class SessionService {
     this.requireIsolation();
     const timeout = opts.timeout_s ?? this.config.timeoutS;
     const memory = opts.memory_mb ?? this.config.memoryMb;
-    if (timeout <= 0 || timeout > 86_400)
+    if (!(timeout > 0) || timeout > 86_400)
       throw invalidArgument('timeout_s must be between 0 and 86400 seconds');
-    if (memory < 64 || memory > 1_048_576) throw invalidArgument('memory_mb must be between 64 and 1048576');
+    if (!(memory >= 64) || memory > 1_048_576)
+      throw invalidArgument('memory_mb must be between 64 and 1048576');
     if (opts.network && opts.network !== 'none') {
       throw invalidArgument(`network '${opts.network}' is not available; sessions have no network`);
     }
-    let id: string;
-    let box: Box | null = null;
     const pooled = memory === this.config.memoryMb ? this.pool.take() : undefined;
-    if (pooled) {
-      id = pooled.id;
-      box = pooled.box;
-    } else {
-      id = newSessionId();
-    }
+    const id = pooled?.id ?? newSessionId();
     const now = new Date().toISOString();
-    this.sessions.insert({
+    const row: SessionRow = {
       id,
       owner,
       name: opts.name ?? null,
       is_default: isDefault ? 1 : 0,
       created_at: now,
       last_used_at: now,
+      closed_at: null,
       timeout_s: timeout,
       memory_mb: memory,
       pids: this.config.pids,
       network: 'none',
-    });
-    const rt = this.newRuntime([]);
+      execution_count: 0,
+    };
+    this.sessions.insert(row);
+    const rt = newRuntime(row, []);
     this.runtimes.set(id, rt);
-    if (box) this.attach(id, rt, box);
-    else {
-      // Start the box now so the first execute does not wait for it; errors surface on that execute.
-      rt.starting = this.startBox(id, memory);
-      rt.starting.then(
-        (b) => this.attach(id, rt, b),
-        () => {
-          rt.starting = null;
-        },
-      );
-    }
-    return this.info(this.sessions.get(id)!);
+    if (pooled) rt.box = pooled.box;
+    else void this.ensureBox(rt).catch(() => undefined); // start now; a failure surfaces on the first call
+    return this.info(rt);
   }
 
   /** The caller's session: the one named, or the caller's default session (created on first use). */
-  async resolve(owner: string, sessionId?: string): Promise<SessionRow> {
-    if (sessionId !== undefined) {
-      const row = isSessionId(sessionId) ? this.sessions.get(sessionId) : undefined;
-      if (!row || row.owner !== owner) {
-        throw notFound(
-          'session',
-          sessionId,
-          'call list_sessions to see your sessions, or omit session_id to use your default session',
-        );
-      }
-      return row;
-    }
+  async resolve(owner: string, sessionId?: string): Promise<Runtime> {
+    if (sessionId !== undefined) return this.owned(owner, sessionId);
     const existing = this.sessions.defaultFor(owner);
-    if (existing) return existing;
+    if (existing) return this.owned(owner, existing.id);
     // Parallel first calls from one client must share one default session.
     let creating = this.defaultCreating.get(owner);
     if (!creating) {
       creating = this.create(owner, {}, true).finally(() => this.defaultCreating.delete(owner));
       this.defaultCreating.set(owner, creating);
     }
-    const created = await creating;
-    return this.sessions.get(created.session_id)!;
+    return this.owned(owner, (await creating).session_id);
   }
 
   list(owner: string): SessionInfo[] {
-    return this.sessions.listOpen(owner).map((r) => this.info(r));
+    return [...this.runtimes.values()]
+      .filter((rt) => rt.row.owner === owner)
+      .sort((a, b) => a.row.created_at.localeCompare(b.row.created_at))
+      .map((rt) => this.info(rt));
   }
 
   get(owner: string, sessionId: string): SessionInfo {
-    const row = isSessionId(sessionId) ? this.sessions.get(sessionId) : undefined;
-    if (!row || row.owner !== owner) throw notFound('session', sessionId);
-    return this.info(row);
+    return this.info(this.owned(owner, sessionId));
   }
 
   async close(owner: string, sessionId: string): Promise<{ session_id: string; closed: boolean }> {
-    const row = isSessionId(sessionId) ? this.sessions.get(sessionId) : undefined;
-    if (!row || row.owner !== owner) throw notFound('session', sessionId);
-    await this.closeRow(row);
-    return { session_id: row.id, closed: true };
+    const rt = this.owned(owner, sessionId);
+    await this.closeRuntime(rt);
+    return { session_id: rt.row.id, closed: true };
   }
 
   /** Runs Python code in the session; calls to one session run one after another. */
@@ -205,141 +179,94 @@ export class SessionService {
     opts: ExecuteOptions = {},
   ): Promise<ExecuteResult> {
     this.requireIsolation();
-    const row = await this.resolve(owner, sessionId);
-    const timeoutS = opts.timeout_s ?? row.timeout_s;
+    const rt = await this.resolve(owner, sessionId);
+    const timeoutS = opts.timeout_s ?? rt.row.timeout_s;
     if (!(timeoutS > 0) || timeoutS > 86_400)
       throw invalidArgument('timeout must be between 0 and 86400 seconds');
-    const rt = this.runtime(row.id);
-    return this.enqueue(rt, () => this.runExecute(row, rt, code, timeoutS, opts));
+    return this.enqueue(rt, () => this.runExecute(rt, code, timeoutS, opts));
   }
 
-  /** Asks the session's agent for its environment (python, sys.path, venv, limits). */
-  async info_env(
+  /** Asks the session's agent for its environment (python, sys.path, venv). */
+  async environment(
     owner: string,
     sessionId: string | undefined,
   ): Promise<{ session: SessionInfo; env: Record<string, unknown>; box: Box }> {
     this.requireIsolation();
-    const row = await this.resolve(owner, sessionId);
-    const rt = this.runtime(row.id);
-    const box = await this.ensureBox(row, rt);
+    const rt = await this.resolve(owner, sessionId);
+    const box = await this.ensureBox(rt);
     const final = await box.request({ op: 'info' }, undefined, 10_000).done;
-    return { session: this.info(row), env: final.info ?? {}, box };
+    return { session: this.info(rt), env: final.info ?? {}, box };
   }
 
-  workspaceOf(owner: string, sessionId: string): string {
-    const row = this.sessions.get(sessionId);
-    if (!row || row.owner !== owner) throw notFound('session', sessionId);
-    return sessionPaths(this.config.dataDir, row.id).workspace;
+  /** Host path of a session's workspace, after the ownership check. */
+  async workspace(
+    owner: string,
+    sessionId: string | undefined,
+  ): Promise<{ sessionId: string; path: string }> {
+    const rt = await this.resolve(owner, sessionId);
+    return { sessionId: rt.row.id, path: sessionPaths(this.config.dataDir, rt.row.id).workspace };
   }
 
-  history(sessionId: string) {
-    return this.executions.list(sessionId);
+  executions(sessionId: string): ExecutionRow[] {
+    return this.history.list(sessionId);
   }
 
   async shutdown(): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
+    this.history.flush();
     await this.pool.close();
-    await Promise.all(
-      [...this.runtimes.values()].map(async (rt) => {
-        const box = rt.box ?? (rt.starting ? await rt.starting.catch(() => null) : null);
-        await box?.close();
-      }),
-    );
+    await Promise.all([...this.runtimes.values()].map((rt) => this.stopBox(rt)));
   }
 
   async reapIdle(now = Date.now()): Promise<string[]> {
     const before = new Date(now - this.config.idleTtlS * 1000).toISOString();
     const reaped: string[] = [];
-    for (const row of this.sessions.idleSince(before)) {
-      const rt = this.runtimes.get(row.id);
-      if (rt && rt.busy > 0) continue;
-      await this.closeRow(row);
-      reaped.push(row.id);
+    for (const rt of [...this.runtimes.values()]) {
+      if (rt.busy > 0 || rt.lastUsed >= before) continue;
+      await this.closeRuntime(rt);
+      reaped.push(rt.row.id);
     }
     if (reaped.length) this.log('reaped idle sessions', { reaped });
     return reaped;
   }
 
+  private owned(owner: string, sessionId: string): Runtime {
+    const rt = isSessionId(sessionId) ? this.runtimes.get(sessionId) : undefined;
+    if (!rt || rt.row.owner !== owner) {
+      throw notFound(
+        'session',
+        sessionId,
+        'call list_sessions to see your sessions, or omit session_id to use your default session',
+      );
+    }
+    return rt;
+  }
+
   private async runExecute(
-    row: SessionRow,
     rt: Runtime,
     code: string,
     timeoutS: number,
     opts: ExecuteOptions,
   ): Promise<ExecuteResult> {
-    const box = await this.ensureBox(row, rt);
-    const count = this.sessions.nextExecutionCount(row.id);
+    const box = await this.ensureBox(rt);
+    const count = ++rt.count;
     const started = new Date();
-    const t0 = performance.now();
-    const events: AgentEvent[] = [];
-    const oomBefore = box.oomKills();
-    const timeoutMs = Math.round(timeoutS * 1000);
-    let lastProgress = 0;
-    let pendingText = '';
-    const onEvent = (ev: AgentEvent) => {
-      events.push(ev);
-      if (!opts.onProgress || ev.type !== 'stream') return;
-      pendingText += ev.text;
-      const elapsed = performance.now() - t0;
-      if (elapsed >= 1000 && elapsed - lastProgress >= 250) {
-        lastProgress = elapsed;
-        opts.onProgress(pendingText, elapsed);
-        pendingText = '';
-      }
-    };
-    const req = box.request(
-      {
-        op: 'execute',
-        code,
-        timeout_ms: timeoutMs,
-        grace_ms: this.config.graceMs,
-        output_cap: this.config.outputCap,
-        execution_count: count,
-      },
-      onEvent,
-      timeoutMs + this.config.graceMs + 10_000,
-    );
-    const onAbort = () => box.notify({ op: 'interrupt', target: req.id });
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    let final: AgentFinal;
-    try {
-      final = await req.done;
-    } catch (err) {
-      // The whole box died (the agent itself was killed, e.g. by the OOM killer): start over next call.
-      const oom = box.oomKills() > oomBefore;
-      rt.box = null;
+    const outcome = await runInBox(box, {
+      code,
+      timeoutMs: Math.round(timeoutS * 1000),
+      graceMs: this.config.graceMs,
+      outputCap: this.config.outputCap,
+      executionCount: count,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
+    if (outcome.boxDied) {
+      // The agent itself died (e.g. the OOM killer took it): the next call starts a new box.
+      if (!outcome.oomKilled)
+        this.log('box died during execute', { session: rt.row.id, err: outcome.boxError });
+      if (rt.box === box) rt.box = null;
       await box.close();
-      final = {
-        type: 'final',
-        id: req.id,
-        status: 'killed',
-        execution_count: count,
-        duration_ms: performance.now() - t0,
-        state_preserved: false,
-        kernel_restarted: true,
-        signal: 9,
-      };
-      if (!oom) this.log('box died during execute', { session: row.id, err: String(err) });
-      return this.finish(row, rt, code, started, final, events, count, timeoutS, oom, box);
-    } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
     }
-    const oom = final.status === 'killed' && box.oomKills() > oomBefore;
-    return this.finish(row, rt, code, started, final, events, count, timeoutS, oom, box);
-  }
-
-  private finish(
-    row: SessionRow,
-    rt: Runtime,
-    code: string,
-    started: Date,
-    final: AgentFinal,
-    events: AgentEvent[],
-    count: number,
-    timeoutS: number,
-    oomKilled: boolean,
-    box: Box,
-  ): ExecuteResult {
     const usage = box.usage();
     const notices = rt.notices.splice(0);
     if (this.config.isolation === 'none') {
@@ -347,34 +274,32 @@ export class SessionService {
         "WARNING: isolation is off (--isolation none): this code ran without a sandbox, with the server user's rights",
       );
     }
-    const result = buildExecuteResult(final, events, {
-      sessionId: row.id,
+    const result = buildExecuteResult(outcome.final, outcome.events, {
+      sessionId: rt.row.id,
       executionCount: count,
       timeoutS,
-      memoryMb: row.memory_mb,
-      oomKilled,
+      memoryMb: rt.row.memory_mb,
+      oomKilled: outcome.oomKilled,
       isolation: this.config.isolation,
       notices,
       memoryPeakBytes: usage.memory_peak_bytes,
       pids: usage.pids,
     });
-    this.sessions.touch(row.id, new Date().toISOString());
-    const outputs = events
-      .filter((e) => e.type !== 'stream')
-      .map((e) => {
-        const { id: _id, ...rest } = e;
-        return rest;
-      });
-    this.executions.insert({
-      session_id: row.id,
-      execution_count: count,
-      kind: 'python',
-      code,
-      status: result.status,
-      started_at: started.toISOString(),
-      duration_ms: result.duration_ms,
-      outputs: JSON.stringify({ stdout: result.stdout, stderr: result.stderr, items: outputs }),
-    });
+    rt.lastUsed = new Date().toISOString();
+    const items = outcome.events.filter((e) => e.type !== 'stream').map(({ id: _id, ...rest }) => rest);
+    this.history.record(
+      {
+        session_id: rt.row.id,
+        execution_count: count,
+        kind: 'python',
+        code,
+        status: result.status,
+        started_at: started.toISOString(),
+        duration_ms: result.duration_ms,
+        outputs: JSON.stringify({ stdout: result.stdout, stderr: result.stderr, items }),
+      },
+      rt.lastUsed,
+    );
     return result;
   }
 
@@ -389,47 +314,18 @@ export class SessionService {
     }
   }
 
-  private runtime(id: string): Runtime {
-    let rt = this.runtimes.get(id);
-    if (!rt) {
-      rt = this.newRuntime([]);
-      this.runtimes.set(id, rt);
-    }
-    return rt;
-  }
-
-  private newRuntime(notices: string[]): Runtime {
-    return { box: null, starting: null, queue: Promise.resolve(), busy: 0, notices };
-  }
-
-  private async ensureBox(row: SessionRow, rt: Runtime): Promise<Box> {
-    if (rt.box?.alive) return rt.box;
-    if (rt.box && !rt.box.alive) {
+  private ensureBox(rt: Runtime): Promise<Box> {
+    if (rt.box?.alive) return Promise.resolve(rt.box);
+    if (rt.box) {
       rt.box = null;
-      rt.notices.push(
-        'the sandbox had stopped and was restarted: Python state was reset; workspace files are kept',
-      );
+      rt.notices.push(BOX_RESTART_NOTICE);
     }
-    if (!rt.starting) {
-      rt.starting = this.startBox(row.id, row.memory_mb);
-      rt.starting.then(
-        (b) => this.attach(row.id, rt, b),
-        () => {
-          rt.starting = null;
-        },
-      );
-    }
-    try {
-      return await rt.starting;
-    } catch (err) {
-      rt.starting = null;
-      throw err;
-    }
-  }
-
-  private attach(_id: string, rt: Runtime, box: Box): void {
-    rt.box = box;
-    rt.starting = null;
+    rt.starting ??= this.startBox(rt.row.id, rt.row.memory_mb)
+      .then((b) => (rt.box = b))
+      .finally(() => {
+        rt.starting = null;
+      });
+    return rt.starting;
   }
 
   private async startBox(id: string, memoryMb: number): Promise<Box> {
@@ -452,19 +348,26 @@ export class SessionService {
     });
   }
 
-  private async closeRow(row: SessionRow): Promise<void> {
-    this.sessions.close(row.id, new Date().toISOString());
-    const rt = this.runtimes.get(row.id);
-    this.runtimes.delete(row.id);
-    if (rt) {
-      const box = rt.box ?? (rt.starting ? await rt.starting.catch(() => null) : null);
-      await box?.close();
-    }
-    removeDir(sessionPaths(this.config.dataDir, row.id).root);
+  private async stopBox(rt: Runtime): Promise<void> {
+    const box = rt.box ?? (rt.starting ? await rt.starting.catch(() => null) : null);
+    rt.box = null;
+    await box?.close();
+  }
+
+  private async closeRuntime(rt: Runtime): Promise<void> {
+    this.history.flush();
+    this.sessions.close(rt.row.id, new Date().toISOString());
+    this.runtimes.delete(rt.row.id);
+    await this.stopBox(rt);
+    removeDir(sessionPaths(this.config.dataDir, rt.row.id).root);
+  }
+
+  private isolationMissing(): boolean {
+    return this.config.isolation === 'bwrap' && !existsSync(this.config.bwrapPath);
   }
 
   private requireIsolation(): void {
-    if (this.config.isolation === 'bwrap' && !existsSync(this.config.bwrapPath)) {
+    if (this.isolationMissing()) {
       throw new SandboxError(
         'isolation_unavailable',
         `bubblewrap was not found at ${this.config.bwrapPath}, so code cannot run isolated`,
@@ -474,21 +377,33 @@ export class SessionService {
     }
   }
 
-  private info(row: SessionRow): SessionInfo {
-    const rt = this.runtimes.get(row.id);
+  private info(rt: Runtime): SessionInfo {
     return {
-      session_id: row.id,
-      name: row.name,
-      is_default: row.is_default === 1,
-      created_at: row.created_at,
-      last_used_at: row.last_used_at,
-      timeout_s: row.timeout_s,
-      memory_mb: row.memory_mb,
-      pids: row.pids,
-      network: row.network,
-      execution_count: row.execution_count,
-      running: Boolean(rt?.box?.alive),
+      session_id: rt.row.id,
+      name: rt.row.name,
+      is_default: rt.row.is_default === 1,
+      created_at: rt.row.created_at,
+      last_used_at: rt.lastUsed,
+      timeout_s: rt.row.timeout_s,
+      memory_mb: rt.row.memory_mb,
+      pids: rt.row.pids,
+      network: rt.row.network,
+      execution_count: rt.count,
+      running: Boolean(rt.box?.alive),
       workspace: '/workspace',
     };
   }
+}
+
+function newRuntime(row: SessionRow, notices: string[]): Runtime {
+  return {
+    row,
+    count: row.execution_count,
+    lastUsed: row.last_used_at,
+    box: null,
+    starting: null,
+    queue: Promise.resolve(),
+    busy: 0,
+    notices,
+  };
 }

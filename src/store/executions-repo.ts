@@ -1,4 +1,5 @@
 // Execution history rows: each call's code, status and outputs, kept for the notebook export and the audit.
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 
 export interface ExecutionRow {
@@ -13,20 +14,24 @@ export interface ExecutionRow {
 }
 
 export class ExecutionsRepo {
-  constructor(private readonly db: Db) {}
+  private readonly insertStmt: Statement;
+  private readonly listStmt: Statement;
+
+  constructor(db: Db) {
+    this.insertStmt = db.prepare(
+      `INSERT OR REPLACE INTO executions (session_id, execution_count, kind, code, status, started_at, duration_ms, outputs)
+       VALUES (@session_id, @execution_count, @kind, @code, @status, @started_at, @duration_ms, @outputs)`,
+    );
+    this.listStmt = db.prepare(
+      'SELECT * FROM executions WHERE session_id = ? ORDER BY execution_count LIMIT ?',
+    );
+  }
 
   insert(row: ExecutionRow): void {
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO executions (session_id, execution_count, kind, code, status, started_at, duration_ms, outputs)
-         VALUES (@session_id, @execution_count, @kind, @code, @status, @started_at, @duration_ms, @outputs)`,
-      )
-      .run(row);
+    this.insertStmt.run(row);
   }
 
   list(sessionId: string, limit = 1000): ExecutionRow[] {
-    return this.db
-      .prepare('SELECT * FROM executions WHERE session_id = ? ORDER BY execution_count LIMIT ?')
-      .all(sessionId, limit) as ExecutionRow[];
+    return this.listStmt.all(sessionId, limit) as ExecutionRow[];
   }
 }

@@ -1,13 +1,22 @@
 // End-to-end: the real server over stdio and HTTP, the SDK's Client, real bubblewrap and Python.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start, type Harness, type TransportKind } from './harness.js';
+import { start, type Era, type Harness, type TransportKind } from './harness.js';
 
-const transports: TransportKind[] = ['stdio', 'http'];
+const variants: Array<[TransportKind, Era]> = [
+  ['stdio', '2025'],
+  ['stdio', '2026'],
+  ['http', '2025'],
+  ['http', '2026'],
+];
 
-describe.each(transports)('execute over %s', (kind) => {
+describe.each(variants)('execute over %s, protocol era %s', (kind, era) => {
   let h: Harness;
   beforeAll(async () => {
-    h = await start(kind);
+    h = await start(kind, { era });
+  });
+
+  it('negotiates the protocol era', () => {
+    expect(h.client.getNegotiatedProtocolVersion()).toBe(era === '2026' ? '2026-07-28' : '2025-11-25');
   });
   afterAll(async () => {
     await h?.close();

@@ -27,10 +27,21 @@ export interface Harness {
   child?: ChildProcess;
 }
 
+export type Era = '2025' | '2026';
+
 export interface StartOptions {
+  /** Protocol era the client negotiates: the 2025-11-25 initialize handshake, or 2026-07-28. */
+  era?: Era;
   dataDir?: string;
   args?: string[];
   env?: Record<string, string>;
+}
+
+function newClient(era: Era = '2025'): Client {
+  return new Client(
+    { name: 'e2e', version: '1.0.0' },
+    { versionNegotiation: { mode: era === '2026' ? 'auto' : 'legacy' } },
+  );
 }
 
 function freshDataDir(): string {
@@ -72,7 +83,7 @@ export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
     env: { ...baseEnv(), ...opts.env },
     stderr: 'pipe',
   });
-  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  const client = newClient(opts.era);
   await client.connect(transport);
   return wrap(client, dataDir, async () => {
     await client.close();
@@ -135,7 +146,7 @@ export async function startHttpProcess(opts: StartOptions & { token?: string } =
 
 export async function startHttp(opts: StartOptions & { token?: string } = {}): Promise<Harness> {
   const proc = await startHttpProcess(opts);
-  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  const client = newClient(opts.era);
   await client.connect(
     new StreamableHTTPClientTransport(new URL(proc.url), {
       requestInit: { headers: { Authorization: `Bearer ${proc.token}` } },

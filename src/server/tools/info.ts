@@ -44,7 +44,7 @@ export function infoTools(): ToolDef[] {
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
       handler: async (args, ctx) => {
         const cfg = ctx.services.config;
-        const { session, env, box } = await ctx.services.sessions.info_env(
+        const { session, env, box } = await ctx.services.sessions.environment(
           ctx.client.clientKey,
           args.session_id,
         );
