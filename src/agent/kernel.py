@@ -71,8 +71,7 @@ _MIME_METHODS = (
     ('_repr_latex_', 'text/latex'),
 )
 _BINARY_MIME = frozenset(('image/png', 'image/jpeg'))
-# Bytes for these are text (SVG is XML), not base64, as in nbformat.
-_TEXT_MIME_BYTES = frozenset(('image/svg+xml', 'application/json'))
+_SVG = 'image/svg+xml'  # XML text: bytes for it are decoded, not base64-encoded, as in nbformat
 _PLAIN_TYPES = frozenset((int, float, complex, bool, str, bytes, bytearray, list, tuple, dict, set, frozenset, range))
 
 
@@ -140,7 +139,7 @@ def mime_bundle(obj):
     metadata = {}
     if type(obj) not in _PLAIN_TYPES and not isinstance(obj, type):
         mods = sys.modules
-        if 'matplotlib.figure' in mods and isinstance(obj, mods['matplotlib.figure'].Figure):
+        if 'matplotlib.figure' in mods and isinstance(obj, mods['matplotlib.figure'].Figure) and _has_content(obj):
             try:
                 return _figure_output(obj)
             except Exception as e:
@@ -197,7 +196,7 @@ def _safe_method(obj, name):
 
 def _encode_mime(mime, value):
     if isinstance(value, (bytes, bytearray, memoryview)):
-        if mime in _BINARY_MIME or not (mime.startswith('text/') or mime in _TEXT_MIME_BYTES):
+        if mime in _BINARY_MIME or not (mime.startswith('text/') or mime == _SVG):
             return base64.b64encode(bytes(value)).decode('ascii')
         return bytes(value).decode('utf-8', 'replace')
     return value
@@ -263,7 +262,7 @@ except OSError:
 
 _PNG_DPI = 100
 # One file per displayed image: the first of these the bundle has.
-_IMAGE_FILES = (('image/png', 'png'), ('image/jpeg', 'jpg'), ('image/svg+xml', 'svg'))
+_IMAGE_FILES = (('image/png', 'png'), ('image/jpeg', 'jpg'), (_SVG, 'svg'))
 
 
 def _save_file(folder, prefix, ext, payload, md):
@@ -289,13 +288,12 @@ def _save_bundle_image(data, md, prefix, source):
         value = data.get(mime)
         if value is None:
             continue
+        if not isinstance(value, str):
+            return  # not what a bundle should hold (a raw display): sent as it is, unsaved
         try:
-            if mime == 'image/svg+xml':
-                payload = value.encode('utf-8', 'surrogateescape')
-            else:
-                payload = base64.b64decode(value)
-        except (TypeError, ValueError, AttributeError):
-            return  # not the str a bundle should hold: send it as it is, unsaved
+            payload = value.encode('utf-8', 'surrogatepass') if mime == _SVG else base64.b64decode(value)
+        except ValueError:
+            return
         md['source'] = source
         _save_file('images', prefix, ext, payload, md)
         return
@@ -323,6 +321,11 @@ def _figure_output(fig):
     return {'image/png': base64.b64encode(png).decode('ascii'), 'text/plain': text}, md
 
 
+def _has_content(fig):
+    # plt.figure() alone has only its background patch; a notebook shows no image for it.
+    return bool(fig.axes) or len(fig.get_children()) > 1
+
+
 def _flush_figures(plt, status):
     """Sends every open pyplot figure and closes it, as a notebook's inline backend does at the
     end of a cell and on plt.show(). After an interrupt they are closed unrendered: the agent is
@@ -338,8 +341,7 @@ def _flush_figures(plt, status):
         if status != 'interrupted':
             shown = _cell.shown
             for fig in figs:
-                # An empty figure (plt.figure() alone) has only its background patch.
-                if id(fig) in shown or (not fig.axes and len(fig.get_children()) <= 1):
+                if id(fig) in shown or not _has_content(fig):
                     continue
                 try:
                     data, md = _figure_output(fig)
