@@ -30,6 +30,10 @@ export interface BoxOptions {
   limits: BoxLimits;
   /** Extra environment for the box (already allowlisted by the caller). */
   env?: Record<string, string>;
+  /** 'host' shares the host's network (the session's `full` policy); default: own namespace, loopback only. */
+  network?: 'none' | 'host';
+  extraRoBinds?: Array<{ host: string; box: string }>;
+  extraRwBinds?: Array<{ host: string; box: string }>;
   startTimeoutMs?: number;
 }
 
@@ -100,8 +104,10 @@ export class Box {
         mplConfigDir: opts.mplConfigDir,
         command: [opts.python, ...agentArgs, '/opt/sandbox-agent/agent.py'],
         env,
-        network: 'none',
+        network: opts.network ?? 'none',
         hostLayout,
+        ...(opts.extraRoBinds ? { extraRoBinds: opts.extraRoBinds } : {}),
+        ...(opts.extraRwBinds ? { extraRwBinds: opts.extraRwBinds } : {}),
         ...(useSeccomp ? { seccompFd: 3 } : {}),
       });
       command = [opts.bwrapPath, ...argv];

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config.js';
 import { SandboxError, invalidArgument, notFound } from '../errors.js';
-import { Box } from '../sandbox/box.js';
+import { EventEmitter } from 'node:events';
+import { Box, type BoxOptions } from '../sandbox/box.js';
 import type { Db } from '../store/db.js';
 import type { ExecutionRow } from '../store/executions-repo.js';
 import { SessionsRepo, type SessionRow } from '../store/sessions-repo.js';
@@ -63,6 +64,27 @@ const RESTART_NOTICE =
 const BOX_RESTART_NOTICE =
   'the sandbox had stopped and was restarted: Python state was reset; workspace files are kept';
 
+/** What another service sees of a session when it runs something in its box. */
+export interface SessionHandle {
+  sessionId: string;
+  owner: string;
+  workspace: string;
+  row: SessionRow;
+}
+
+/** Adds binds, environment or network settings to a session's box before it starts (pooled boxes too). */
+export type BoxCustomizer = (
+  box: { sessionId: string; workspace: string; network: string },
+  opts: BoxOptions,
+) => void;
+
+export interface SessionEvents {
+  /** A session was closed or reaped; its box is gone. */
+  closed: [sessionId: string];
+  /** A box started for the session (first use, after a restart, or after a crash). */
+  'box-started': [sessionId: string, box: Box];
+}
+
 /** From dist/src/sessions or src/sessions, the agent's Python files are in ../agent. */
 export const AGENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'agent');
 
@@ -74,6 +96,8 @@ export class SessionService {
   private readonly pool: WarmPool;
   private reaper: NodeJS.Timeout | undefined;
   private readonly mplSeedDir: string;
+  private readonly customizers: BoxCustomizer[] = [];
+  readonly events = new EventEmitter<SessionEvents>();
 
   constructor(
     private readonly config: Config,
@@ -207,6 +231,37 @@ export class SessionService {
     return { sessionId: rt.row.id, path: sessionPaths(this.config.dataDir, rt.row.id).workspace };
   }
 
+  /** Registers a hook that shapes every box started from now on (binds, env, network). */
+  addBoxCustomizer(fn: BoxCustomizer): void {
+    this.customizers.push(fn);
+  }
+
+  /**
+   * Runs fn with the session's running box. queued: wait for the session's earlier calls (and hold later ones)
+   * like execute does; otherwise run beside them (for requests the agent answers while a cell runs).
+   */
+  async useBox<T>(
+    owner: string,
+    sessionId: string | undefined,
+    fn: (box: Box, session: SessionHandle) => Promise<T>,
+    opts: { queued?: boolean } = {},
+  ): Promise<T> {
+    this.requireIsolation();
+    const rt = await this.resolve(owner, sessionId);
+    const run = async () => fn(await this.ensureBox(rt), this.handle(rt));
+    return opts.queued === false ? run() : this.enqueue(rt, run);
+  }
+
+  /** Restarts the session's Python (e.g. after a venv appears); files are kept. */
+  async restartBox(owner: string, sessionId: string | undefined, notice: string): Promise<void> {
+    const rt = await this.resolve(owner, sessionId);
+    await this.enqueue(rt, async () => {
+      await this.stopBox(rt);
+      rt.notices.push(notice);
+      await this.ensureBox(rt);
+    });
+  }
+
   executions(sessionId: string): ExecutionRow[] {
     return this.history.list(sessionId);
   }
@@ -320,18 +375,31 @@ export class SessionService {
       rt.box = null;
       rt.notices.push(BOX_RESTART_NOTICE);
     }
-    rt.starting ??= this.startBox(rt.row.id, rt.row.memory_mb)
-      .then((b) => (rt.box = b))
+    rt.starting ??= this.startBox(rt.row.id, rt.row.memory_mb, rt)
+      .then((b) => {
+        rt.box = b;
+        this.events.emit('box-started', rt.row.id, b);
+        return b;
+      })
       .finally(() => {
         rt.starting = null;
       });
     return rt.starting;
   }
 
-  private async startBox(id: string, memoryMb: number): Promise<Box> {
+  private handle(rt: Runtime): SessionHandle {
+    return {
+      sessionId: rt.row.id,
+      owner: rt.row.owner,
+      workspace: sessionPaths(this.config.dataDir, rt.row.id).workspace,
+      row: rt.row,
+    };
+  }
+
+  private async startBox(id: string, memoryMb: number, rt?: Runtime): Promise<Box> {
     const paths = sessionPaths(this.config.dataDir, id);
     ensureSessionDirs(paths, existsSync(this.mplSeedDir) ? this.mplSeedDir : null);
-    return Box.start({
+    const opts: BoxOptions = {
       name: id,
       workspace: paths.workspace,
       mplConfigDir: paths.mplConfigDir,
@@ -345,7 +413,11 @@ export class SessionService {
         fileSizeBytes: this.config.fileSizeMb * 1024 * 1024,
         openFiles: this.config.openFiles,
       },
-    });
+    };
+    // Pooled boxes start before they have an owner; they are only handed to sessions with default settings.
+    const network = rt?.row.network ?? 'none';
+    for (const c of this.customizers) c({ sessionId: id, workspace: paths.workspace, network }, opts);
+    return Box.start(opts);
   }
 
   private async stopBox(rt: Runtime): Promise<void> {
@@ -359,6 +431,7 @@ export class SessionService {
     this.sessions.close(rt.row.id, new Date().toISOString());
     this.runtimes.delete(rt.row.id);
     await this.stopBox(rt);
+    this.events.emit('closed', rt.row.id);
     removeDir(sessionPaths(this.config.dataDir, rt.row.id).root);
   }
 
