@@ -7,6 +7,7 @@ import { createServerFactory } from './server/server.js';
 import type { ServerFactory } from './server/client-context.js';
 import type { Services } from './server/services.js';
 import type { ToolProfile } from './server/tool-def.js';
+import { ArtifactService } from './artifacts/service.js';
 import { SessionService } from './sessions/service.js';
 import { seedMatplotlibCache } from './sessions/mpl-seed.js';
 import { openDb } from './store/db.js';
@@ -28,8 +29,14 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   void seedMatplotlibCache(config).catch((err: unknown) =>
     log.debug({ err: String(err) }, 'matplotlib cache seed skipped'),
   );
+  const artifacts = new ArtifactService();
+  sessions.setCallTracker({
+    begin: (s) => artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace }).begin(),
+    end: (s) => artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace }).end(),
+    forget: (id) => artifacts.forget(id),
+  });
   sessions.start();
-  const services: Services = { config, sessions };
+  const services: Services = { config, sessions, artifacts };
   return {
     services,
     factory: createServerFactory(services, profile),

@@ -2,6 +2,7 @@
 import type { ContentBlock } from '@modelcontextprotocol/server';
 import type { ExecuteResult } from '../sessions/execute-result.js';
 import { errorText } from './results.js';
+import { changesText } from './artifact-links.js';
 
 export function executeText(r: ExecuteResult): string {
   const parts: string[] = [];
@@ -19,6 +20,8 @@ export function executeText(r: ExecuteResult): string {
   const plain = r.result?.['text/plain'];
   if (typeof plain === 'string') parts.push(`Out[${r.execution_count}]: ${plain}`);
   if (r.error) parts.push(errorText(r.error) + tracebackText(r));
+  const files = changesText(r.artifacts);
+  if (files) parts.push(files);
   parts.push(`(${r.status}, ${r.duration_ms} ms, execution ${r.execution_count})`);
   return parts.join('\n');
 }

@@ -1,12 +1,20 @@
 // The tool registry: every tool the server offers, in one list, filtered by profile.
 import type { Config } from '../config.js';
 import type { ToolDef, ToolProfile } from './tool-def.js';
+import { artifactTools } from './tools/artifacts.js';
 import { executeTools } from './tools/execute.js';
+import { fileTools } from './tools/files.js';
 import { infoTools } from './tools/info.js';
 import { sessionTools } from './tools/sessions.js';
 
 export function allTools(config: Config): ToolDef[] {
-  return [...sessionTools(config.idleTtlS), ...executeTools(config.timeoutS), ...infoTools()];
+  return [
+    ...sessionTools(config.idleTtlS),
+    ...executeTools(config.timeoutS),
+    ...infoTools(),
+    ...fileTools(),
+    ...artifactTools(),
+  ];
 }
 
 export function toolsForProfile(config: Config, profile: ToolProfile): ToolDef[] {

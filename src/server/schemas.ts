@@ -31,3 +31,42 @@ export const SessionInfoSchema = z.object({
 });
 
 export const MimeBundleSchema = z.record(z.string(), z.unknown());
+
+export const CategorySchema = z.enum([
+  'images',
+  'plots',
+  'videos',
+  'audio',
+  'data',
+  'code',
+  'documents',
+  'models',
+  'web',
+  'archives',
+  'other',
+]);
+
+export const ArtifactSchema = z.object({
+  path: z.string(),
+  category: CategorySchema,
+  mime: z.string(),
+  size: z.number(),
+  sha256: z.string().nullable(),
+  mtime: z.string(),
+  uri: z.string(),
+});
+
+export const ArtifactChangesSchema = z.object({
+  created: z.array(ArtifactSchema),
+  changed: z.array(ArtifactSchema),
+  deleted: z.array(z.string()),
+});
+
+export const CleanupResultSchema = z.object({
+  scope: z.string(),
+  removed: z.array(z.object({ path: z.string(), category: CategorySchema, size: z.number() })),
+  removed_count: z.number(),
+  removed_bytes: z.number(),
+  failed: z.array(z.object({ path: z.string(), error: z.string() })),
+  backup: z.string().nullable().optional(),
+});

@@ -6,6 +6,7 @@ import { errorResult } from './results.js';
 import type { Services } from './services.js';
 import type { ToolDef, ToolProfile } from './tool-def.js';
 import { toolsForProfile } from './registry.js';
+import { registerResources } from './resources.js';
 
 export const SERVER_NAME = 'sandbox-mcp';
 export const SERVER_VERSION = '0.1.0';
@@ -19,9 +20,10 @@ export function createServerFactory(services: Services, profile: ToolProfile = '
   return (client: ClientContext) => {
     const server = new McpServer(
       { name: SERVER_NAME, version: SERVER_VERSION },
-      { capabilities: { tools: {}, logging: {} }, instructions: INSTRUCTIONS },
+      { capabilities: { tools: {}, resources: {}, logging: {} }, instructions: INSTRUCTIONS },
     );
     for (const tool of tools) registerTool(server, tool, services, client);
+    registerResources(server, services, client);
     return server;
   };
 }

@@ -1,5 +1,6 @@
 // Turns the agent's events and final message for one execute into the typed result the tools return.
 // Pure: no I/O, so every status mapping is unit-tested.
+import type { ArtifactChanges } from '../artifacts/types.js';
 import type { ErrorBody } from '../errors.js';
 import type {
   AgentErrorBody,
@@ -42,6 +43,8 @@ export interface ExecuteResult {
     pids: number | null;
   };
   isolation: 'bwrap' | 'none';
+  /** Files the call created, changed and deleted in the workspace (null when tracking is off). */
+  artifacts: ArtifactChanges | null;
 }
 
 export interface ResultContext {
@@ -54,6 +57,7 @@ export interface ResultContext {
   notices: string[];
   memoryPeakBytes: number | null;
   pids: number | null;
+  artifacts?: ArtifactChanges | null;
 }
 
 const emptyStream: StreamCapture = { text: '', truncated: false, bytes: 0, saved_path: null };
@@ -140,6 +144,7 @@ export function buildExecuteResult(
       pids: ctx.pids,
     },
     isolation: ctx.isolation,
+    artifacts: ctx.artifacts ?? null,
   };
 }
 

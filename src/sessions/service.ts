@@ -11,6 +11,7 @@ import { Box, type BoxOptions } from '../sandbox/box.js';
 import type { Db } from '../store/db.js';
 import type { ExecutionRow } from '../store/executions-repo.js';
 import { SessionsRepo, type SessionRow } from '../store/sessions-repo.js';
+import type { ArtifactChanges } from '../artifacts/types.js';
 import { buildExecuteResult, type ExecuteResult } from './execute-result.js';
 import { HistoryWriter } from './history.js';
 import { isSessionId, newSessionId } from './ids.js';
@@ -72,6 +73,13 @@ export interface SessionHandle {
   row: SessionRow;
 }
 
+/** Observes the files a call changes (the artifacts service); the sessions service only calls it. */
+export interface CallTracker {
+  begin(session: SessionHandle): Promise<void>;
+  end(session: SessionHandle): Promise<ArtifactChanges>;
+  forget(sessionId: string): void;
+}
+
 /** Adds binds, environment or network settings to a session's box before it starts (pooled boxes too). */
 export type BoxCustomizer = (
   box: { sessionId: string; workspace: string; network: string },
@@ -83,6 +91,17 @@ export interface SessionEvents {
   closed: [sessionId: string];
   /** A box started for the session (first use, after a restart, or after a crash). */
   'box-started': [sessionId: string, box: Box];
+  /** An execute finished (the audit log listens; a listener must only queue work). */
+  executed: [
+    call: {
+      sessionId: string;
+      owner: string;
+      code: string;
+      status: string;
+      startedAt: Date;
+      durationMs: number;
+    },
+  ];
 }
 
 /** From dist/src/sessions or src/sessions, the agent's Python files are in ../agent. */
@@ -97,6 +116,7 @@ export class SessionService {
   private reaper: NodeJS.Timeout | undefined;
   private readonly mplSeedDir: string;
   private readonly customizers: BoxCustomizer[] = [];
+  private tracker: CallTracker | null = null;
   readonly events = new EventEmitter<SessionEvents>();
 
   constructor(
@@ -231,6 +251,29 @@ export class SessionService {
     return { sessionId: rt.row.id, path: sessionPaths(this.config.dataDir, rt.row.id).workspace };
   }
 
+  setCallTracker(tracker: CallTracker): void {
+    this.tracker = tracker;
+  }
+
+  /** Runs fn with the session's files tracked: what it created, changed and deleted comes back with its value. */
+  async tracked<T>(
+    session: SessionHandle,
+    fn: () => Promise<T>,
+  ): Promise<{ value: T; artifacts: ArtifactChanges | null }> {
+    if (!this.tracker) return { value: await fn(), artifacts: null };
+    await this.tracker.begin(session);
+    let value: T;
+    try {
+      value = await fn();
+    } catch (err) {
+      // end() runs on failure too so the tracker's snapshot stays in step with the workspace.
+      await this.tracker.end(session).catch(() => undefined);
+      throw err;
+    }
+    const artifacts = await this.tracker.end(session);
+    return { value, artifacts };
+  }
+
   /** Registers a hook that shapes every box started from now on (binds, env, network). */
   addBoxCustomizer(fn: BoxCustomizer): void {
     this.customizers.push(fn);
@@ -306,15 +349,17 @@ export class SessionService {
     const box = await this.ensureBox(rt);
     const count = ++rt.count;
     const started = new Date();
-    const outcome = await runInBox(box, {
-      code,
-      timeoutMs: Math.round(timeoutS * 1000),
-      graceMs: this.config.graceMs,
-      outputCap: this.config.outputCap,
-      executionCount: count,
-      signal: opts.signal,
-      onProgress: opts.onProgress,
-    });
+    const { value: outcome, artifacts } = await this.tracked(this.handle(rt), () =>
+      runInBox(box, {
+        code,
+        timeoutMs: Math.round(timeoutS * 1000),
+        graceMs: this.config.graceMs,
+        outputCap: this.config.outputCap,
+        executionCount: count,
+        signal: opts.signal,
+        onProgress: opts.onProgress,
+      }),
+    );
     if (outcome.boxDied) {
       // The agent itself died (e.g. the OOM killer took it): the next call starts a new box.
       if (!outcome.oomKilled)
@@ -339,6 +384,7 @@ export class SessionService {
       notices,
       memoryPeakBytes: usage.memory_peak_bytes,
       pids: usage.pids,
+      artifacts,
     });
     rt.lastUsed = new Date().toISOString();
     const items = outcome.events.filter((e) => e.type !== 'stream').map(({ id: _id, ...rest }) => rest);
@@ -355,6 +401,14 @@ export class SessionService {
       },
       rt.lastUsed,
     );
+    this.events.emit('executed', {
+      sessionId: rt.row.id,
+      owner: rt.row.owner,
+      code,
+      status: result.status,
+      startedAt: started,
+      durationMs: result.duration_ms,
+    });
     return result;
   }
 
@@ -431,6 +485,7 @@ export class SessionService {
     this.sessions.close(rt.row.id, new Date().toISOString());
     this.runtimes.delete(rt.row.id);
     await this.stopBox(rt);
+    this.tracker?.forget(rt.row.id);
     this.events.emit('closed', rt.row.id);
     removeDir(sessionPaths(this.config.dataDir, rt.row.id).root);
   }

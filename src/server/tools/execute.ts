@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
-import { ErrorBodySchema, MimeBundleSchema, SessionIdArg } from '../schemas.js';
+import { ArtifactChangesSchema, ErrorBodySchema, MimeBundleSchema, SessionIdArg } from '../schemas.js';
+import { changeLinks } from '../artifact-links.js';
 import { executeText, imageBlocks } from '../execute-format.js';
 
 const ExecuteInput = z.object({
@@ -35,6 +36,7 @@ const ExecuteOutput = z.object({
     pids: z.number().nullable(),
   }),
   isolation: z.enum(['bwrap', 'none']),
+  artifacts: ArtifactChangesSchema.nullable(),
 });
 
 async function runExecute(args: z.infer<typeof ExecuteInput>, ctx: ToolCtx) {
@@ -44,7 +46,7 @@ async function runExecute(args: z.infer<typeof ExecuteInput>, ctx: ToolCtx) {
     signal: ctx.signal,
     onProgress: ctx.hasProgressToken ? (text) => ctx.progress(++sent, undefined, text) : undefined,
   });
-  const extra = imageBlocks(r, ctx.services.config.imageInlineCap);
+  const extra = [...imageBlocks(r, ctx.services.config.imageInlineCap), ...changeLinks(r.artifacts)];
   const result = okResult(r, executeText(r), extra);
   // A failed run is still a full result: the error body sits in structuredContent.error next to the output.
   if (r.error) result.isError = true;

@@ -1,0 +1,175 @@
+// Host-side reads and writes of workspace files; must never follow a final symlink, open a FIFO or device, or touch a file that resolves outside the workspace.
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, type BigIntStats } from 'node:fs';
+import { mkdir, open, readlink, realpath, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { HEAD_BYTES } from './categorize.js';
+
+export interface HashResult {
+  sha256: string;
+  /** Bytes actually hashed (the file may have changed since it was listed). */
+  size: number;
+  /** The first HEAD_BYTES bytes, for categorizing without a second read. */
+  head: Uint8Array;
+  /** fstat of the opened file, taken before reading. */
+  stat: BigIntStats;
+}
+
+export interface HeadResult {
+  head: Uint8Array;
+  /** True when `head` is the whole file. */
+  complete: boolean;
+  stat: BigIntStats;
+}
+
+/** What the tracker and service need from the disk; injectable so tests can count hashing. */
+export interface FileIO {
+  /** sha256 of the whole file, streamed. `root` is the real workspace path the file must stay inside. */
+  hash(abs: string, root: string): Promise<HashResult>;
+  /** The first `bytes` bytes. */
+  head(abs: string, root: string, bytes?: number): Promise<HeadResult>;
+}
+
+/** Thrown for anything that is not a plain file inside the workspace; callers treat it like a vanished file. */
+export class UnsafeFileError extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: 'not_regular' | 'outside_workspace',
+  ) {
+    super(`refusing to read '${path}': ${reason}`);
+    this.name = 'UnsafeFileError';
+  }
+}
+
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const CHUNK = 256 * 1024;
+
+let procFdUsable: boolean | null = null;
+
+/**
+ * Where the open descriptor really points. A directory on the way could have been swapped for a symlink
+ * after the path was checked; the kernel's view of the open file cannot be raced.
+ */
+async function openedPath(fh: FileHandle): Promise<string | null> {
+  if (procFdUsable === false) return null;
+  try {
+    const p = await readlink(`/proc/self/fd/${fh.fd}`);
+    procFdUsable = true;
+    return p;
+  } catch (err) {
+    // Only a machine without /proc turns the check off; any other failure must not skip it silently.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || procFdUsable === true) throw err;
+    procFdUsable = false;
+    return null;
+  }
+}
+
+function inside(root: string, p: string): boolean {
+  return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+async function checkContained(fh: FileHandle, abs: string, root: string): Promise<void> {
+  const real = await openedPath(fh);
+  if (real !== null && !inside(root, real)) throw new UnsafeFileError(abs, 'outside_workspace');
+}
+
+/** Opens a regular file for reading without following a final symlink or blocking on a FIFO. */
+export async function openRegular(abs: string, root: string): Promise<{ fh: FileHandle; stat: BigIntStats }> {
+  let fh: FileHandle;
+  try {
+    fh = await open(abs, READ_FLAGS);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeFileError(abs, 'not_regular');
+    throw err;
+  }
+  try {
+    const stat = await fh.stat({ bigint: true });
+    if (!stat.isFile()) throw new UnsafeFileError(abs, 'not_regular');
+    await checkContained(fh, abs, root);
+    return { fh, stat };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+async function hashFile(abs: string, root: string): Promise<HashResult> {
+  const { fh, stat } = await openRegular(abs, root);
+  try {
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let head: Uint8Array | null = null;
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      if (head === null) head = Uint8Array.prototype.slice.call(buf, 0, Math.min(bytesRead, HEAD_BYTES));
+      hash.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    return { sha256: hash.digest('hex'), size, head: head ?? new Uint8Array(0), stat };
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readHead(abs: string, root: string, bytes = HEAD_BYTES): Promise<HeadResult> {
+  const { fh, stat } = await openRegular(abs, root);
+  try {
+    const buf = Buffer.alloc(bytes);
+    let n = 0;
+    while (n < bytes) {
+      const { bytesRead } = await fh.read(buf, n, bytes - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    const complete = n < bytes || stat.size <= BigInt(bytes);
+    return { head: new Uint8Array(buf.buffer, buf.byteOffset, n), complete, stat };
+  } finally {
+    await fh.close();
+  }
+}
+
+export const defaultFileIO: FileIO = { hash: hashFile, head: readHead };
+
+export function sha256Of(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Writes `data` to `abs` atomically: a temp file in the same folder, flushed, then renamed over the target,
+ * so a crash leaves the old file or the new one. The rename replaces a symlink at `abs` rather than
+ * writing through it.
+ */
+export async function writeAtomic(abs: string, root: string, data: Uint8Array, mode = 0o644): Promise<void> {
+  const dir = dirname(abs);
+  await mkdir(dir, { recursive: true });
+  const realDir = await realpath(dir);
+  if (!inside(root, realDir)) {
+    throw new SandboxError('invalid_argument', 'The target folder leads outside the workspace', {
+      path: basename(abs),
+      reason: 'escapes_workspace',
+    });
+  }
+  const tmp = join(realDir, `.sbx-${randomBytes(8).toString('hex')}.tmp`);
+  const fh = await open(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    mode,
+  );
+  let renamed = false;
+  try {
+    try {
+      await checkContained(fh, tmp, root);
+      await fh.writeFile(data);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(realDir, basename(abs)));
+    renamed = true;
+  } finally {
+    if (!renamed) await unlink(tmp).catch(() => undefined);
+  }
+}
