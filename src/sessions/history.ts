@@ -1,8 +1,11 @@
 // Write-behind of execution history and session usage: rows are queued on the hot path and written in one
-// transaction on the next tick, so a call never waits for SQLite. Readers flush first.
+// transaction at most every FLUSH_MS, so a call never waits for SQLite (a commit costs ~0.5 ms here).
+// Readers and shutdown flush first; a crash loses at most FLUSH_MS of history, never a workspace file.
 import type { Db } from '../store/db.js';
 import { ExecutionsRepo, type ExecutionRow } from '../store/executions-repo.js';
 import type { SessionsRepo } from '../store/sessions-repo.js';
+
+const FLUSH_MS = 200;
 
 export class HistoryWriter {
   private readonly executions: ExecutionsRepo;
@@ -20,7 +23,7 @@ export class HistoryWriter {
     this.queue.push({ row, usedAt });
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setTimeout(() => this.flush(), FLUSH_MS).unref();
     }
   }
 
