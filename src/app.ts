@@ -8,18 +8,31 @@ import type { ServerFactory } from './server/client-context.js';
 import type { Services } from './server/services.js';
 import type { ToolProfile } from './server/tool-def.js';
 import { ArtifactService } from './artifacts/service.js';
+import { AuditLog } from './audit/log.js';
+import { CacheService } from './caches/service.js';
+import { loadPolicyFile } from './policy/shell-policy-file.js';
+import { ShellPolicy } from './policy/shell-policy.js';
+import { ShellService } from './shell/service.js';
 import { SessionService } from './sessions/service.js';
 import { seedMatplotlibCache } from './sessions/mpl-seed.js';
 import { openDb } from './store/db.js';
+import type { StatusExtras } from './server/status-page.js';
+import { NetworkService } from './network/service.js';
+import { PackageService } from './packages/service.js';
+import { WebAppExportService } from './webapps/exports.js';
+import { WebAppService } from './webapps/service.js';
 
 export interface App {
   services: Services;
+  /** What the status page shows per session beyond sessions and artifacts. */
+  statusExtras: StatusExtras;
   factory: ServerFactory;
   close(): Promise<void>;
 }
 
 export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   const log = createLogger(config.logLevel);
+  const policyRules = loadPolicyFile(config.policyFile); // a bad policy file stops the start, before anything runs
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDb(join(config.dataDir, 'sandbox.db'));
   const sessions = new SessionService(config, db, (msg, extra) => log.info(extra ?? {}, msg));
@@ -35,13 +48,73 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     end: (s) => artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace }).end(),
     forget: (id) => artifacts.forget(id),
   });
+  const audit = new AuditLog(db);
+  sessions.events.on('executed', (c) =>
+    audit.record({
+      sessionId: c.sessionId,
+      owner: c.owner,
+      kind: 'execute',
+      subject: c.code,
+      status: c.status,
+      durationMs: c.durationMs,
+      at: c.startedAt,
+    }),
+  );
+  const policy = ShellPolicy.create(policyRules.rules, policyRules.source);
+  policy.catch((err: unknown) =>
+    log.error({ err: String(err) }, 'the shell parser did not load; shell_execute will fail'),
+  );
+  const shell = new ShellService(sessions, policy, audit, config);
+  // Before sessions.start(): its box customizer must shape the warm pool's boxes too.
+  const webapps = new WebAppService(config, sessions, (msg, extra) => log.info(extra ?? {}, msg));
+  const network = new NetworkService(config, db, sessions, (level, msg, extra) =>
+    log[level](extra ?? {}, msg),
+  );
+  const packages = new PackageService(config, sessions, network);
+  packages.events.on('install', (e) =>
+    audit.record({
+      sessionId: e.sessionId,
+      owner: e.owner,
+      kind: 'install',
+      subject: e.requirement,
+      status: e.status,
+      durationMs: e.durationMs,
+    }),
+  );
   sessions.start();
-  const services: Services = { config, sessions, artifacts };
+  const services: Services = {
+    config,
+    sessions,
+    artifacts,
+    shell,
+    caches: new CacheService(sessions),
+    audit,
+    webapps,
+    webappExports: new WebAppExportService(config, sessions, webapps),
+    network,
+    packages,
+  };
+  const statusExtras: StatusExtras = {
+    sections: [
+      {
+        name: 'web_apps',
+        rows: async (owner, sessionId) =>
+          webapps
+            .list(owner, sessionId)
+            .filter((a) => a.status === 'running')
+            .map((a) => ({ app_id: a.app_id, type: a.app_type, url: a.url, started: a.started_at })),
+      },
+    ],
+  };
   return {
     services,
+    statusExtras,
     factory: createServerFactory(services, profile),
     close: async () => {
+      await webapps.shutdown();
       await sessions.shutdown();
+      await network.shutdown();
+      audit.flush();
       db.close();
     },
   };

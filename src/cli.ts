@@ -5,6 +5,7 @@ import { createApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { loadOrCreateToken, clientConfigSnippet } from './server/auth.js';
 import { startHttp } from './server/http.js';
+import { statusRoutes } from './server/status-page.js';
 import { startStdio } from './server/stdio.js';
 import { SERVER_VERSION } from './server/server.js';
 import type { ToolProfile } from './server/tool-def.js';
@@ -22,6 +23,11 @@ interface CommonFlags {
   maxBackups?: string;
   tools?: string;
   logLevel?: string;
+  policyFile?: string;
+  networkDefault?: string;
+  networkAllowlist?: string;
+  allowFullNetwork?: boolean;
+  allowPackageUrls?: boolean;
 }
 
 function addCommon(cmd: Command): Command {
@@ -43,7 +49,18 @@ function addCommon(cmd: Command): Command {
     .addOption(
       new Option('--tools <profile>', 'tool profile: core or full').choices(['core', 'full']).default('full'),
     )
-    .option('--log-level <level>', 'trace, debug, info, warn, error or silent');
+    .option('--log-level <level>', 'trace, debug, info, warn, error or silent')
+    .option('--policy-file <path>', 'JSON file of shell command deny rules (env SANDBOX_MCP_POLICY)')
+    .addOption(
+      new Option('--network-default <mode>', 'network of sessions that do not ask for one (none)').choices([
+        'none',
+        'allowlist',
+        'full',
+      ]),
+    )
+    .option('--network-allowlist <domains>', 'default allowlist: hosts and *.domains, comma-separated')
+    .option('--allow-full-network', "let sessions ask for network 'full' (the host's network)")
+    .option('--allow-package-urls', 'let install_package take URLs and workspace paths');
 }
 
 function configFrom(flags: CommonFlags & { host?: string; port?: string; token?: string }): Config {
@@ -58,6 +75,11 @@ function configFrom(flags: CommonFlags & { host?: string; port?: string; token?:
     poolSize: flags.poolSize,
     maxBackups: flags.maxBackups,
     logLevel: flags.logLevel,
+    policyFile: flags.policyFile,
+    networkDefault: flags.networkDefault,
+    networkAllowlist: flags.networkAllowlist,
+    allowFullNetwork: flags.allowFullNetwork,
+    allowPackageUrls: flags.allowPackageUrls,
     host: flags.host,
     port: flags.port,
     token: flags.token,
@@ -103,16 +125,20 @@ addCommon(
     'bearer token(s), comma-separated (env SANDBOX_MCP_TOKEN); generated when absent',
   )
   .action(async (flags: CommonFlags & { host?: string; port?: string; token?: string }) => {
-    const config = configFrom(flags);
+    // commander gives common options written after `serve` to the parent program, so merge both.
+    const config = configFrom({ ...program.opts<CommonFlags>(), ...flags });
     const tokens = loadOrCreateToken(config.dataDir, config.token);
     const app = createApp(config, (flags.tools ?? 'full') as ToolProfile);
     const http = await startHttp(app.factory, {
       host: config.host,
       port: config.port,
       tokens: tokens.tokens,
+      extraRoutes: statusRoutes(app.services, app.statusExtras),
     });
+    const statusUrl = http.url.replace(/\/mcp$/, '/status');
     process.stderr.write(
       `sandbox-mcp listening on ${http.url}\n` +
+        `Status page: ${statusUrl}?token=<token>\n` +
         (tokens.generated ? `A new token was generated and stored in ${config.dataDir}/http-token.\n` : '') +
         `Client configuration:\n${clientConfigSnippet(http.url, tokens.primary)}\n`,
     );

@@ -4,6 +4,11 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 const num = (def: number) => z.coerce.number().positive().default(def);
+// Booleans from flags (true) or the environment ("1", "true", "yes"); z.coerce.boolean would read "false" as true.
+const flag = z
+  .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', ''])])
+  .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes')
+  .default(false);
 
 export const ConfigSchema = z.object({
   dataDir: z.string().min(1),
@@ -31,6 +36,16 @@ export const ConfigSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535).default(8765),
   token: z.string().optional(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** JSON file of shell deny rules (see src/policy/shell-policy-file.ts); absent: the built-in rules. */
+  policyFile: z.string().min(1).optional(),
+  /** Network policy of sessions that do not name one: none, allowlist or full (full needs allowFullNetwork). */
+  networkDefault: z.enum(['none', 'allowlist', 'full']).default('none'),
+  /** Default allowlist rules (comma- or space-separated hosts and *.domains) for allowlist sessions. */
+  networkAllowlist: z.string().default(''),
+  /** Lets create_session ask for network 'full' (the box shares the host's network). */
+  allowFullNetwork: flag,
+  /** Lets install_package take URLs and workspace paths, not only names and version specifiers. */
+  allowPackageUrls: flag,
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -57,6 +72,11 @@ const ENV_KEYS: Record<string, keyof Config> = {
   SANDBOX_MCP_PORT: 'port',
   SANDBOX_MCP_TOKEN: 'token',
   SANDBOX_MCP_LOG_LEVEL: 'logLevel',
+  SANDBOX_MCP_POLICY: 'policyFile',
+  SANDBOX_MCP_NETWORK_DEFAULT: 'networkDefault',
+  SANDBOX_MCP_NETWORK_ALLOWLIST: 'networkAllowlist',
+  SANDBOX_MCP_ALLOW_FULL_NETWORK: 'allowFullNetwork',
+  SANDBOX_MCP_ALLOW_PACKAGE_URLS: 'allowPackageUrls',
 };
 
 /** Flags win over environment, environment over defaults. Throws a readable error on bad values. */

@@ -13,6 +13,10 @@ from collections import deque
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNEL_PY = os.path.join(HERE, 'kernel.py')
+sys.path.insert(0, HERE)  # -I leaves the agent's folder off sys.path
+import shell as _shell  # noqa: E402
+import apps as _apps  # noqa: E402
+del sys.path[0]
 
 BATCH_S = 0.1
 READ_CHUNK = 1 << 16
@@ -297,6 +301,9 @@ class Agent:
         self.restart_at = None
         self.stop = None  # set by a signal handler
         self._dying = None  # a kernel being killed on purpose, still to be reaped
+        self.shells = _shell.Shells(self, Capture)  # op 'shell'
+        self.apps = _apps.AppManager(self)  # ops app_start, app_stop, app_probe
+        self.kernel_calls = set()  # ids the kernel answers with a 'reply' (clear_cache)
 
         self.wake_r, self.wake_w = os.pipe()
         _set_nonblocking(self.wake_r)
@@ -396,6 +403,7 @@ class Agent:
                 if pgrp == kpid or sid == kpid:
                     targets.add(pid)
             targets.discard(me)
+            targets -= self.apps.protected(table)  # managed web apps outlive a cell's timeout
             targets = [p for p in targets if p in table and table[p][0] != b'Z']
             if not targets:
                 return
@@ -412,12 +420,14 @@ class Agent:
         me = self.pid
         for i in range(500):
             try:
-                os.kill(-1, signal.SIGKILL)  # everything in the namespace but us and its init
+                if not self.apps.apps:  # managed web apps outlive a cell's timeout: then pid by pid
+                    os.kill(-1, signal.SIGKILL)  # everything in the namespace but us and its init
             except OSError:
                 pass
             self.reap()
             table = _proc_table()
-            targets = [p for p, (state, *_rest) in table.items() if p != me and p != 1 and state != b'Z']
+            spare = self.apps.protected(table)
+            targets = [p for p, (state, *_rest) in table.items() if p != me and p != 1 and p not in spare and state != b'Z']
             if not targets:
                 return
             for p in targets:
@@ -430,9 +440,9 @@ class Agent:
 
     def kill_strays(self, k):
         """After a timeout or interrupt the kernel survived: kill what the cell left running (a fork bomb's copies)."""
-        keep = {self.pid, 1, k.pid}
         for i in range(500):
             table = _proc_table()
+            keep = {self.pid, 1, k.pid} | self.apps.protected(table)
             if self.in_box:
                 targets = [p for p, (state, *_r) in table.items() if p not in keep and state != b'Z']
             else:
@@ -477,6 +487,9 @@ class Agent:
             elif self._dying is not None and pid == self._dying.pid:
                 self._dying.status = status
                 self._dying.proc.returncode = os.waitstatus_to_exitcode(status)
+            else:
+                self.shells.reaped(pid, status)
+                self.apps.reaped(pid, status)
 
     def restart_after_kill(self):
         """Kill the kernel and its processes on purpose; the caller starts the next one."""
@@ -584,6 +597,12 @@ class Agent:
             self.info(rid)
         elif op == 'ping':
             self.final_simple(rid, 'ok')
+        elif op in _apps.OPS:
+            self.apps.handle(req)
+        elif op == 'shell':
+            self.shells.start(req)
+        elif op == 'clear_cache':
+            self.call_kernel(rid, req)
         elif op == 'shutdown':
             self.shutdown(rid)
         else:
@@ -609,6 +628,8 @@ class Agent:
             pass  # it died; reaping reports it
 
     def interrupt(self, target):
+        if self.shells.interrupt(target):
+            return
         ex = self.active
         if ex is not None and (target is None or target == ex.id):
             self.send_sigint(ex, 'interrupted')
@@ -670,6 +691,17 @@ class Agent:
         waiters, self.info_waiters = self.info_waiters, []
         for rid in waiters:
             self.final_simple(rid, 'ok', info=self._info_from(self.info_cache, busy=True))
+        calls, self.kernel_calls = self.kernel_calls, set()
+        for rid in calls:
+            self.final_simple(rid, 'error', error={'code': 'kernel_restarted', 'message': 'the Python kernel stopped before it answered'})
+
+    def call_kernel(self, rid, req):
+        """Forwards a request the kernel answers with a 'reply'; it reads its requests in order, so this waits for a running cell."""
+        if self.kernel is None:
+            self.final_simple(rid, 'error', error={'code': 'kernel_restarting', 'message': 'the Python kernel is restarting; try again'})
+            return
+        self.kernel_calls.add(rid)
+        self.send_kernel(dict(req, workspace=self.workspace))
 
     def send_ready(self):
         self.ready_sent = True
@@ -685,6 +717,7 @@ class Agent:
         )
 
     def shutdown(self, rid):
+        self.apps.close()  # so the sweep below takes the apps too
         k = self.kernel
         self._dying = k
         self.kernel = None
@@ -698,14 +731,17 @@ class Agent:
             req = self.queue.popleft()
             self.final_simple(req.get('id'), 'interrupted', state_preserved=False, kernel_restarted=False)
         self._answer_info_from_cache()
+        self.shells.kill_all()
         if rid is not None:
             self.final_simple(rid, 'ok')
         sys.exit(0)
 
     def exit_now(self):
+        self.apps.close()
         k = self.kernel
         self.kernel = None
         self.kill_everything(k)
+        self.shells.kill_all()
         os._exit(0)
 
     # --- kernel output -------------------------------------------------------------
@@ -827,6 +863,11 @@ class Agent:
             if rid in self.info_waiters:
                 self.info_waiters.remove(rid)
                 self.final_simple(rid, 'ok', info=self._info_from(msg.get('info') or {}))
+        elif t == 'reply':
+            rid = msg.get('id')
+            if rid in self.kernel_calls:
+                self.kernel_calls.discard(rid)
+                self.final_simple(rid, 'ok', result=msg.get('result'))
 
     def finish(self, ex, status, error=None, usage=None, state_preserved=True, kernel_restarted=False, sig=None, exit_code=None):
         self.flush_streams(ex, final=True)
@@ -862,6 +903,7 @@ class Agent:
             pass
 
     def timers(self, now):
+        self.shells.timers(now)
         ex = self.active
         if ex is not None:
             if ex.deadline is not None and ex.reason is None and now >= ex.deadline:
@@ -898,6 +940,9 @@ class Agent:
                 when.append(ex.flush_at)
         if self.restart_at is not None:
             when.append(self.restart_at)
+        shell_at = self.shells.next_deadline()
+        if shell_at is not None:
+            when.append(shell_at)
         k = self.kernel
         if k is not None and k.ev_closed_at is not None:
             when.append(k.ev_closed_at + EV_EOF_GRACE_S + 0.01)
@@ -935,9 +980,25 @@ def _empty_stream():
     return {'text': '', 'truncated': False, 'bytes': 0, 'saved_path': None}
 
 
+def _start_net_relay():
+    # The allowlist proxy is a Unix socket bound into the box; programs speak TCP, so a relay thread bridges them.
+    if not os.environ.get('SANDBOX_NET_PROXY_SOCKET'):
+        return
+    try:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location('netrelay', os.path.join(HERE, 'netrelay.py'))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.start_from_env(log)
+    except Exception as e:
+        log('network relay not started: %s' % e)
+
+
 def main():
     _apply_rlimits()
     _set_child_subreaper()
+    _start_net_relay()
     agent = Agent()
     try:
         agent.run()
@@ -949,6 +1010,7 @@ def main():
         log('agent crashed:\n' + traceback.format_exc())
         k = agent.kernel
         agent.kernel = None
+        agent.apps.close()
         agent.kill_everything(k)
         os._exit(1)
 

@@ -21,6 +21,19 @@ EV_FD = 4
 KERNEL_FILE = os.path.abspath(__file__)
 KERNEL_PID = os.getpid()
 
+
+def _load_sibling(name):
+    # A private module name, so a workspace file called e.g. caches.py still imports as the user's own.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location('_sandbox_' + name, os.path.join(os.path.dirname(KERNEL_FILE), name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_caches = _load_sibling('caches')  # clear_cache; loaded now, before the workspace is on sys.path
+
 CO_COROUTINE = 0x80
 FLAG_TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
@@ -655,6 +668,12 @@ class Kernel:
                 send({'type': 'info', 'id': rid, 'info': self.info()})
             elif op == 'reap':
                 _reap_zombie_children()
+            elif op == 'clear_cache':
+                try:
+                    result = _caches.clear(self.ns, req.get('workspace') or os.getcwd(), req.get('important_only'))
+                except Exception as e:
+                    result = {'error': '%s: %s' % (type(e).__name__, e)}
+                send({'type': 'reply', 'id': rid, 'result': result})
 
 
 def _reap_zombie_children():

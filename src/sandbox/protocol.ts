@@ -83,4 +83,6 @@ export type AgentRequest =
   | { op: 'interrupt'; target: string }
   | { op: 'info' }
   | { op: 'ping' }
-  | { op: 'shutdown' };
+  | { op: 'shutdown' }
+  | { op: 'shell'; command: string; cwd: string; timeout_ms: number; grace_ms: number; output_cap: number }
+  | { op: 'clear_cache'; important_only: boolean };

@@ -55,6 +55,19 @@ export interface HttpHandle {
   server: Server;
 }
 
+/** Read-only pages served behind the same token (see extraRoutes). */
+export const STATUS_PATH = '/status';
+const STATUS_COOKIE = 'sandbox_mcp_token';
+
+function bearerFromPage(queryToken: string | null, cookieHeader: string | undefined): string | undefined {
+  if (queryToken) return `Bearer ${queryToken}`;
+  for (const part of (cookieHeader ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === STATUS_COOKIE && v.length) return `Bearer ${decodeURIComponent(v.join('='))}`;
+  }
+  return undefined;
+}
+
 export async function startHttp(factory: ServerFactory, opts: HttpOptions): Promise<HttpHandle> {
   const onError = opts.onError ?? ((e: Error) => process.stderr.write(`sandbox-mcp http: ${e.message}\n`));
   const checkToken = createTokenChecker(opts.tokens);
@@ -94,7 +107,21 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     if (!host.ok) return sendJson(res, 403, rpcError(-32000, host.message));
     if (!originAllowed(req.headers.origin)) return sendJson(res, 403, rpcError(-32000, 'Origin not allowed'));
 
-    const auth = checkToken(req.headers.authorization);
+    // Browsers cannot send a bearer header on navigation: the status pages also take the token from a
+    // cookie, set once from ?token= and then dropped from the URL by a redirect.
+    const page = url.pathname === STATUS_PATH || url.pathname.startsWith(`${STATUS_PATH}/`);
+    const queryToken = page ? url.searchParams.get('token') : null;
+    const authorization =
+      req.headers.authorization ??
+      (page ? bearerFromPage(queryToken, req.headers.cookie) : undefined);
+    const auth = checkToken(authorization);
+    if (auth.ok && queryToken !== null && req.headers.authorization === undefined) {
+      res.setHeader('Set-Cookie', `${STATUS_COOKIE}=${encodeURIComponent(queryToken)}; HttpOnly; SameSite=Strict; Path=${STATUS_PATH}`);
+      res.setHeader('Location', url.pathname);
+      res.statusCode = 303;
+      res.end();
+      return;
+    }
     if (!auth.ok) {
       res.setHeader(
         'WWW-Authenticate',

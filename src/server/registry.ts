@@ -2,10 +2,16 @@
 import type { Config } from '../config.js';
 import type { ToolDef, ToolProfile } from './tool-def.js';
 import { artifactTools } from './tools/artifacts.js';
+import { auditTools } from './tools/audit.js';
+import { cacheTools } from './tools/cache.js';
 import { executeTools } from './tools/execute.js';
 import { fileTools } from './tools/files.js';
 import { infoTools } from './tools/info.js';
+import { limitsTools } from './tools/limits.js';
+import { packageTools } from './tools/packages.js';
 import { sessionTools } from './tools/sessions.js';
+import { shellTools } from './tools/shell.js';
+import { webAppTools } from './tools/webapps.js';
 
 export function allTools(config: Config): ToolDef[] {
   return [
@@ -14,6 +20,12 @@ export function allTools(config: Config): ToolDef[] {
     ...infoTools(),
     ...fileTools(),
     ...artifactTools(),
+    ...shellTools(),
+    ...cacheTools(),
+    ...limitsTools(),
+    ...auditTools(),
+    ...webAppTools(),
+    ...packageTools(),
   ];
 }
 

@@ -7,6 +7,8 @@ import type { Services } from './services.js';
 import type { ToolDef, ToolProfile } from './tool-def.js';
 import { toolsForProfile } from './registry.js';
 import { registerResources } from './resources.js';
+import { registerPrompts } from './prompts.js';
+import { registerDocResources } from './doc-resources.js';
 
 export const SERVER_NAME = 'sandbox-mcp';
 export const SERVER_VERSION = '0.1.0';
@@ -20,10 +22,12 @@ export function createServerFactory(services: Services, profile: ToolProfile = '
   return (client: ClientContext) => {
     const server = new McpServer(
       { name: SERVER_NAME, version: SERVER_VERSION },
-      { capabilities: { tools: {}, resources: {}, logging: {} }, instructions: INSTRUCTIONS },
+      { capabilities: { tools: {}, resources: {}, prompts: {}, logging: {} }, instructions: INSTRUCTIONS },
     );
     for (const tool of tools) registerTool(server, tool, services, client);
     registerResources(server, services, client);
+    registerDocResources(server, services, { name: SERVER_NAME, version: SERVER_VERSION });
+    registerPrompts(server);
     return server;
   };
 }

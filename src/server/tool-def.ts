@@ -26,6 +26,8 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   inputSchema: I;
   outputSchema: O;
   annotations: ToolAnnotations;
+  /** Example arguments for the docs; generated from the input schema when absent. */
+  example?: Record<string, unknown>;
   handler: (args: z.infer<I>, ctx: ToolCtx) => Promise<CallToolResult>;
 }
 

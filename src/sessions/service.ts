@@ -23,8 +23,15 @@ export interface SessionOptions {
   name?: string | undefined;
   timeout_s?: number | undefined;
   memory_mb?: number | undefined;
-  network?: 'none' | undefined;
+  network?: string | undefined;
+  allowed_domains?: string[] | undefined;
 }
+
+/** Decides a new session's network mode before its row exists; record() runs once the id is known, before its box starts. */
+export type NetworkPolicyHook = (req: SessionOptions) => {
+  mode: string;
+  record?: (sessionId: string) => void;
+};
 
 export interface SessionInfo {
   session_id: string;
@@ -116,6 +123,7 @@ export class SessionService {
   private reaper: NodeJS.Timeout | undefined;
   private readonly mplSeedDir: string;
   private readonly customizers: BoxCustomizer[] = [];
+  private networkPolicy: NetworkPolicyHook | undefined;
   private tracker: CallTracker | null = null;
   readonly events = new EventEmitter<SessionEvents>();
 
@@ -156,10 +164,12 @@ export class SessionService {
       throw invalidArgument('timeout_s must be between 0 and 86400 seconds');
     if (!(memory >= 64) || memory > 1_048_576)
       throw invalidArgument('memory_mb must be between 64 and 1048576');
-    if (opts.network && opts.network !== 'none') {
+    const net = this.networkPolicy?.(opts) ?? { mode: 'none' };
+    if (!this.networkPolicy && opts.network && opts.network !== 'none') {
       throw invalidArgument(`network '${opts.network}' is not available; sessions have no network`);
     }
-    const pooled = memory === this.config.memoryMb ? this.pool.take() : undefined;
+    // Pooled boxes were started with no network, so only 'none' sessions may take one.
+    const pooled = net.mode === 'none' && memory === this.config.memoryMb ? this.pool.take() : undefined;
     const id = pooled?.id ?? newSessionId();
     const now = new Date().toISOString();
     const row: SessionRow = {
@@ -173,10 +183,11 @@ export class SessionService {
       timeout_s: timeout,
       memory_mb: memory,
       pids: this.config.pids,
-      network: 'none',
+      network: net.mode,
       execution_count: 0,
     };
     this.sessions.insert(row);
+    net.record?.(id);
     const rt = newRuntime(row, []);
     this.runtimes.set(id, rt);
     if (pooled) rt.box = pooled.box;
@@ -272,6 +283,23 @@ export class SessionService {
     }
     const artifacts = await this.tracker.end(session);
     return { value, artifacts };
+  }
+
+  /** Lets the network service decide each new session's network policy (without it, only 'none' exists). */
+  setNetworkPolicy(hook: NetworkPolicyHook): void {
+    this.networkPolicy = hook;
+  }
+
+  /** Adds a line to the session's next result (e.g. a network denial seen while a call ran); repeats are dropped. */
+  addNotice(sessionId: string, notice: string): void {
+    const rt = this.runtimes.get(sessionId);
+    if (rt && rt.notices.length < 20 && !rt.notices.includes(notice)) rt.notices.push(notice);
+  }
+
+  /** The session's current resource usage, or null when its box is not running (never starts one). */
+  usage(owner: string, sessionId: string): ReturnType<Box['usage']> | null {
+    const rt = this.owned(owner, sessionId);
+    return rt.box?.alive ? rt.box.usage() : null;
   }
 
   /** Registers a hook that shapes every box started from now on (binds, env, network). */

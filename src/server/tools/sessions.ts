@@ -15,7 +15,10 @@ export function sessionTools(idleTtlS: number): ToolDef[] {
       description:
         'Start a new isolated Python session: its own jail, persistent namespace and /workspace folder. ' +
         'Use it to keep separate work apart; calls without session_id use your default session instead. ' +
-        `Options: timeout_s per call (default server-wide), memory_mb. Network is off. ${ttl}`,
+        'Options: timeout_s per call (default server-wide), memory_mb, network: ' +
+        '\'none\' (default: no network), \'allowlist\' (only allowed_domains, e.g. ["pypi.org", "*.example.com"], ' +
+        "through the sandbox's proxy; other hosts fail as network_denied) or 'full' (only if the server allows it). " +
+        ttl,
       inputSchema: z.object({
         name: z.string().max(100).optional().describe('A label for your own use.'),
         timeout_s: z
@@ -31,9 +34,20 @@ export function sessionTools(idleTtlS: number): ToolDef[] {
           .max(1048576)
           .optional()
           .describe('Memory limit of the session, MiB.'),
-        network: z.enum(['none']).optional().describe("Network policy; only 'none' for now."),
+        network: z
+          .enum(['none', 'allowlist', 'full'])
+          .optional()
+          .describe("Network policy; default the server's (normally 'none')."),
+        allowed_domains: z
+          .array(z.string().max(260))
+          .max(100)
+          .optional()
+          .describe("For 'allowlist': hosts (pypi.org) and *.domains (*.example.com) the session may reach."),
       }),
-      outputSchema: SessionInfoSchema,
+      outputSchema: SessionInfoSchema.extend({
+        allowed_domains: z.array(z.string()),
+        network_summary: z.string(),
+      }),
       annotations: {
         readOnlyHint: false,
         destructiveHint: false,
@@ -42,9 +56,10 @@ export function sessionTools(idleTtlS: number): ToolDef[] {
       },
       handler: async (args, ctx) => {
         const info = await ctx.services.sessions.create(ctx.client.clientKey, args);
+        const net = ctx.services.network.describe(info.session_id, info.network);
         return okResult(
-          info,
-          `Created session ${info.session_id} (timeout ${info.timeout_s} s, memory ${info.memory_mb} MiB).`,
+          { ...info, allowed_domains: net.allowed_domains, network_summary: net.summary },
+          `Created session ${info.session_id} (timeout ${info.timeout_s} s, memory ${info.memory_mb} MiB, network: ${net.summary}).`,
         );
       },
     }),

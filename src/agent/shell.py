@@ -1,0 +1,280 @@
+# Shell commands for agent.py (op "shell"): /bin/sh -c in its own session and process group, output capped like a
+# cell's, killed by process group on timeout. It must never signal the agent, the kernel or another command's processes.
+import os
+import signal
+import subprocess
+import time
+
+READ_CHUNK = 1 << 16
+BATCH_S = 0.1
+DEFAULT_CAP = 32768
+DEFAULT_GRACE_S = 2.0
+# Background processes a command leaves behind keep its pipes open; their output is read and dropped so they never
+# block on a full pipe. Past this many, the oldest pipes are closed (a writer then gets EPIPE).
+MAX_LINGERING = 64
+MAX_REMEMBERED_SESSIONS = 256
+
+
+def _proc_groups():
+    """pid -> (pgrp, session) for every visible process."""
+    out = {}
+    try:
+        names = os.listdir('/proc')
+    except OSError:
+        return out
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name, 'rb') as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b')') + 2 :].split()
+        if len(fields) >= 4 and fields[0] != b'Z':
+            out[int(name)] = (int(fields[2]), int(fields[3]))
+    return out
+
+
+def _signal_session(leader, sig, spare=()):
+    """Signal every process in the process group or session the command's shell leads."""
+    try:
+        os.killpg(leader, sig)
+    except OSError:
+        pass
+    for pid, (pgrp, sid) in _proc_groups().items():
+        if (pgrp == leader or sid == leader) and pid not in spare:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+
+
+class Command:
+    def __init__(self, req, proc, captures, now, deadline, grace_s):
+        self.id = req.get('id')
+        self.proc = proc
+        self.pid = proc.pid
+        self.out = captures
+        self.fds = {proc.stdout.fileno(): ('stdout', proc.stdout), proc.stderr.fileno(): ('stderr', proc.stderr)}
+        self.t0 = now
+        self.deadline = deadline
+        self.grace_s = grace_s
+        self.kill_at = None
+        self.reason = None  # 'timeout' or 'interrupted' once it is being stopped
+        self.status = None  # wait status once reaped
+        self.flush_at = None
+        self.last_flush = now
+
+
+class Shells:
+    def __init__(self, agent, capture_cls):
+        self.agent = agent
+        self.capture_cls = capture_cls
+        self.running = {}  # request id -> Command
+        self.by_pid = {}
+        self.lingering = []  # (fd, file) of finished commands still held open by their background processes
+        self.sessions = []  # session ids of every command started, to end their leftovers at shutdown
+
+    # --- requests -----------------------------------------------------------------
+
+    def start(self, req):
+        agent = self.agent
+        rid = req.get('id')
+        command = req.get('command')
+        if not isinstance(command, str) or not command:
+            agent.bad_request(rid, 'shell needs a non-empty string "command"')
+            return
+        cwd = self._cwd(req.get('cwd'))
+        if cwd is None:
+            agent.bad_request(rid, '"cwd" must be a folder inside the workspace')
+            return
+        cap = req.get('output_cap')
+        cap = int(cap) if isinstance(cap, (int, float)) and cap >= 0 else DEFAULT_CAP
+        label = 'shell-' + (''.join(c for c in str(rid) if c.isalnum())[:12] or 'x')
+        captures = {n: self.capture_cls(n, cap, label, agent.workspace) for n in ('stdout', 'stderr')}
+        env = dict(os.environ)
+        env['PWD'] = cwd
+        now = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                ['/bin/sh', '-c', command],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own session and process group: a timeout kills exactly these
+                close_fds=True,
+            )
+        except OSError as e:
+            agent.final_simple(rid, 'error', error={'code': 'spawn_failed', 'message': 'cannot start /bin/sh: %s' % e})
+            return
+        timeout_ms = req.get('timeout_ms')
+        deadline = now + timeout_ms / 1000.0 if isinstance(timeout_ms, (int, float)) and timeout_ms > 0 else None
+        grace = req.get('grace_ms')
+        grace_s = grace / 1000.0 if isinstance(grace, (int, float)) and grace >= 0 else DEFAULT_GRACE_S
+        cmd = Command(req, proc, captures, now, deadline, grace_s)
+        self.running[rid] = cmd
+        self.by_pid[cmd.pid] = cmd
+        self.sessions.append(cmd.pid)
+        del self.sessions[:-MAX_REMEMBERED_SESSIONS]
+        for fd in cmd.fds:
+            os.set_blocking(fd, False)
+            agent.sel.register(fd, 1, lambda fd, cmd=cmd: self._read(cmd, fd))  # 1 = EVENT_READ
+
+    def _cwd(self, rel):
+        root = self.agent.workspace
+        if rel in (None, '', '.'):
+            return root
+        if not isinstance(rel, str) or rel.startswith('/') or '..' in rel.split('/') or '\0' in rel:
+            return None
+        path = os.path.join(root, rel)
+        real = os.path.realpath(path)
+        if not (real == root or real.startswith(os.path.realpath(root) + os.sep)) or not os.path.isdir(real):
+            return None
+        return real
+
+    def interrupt(self, target):
+        cmd = self.running.get(target)
+        if cmd is None:
+            return False
+        self._stop(cmd, 'interrupted', time.monotonic())
+        return True
+
+    # --- output --------------------------------------------------------------------
+
+    def _read(self, cmd, fd):
+        entry = cmd.fds.get(fd)
+        if entry is None:
+            return
+        cap = cmd.out[entry[0]]
+        while True:
+            try:
+                data = os.read(fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b''
+            if not data:
+                self._close_fd(cmd, fd)
+                return
+            cap.feed(data)
+            if cap.pending and cmd.flush_at is None:
+                cmd.flush_at = max(time.monotonic(), cmd.last_flush + BATCH_S)
+
+    def _close_fd(self, cmd, fd):
+        try:
+            self.agent.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        entry = cmd.fds.pop(fd, None)
+        if entry is not None:
+            entry[1].close()
+
+    def _flush(self, cmd, final=False):
+        for name in ('stdout', 'stderr'):
+            text = cmd.out[name].take_events(final)
+            if text:
+                self.agent.emit({'type': 'stream', 'id': cmd.id, 'name': name, 'text': text})
+        cmd.flush_at = None
+        cmd.last_flush = time.monotonic()
+
+    def _linger(self, fd, f):
+        def drop(fd):
+            try:
+                data = os.read(fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b''
+            if not data:
+                self._unlinger(fd)
+
+        self.agent.sel.register(fd, 1, drop)
+        self.lingering.append((fd, f))
+        while len(self.lingering) > MAX_LINGERING:
+            self._unlinger(self.lingering[0][0])
+
+    def _unlinger(self, fd):
+        for i, (lfd, f) in enumerate(self.lingering):
+            if lfd == fd:
+                try:
+                    self.agent.sel.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
+                f.close()
+                del self.lingering[i]
+                return
+
+    # --- ending --------------------------------------------------------------------
+
+    def reaped(self, pid, status):
+        cmd = self.by_pid.get(pid)
+        if cmd is None:
+            return False
+        cmd.status = status
+        cmd.proc.returncode = os.waitstatus_to_exitcode(status)
+        if cmd.reason is not None:
+            _signal_session(cmd.pid, signal.SIGKILL)  # what a stopped command left running goes with it
+        self._finish(cmd)
+        return True
+
+    def _finish(self, cmd):
+        for fd in list(cmd.fds):
+            self._read(cmd, fd)
+        for fd in list(cmd.fds):
+            # Still open: a background process holds it. Keep reading (and dropping) so it never blocks.
+            self.agent.sel.unregister(fd)
+            _name, f = cmd.fds.pop(fd)
+            self._linger(fd, f)
+        self._flush(cmd, final=True)
+        del self.running[cmd.id]
+        del self.by_pid[cmd.pid]
+        code = os.waitstatus_to_exitcode(cmd.status)
+        self.agent.emit(
+            {
+                'type': 'final',
+                'id': cmd.id,
+                'status': cmd.reason or 'ok',
+                'exit_code': code if code >= 0 else None,
+                'signal': -code if code < 0 else None,
+                'duration_ms': round((time.monotonic() - cmd.t0) * 1000, 3),
+                'stdout': cmd.out['stdout'].result(),
+                'stderr': cmd.out['stderr'].result(),
+            }
+        )
+
+    def _stop(self, cmd, reason, now):
+        if cmd.reason is not None:
+            return
+        cmd.reason = reason
+        # SIGTERM first so programs can clean up; SIGKILL for what is left after the grace period.
+        _signal_session(cmd.pid, signal.SIGTERM)
+        cmd.kill_at = now + min(cmd.grace_s, DEFAULT_GRACE_S)
+
+    def timers(self, now):
+        for cmd in list(self.running.values()):
+            if cmd.deadline is not None and cmd.reason is None and now >= cmd.deadline:
+                self._stop(cmd, 'timeout', now)
+            if cmd.kill_at is not None and now >= cmd.kill_at and cmd.status is None:
+                _signal_session(cmd.pid, signal.SIGKILL)
+                cmd.kill_at = now + 0.2  # again, for anything forked in between
+            if cmd.flush_at is not None and now >= cmd.flush_at and cmd.id in self.running:
+                self._flush(cmd)
+
+    def next_deadline(self):
+        when = []
+        for cmd in self.running.values():
+            for t in (cmd.deadline if cmd.reason is None else None, cmd.kill_at, cmd.flush_at):
+                if t is not None:
+                    when.append(t)
+        return min(when) if when else None
+
+    def kill_all(self):
+        """At agent shutdown: end every command and whatever the finished ones left running."""
+        spare = {os.getpid()}
+        for leader in set(self.sessions):
+            _signal_session(leader, signal.SIGKILL, spare)
+        for fd, _f in list(self.lingering):
+            self._unlinger(fd)

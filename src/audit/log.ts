@@ -1,0 +1,100 @@
+// The audit log service: records every execute, shell command, install and policy denial, written behind the call
+// (queued, then one transaction on the next tick) so no call waits for SQLite. It must never store a command's text.
+import { createHash } from 'node:crypto';
+import type { Db } from '../store/db.js';
+import { AuditRepo, type AuditRow } from '../store/audit-repo.js';
+
+export const AUDIT_KINDS = ['execute', 'shell', 'install', 'policy_denied'] as const;
+export type AuditKind = (typeof AUDIT_KINDS)[number];
+
+export interface AuditEvent {
+  sessionId: string;
+  owner: string;
+  kind: AuditKind;
+  /** The code, command or package spec; only its sha256 is kept. */
+  subject: string;
+  status: string;
+  durationMs?: number | null;
+  /** Small facts worth keeping (a rule id, an exit code); never the subject itself. */
+  detail?: Record<string, string | number | boolean | null>;
+  /** Defaults to now. */
+  at?: Date;
+}
+
+export interface AuditEntry {
+  id: number;
+  session_id: string;
+  at: string;
+  kind: string;
+  sha256: string;
+  status: string;
+  duration_ms: number | null;
+  detail: Record<string, unknown> | null;
+}
+
+export class AuditLog {
+  private readonly repo: AuditRepo;
+  private queue: Array<{ event: AuditEvent; at: string }> = [];
+  private scheduled = false;
+
+  constructor(private readonly db: Db) {
+    this.repo = new AuditRepo(db);
+  }
+
+  /** Queues one entry; hashing and the write happen after the call has answered. */
+  record(event: AuditEvent): void {
+    this.queue.push({ event, at: (event.at ?? new Date()).toISOString() });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const items = this.queue;
+    this.queue = [];
+    this.db.transaction(() => {
+      for (const { event: e, at } of items) {
+        this.repo.insert({
+          session_id: e.sessionId,
+          owner: e.owner,
+          at,
+          kind: e.kind,
+          sha256: createHash('sha256').update(e.subject).digest('hex'),
+          status: e.status,
+          duration_ms: e.durationMs ?? null,
+          detail: e.detail ? JSON.stringify(e.detail) : null,
+        });
+      }
+    })();
+  }
+
+  /** The owner's entries, newest first. */
+  list(owner: string, sessionId: string | undefined, limit: number): AuditEntry[] {
+    this.flush();
+    return this.repo.list(owner, sessionId, limit).map(toEntry);
+  }
+}
+
+function toEntry(r: AuditRow): AuditEntry {
+  let detail: Record<string, unknown> | null = null;
+  if (r.detail) {
+    try {
+      detail = JSON.parse(r.detail) as Record<string, unknown>;
+    } catch {
+      detail = null;
+    }
+  }
+  return {
+    id: r.id,
+    session_id: r.session_id,
+    at: r.at,
+    kind: r.kind,
+    sha256: r.sha256,
+    status: r.status,
+    duration_ms: r.duration_ms,
+    detail,
+  };
+}

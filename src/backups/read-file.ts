@@ -1,0 +1,126 @@
+// Reads sandbox-writable workspace files for hashing and backup; must never read a file whose open descriptor resolves outside the workspace.
+import { createHash } from 'node:crypto';
+import { constants, type BigIntStats } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import type { BlobStore } from './blob-store.js';
+import { HEAD_BYTES } from '../artifacts/categorize.js';
+import { statKeyOf } from './scan.js';
+import { fdRealPath, isInside } from './workspace-path.js';
+
+/** Size of the reusable read buffers: files up to this size are read once between hashing and storing. */
+export const SCRATCH_BYTES = 4 * 1024 * 1024;
+/** A stat key is trusted later only if the file's ctime was this much older than the read: coarse kernel
+ *  clocks can leave a write in the same tick as the read without changing any timestamp. */
+const RACY_MS = 1000;
+
+export class SkipFile extends Error {}
+
+export interface HashedFile {
+  sha256: string;
+  size: number;
+  head: Uint8Array;
+  /** The whole content when it fit in the read buffer (a view of it); null otherwise. */
+  data: Buffer | null;
+  statKey: string | null;
+}
+
+async function openContained(abs: string, wsReal: string): Promise<{ fh: FileHandle; st: BigIntStats }> {
+  let fh: FileHandle;
+  try {
+    fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new SkipFile('became a symlink while being read');
+    if (code === 'ENOENT') throw new SkipFile('vanished while being read');
+    if (code === 'EACCES' || code === 'EPERM') throw new SkipFile(`unreadable (${code})`);
+    throw err;
+  }
+  try {
+    const st = await fh.stat({ bigint: true });
+    if (!st.isFile()) throw new SkipFile('not a regular file');
+    const real = fdRealPath(fh.fd);
+    if (real !== null && !isInside(wsReal, real)) throw new SkipFile('resolves outside the workspace');
+    return { fh, st };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+/**
+ * Hashes a workspace file in one pass, reading into `buf`. When the whole file fits, `data` is a view of it in
+ * `buf` (valid only while the caller holds `buf`), so a small file is read once whether or not it is stored.
+ */
+export async function hashWorkspaceFile(abs: string, wsReal: string, buf: Buffer): Promise<HashedFile> {
+  const openedAt = Date.now();
+  const { fh, st } = await openContained(abs, wsReal);
+  try {
+    const hash = createHash('sha256');
+    let head: Uint8Array | null = null;
+    let filled = 0;
+    let hashedBefore = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, filled, buf.length - filled, null);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+      if (filled === buf.length) {
+        // Too big to hold: hash what we have and keep streaming through the same buffer.
+        head ??= new Uint8Array(buf.subarray(0, HEAD_BYTES));
+        hash.update(buf);
+        hashedBefore += filled;
+        filled = 0;
+      }
+    }
+    const tail = buf.subarray(0, filled);
+    hash.update(tail);
+    head ??= new Uint8Array(tail.subarray(0, HEAD_BYTES));
+    const size = hashedBefore + filled;
+    const trustworthy = size === Number(st.size) && Number(st.ctimeNs / 1_000_000n) < openedAt - RACY_MS;
+    return {
+      sha256: hash.digest('hex'),
+      size,
+      head,
+      data: hashedBefore === 0 ? tail : null,
+      statKey: trustworthy ? statKeyOf(st) : null,
+    };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Copies a workspace file into a blob temp file (fsynced when asked), hashing what was actually copied. */
+export async function copyToBlobTemp(
+  abs: string,
+  wsReal: string,
+  blobs: BlobStore,
+  sync: boolean,
+  buf: Buffer,
+): Promise<{ tmp: string; sha256: string; size: number }> {
+  const { fh } = await openContained(abs, wsReal);
+  const tmp = blobs.tempPath();
+  try {
+    const out = await open(tmp, 'wx', 0o444);
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        const chunk = buf.subarray(0, bytesRead);
+        hash.update(chunk);
+        let off = 0;
+        while (off < bytesRead) off += (await out.write(chunk, off, bytesRead - off)).bytesWritten;
+        size += bytesRead;
+      }
+      if (sync) await out.datasync();
+      return { tmp, sha256: hash.digest('hex'), size };
+    } finally {
+      await out.close();
+    }
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  } finally {
+    await fh.close();
+  }
+}

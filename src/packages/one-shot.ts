@@ -1,0 +1,84 @@
+// Runs one Python program in a throwaway box beside a session's own: same workspace and limits, its own network
+// settings and binds, and no effect on the session's Python state. It never runs anything outside a box.
+import type { Config } from '../config.js';
+import { Box } from '../sandbox/box.js';
+import type { AgentEvent, FinalStatus } from '../sandbox/protocol.js';
+import { AGENT_DIR, type SessionHandle } from '../sessions/service.js';
+import { sessionPaths } from '../sessions/paths.js';
+
+export interface OneShotParams {
+  session: SessionHandle;
+  label: string;
+  python: string;
+  code: string;
+  timeoutMs: number;
+  outputCap: number;
+  env?: Record<string, string>;
+  roBinds?: Array<{ host: string; box: string }>;
+  signal?: AbortSignal | undefined;
+  onOutput?: ((text: string) => void) | undefined;
+}
+
+export interface OneShotResult {
+  status: FinalStatus;
+  /** Everything the program wrote to stdout and stderr, in order, up to outputCap per stream. */
+  output: string;
+  stdout: string;
+}
+
+let counter = 0;
+
+export async function runOneShot(config: Config, p: OneShotParams): Promise<OneShotResult> {
+  const paths = sessionPaths(config.dataDir, p.session.sessionId);
+  const box = await Box.start({
+    // Its own cgroup name, so it never collides with the session's box.
+    name: `${p.session.sessionId}.${p.label}.${++counter}`,
+    workspace: paths.workspace,
+    mplConfigDir: paths.mplConfigDir,
+    agentDir: AGENT_DIR,
+    isolation: config.isolation,
+    bwrapPath: config.bwrapPath,
+    python: p.python,
+    limits: {
+      memoryBytes: p.session.row.memory_mb * 1024 * 1024,
+      pids: config.pids,
+      fileSizeBytes: config.fileSizeMb * 1024 * 1024,
+      openFiles: config.openFiles,
+    },
+    network: 'none',
+    ...(p.env ? { env: p.env } : {}),
+    ...(p.roBinds?.length ? { extraRoBinds: p.roBinds } : {}),
+  });
+  let output = '';
+  let stdout = '';
+  const onEvent = (ev: AgentEvent) => {
+    if (ev.type !== 'stream') return;
+    output += ev.text;
+    if (ev.name === 'stdout') stdout += ev.text;
+    p.onOutput?.(ev.text);
+  };
+  try {
+    const req = box.request(
+      {
+        op: 'execute',
+        code: p.code,
+        timeout_ms: p.timeoutMs,
+        grace_ms: config.graceMs,
+        output_cap: p.outputCap,
+        execution_count: 1,
+      },
+      onEvent,
+      p.timeoutMs + config.graceMs + 10_000,
+    );
+    const onAbort = () => box.notify({ op: 'interrupt', target: req.id });
+    p.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const final = await req.done;
+      return { status: final.status, output, stdout };
+    } finally {
+      p.signal?.removeEventListener('abort', onAbort);
+    }
+  } finally {
+    await box.close();
+  }
+}

@@ -1,0 +1,158 @@
+// What one session can and cannot do, assembled from the live configuration: the box's mechanisms as started, the
+// session's limits and network policy, and the shell rules in force. Pure; it must never state a protection that the
+// inputs do not show is in force.
+import type { Config } from '../config.js';
+import { BOX_AGENT_DIR, BOX_MPLCONFIG_DIR } from '../sandbox/bwrap-argv.js';
+import type { Mechanisms } from '../sandbox/box.js';
+import type { ShellRule } from './shell-rules.js';
+
+export interface LimitationsInput {
+  sessionId: string;
+  /** The workspace as the code sees it: /workspace in a box, the host folder without isolation. */
+  workspace: string;
+  network: string;
+  timeoutS: number;
+  memoryMb: number;
+  pids: number;
+  mechanisms: Mechanisms;
+  config: Pick<Config, 'fileSizeMb' | 'openFiles' | 'outputCap' | 'graceMs'>;
+  policy: { source: string; rules: readonly ShellRule[] };
+  python: { version: string | null; executable: string | null; venv: boolean | null };
+}
+
+export interface Limit {
+  name: string;
+  value: number;
+  unit: string;
+  enforced_by: string;
+}
+
+export interface SandboxLimitations {
+  session_id: string;
+  isolation: {
+    mode: 'bwrap' | 'none';
+    namespaces: string[];
+    seccomp: boolean;
+    runs_as: string;
+  };
+  limits: Limit[];
+  network: { policy: string; description: string };
+  filesystem: { workspace: string; writable: string[]; read_only: string[]; not_visible: string[] };
+  shell: {
+    interpreter: string;
+    policy_source: string;
+    denied: Array<{ id: string; category: string; description: string }>;
+  };
+  python: { version: string | null; executable: string | null; venv: boolean | null };
+  can: string[];
+  cannot: string[];
+}
+
+function networkDescription(policy: string, isolated: boolean): string {
+  if (!isolated) return "the host's network, as the server user (isolation is off)";
+  if (policy === 'none') {
+    return 'no network: the box has its own network namespace with only loopback; servers started in this session are reachable on localhost';
+  }
+  if (policy === 'allowlist')
+    return "only the allowlisted hosts, through the server's proxy; everything else is refused";
+  if (policy === 'full') return "the host's network (this session was created with full network access)";
+  return `network policy '${policy}'`;
+}
+
+export function describeLimitations(i: LimitationsInput): SandboxLimitations {
+  const boxed = i.mechanisms.isolation === 'bwrap';
+  const ownNet = boxed && i.network !== 'full';
+  const memoryBy = i.mechanisms.memory === 'cgroup' ? 'cgroup' : 'not enforced on this machine';
+  const pidsBy = i.mechanisms.pids === 'cgroup' ? 'cgroup' : 'not enforced on this machine';
+  const limits: Limit[] = [
+    {
+      name: 'wall-clock time per call',
+      value: i.timeoutS,
+      unit: 's',
+      enforced_by: 'the in-box agent (SIGINT, then kill after the grace period)',
+    },
+    { name: 'memory', value: i.memoryMb, unit: 'MiB', enforced_by: memoryBy },
+    { name: 'processes', value: i.pids, unit: 'count', enforced_by: pidsBy },
+    { name: 'file size', value: i.config.fileSizeMb, unit: 'MiB', enforced_by: 'rlimit (RLIMIT_FSIZE)' },
+    { name: 'open files', value: i.config.openFiles, unit: 'count', enforced_by: 'rlimit (RLIMIT_NOFILE)' },
+    {
+      name: 'output kept per stream',
+      value: i.config.outputCap,
+      unit: 'bytes',
+      enforced_by: 'the in-box agent (head and tail kept, the rest saved to a workspace file)',
+    },
+  ];
+  const namespaces = boxed
+    ? ['user', 'pid', 'ipc', 'uts', 'mount', 'cgroup', ...(ownNet ? ['network'] : [])]
+    : [];
+  const denied = i.policy.rules.map((r) => ({ id: r.id, category: r.category, description: r.description }));
+
+  const can = [
+    `run Python (${i.python.version ?? 'version unknown'}) with state kept between calls`,
+    `run shell commands with /bin/sh in the same sandbox, files and limits`,
+    boxed
+      ? `read and write files under ${i.workspace} (kept between calls) and /tmp (private, lost when the sandbox restarts)`
+      : 'read and write any file the server user can',
+    ...(ownNet ? ['start servers and reach them on localhost from this session'] : []),
+  ];
+  const cannot: string[] = [];
+  if (boxed) {
+    cannot.push(
+      'become root or gain privileges (uid 1000, no capabilities)',
+      "see the host's files outside the few read-only system folders, the server's data or other sessions",
+      'mount file systems, load kernel modules or create namespaces',
+    );
+    if (i.mechanisms.seccomp)
+      cannot.push('use system calls Python never needs (mount, ptrace, bpf, kexec, keyctl…): seccomp');
+  }
+  if (i.network === 'none' && boxed) cannot.push('reach the network beyond localhost');
+  cannot.push(
+    `run a single call longer than ${i.timeoutS} s`,
+    ...(i.mechanisms.memory === 'cgroup' ? [`use more than ${i.memoryMb} MiB of memory`] : []),
+    ...(i.mechanisms.pids === 'cgroup' ? [`run more than ${i.pids} processes at once`] : []),
+    `write a file larger than ${i.config.fileSizeMb} MiB`,
+    `run shell commands the policy refuses (${denied.length} rules: ${[...new Set(denied.map((d) => d.category))].join(', ')})`,
+  );
+  const notes: string[] = [];
+  if (!boxed)
+    notes.push(
+      "WARNING: isolation is off (--isolation none): code runs unsandboxed with the server user's rights",
+    );
+  if (i.mechanisms.memory !== 'cgroup') notes.push('the memory limit is not enforced on this machine');
+  if (i.mechanisms.pids !== 'cgroup') notes.push('the process limit is not enforced on this machine');
+
+  return {
+    session_id: i.sessionId,
+    isolation: {
+      mode: i.mechanisms.isolation,
+      namespaces,
+      seccomp: i.mechanisms.seccomp,
+      runs_as: boxed
+        ? 'uid 1000 (sandbox) in its own user namespace, no capabilities'
+        : "the server's own user",
+    },
+    limits,
+    network: { policy: i.network, description: networkDescription(i.network, boxed) },
+    filesystem: boxed
+      ? {
+          workspace: i.workspace,
+          writable: [i.workspace, '/tmp', BOX_MPLCONFIG_DIR],
+          read_only: ['/usr', '/etc (public configuration only)', BOX_AGENT_DIR],
+          not_visible: [
+            "the host's home folders and other files",
+            "the server's data folder",
+            "other sessions' workspaces",
+          ],
+        }
+      : {
+          workspace: i.workspace,
+          writable: ['everything the server user can write'],
+          read_only: [],
+          not_visible: [],
+        },
+    shell: { interpreter: '/bin/sh', policy_source: i.policy.source, denied },
+    python: i.python,
+    can,
+    cannot: [...notes, ...cannot],
+  };
+}

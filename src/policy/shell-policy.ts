@@ -1,0 +1,81 @@
+// The shell command policy: parses a command with the real shell parser and checks every simple command and
+// redirection in it against the deny rules, explaining the first match. It is a second layer behind the jail and
+// must never be the reason a command is believed safe.
+import { extractCommands, NestingTooDeepError, type ScriptFacts } from './shell-commands.js';
+import { commandMatches, compileRule, redirectMatches, type CompiledRule } from './shell-match.js';
+import { loadShellParser, ShellSyntaxError, type ShellParser } from './shell-parser.js';
+import type { ShellRule } from './shell-rules.js';
+
+export interface PolicyDenial {
+  rule: { id: string; description: string; category: string; hint?: string };
+  /** The simple command (or redirection) that matched, as written. */
+  command: string;
+  /** Where it sits: e.g. ['$(…)', 'sh -c']; empty at the top level. */
+  via: string[];
+}
+
+export type PolicyVerdict = { allowed: true; commands: number } | ({ allowed: false } & PolicyDenial);
+
+/** Why a command could not be checked: it does not parse, or nests scripts too deeply. */
+export class CommandParseError extends Error {
+  constructor(
+    message: string,
+    readonly line: number | null,
+    readonly column: number | null,
+  ) {
+    super(message);
+    this.name = 'CommandParseError';
+  }
+}
+
+export class ShellPolicy {
+  private readonly compiled: CompiledRule[];
+
+  private constructor(
+    private readonly parser: ShellParser,
+    readonly rules: readonly ShellRule[],
+    readonly source: string,
+  ) {
+    this.compiled = rules.map(compileRule);
+  }
+
+  static async create(rules: readonly ShellRule[], source = 'built-in defaults'): Promise<ShellPolicy> {
+    return new ShellPolicy(await loadShellParser(), rules, source);
+  }
+
+  /** Every simple command and redirection the command line contains; throws CommandParseError. */
+  facts(command: string): ScriptFacts {
+    try {
+      return extractCommands(this.parser, command);
+    } catch (err) {
+      if (err instanceof ShellSyntaxError) throw new CommandParseError(err.message, err.line, err.column);
+      if (err instanceof NestingTooDeepError) throw new CommandParseError(err.message, null, null);
+      throw err;
+    }
+  }
+
+  check(command: string): PolicyVerdict {
+    const facts = this.facts(command);
+    // Outer commands first, so `sudo mount` is reported as sudo, the thing the caller typed.
+    for (const cmd of facts.commands) {
+      const hit = this.compiled.find((r) => commandMatches(r, cmd));
+      if (hit) return denial(hit.rule, cmd.source, cmd.via);
+    }
+    for (const r of facts.redirects) {
+      const hit = this.compiled.find((c) => redirectMatches(c, r));
+      if (hit) return denial(hit.rule, r.source, r.via);
+    }
+    return { allowed: true, commands: facts.commands.length };
+  }
+}
+
+function denial(rule: ShellRule, command: string, via: string[]): PolicyVerdict {
+  const r: PolicyDenial['rule'] = { id: rule.id, description: rule.description, category: rule.category };
+  if (rule.hint) r.hint = rule.hint;
+  return {
+    allowed: false,
+    rule: r,
+    command: command.length > 500 ? command.slice(0, 500) + '…' : command,
+    via,
+  };
+}

@@ -1,0 +1,84 @@
+// The limitations tool: get_sandbox_limitations answers what a session can and cannot do, from the live configuration.
+import { z } from 'zod';
+import { defineTool, type ToolDef } from '../tool-def.js';
+import { okResult } from '../results.js';
+import { SessionIdArg } from '../schemas.js';
+import { describeLimitations } from '../../policy/limitations.js';
+import { BOX_WORKSPACE } from '../../sandbox/bwrap-argv.js';
+
+const Out = z.object({
+  session_id: z.string(),
+  isolation: z.object({
+    mode: z.enum(['bwrap', 'none']),
+    namespaces: z.array(z.string()),
+    seccomp: z.boolean(),
+    runs_as: z.string(),
+  }),
+  limits: z.array(
+    z.object({ name: z.string(), value: z.number(), unit: z.string(), enforced_by: z.string() }),
+  ),
+  network: z.object({ policy: z.string(), description: z.string() }),
+  filesystem: z.object({
+    workspace: z.string(),
+    writable: z.array(z.string()),
+    read_only: z.array(z.string()),
+    not_visible: z.array(z.string()),
+  }),
+  shell: z.object({
+    interpreter: z.string(),
+    policy_source: z.string(),
+    denied: z.array(z.object({ id: z.string(), category: z.string(), description: z.string() })),
+  }),
+  python: z.object({
+    version: z.string().nullable(),
+    executable: z.string().nullable(),
+    venv: z.boolean().nullable(),
+  }),
+  can: z.array(z.string()),
+  cannot: z.array(z.string()),
+});
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+export function limitsTools(): ToolDef[] {
+  return [
+    defineTool({
+      name: 'get_sandbox_limitations',
+      title: 'Sandbox limitations',
+      domain: 'security',
+      profile: 'core',
+      description:
+        'What this session can and cannot do, read from its live configuration: isolation mechanisms in force, limits and ' +
+        'what enforces each, network policy, writable and hidden paths, and the shell commands the policy refuses.',
+      inputSchema: z.object({ session_id: SessionIdArg }),
+      outputSchema: Out,
+      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      handler: async (args, ctx) => {
+        const owner = ctx.client.clientKey;
+        const { session, env, box } = await ctx.services.sessions.environment(owner, args.session_id);
+        const boxed = box.mechanisms.isolation === 'bwrap';
+        const workspace = boxed
+          ? BOX_WORKSPACE
+          : (await ctx.services.sessions.workspace(owner, session.session_id)).path;
+        const out = describeLimitations({
+          sessionId: session.session_id,
+          workspace,
+          network: session.network,
+          timeoutS: session.timeout_s,
+          memoryMb: session.memory_mb,
+          pids: session.pids,
+          mechanisms: box.mechanisms,
+          config: ctx.services.config,
+          policy: await ctx.services.shell.policyInfo(),
+          python: {
+            version: str(env['python_version'])?.split(' ')[0] ?? null,
+            executable: str(env['python_executable']),
+            venv: typeof env['venv'] === 'boolean' ? env['venv'] : null,
+          },
+        });
+        const text = `Can:\n${out.can.map((c) => `- ${c}`).join('\n')}\nCannot:\n${out.cannot.map((c) => `- ${c}`).join('\n')}`;
+        return okResult(out, text);
+      },
+    }),
+  ];
+}

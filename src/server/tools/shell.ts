@@ -1,0 +1,108 @@
+// The shell tool: shell_execute runs a /bin/sh command line in the session's box after the policy has checked it.
+import { z } from 'zod';
+import { defineTool, type ToolDef } from '../tool-def.js';
+import { okResult, errorText } from '../results.js';
+import { ArtifactChangesSchema, ErrorBodySchema, SessionIdArg } from '../schemas.js';
+import { changeLinks, changesText } from '../artifact-links.js';
+import type { ShellResult } from '../../shell/service.js';
+
+const ShellInput = z.object({
+  command: z
+    .string()
+    .min(1)
+    .max(100_000)
+    .describe('A /bin/sh command line: pipes, &&, ;, $(...), redirections all work.'),
+  working_directory: z
+    .string()
+    .max(4096)
+    .optional()
+    .describe(
+      "Folder to run in, relative to /workspace (or absolute under /workspace); default /workspace. '..' is refused.",
+    ),
+  timeout: z
+    .number()
+    .positive()
+    .max(86400)
+    .optional()
+    .describe("Wall-clock limit, seconds; default: the session's timeout."),
+  session_id: SessionIdArg,
+});
+
+const StreamOutput = z.string();
+
+const ShellOutput = z.object({
+  session_id: z.string(),
+  command: z.string(),
+  working_directory: z.string(),
+  status: z.enum(['ok', 'timeout', 'interrupted']),
+  exit_code: z.number().nullable(),
+  signal: z.number().nullable(),
+  duration_ms: z.number(),
+  stdout: StreamOutput,
+  stderr: StreamOutput,
+  stdout_truncated: z.boolean(),
+  stderr_truncated: z.boolean(),
+  full_output: z.object({ stdout: z.string().optional(), stderr: z.string().optional() }),
+  artifacts: ArtifactChangesSchema.nullable(),
+  error: ErrorBodySchema.nullable(),
+  isolation: z.enum(['bwrap', 'none']),
+  notices: z.array(z.string()),
+});
+
+function shellText(r: ShellResult): string {
+  const parts: string[] = [];
+  for (const n of r.notices) parts.push(`[notice] ${n}`);
+  if (r.stdout) parts.push(r.stdout.replace(/\n$/, ''));
+  if (r.stderr) parts.push(`[stderr]\n${r.stderr.replace(/\n$/, '')}`);
+  if (r.stdout_truncated || r.stderr_truncated) {
+    parts.push(
+      `[output_truncated] the full output is in the workspace: ${Object.values(r.full_output).join(', ')}`,
+    );
+  }
+  if (r.error) parts.push(errorText(r.error));
+  const files = changesText(r.artifacts);
+  if (files) parts.push(files);
+  const end =
+    r.exit_code !== null ? `exit ${r.exit_code}` : r.signal !== null ? `signal ${r.signal}` : r.status;
+  parts.push(
+    `(${r.status === 'ok' ? end : `${r.status}, ${end}`}, ${r.duration_ms} ms, in ${r.working_directory})`,
+  );
+  return parts.join('\n');
+}
+
+export function shellTools(): ToolDef[] {
+  return [
+    defineTool({
+      name: 'shell_execute',
+      title: 'Run a shell command',
+      domain: 'shell',
+      profile: 'core',
+      description:
+        "Run a shell command with /bin/sh in the session's sandbox: same files (/workspace), network and limits as its Python. " +
+        'Returns stdout, stderr (long output capped, head and tail kept), exit code, duration and the files it created or changed. ' +
+        'A non-zero exit code is a normal result. On timeout the command and everything it started are killed; the Python ' +
+        'session is untouched. Commands are checked by a policy first (no mount, sudo, raw disk writes, kernel modules, ' +
+        'reboot, signalling processes outside the command…): a refusal is policy_denied naming the rule.',
+      inputSchema: ShellInput,
+      outputSchema: ShellOutput,
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
+      handler: async (args, ctx) => {
+        let sent = 0;
+        const r = await ctx.services.shell.run(ctx.client.clientKey, args.session_id, args.command, {
+          working_directory: args.working_directory,
+          timeout_s: args.timeout,
+          signal: ctx.signal,
+          onProgress: ctx.hasProgressToken ? (text) => ctx.progress(++sent, undefined, text) : undefined,
+        });
+        const result = okResult(r, shellText(r), changeLinks(r.artifacts));
+        if (r.error) result.isError = true;
+        return result;
+      },
+    }),
+  ];
+}

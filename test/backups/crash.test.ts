@@ -1,0 +1,212 @@
+// Crash safety of rollback: a child running the compiled rollback is SIGKILLed at named steps and random moments; after recover() the workspace must be exactly the old or the backup tree.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { compileBackups } from './build.js';
+import { makeEnv, randomFile, treeMap, writeTree, type Env } from './helpers.js';
+
+const SID = 's_test';
+const CHILD = resolve(import.meta.dirname, 'rollback-child.mjs');
+let build = '';
+let dispose = (): void => undefined;
+
+beforeAll(() => {
+  ({ root: build, dispose } = compileBackups());
+}, 120_000);
+afterAll(() => dispose());
+
+interface Case {
+  env: Env;
+  /** The backup's tree: what a finished rollback must produce. */
+  backupTree: Record<string, string>;
+  /** The workspace before the rollback. */
+  oldTree: Record<string, string>;
+  inode: number;
+}
+
+async function prepare(): Promise<Case> {
+  const env = makeEnv();
+  const spec: Record<string, string | Buffer | { link: string } | { mode: number; data: string }> = {};
+  for (let d = 0; d < 6; d++)
+    for (let f = 0; f < 25; f++) spec[`dir${d}/sub/f${f}.bin`] = randomFile(2000 + f);
+  for (let f = 0; f < 20; f++) spec[`top${f}.txt`] = `top file ${f}`;
+  Object.assign(spec, {
+    'pkg/mod.py': 'X = 1',
+    link: { link: 'top0.txt' },
+    'run.sh': { mode: 0o755, data: '#!/bin/sh' },
+    empty: '',
+  });
+  writeTree(env.workspace, spec);
+  await env.service.backup(SID, env.workspace, { name: 'target', reason: 'manual' });
+  const backupTree = treeMap(env.workspace);
+
+  // The "old" state: changed, deleted and new entries at the top and deep down, plus excluded folders.
+  rmSync(join(env.workspace, 'dir5'), { recursive: true });
+  for (let f = 0; f < 20; f += 2) unlinkSync(join(env.workspace, `top${f}.txt`));
+  writeTree(env.workspace, {
+    'dir0/sub/f0.bin': 'changed',
+    'pkg/mod.py': 'X = 2',
+    'pkg/__pycache__/mod.pyc': 'compiled',
+    '.venv/lib/python3/site.py': 'environment',
+    'new-top.txt': 'new',
+    ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`newdir${i}/x.txt`, `new ${i}`])),
+  });
+  const oldTree = treeMap(env.workspace);
+  return { env, backupTree, oldTree, inode: statSync(env.workspace).ino };
+}
+
+function killedChild(env: Env, mode: 'rollback' | 'recover', faultAt: string): void {
+  const r = runChild(env, mode, faultAt);
+  expect(r.signal, `${faultAt}: status ${r.status}, stderr: ${r.stderr}`).toBe('SIGKILL');
+}
+
+function runChild(
+  env: Env,
+  mode: 'rollback' | 'recover',
+  faultAt?: string,
+): { signal: NodeJS.Signals | null; status: number | null; stderr: string } {
+  const args = [CHILD, build, env.dataDir, mode, SID, 'target', env.workspace];
+  const r = spawnSync(process.execPath, args, {
+    env: { ...process.env, SANDBOX_MCP_FAULT_AT: faultAt ?? '' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { signal: r.signal, status: r.status, stderr: r.stderr };
+}
+
+/** After recovery: exactly one of the two trees, excluded folders intact, nothing half-done left over. */
+async function expectWhole(c: Case, expected: 'old' | 'backup' | 'either'): Promise<'old' | 'backup'> {
+  const report = await c.env.reopen().recover();
+  expect(report.failed).toEqual([]);
+  const now = treeMap(c.env.workspace);
+  const which = JSON.stringify(now) === JSON.stringify(c.backupTree) ? 'backup' : 'old';
+  if (expected === 'either') expect([c.backupTree, c.oldTree]).toContainEqual(now);
+  else expect(now).toEqual(expected === 'backup' ? c.backupTree : c.oldTree);
+  expect(readFileSync(join(c.env.workspace, '.venv/lib/python3/site.py'), 'utf8')).toBe('environment');
+  expect(readFileSync(join(c.env.workspace, 'pkg/__pycache__/mod.pyc'), 'utf8')).toBe('compiled');
+  expect(statSync(c.env.workspace).ino).toBe(c.inode);
+  expect(readdirSync(join(c.env.workspace, '..')).filter((n) => n.startsWith('.rollback'))).toEqual([]);
+  expect(readdirSync(join(c.env.dataDir, 'blobs', 'tmp'))).toEqual([]);
+  expect(readdirSync(join(c.env.dataDir, 'trash'))).toEqual([]);
+  const pending = c.env.db.prepare("SELECT COUNT(*) AS n FROM backups WHERE status = 'pending'").get() as {
+    n: number;
+  };
+  expect(pending.n).toBe(0);
+  expect((c.env.db.prepare('SELECT COUNT(*) AS n FROM backup_rollbacks').get() as { n: number }).n).toBe(0);
+  expect((await c.env.service.verify(SID, 'target')).ok).toBe(true);
+  return which;
+}
+
+/** A finished rollback must be undoable: its pre_rollback backup brings the old tree back. */
+async function expectUndoable(c: Case): Promise<void> {
+  const pre = (await c.env.service.list(SID)).find((b) => b.reason === 'pre_rollback');
+  expect(pre).toBeDefined();
+  await c.env.service.rollback(SID, pre!.name, c.env.workspace);
+  expect(treeMap(c.env.workspace)).toEqual(c.oldTree);
+}
+
+let current: Case | null = null;
+afterEach(() => {
+  current?.env.cleanup();
+  current = null;
+});
+
+describe('rollback survives SIGKILL at every step', () => {
+  const points: Array<[string, 'old' | 'backup']> = [
+    ['rollback:staging_mid', 'old'],
+    ['rollback:after_staging', 'old'],
+    ['backup:after_first_flush', 'old'], // inside the pre_rollback backup
+    ['rollback:after_pre_backup', 'old'],
+    ['rollback:after_journal', 'backup'],
+    ['rollback:evict_mid', 'backup'],
+    ['rollback:after_evict', 'backup'],
+    ['rollback:install_mid', 'backup'],
+    ['rollback:before_commit', 'backup'],
+    ['rollback:after_commit', 'backup'],
+    ['rollback:after_trash', 'backup'],
+  ];
+  for (const [point, expected] of points) {
+    it(`killed at ${point} → ${expected} tree after recover()`, async () => {
+      const c = (current = await prepare());
+      killedChild(c.env, 'rollback', point);
+      await expectWhole(c, expected);
+      if (expected === 'backup') await expectUndoable(c);
+    });
+  }
+
+  it('finishes a rollback whose recovery was itself killed twice', { timeout: 120_000 }, async () => {
+    const c = (current = await prepare());
+    killedChild(c.env, 'rollback', 'rollback:evict_mid');
+    killedChild(c.env, 'recover', 'recover:evict_mid');
+    killedChild(c.env, 'recover', 'recover:install_mid');
+    await expectWhole(c, 'backup');
+    await expectUndoable(c);
+  });
+
+  it('completes normally in a child when no fault is set', async () => {
+    const c = (current = await prepare());
+    const r = runChild(c.env, 'rollback');
+    expect(r.status, r.stderr).toBe(0);
+    expect(treeMap(c.env.workspace)).toEqual(c.backupTree);
+    await expectWhole(c, 'backup');
+  });
+
+  it('is never half-applied when killed at random moments', async () => {
+    // Time one undisturbed run, then kill runs at delays spread from process start-up to well past that time.
+    const probe = (current = await prepare());
+    const t0 = performance.now();
+    const ok = runChild(probe.env, 'rollback');
+    expect(ok.status, ok.stderr).toBe(0);
+    const full = performance.now() - t0;
+    probe.env.cleanup();
+    current = null;
+    const seen = { old: 0, backup: 0 };
+    const runs = 10;
+    for (let i = 0; i < runs; i++) {
+      const c = (current = await prepare());
+      const child = spawn(
+        process.execPath,
+        [CHILD, build, c.env.dataDir, 'rollback', SID, 'target', c.env.workspace],
+        {
+          stdio: 'ignore',
+        },
+      );
+      const timer = setTimeout(() => child.kill('SIGKILL'), Math.round((full * 2 * (i + 0.5)) / runs));
+      await new Promise((res) => child.on('exit', res));
+      clearTimeout(timer);
+      seen[await expectWhole(c, 'either')]++;
+      c.env.cleanup();
+      current = null;
+    }
+    // Early kills must leave the old tree and late ones the backup: otherwise the kills missed the rollback.
+    expect(seen.old).toBeGreaterThan(0);
+    expect(seen.backup).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe('leftovers', () => {
+  it('a backup killed half-way leaves no listable backup and no unreferenced blobs after recover()', async () => {
+    const c = (current = await prepare());
+    writeFileSync(join(c.env.workspace, 'fresh.bin'), randomFile(5000));
+    killedChild(c.env, 'rollback', 'backup:after_first_flush');
+    const restarted = c.env.reopen();
+    const report = await restarted.recover();
+    expect(report.pending_backups_removed).toBe(1);
+    expect(report.orphan_blobs_removed).toBeGreaterThan(0);
+    expect((await c.env.service.list(SID)).map((b) => b.name)).toEqual(['target']);
+    expect(existsSync(join(c.env.workspace, 'fresh.bin'))).toBe(true);
+  });
+
+  it('a killed rollback still protects its source backup from cleanup until recover()', async () => {
+    const c = (current = await prepare());
+    await c.env.service.backup(SID, c.env.workspace, { name: 'newer1', reason: 'manual' });
+    await c.env.service.backup(SID, c.env.workspace, { name: 'newer2', reason: 'manual' });
+    killedChild(c.env, 'rollback', 'rollback:after_staging');
+    const res = await c.env.service.cleanupOld(SID, 1);
+    expect(res.deleted).toEqual(['newer1']);
+    expect(res.kept).toEqual(['newer2', 'target']);
+    await c.env.reopen().recover();
+    expect((await c.env.service.cleanupOld(SID, 1)).deleted).toEqual(['target']);
+  });
+});

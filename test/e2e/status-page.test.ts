@@ -1,0 +1,78 @@
+// End-to-end: the status page of `serve`, behind the token, rendered in headless Chromium with a plot thumbnail.
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHttpProcess } from './harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+describe('status page', () => {
+  let proc: Awaited<ReturnType<typeof startHttpProcess>>;
+  let client: Client;
+  let browser: Browser;
+  let profile: string;
+  let sessionId: string;
+
+  beforeAll(async () => {
+    proc = await startHttpProcess();
+    client = new Client({ name: 'status-test', version: '1' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(proc.url), {
+        requestInit: { headers: { Authorization: `Bearer ${proc.token}` } },
+      }),
+    );
+    sessionId = ((await client.callTool({ name: 'create_session', arguments: { name: 'status-demo' } })).structuredContent as any)
+      .session_id;
+    await client.callTool({
+      name: 'execute',
+      arguments: { session_id: sessionId, code: 'import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])' },
+    });
+    profile = mkdtempSync(join(tmpdir(), 'status-chromium-'));
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await client?.close().catch(() => undefined);
+    await proc?.stop();
+    rmSync(profile, { recursive: true, force: true });
+    rmSync(proc.dataDir, { recursive: true, force: true });
+  });
+
+  it('refuses the page without the token', async () => {
+    const base = proc.url.replace(/\/mcp$/, '');
+    expect((await fetch(`${base}/status`)).status).toBe(401);
+    expect((await fetch(`${base}/status/data`)).status).toBe(401);
+  });
+
+  it('renders the sessions with usage and an image artifact', async () => {
+    const base = proc.url.replace(/\/mcp$/, '');
+    const page = await browser.newPage();
+    await page.goto(`${base}/status?token=${encodeURIComponent(proc.token)}`);
+    expect(page.url()).toBe(`${base}/status`); // the token left the address bar
+    await page.waitForSelector(`[data-session="${sessionId}"] img`, { timeout: 15_000 });
+    const text = await page.textContent('body');
+    expect(text).toContain(sessionId);
+    expect(text).toContain('status-demo');
+    const loaded = await page.$eval(`[data-session="${sessionId}"] img`, (img) => (img as HTMLImageElement).naturalWidth);
+    expect(loaded).toBeGreaterThan(50);
+    const shot = join(profile, 'status.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(statSync(shot).size).toBeGreaterThan(5000);
+  });
+});

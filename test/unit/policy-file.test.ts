@@ -1,0 +1,129 @@
+// The policy file: merging with the defaults, and refusing a file that would be half-applied.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadPolicyFile, mergePolicy, PolicyFileSchema } from '../../src/policy/shell-policy-file.js';
+import { ShellPolicy } from '../../src/policy/shell-policy.js';
+import { DEFAULT_RULES } from '../../src/policy/shell-rules.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'policy-file-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(content: unknown): string {
+  const p = join(dir, `${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content));
+  return p;
+}
+
+const ids = (rules: readonly { id: string }[]) => rules.map((r) => r.id);
+
+describe('merging', () => {
+  it('uses the defaults without a file', () => {
+    const p = loadPolicyFile(undefined);
+    expect(p.source).toBe('built-in defaults');
+    expect(ids(p.rules)).toEqual(ids(DEFAULT_RULES));
+  });
+
+  it('drops disabled defaults, replaces by id, and appends new rules', () => {
+    const p = mergePolicy(
+      PolicyFileSchema.parse({
+        disable: ['killall'],
+        rules: [
+          { id: 'mount', description: 'no mounting at all', programs: ['mount'] },
+          { id: 'no-curl', description: 'no curl', programs: ['curl'] },
+        ],
+      }),
+      'p.json',
+    );
+    expect(ids(p.rules)).not.toContain('killall');
+    expect(p.rules.find((r) => r.id === 'mount')?.description).toBe('no mounting at all');
+    expect(ids(p.rules).at(-1)).toBe('no-curl');
+    expect(p.rules.find((r) => r.id === 'no-curl')?.category).toBe('custom');
+  });
+
+  it('starts from nothing with defaults: false', () => {
+    const p = mergePolicy(
+      PolicyFileSchema.parse({ defaults: false, rules: [{ id: 'a', description: 'a', programs: ['a'] }] }),
+    );
+    expect(ids(p.rules)).toEqual(['a']);
+  });
+
+  it('applies a custom rule with conditions', async () => {
+    const p = mergePolicy(
+      PolicyFileSchema.parse({
+        defaults: false,
+        rules: [
+          {
+            id: 'git-push',
+            description: 'pushing',
+            programs: ['git'],
+            when: { first_operand: ['push'] },
+            options_with_value: ['-C', '-c'],
+          },
+        ],
+      }),
+    );
+    const policy = await ShellPolicy.create(p.rules, p.source);
+    expect(policy.check('git -C repo push origin main')).toMatchObject({
+      allowed: false,
+      rule: { id: 'git-push' },
+    });
+    expect(policy.check('git -C push status')).toMatchObject({ allowed: true });
+    expect(policy.check('mount /dev/sda /mnt')).toMatchObject({ allowed: true });
+  });
+});
+
+describe('refusals', () => {
+  it.each([
+    ['a missing file', () => loadPolicyFile(join(dir, 'missing.json')), /cannot read policy file/],
+    ['bad JSON', () => loadPolicyFile(file('{ nope')), /cannot read policy file/],
+    ['an unknown key', () => loadPolicyFile(file({ rulez: [] })), /invalid policy file.*rulez/],
+    [
+      'a rule without programs or redirect_to',
+      () => loadPolicyFile(file({ rules: [{ id: 'x', description: 'x' }] })),
+      /names neither/,
+    ],
+    [
+      'a bad regular expression',
+      () =>
+        loadPolicyFile(
+          file({ rules: [{ id: 'x', description: 'x', programs: ['a'], when: { any_arg: ['['] } }] }),
+        ),
+      /rule 'x': bad regular expression/,
+    ],
+    ['disabling an unknown rule', () => loadPolicyFile(file({ disable: ['nope'] })), /unknown rules: nope/],
+    [
+      'two rules with one id',
+      () =>
+        loadPolicyFile(
+          file({
+            rules: [
+              { id: 'x', description: 'x', programs: ['a'] },
+              { id: 'x', description: 'y', programs: ['b'] },
+            ],
+          }),
+        ),
+      /share an id/,
+    ],
+  ])('%s', (_what, load, message) => {
+    expect(load).toThrow(message);
+  });
+});
+
+describe('the example in docs/SHELL_POLICY.md', () => {
+  it('loads and behaves as documented', async () => {
+    const doc = readFileSync(new URL('../../docs/SHELL_POLICY.md', import.meta.url), 'utf8');
+    const json = /```json\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(json).toBeTruthy();
+    const p = loadPolicyFile(file(json as string));
+    const policy = await ShellPolicy.create(p.rules, p.source);
+    expect(policy.check('git -C repo push')).toMatchObject({ allowed: false, rule: { id: 'git-push' } });
+    expect(policy.check('curl -s localhost:8000')).toMatchObject({ allowed: true });
+    expect(policy.check('wget https://example.com/x')).toMatchObject({
+      allowed: false,
+      rule: { id: 'no-downloads' },
+    });
+    expect(policy.check('killall python3')).toMatchObject({ allowed: true });
+  });
+});
