@@ -13,6 +13,19 @@ export default tseslint.config(
     },
   },
   {
+    // Plain Node scripts run outside TypeScript.
+    files: ['**/*.mjs'],
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+      },
+    },
+  },
+  {
     // Tests and benchmarks read loosely typed JSON results; production code keeps the rule.
     files: ['test/**', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -6,5 +6,8 @@ import { SERVER_NAME, SERVER_VERSION } from '../dist/src/server/server.js';
 
 // Defaults only: the docs describe the server as shipped, not this machine's environment.
 const config = loadConfig({ dataDir: '/nonexistent' }, {});
-writeFileSync('docs/tools.md', toolsMarkdown(buildCatalog(config, { name: SERVER_NAME, version: SERVER_VERSION })));
+writeFileSync(
+  'docs/tools.md',
+  toolsMarkdown(buildCatalog(config, { name: SERVER_NAME, version: SERVER_VERSION })),
+);
 console.log('wrote docs/tools.md');

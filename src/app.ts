@@ -8,6 +8,7 @@ import type { ServerFactory } from './server/client-context.js';
 import type { Services } from './server/services.js';
 import type { ToolProfile } from './server/tool-def.js';
 import { ArtifactService } from './artifacts/service.js';
+import { BackupService } from './backups/service.js';
 import { AuditLog } from './audit/log.js';
 import { CacheService } from './caches/service.js';
 import { loadPolicyFile } from './policy/shell-policy-file.js';
@@ -23,6 +24,8 @@ import { WebAppExportService } from './webapps/exports.js';
 import { WebAppService } from './webapps/service.js';
 
 export interface App {
+  /** Settles once start-up recovery (interrupted rollbacks, half-made backups) is done; serve only after it. */
+  ready: Promise<void>;
   services: Services;
   /** What the status page shows per session beyond sessions and artifacts. */
   statusExtras: StatusExtras;
@@ -81,6 +84,18 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
       durationMs: e.durationMs,
     }),
   );
+  const backups = new BackupService({ db, dataDir: config.dataDir, maxBackups: config.maxBackups });
+  // A closed session's workspace is gone, so its backups can never be restored: free their content.
+  sessions.events.on('closed', (id) => {
+    backups
+      .cleanupOld(id, 0)
+      .catch((err: unknown) => log.warn({ err: String(err), session: id }, 'backup cleanup failed'));
+  });
+  const ready = backups.recover().then((r) => {
+    if (r.rollbacks_completed.length || r.rollbacks_abandoned.length || r.failed.length) {
+      log.warn({ recovery: r }, 'recovered interrupted rollbacks');
+    }
+  });
   sessions.start();
   const services: Services = {
     config,
@@ -93,9 +108,23 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     webappExports: new WebAppExportService(config, sessions, webapps),
     network,
     packages,
+    backups,
+    beforeCleanup: async (_owner, scope) =>
+      (await backups.backup(scope.sessionId, scope.workspace, { reason: 'pre_cleanup' })).name,
   };
   const statusExtras: StatusExtras = {
     sections: [
+      {
+        name: 'backups',
+        rows: async (_owner, sessionId) =>
+          (await backups.list(sessionId)).slice(0, 10).map((b) => ({
+            name: b.name,
+            reason: b.reason,
+            created: b.created_at,
+            files: b.file_count,
+            bytes: b.total_size,
+          })),
+      },
       {
         name: 'web_apps',
         rows: async (owner, sessionId) =>
@@ -107,12 +136,14 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     ],
   };
   return {
+    ready,
     services,
     statusExtras,
     factory: createServerFactory(services, profile),
     close: async () => {
       await webapps.shutdown();
       await sessions.shutdown();
+      await backups.idle();
       await network.shutdown();
       audit.flush();
       db.close();

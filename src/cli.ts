@@ -104,6 +104,7 @@ const program = new Command('sandbox-mcp')
 addCommon(program).action(async (flags: CommonFlags) => {
   const config = configFrom(flags);
   const app = createApp(config, (flags.tools ?? 'full') as ToolProfile);
+  await app.ready;
   const stdio = await startStdio(app.factory);
   const close = async () => {
     await stdio.close();
@@ -129,6 +130,7 @@ addCommon(
     const config = configFrom({ ...program.opts<CommonFlags>(), ...flags });
     const tokens = loadOrCreateToken(config.dataDir, config.token);
     const app = createApp(config, (flags.tools ?? 'full') as ToolProfile);
+    await app.ready;
     const http = await startHttp(app.factory, {
       host: config.host,
       port: config.port,

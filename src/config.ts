@@ -80,7 +80,10 @@ const ENV_KEYS: Record<string, keyof Config> = {
 };
 
 /** Flags win over environment, environment over defaults. Throws a readable error on bad values. */
-export function loadConfig(flags: Partial<Record<keyof Config, unknown>>, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(
+  flags: Partial<Record<keyof Config, unknown>>,
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   const merged: Record<string, unknown> = { dataDir: defaultDataDir(env) };
   for (const [envKey, key] of Object.entries(ENV_KEYS)) {
     if (env[envKey] !== undefined && env[envKey] !== '') merged[key] = env[envKey];

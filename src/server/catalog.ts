@@ -17,15 +17,30 @@ export function jsonSchema(schema: z.ZodType): JsonSchema {
 }
 
 export const RESOURCE_ENTRIES = [
-  { uri: OVERVIEW_URI, mimeType: 'text/markdown', description: 'What this server is, the isolation and limits in force, tools by domain.' },
-  { uri: CATALOG_URI, mimeType: 'application/json', description: 'Tools, prompts and resources with their schemas.' },
-  { uriTemplate: FILE_URI_TEMPLATE, mimeType: '(the file’s type)', description: "A file in one of your sessions' workspaces." },
+  {
+    uri: OVERVIEW_URI,
+    mimeType: 'text/markdown',
+    description: 'What this server is, the isolation and limits in force, tools by domain.',
+  },
+  {
+    uri: CATALOG_URI,
+    mimeType: 'application/json',
+    description: 'Tools, prompts and resources with their schemas.',
+  },
+  {
+    uriTemplate: FILE_URI_TEMPLATE,
+    mimeType: '(the file’s type)',
+    description: "A file in one of your sessions' workspaces.",
+  },
 ];
 
 /** Example arguments: the tool's own, or its required fields filled from the schema. */
 export function exampleArgs(tool: ToolDef): Record<string, unknown> {
   if (tool.example) return tool.example;
-  const schema = jsonSchema(tool.inputSchema) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  const schema = jsonSchema(tool.inputSchema) as {
+    properties?: Record<string, JsonSchema>;
+    required?: string[];
+  };
   const out: Record<string, unknown> = {};
   for (const key of schema.required ?? []) out[key] = sampleValue(key, schema.properties?.[key] ?? {});
   return out;
@@ -97,7 +112,11 @@ export interface LiveFacts {
   network: string;
 }
 
-export function buildOverview(config: Config, server: { name: string; version: string }, facts: LiveFacts): string {
+export function buildOverview(
+  config: Config,
+  server: { name: string; version: string },
+  facts: LiveFacts,
+): string {
   const byDomain = new Map<string, ToolDef[]>();
   for (const t of allTools(config)) byDomain.set(t.domain, [...(byDomain.get(t.domain) ?? []), t]);
   const lines = [
@@ -125,7 +144,8 @@ export function buildOverview(config: Config, server: { name: string; version: s
   lines.push('', '## Prompts');
   for (const p of PROMPTS) lines.push(`- \`${p.name}\`: ${p.description}`);
   lines.push('', '## Resources');
-  for (const r of RESOURCE_ENTRIES) lines.push(`- \`${'uri' in r ? r.uri : r.uriTemplate}\`: ${r.description}`);
+  for (const r of RESOURCE_ENTRIES)
+    lines.push(`- \`${'uri' in r ? r.uri : r.uriTemplate}\`: ${r.description}`);
   return lines.join('\n') + '\n';
 }
 

@@ -31,22 +31,44 @@ export function liveFacts(services: Services): LiveFacts {
   return facts;
 }
 
-export function registerDocResources(server: McpServer, services: Services, info: { name: string; version: string }): void {
+export function registerDocResources(
+  server: McpServer,
+  services: Services,
+  info: { name: string; version: string },
+): void {
   server.registerResource(
     'server-overview',
     OVERVIEW_URI,
-    { title: 'Server overview', description: 'What this server is, isolation and limits in force, tools by domain.', mimeType: 'text/markdown' },
+    {
+      title: 'Server overview',
+      description: 'What this server is, isolation and limits in force, tools by domain.',
+      mimeType: 'text/markdown',
+    },
     (uri) => ({
-      contents: [{ uri: uri.href, mimeType: 'text/markdown', text: buildOverview(services.config, info, liveFacts(services)) }],
+      contents: [
+        {
+          uri: uri.href,
+          mimeType: 'text/markdown',
+          text: buildOverview(services.config, info, liveFacts(services)),
+        },
+      ],
     }),
   );
   server.registerResource(
     'interface-catalog',
     CATALOG_URI,
-    { title: 'Interface catalog', description: 'Tools, prompts and resources with their schemas.', mimeType: 'application/json' },
+    {
+      title: 'Interface catalog',
+      description: 'Tools, prompts and resources with their schemas.',
+      mimeType: 'application/json',
+    },
     (uri) => ({
       contents: [
-        { uri: uri.href, mimeType: 'application/json', text: JSON.stringify(buildCatalog(services.config, info), null, 2) },
+        {
+          uri: uri.href,
+          mimeType: 'application/json',
+          text: JSON.stringify(buildCatalog(services.config, info), null, 2),
+        },
       ],
     }),
   );

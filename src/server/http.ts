@@ -112,11 +112,13 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     const page = url.pathname === STATUS_PATH || url.pathname.startsWith(`${STATUS_PATH}/`);
     const queryToken = page ? url.searchParams.get('token') : null;
     const authorization =
-      req.headers.authorization ??
-      (page ? bearerFromPage(queryToken, req.headers.cookie) : undefined);
+      req.headers.authorization ?? (page ? bearerFromPage(queryToken, req.headers.cookie) : undefined);
     const auth = checkToken(authorization);
     if (auth.ok && queryToken !== null && req.headers.authorization === undefined) {
-      res.setHeader('Set-Cookie', `${STATUS_COOKIE}=${encodeURIComponent(queryToken)}; HttpOnly; SameSite=Strict; Path=${STATUS_PATH}`);
+      res.setHeader(
+        'Set-Cookie',
+        `${STATUS_COOKIE}=${encodeURIComponent(queryToken)}; HttpOnly; SameSite=Strict; Path=${STATUS_PATH}`,
+      );
       res.setHeader('Location', url.pathname);
       res.statusCode = 303;
       res.end();

@@ -14,10 +14,14 @@ export const PROMPTS: PromptDef[] = [
   {
     name: 'sandbox_example_template',
     title: 'Plan a sandbox task',
-    description: 'A step-by-step plan to reach a goal in the sandbox and come back with the right kind of artifact.',
+    description:
+      'A step-by-step plan to reach a goal in the sandbox and come back with the right kind of artifact.',
     argsSchema: z.object({
       goal: z.string().describe('What you want to achieve, in a sentence.'),
-      artifact_type: z.string().optional().describe('The result you want: plots, data, images, documents, models…'),
+      artifact_type: z
+        .string()
+        .optional()
+        .describe('The result you want: plots, data, images, documents, models…'),
       libraries: z.string().optional().describe('Comma-separated Python libraries you expect to use.'),
     }),
     build: ({ goal, artifact_type, libraries }) => {
@@ -107,7 +111,9 @@ export function registerPrompts(server: McpServer): void {
       { title: p.title, description: p.description, argsSchema: p.argsSchema },
       (args: Record<string, unknown>) => ({
         description: p.description,
-        messages: [{ role: 'user' as const, content: { type: 'text' as const, text: p.build(asStrings(args)) } }],
+        messages: [
+          { role: 'user' as const, content: { type: 'text' as const, text: p.build(asStrings(args)) } },
+        ],
       }),
     );
   }

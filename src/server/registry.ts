@@ -2,6 +2,7 @@
 import type { Config } from '../config.js';
 import type { ToolDef, ToolProfile } from './tool-def.js';
 import { artifactTools } from './tools/artifacts.js';
+import { backupTools } from './tools/backups.js';
 import { auditTools } from './tools/audit.js';
 import { cacheTools } from './tools/cache.js';
 import { executeTools } from './tools/execute.js';
@@ -20,6 +21,7 @@ export function allTools(config: Config): ToolDef[] {
     ...infoTools(),
     ...fileTools(),
     ...artifactTools(),
+    ...backupTools(config.maxBackups),
     ...shellTools(),
     ...cacheTools(),
     ...limitsTools(),

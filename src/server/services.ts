@@ -2,6 +2,7 @@
 import type { ArtifactService } from '../artifacts/service.js';
 import type { SessionScope } from '../artifacts/types.js';
 import type { AuditLog } from '../audit/log.js';
+import type { BackupService } from '../backups/service.js';
 import type { CacheService } from '../caches/service.js';
 import type { Config } from '../config.js';
 import type { NetworkService } from '../network/service.js';
@@ -22,6 +23,7 @@ export interface Services {
   webappExports: WebAppExportService;
   network: NetworkService;
   packages: PackageService;
+  backups: BackupService;
   /** Runs before a cleanup removes files (the backups service takes a pre_cleanup backup); returns its name. */
   beforeCleanup?: (owner: string, scope: SessionScope) => Promise<string | null>;
 }

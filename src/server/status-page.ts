@@ -12,15 +12,24 @@ const IMAGE_CATEGORIES = new Set(['images', 'plots']);
 
 export interface StatusExtras {
   /** Extra sections per session (backups, web apps), filled by the services that have them. */
-  sections: Array<{ name: string; rows: (owner: string, sessionId: string) => Promise<Array<Record<string, unknown>>> }>;
+  sections: Array<{
+    name: string;
+    rows: (owner: string, sessionId: string) => Promise<Array<Record<string, unknown>>>;
+  }>;
 }
 
 export function statusRoutes(services: Services, extras: StatusExtras = { sections: [] }) {
-  return async (req: IncomingMessage, res: ServerResponse, url: URL, client: ClientContext): Promise<boolean> => {
+  return async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    client: ClientContext,
+  ): Promise<boolean> => {
     if (req.method !== 'GET') return false;
     const headers = {
       'Cache-Control': 'no-store',
-      'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'",
+      'Content-Security-Policy':
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'",
       'X-Content-Type-Options': 'nosniff',
     };
     if (url.pathname === STATUS_PATH) {
@@ -45,7 +54,12 @@ export function statusRoutes(services: Services, extras: StatusExtras = { sectio
         const rel = url.searchParams.get('path') ?? '';
         const { artifacts } = await services.artifacts.list(scope, { glob: rel });
         const a = artifacts.find((x) => x.path === rel);
-        if (!a || !IMAGE_CATEGORIES.has(a.category) || a.size > THUMB_MAX_BYTES || a.mime === 'image/svg+xml') {
+        if (
+          !a ||
+          !IMAGE_CATEGORIES.has(a.category) ||
+          a.size > THUMB_MAX_BYTES ||
+          a.mime === 'image/svg+xml'
+        ) {
           res.writeHead(404, headers);
           res.end();
           return true;
@@ -69,7 +83,8 @@ export async function statusData(services: Services, extras: StatusExtras, owner
     const scope = await sessionScope(services, owner, s.session_id);
     const { artifacts, total_count, total_bytes } = await services.artifacts.list(scope);
     const sections: Record<string, Array<Record<string, unknown>>> = {};
-    for (const sec of extras.sections) sections[sec.name] = await sec.rows(owner, s.session_id).catch(() => []);
+    for (const sec of extras.sections)
+      sections[sec.name] = await sec.rows(owner, s.session_id).catch(() => []);
     sessions.push({
       ...s,
       usage: services.sessions.usage(owner, s.session_id),

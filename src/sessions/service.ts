@@ -323,6 +323,16 @@ export class SessionService {
     return opts.queued === false ? run() : this.enqueue(rt, run);
   }
 
+  /** Runs fn in the session's call queue without needing its box (backups, rollbacks): no call overlaps it. */
+  async queued<T>(
+    owner: string,
+    sessionId: string | undefined,
+    fn: (session: SessionHandle) => Promise<T>,
+  ): Promise<T> {
+    const rt = await this.resolve(owner, sessionId);
+    return this.enqueue(rt, () => fn(this.handle(rt)));
+  }
+
   /** Restarts the session's Python (e.g. after a venv appears); files are kept. */
   async restartBox(owner: string, sessionId: string | undefined, notice: string): Promise<void> {
     const rt = await this.resolve(owner, sessionId);

@@ -22,7 +22,11 @@ describe('the packed tarball', () => {
     const app = join(dir, 'app');
     execFileSync('mkdir', ['-p', app]);
     writeFileSync(join(app, 'package.json'), '{"name":"consumer","version":"1.0.0","private":true}');
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: app, stdio: 'ignore', timeout: 400_000 });
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', tarball], {
+      cwd: app,
+      stdio: 'ignore',
+      timeout: 400_000,
+    });
     bin = join(app, 'node_modules', '.bin', 'sandbox-mcp');
   }, 420_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,7 +45,13 @@ describe('the packed tarball', () => {
   it('answers tools/list and runs code over stdio', async () => {
     const data = join(dir, 'data');
     const client = new Client({ name: 'pack-test', version: '1' });
-    await client.connect(new StdioClientTransport({ command: bin, args: ['--data-dir', data, '--pool-size', '0'], stderr: 'ignore' }));
+    await client.connect(
+      new StdioClientTransport({
+        command: bin,
+        args: ['--data-dir', data, '--pool-size', '0'],
+        stderr: 'ignore',
+      }),
+    );
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name)).toContain('execute');

@@ -24,8 +24,10 @@ describe('status page', () => {
         requestInit: { headers: { Authorization: `Bearer ${proc.token}` } },
       }),
     );
-    sessionId = ((await client.callTool({ name: 'create_session', arguments: { name: 'status-demo' } })).structuredContent as any)
-      .session_id;
+    sessionId = (
+      (await client.callTool({ name: 'create_session', arguments: { name: 'status-demo' } }))
+        .structuredContent as any
+    ).session_id;
     await client.callTool({
       name: 'execute',
       arguments: { session_id: sessionId, code: 'import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])' },
@@ -69,7 +71,10 @@ describe('status page', () => {
     const text = await page.textContent('body');
     expect(text).toContain(sessionId);
     expect(text).toContain('status-demo');
-    const loaded = await page.$eval(`[data-session="${sessionId}"] img`, (img) => (img as HTMLImageElement).naturalWidth);
+    const loaded = await page.$eval(
+      `[data-session="${sessionId}"] img`,
+      (img) => (img as HTMLImageElement).naturalWidth,
+    );
     expect(loaded).toBeGreaterThan(50);
     const shot = join(profile, 'status.png');
     await page.screenshot({ path: shot, fullPage: true });

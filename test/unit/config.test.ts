@@ -5,12 +5,22 @@ import { defaultDataDir, loadConfig } from '../../src/config.js';
 describe('loadConfig', () => {
   it('uses the documented defaults', () => {
     const c = loadConfig({}, { HOME: '/home/u' });
-    expect(c).toMatchObject({ timeoutS: 60, memoryMb: 1024, pids: 256, isolation: 'bwrap', host: '127.0.0.1', port: 8765 });
+    expect(c).toMatchObject({
+      timeoutS: 60,
+      memoryMb: 1024,
+      pids: 256,
+      isolation: 'bwrap',
+      host: '127.0.0.1',
+      port: 8765,
+    });
     expect(c.dataDir).toBe('/home/u/.local/share/sandbox-mcp');
   });
 
   it('lets flags win over the environment', () => {
-    const c = loadConfig({ timeoutS: '5' }, { SANDBOX_MCP_TIMEOUT: '9', SANDBOX_MCP_MEMORY_MB: '512', HOME: '/h' });
+    const c = loadConfig(
+      { timeoutS: '5' },
+      { SANDBOX_MCP_TIMEOUT: '9', SANDBOX_MCP_MEMORY_MB: '512', HOME: '/h' },
+    );
     expect(c.timeoutS).toBe(5);
     expect(c.memoryMb).toBe(512);
   });

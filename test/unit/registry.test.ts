@@ -25,7 +25,15 @@ describe('tool registry', () => {
 
   it('keeps the seed tool names', () => {
     const names = allTools(config).map((t) => t.name);
-    for (const n of ['execute', 'execute_with_artifacts', 'list_artifacts', 'get_artifact_report', 'categorize_artifacts', 'cleanup_artifacts_by_type', 'get_execution_info']) {
+    for (const n of [
+      'execute',
+      'execute_with_artifacts',
+      'list_artifacts',
+      'get_artifact_report',
+      'categorize_artifacts',
+      'cleanup_artifacts_by_type',
+      'get_execution_info',
+    ]) {
       expect(names).toContain(n);
     }
   });
@@ -34,7 +42,9 @@ describe('tool registry', () => {
     const core = toolsForProfile(config, 'core').map((t) => t.name);
     const full = toolsForProfile(config, 'full').map((t) => t.name);
     expect(core.length).toBeLessThan(full.length);
-    expect(core).toEqual(expect.arrayContaining(['execute', 'create_session', 'write_file', 'read_file', 'list_artifacts']));
+    expect(core).toEqual(
+      expect.arrayContaining(['execute', 'create_session', 'write_file', 'read_file', 'list_artifacts']),
+    );
   });
 
   it('has docs/tools.md generated from the current registry (npm run docs)', () => {

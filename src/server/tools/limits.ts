@@ -46,7 +46,7 @@ export function limitsTools(): ToolDef[] {
       name: 'get_sandbox_limitations',
       title: 'Sandbox limitations',
       domain: 'security',
-      profile: 'core',
+      profile: 'full',
       description:
         'What this session can and cannot do, read from its live configuration: isolation mechanisms in force, limits and ' +
         'what enforces each, network policy, writable and hidden paths, and the shell commands the policy refuses.',

@@ -41,7 +41,7 @@ export function packageTools(): ToolDef[] {
       name: 'install_package',
       title: 'Install a Python package',
       domain: 'packages',
-      profile: 'core',
+      profile: 'full',
       description:
         "Install a package into the session's virtualenv (/workspace/.venv, created on first use; the system's numpy, " +
         'matplotlib and friends stay importable) from the package index this server is configured for. Give a name and ' +
@@ -97,7 +97,7 @@ export function packageTools(): ToolDef[] {
       name: 'list_installed_packages',
       title: 'List installed packages',
       domain: 'packages',
-      profile: 'core',
+      profile: 'full',
       description:
         "List the Python distributions a session can import, with versions, marking which come from the session's " +
         'virtualenv (installed with install_package) and which from the system.',

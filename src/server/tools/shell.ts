@@ -76,7 +76,7 @@ export function shellTools(): ToolDef[] {
       name: 'shell_execute',
       title: 'Run a shell command',
       domain: 'shell',
-      profile: 'core',
+      profile: 'full',
       description:
         "Run a shell command with /bin/sh in the session's sandbox: same files (/workspace), network and limits as its Python. " +
         'Returns stdout, stderr (long output capped, head and tail kept), exit code, duration and the files it created or changed. ' +

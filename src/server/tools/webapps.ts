@@ -80,7 +80,7 @@ export function webAppTools(): ToolDef[] {
       name: 'start_web_app',
       title: 'Start web app',
       domain: 'webapps',
-      profile: 'core',
+      profile: 'full',
       description:
         "Run a Flask, FastAPI, Streamlit or static web app inside the session's sandbox and get a URL on this machine " +
         '(http://127.0.0.1:<port>/) to open it. The code is saved as apps/<app_id>/app.py in the workspace and sees ' +
@@ -136,7 +136,7 @@ export function webAppTools(): ToolDef[] {
       name: 'list_web_apps',
       title: 'List web apps',
       domain: 'webapps',
-      profile: 'core',
+      profile: 'full',
       description:
         'List your web apps: running ones with their URL, and recently ended ones (status exited or stopped, with the ' +
         'reason) whose logs can still be read.',
@@ -161,7 +161,7 @@ export function webAppTools(): ToolDef[] {
       name: 'stop_web_app',
       title: 'Stop web app',
       domain: 'webapps',
-      profile: 'core',
+      profile: 'full',
       description:
         'Stop a running web app: its process ends and its host port is freed (the URL stops answering). Its logs stay ' +
         'readable with get_web_app_logs. Stopping an app that already ended just returns its state.',
@@ -177,7 +177,7 @@ export function webAppTools(): ToolDef[] {
       name: 'get_web_app_logs',
       title: 'Web app logs',
       domain: 'webapps',
-      profile: 'core',
+      profile: 'full',
       description:
         'The last lines a web app printed (stdout and stderr together: requests, errors, tracebacks). The server keeps ' +
         'a bounded buffer per app (the last 2000 lines), also after the app ended.',
