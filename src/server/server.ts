@@ -7,6 +7,7 @@ import type { Services } from './services.js';
 import type { ToolDef, ToolProfile } from './tool-def.js';
 import { toolsForProfile } from './registry.js';
 import { registerResources } from './resources.js';
+import { withCachedJsonSchema } from './schema-cache.js';
 import { registerPrompts } from './prompts.js';
 import { registerDocResources } from './doc-resources.js';
 
@@ -18,7 +19,11 @@ const INSTRUCTIONS =
   'Call execute with code (session_id optional: your default session is used). Errors come back with a code and a hint.';
 
 export function createServerFactory(services: Services, profile: ToolProfile = 'full'): ServerFactory {
-  const tools = toolsForProfile(services.config, profile);
+  const tools = toolsForProfile(services.config, profile).map((t) => ({
+    ...t,
+    inputSchema: withCachedJsonSchema(t.inputSchema),
+    outputSchema: withCachedJsonSchema(t.outputSchema),
+  }));
   return (client: ClientContext) => {
     const server = new McpServer(
       { name: SERVER_NAME, version: SERVER_VERSION },
