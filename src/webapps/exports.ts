@@ -49,6 +49,10 @@ export interface ExportArgs {
   session_id?: string | undefined;
 }
 
+/** Export steps, reported as progress: requirements, bundle files, smoke test. */
+export const EXPORT_STEPS = 3;
+export type ExportProgress = (step: number, total: number, message: string) => void;
+
 export interface DetailsOptions {
   include_contents?: boolean | undefined;
   /** Per file; contents past it are cut. */
@@ -83,9 +87,14 @@ export class WebAppExportService {
     this.store = new ExportStore(join(config.dataDir, 'exports'));
   }
 
-  async export(owner: string, args: ExportArgs): Promise<ExportDetails> {
+  async export(
+    owner: string,
+    args: ExportArgs,
+    onProgress: ExportProgress = () => {},
+  ): Promise<ExportDetails> {
     const name = args.export_name !== undefined ? validateExportName(args.export_name) : undefined;
     const src = await this.source(owner, args);
+    onProgress(0, EXPORT_STEPS, 'detecting requirements');
     const { probe, workspace, sessionId } = await this.sessions.useBox(
       owner,
       src.sessionId,
@@ -111,6 +120,7 @@ export class WebAppExportService {
     if (name !== undefined) this.store.reserve(exportName);
     let staging: string | null = null;
     try {
+      onProgress(1, EXPORT_STEPS, 'writing the bundle');
       staging = this.store.newStaging(exportName);
       this.writeSources(staging, src, probe, workspace, warnings);
       writeFileSync(join(staging, 'requirements.txt'), requirementsTxt(spec));
@@ -124,6 +134,7 @@ export class WebAppExportService {
         appObject,
         (m) => m === 'http.server' || installed.has(normalizeName(m)),
       );
+      onProgress(2, EXPORT_STEPS, 'smoke-testing the bundle in a fresh box');
       const smoke = await smokeTest(
         this.config,
         staging,

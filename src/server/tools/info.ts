@@ -65,10 +65,7 @@ export function infoTools(): ToolDef[] {
             memory_limit: m.memory === 'cgroup' ? 'cgroup' : 'not enforced',
             pids_limit: m.pids === 'cgroup' ? 'cgroup' : 'not enforced',
             seccomp: m.seccomp,
-            network:
-              m.isolation === 'bwrap'
-                ? 'none (own network namespace, loopback only)'
-                : 'host network (isolation off)',
+            network: networkText(m.isolation, session.network),
           },
           usage: box.usage(),
         };
@@ -77,4 +74,12 @@ export function infoTools(): ToolDef[] {
       },
     }),
   ];
+}
+
+function networkText(isolation: string, policy: string): string {
+  if (isolation !== 'bwrap') return 'host network (isolation off)';
+  if (policy === 'allowlist')
+    return 'allowlist (only listed domains, through the host proxy; see get_sandbox_limitations)';
+  if (policy === 'full') return "full (the host's network)";
+  return 'none (own network namespace, loopback only)';
 }

@@ -234,7 +234,11 @@ export function webAppTools(): ToolDef[] {
       outputSchema: ExportDetailsSchema,
       annotations: acts,
       handler: async (args, ctx) => {
-        const r = await ctx.services.webappExports.export(ctx.client.clientKey, args);
+        const r = await ctx.services.webappExports.export(
+          ctx.client.clientKey,
+          args,
+          (step, total, message) => ctx.progress(step, total, message),
+        );
         const smoke = r.smoke_test.passed ? 'smoke test passed' : 'smoke test FAILED';
         return okResult(r, `Exported ${r.app_type} app to ${r.path} (${smoke}: ${r.smoke_test.note}).`);
       },
