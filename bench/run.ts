@@ -39,6 +39,34 @@ async function timeCalls(fn: () => Promise<unknown>, n: number, warm = 20): Prom
   return summarize(samples);
 }
 
+/** Times two call kinds in alternating blocks of 20, after a warm-up of each, so drift hits both alike. */
+async function interleaved(
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+  n: number,
+): Promise<[Summary, Summary]> {
+  for (let i = 0; i < 100; i++) {
+    await a();
+    await b();
+  }
+  const sa: number[] = [];
+  const sb: number[] = [];
+  const block = 20;
+  for (let done = 0; done < n; done += block) {
+    for (const [fn, out] of [
+      [a, sa],
+      [b, sb],
+    ] as const) {
+      for (let i = 0; i < block; i++) {
+        const t = performance.now();
+        await fn();
+        out.push(performance.now() - t);
+      }
+    }
+  }
+  return [summarize(sa), summarize(sb)];
+}
+
 async function benchBarePython(): Promise<Summary> {
   const child = spawn('/usr/bin/python3', ['-I', '-u', join(ROOT, 'bench', 'bare-python.py')], {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -114,26 +142,33 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   const dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-bench-'));
   try {
-    // Floors first, on an idle machine.
+    // The machine's speed drifts by 2-3x over minutes, so each ratio's two sides are measured interleaved:
+    // alternating blocks of calls (and alternating starts) rather than one after the other.
     results.bare_python_pipe_ms = await benchBarePython();
-    const noop = await connect(process.execPath, [join(ROOT, 'dist', 'bench', 'noop-server-v2.js')]);
-    results.noop_tool_v2_ms = await timeCalls(() => noop.client.callTool({ name: 'noop', arguments: {} }), N);
-    results.noop_server_v2_start_ms = noop.startMs;
-    await noop.client.close();
     const v1 = await benchNoopV1();
     results.noop_tool_v1_ms = v1.call;
     results.noop_server_v1_start_ms = v1.startMs;
 
-    // The sandbox server.
+    const noopStarts: number[] = [];
     const starts: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const d = join(dataDir, `start-${i}`);
-      const s = await connect(process.execPath, [CLI, '--data-dir', d, '--pool-size', '0']);
+      const n = await connect(process.execPath, [join(ROOT, 'dist', 'bench', 'noop-server-v2.js')]);
+      noopStarts.push(n.startMs);
+      await n.client.close();
+      const s = await connect(process.execPath, [
+        CLI,
+        '--data-dir',
+        join(dataDir, `start-${i}`),
+        '--pool-size',
+        '0',
+      ]);
       starts.push(s.startMs);
       await s.client.close();
     }
+    results.noop_server_v2_start_ms = summarize(noopStarts);
     results.server_start_to_tools_list_ms = summarize(starts);
 
+    const noop = await connect(process.execPath, [join(ROOT, 'dist', 'bench', 'noop-server-v2.js')]);
     const main = await connect(process.execPath, [
       CLI,
       '--data-dir',
@@ -146,10 +181,14 @@ async function main(): Promise<void> {
       session_id: string;
     };
     await c.callTool({ name: 'execute', arguments: { code: 'x = 0', session_id: warm.session_id } });
-    results.execute_warm_ms = await timeCalls(
+    const [noopCalls, execCalls] = await interleaved(
+      () => noop.client.callTool({ name: 'noop', arguments: {} }),
       () => c.callTool({ name: 'execute', arguments: { code: 'x += 1', session_id: warm.session_id } }),
       N,
     );
+    results.noop_tool_v2_ms = noopCalls;
+    results.execute_warm_ms = execCalls;
+    await noop.client.close();
 
     const createFirst = async (): Promise<number> => {
       const t = performance.now();
@@ -209,7 +248,7 @@ async function main(): Promise<void> {
     server_start_over_noop_start:
       Math.round(
         ((results.server_start_to_tools_list_ms as Summary).p50 /
-          (results.noop_server_v2_start_ms as number)) *
+          (results.noop_server_v2_start_ms as Summary).p50) *
           100,
       ) / 100,
     v1_noop_p50_minus_v2_noop_p50_ms:

@@ -104,8 +104,13 @@ function lstatFile(path: string): BigIntStats | undefined {
 }
 
 /** Walks the workspace with lstat (symlinks are never followed) and records every regular file. */
-export async function snapshot(workspace: string, rules: ExcludeRules = DEFAULT_EXCLUDES): Promise<Snapshot> {
-  const root = await realpath(workspace);
+export async function snapshot(
+  workspace: string,
+  rules: ExcludeRules = DEFAULT_EXCLUDES,
+  resolvedRoot?: string,
+): Promise<Snapshot> {
+  // A caller that already resolved the root skips the thread-pool round trip of an async realpath per call.
+  const root = resolvedRoot ?? (await realpath(workspace));
   const files = new Map<string, FileStat>();
   const stack: Array<[string, string]> = [[root, '']];
   let sliceStart = performance.now();
@@ -392,6 +397,14 @@ export class ArtifactTracker {
   /** Host writes noted while end() walks: its snapshot may have missed them, so they are applied after. */
   private notedDuringEnd: Map<string, FileStat | null> | null = null;
 
+  private resolvedRoot: string | undefined;
+
+  /** The workspace's real path, resolved once: the folder itself never moves while the session lives. */
+  private async root(): Promise<string> {
+    this.resolvedRoot ??= await realpath(this.workspace);
+    return this.resolvedRoot;
+  }
+
   constructor(opts: TrackerOptions) {
     this.workspace = opts.workspace;
     this.sessionId = opts.sessionId;
@@ -402,7 +415,7 @@ export class ArtifactTracker {
   /** Call before running code; cheap when the previous call's end state is still valid. */
   async begin(opts: { rescan?: boolean } = {}): Promise<void> {
     if (this.baseline && !this.stale && !opts.rescan) return;
-    this.baseline = await snapshot(this.workspace, this.excludes);
+    this.baseline = await snapshot(this.workspace, this.excludes, await this.root());
     this.stale = false;
   }
 
@@ -413,7 +426,7 @@ export class ArtifactTracker {
     const noted = new Map<string, FileStat | null>();
     this.notedDuringEnd = noted;
     try {
-      const after = await snapshot(this.workspace, this.excludes);
+      const after = await snapshot(this.workspace, this.excludes, await this.root());
       const changes = await diff(before, after, {
         sessionId: this.sessionId,
         cache: this.cache,
