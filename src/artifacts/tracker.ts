@@ -111,6 +111,8 @@ export async function snapshot(
 ): Promise<Snapshot> {
   // A caller that already resolved the root skips the thread-pool round trip of an async realpath per call.
   const root = resolvedRoot ?? (await realpath(workspace));
+  // A vanished workspace must fail the walk, not read as "every file deleted"; a sync lstat costs microseconds.
+  if (!lstatSync(root).isDirectory()) throw new Error(`workspace ${workspace} is not a directory`);
   const files = new Map<string, FileStat>();
   const stack: Array<[string, string]> = [[root, '']];
   let sliceStart = performance.now();
