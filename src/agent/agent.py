@@ -14,6 +14,7 @@ from collections import deque
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNEL_PY = os.path.join(HERE, 'kernel.py')
 sys.path.insert(0, HERE)  # -I leaves the agent's folder off sys.path
+import procs as _procs  # noqa: E402
 import shell as _shell  # noqa: E402
 import apps as _apps  # noqa: E402
 del sys.path[0]
@@ -95,27 +96,7 @@ def _box_mode():
     return False
 
 
-def _proc_table():
-    """pid -> (state, ppid, pgrp, session) for every visible process."""
-    table = {}
-    try:
-        names = os.listdir('/proc')
-    except OSError:
-        return table
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name, 'rb') as f:
-                data = f.read()
-        except OSError:
-            continue
-        r = data.rfind(b')')
-        fields = data[r + 2 :].split()
-        if len(fields) < 4:
-            continue
-        table[int(name)] = (fields[0], int(fields[1]), int(fields[2]), int(fields[3]))
-    return table
+_proc_table = _procs.proc_table
 
 
 class Capture:

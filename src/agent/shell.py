@@ -5,6 +5,8 @@ import signal
 import subprocess
 import time
 
+import procs
+
 READ_CHUNK = 1 << 16
 BATCH_S = 0.1
 DEFAULT_CAP = 32768
@@ -16,24 +18,8 @@ MAX_REMEMBERED_SESSIONS = 256
 
 
 def _proc_groups():
-    """pid -> (pgrp, session) for every visible process."""
-    out = {}
-    try:
-        names = os.listdir('/proc')
-    except OSError:
-        return out
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name, 'rb') as f:
-                data = f.read()
-        except OSError:
-            continue
-        fields = data[data.rfind(b')') + 2 :].split()
-        if len(fields) >= 4 and fields[0] != b'Z':
-            out[int(name)] = (int(fields[2]), int(fields[3]))
-    return out
+    """pid -> (pgrp, session) for every live process."""
+    return {pid: (pgrp, sid) for pid, (state, _ppid, pgrp, sid) in procs.proc_table().items() if state != b'Z'}
 
 
 def _signal_session(leader, sig, spare=()):

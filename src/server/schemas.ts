@@ -1,5 +1,6 @@
 // zod schemas shared by several tools' inputs and outputs.
 import { z } from 'zod';
+import { CATEGORIES } from '../artifacts/types.js';
 import { ERROR_CODES } from '../errors.js';
 
 export const ErrorBodySchema = z.object({
@@ -32,19 +33,7 @@ export const SessionInfoSchema = z.object({
 
 export const MimeBundleSchema = z.record(z.string(), z.unknown());
 
-export const CategorySchema = z.enum([
-  'images',
-  'plots',
-  'videos',
-  'audio',
-  'data',
-  'code',
-  'documents',
-  'models',
-  'web',
-  'archives',
-  'other',
-]);
+export const CategorySchema = z.enum(CATEGORIES);
 
 export const ArtifactSchema = z.object({
   path: z.string(),
