@@ -1,5 +1,4 @@
 // Decides an artifact's category and MIME type from its first bytes, with the file name as fallback; must never touch the file system.
-import { fileTypeFromBuffer } from 'file-type';
 import mime from 'mime';
 import type { Categorization, Category } from './types.js';
 
@@ -365,6 +364,8 @@ export async function categorizeDeep(
   if (head.length === 0 || looksLikeText(head, complete)) return baseResult;
   let found: { mime: string } | undefined;
   try {
+    // Loaded on first use: importing file-type costs ~100 ms of server start-up.
+    const { fileTypeFromBuffer } = await import('file-type');
     found = await fileTypeFromBuffer(head);
   } catch {
     found = undefined;
