@@ -42,9 +42,12 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   if (config.isolation === 'none') {
     log.warn("isolation is OFF (--isolation none): code runs unsandboxed with this user's rights");
   }
-  void seedMatplotlibCache(config).catch((err: unknown) =>
-    log.debug({ err: String(err) }, 'matplotlib cache seed skipped'),
-  );
+  // Built a moment after start so its Python import does not compete with the server's own start-up for CPU.
+  setTimeout(() => {
+    void seedMatplotlibCache(config).catch((err: unknown) =>
+      log.debug({ err: String(err) }, 'matplotlib cache seed skipped'),
+    );
+  }, 2000).unref();
   const artifacts = new ArtifactService();
   sessions.setCallTracker({
     begin: (s) => artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace }).begin(),
