@@ -1,6 +1,7 @@
 // The audit log service: records every execute, shell command, install and policy denial, written behind the call
 // (queued, then one transaction at most every 200 ms) so no call waits for SQLite. It must never store a command's text.
 import { createHash } from 'node:crypto';
+import { WriteBehind } from '../store/write-behind.js';
 import type { Db } from '../store/db.js';
 import { AuditRepo, type AuditRow } from '../store/audit-repo.js';
 
@@ -32,33 +33,13 @@ export interface AuditEntry {
   detail: Record<string, unknown> | null;
 }
 
-/** Rows are written in one transaction at most this often: a commit costs ~0.5 ms, too much per call. */
-const FLUSH_MS = 200;
-
 export class AuditLog {
   private readonly repo: AuditRepo;
-  private queue: Array<{ event: AuditEvent; at: string }> = [];
-  private scheduled = false;
+  private readonly pending: WriteBehind<{ event: AuditEvent; at: string }>;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.repo = new AuditRepo(db);
-  }
-
-  /** Queues one entry; hashing and the write happen after the call has answered. */
-  record(event: AuditEvent): void {
-    this.queue.push({ event, at: (event.at ?? new Date()).toISOString() });
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setTimeout(() => this.flush(), FLUSH_MS).unref();
-    }
-  }
-
-  flush(): void {
-    this.scheduled = false;
-    if (this.queue.length === 0) return;
-    const items = this.queue;
-    this.queue = [];
-    this.db.transaction(() => {
+    this.pending = new WriteBehind(db, (items) => {
       for (const { event: e, at } of items) {
         this.repo.insert({
           session_id: e.sessionId,
@@ -71,7 +52,16 @@ export class AuditLog {
           detail: e.detail ? JSON.stringify(e.detail) : null,
         });
       }
-    })();
+    });
+  }
+
+  /** Queues one entry; hashing and the write happen after the call has answered. */
+  record(event: AuditEvent): void {
+    this.pending.push({ event, at: (event.at ?? new Date()).toISOString() });
+  }
+
+  flush(): void {
+    this.pending.flush();
   }
 
   /** The owner's entries, newest first. */

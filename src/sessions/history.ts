@@ -1,43 +1,30 @@
-// Write-behind of execution history and session usage: rows are queued on the hot path and written in one
-// transaction at most every FLUSH_MS, so a call never waits for SQLite (a commit costs ~0.5 ms here).
-// Readers and shutdown flush first; a crash loses at most FLUSH_MS of history, never a workspace file.
+// Execution history and session usage, written behind each call (see store/write-behind.ts) so a call never
+// waits for SQLite. Readers and shutdown flush first.
 import type { Db } from '../store/db.js';
 import { ExecutionsRepo, type ExecutionRow } from '../store/executions-repo.js';
 import type { SessionsRepo } from '../store/sessions-repo.js';
-
-const FLUSH_MS = 200;
+import { WriteBehind } from '../store/write-behind.js';
 
 export class HistoryWriter {
   private readonly executions: ExecutionsRepo;
-  private queue: Array<{ row: ExecutionRow; usedAt: string }> = [];
-  private scheduled = false;
+  private readonly pending: WriteBehind<{ row: ExecutionRow; usedAt: string }>;
 
-  constructor(
-    private readonly db: Db,
-    private readonly sessions: SessionsRepo,
-  ) {
+  constructor(db: Db, sessions: SessionsRepo) {
     this.executions = new ExecutionsRepo(db);
+    this.pending = new WriteBehind(db, (items) => {
+      for (const { row, usedAt } of items) {
+        this.executions.insert(row);
+        sessions.used(row.session_id, usedAt, row.execution_count);
+      }
+    });
   }
 
   record(row: ExecutionRow, usedAt: string): void {
-    this.queue.push({ row, usedAt });
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setTimeout(() => this.flush(), FLUSH_MS).unref();
-    }
+    this.pending.push({ row, usedAt });
   }
 
   flush(): void {
-    this.scheduled = false;
-    if (this.queue.length === 0) return;
-    const items = this.queue;
-    this.queue = [];
-    this.db.transaction(() => {
-      for (const { row, usedAt } of items) {
-        this.executions.insert(row);
-        this.sessions.used(row.session_id, usedAt, row.execution_count);
-      }
-    })();
+    this.pending.flush();
   }
 
   list(sessionId: string): ExecutionRow[] {

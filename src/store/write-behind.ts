@@ -1,0 +1,31 @@
+// A queue of rows written in one SQLite transaction at most every FLUSH_MS, so the calls that produce them
+// never wait for a commit (~0.5 ms here). Readers call flush() first; a crash loses at most FLUSH_MS of rows.
+import type { Db } from './db.js';
+
+export const FLUSH_MS = 200;
+
+export class WriteBehind<T> {
+  private queue: T[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly write: (items: T[]) => void,
+  ) {}
+
+  push(item: T): void {
+    this.queue.push(item);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setTimeout(() => this.flush(), FLUSH_MS).unref();
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const items = this.queue;
+    this.queue = [];
+    this.db.transaction(() => this.write(items))();
+  }
+}
