@@ -99,6 +99,20 @@ def _box_mode():
 _proc_table = _procs.proc_table
 
 
+def _descendants(table, roots, exclude):
+    """Every pid below roots in the parent links of table, skipping (and not descending into) exclude."""
+    children = {}
+    for pid, (_state, ppid, _pgrp, _sid) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), list(roots)
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            if c not in exclude and c not in found:
+                found.add(c)
+                todo.append(c)
+    return found
+
+
 class Capture:
     """One output stream of one request: head and tail kept, events capped, all of it saved to a
     file once it outgrows the cap."""
@@ -362,94 +376,69 @@ class Agent:
                 if k.status is None:
                     time.sleep(0.002)
 
+    def _kill_until_gone(self, select, rounds, what, before=None):
+        """SIGKILL whatever select(table) names until nothing is left; bounded, since a fork bomb keeps forking."""
+        for i in range(rounds):
+            if before is not None:
+                before()
+            table = _proc_table()
+            targets = [p for p in select(table) if p in table and table[p][0] != b'Z']
+            if not targets:
+                return
+            for p in targets:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.reap()
+            time.sleep(min(0.001 * (i + 1), 0.02))
+        log('processes survived the %s' % what)
+
     def _sweep_tree(self, kpid):
         me = self.pid
-        for i in range(200):
+
+        def killpg():
             try:
                 os.killpg(kpid, signal.SIGKILL)
             except OSError:
                 pass
-            table = _proc_table()
-            children = {}
-            for pid, (_state, ppid, _pgrp, _sid) in table.items():
-                children.setdefault(ppid, []).append(pid)
-            targets = set()
-            todo = [kpid, me]
-            while todo:
-                for c in children.get(todo.pop(), ()):
-                    if c != me and c not in targets:
-                        targets.add(c)
-                        todo.append(c)
-            for pid, (_state, _ppid, pgrp, sid) in table.items():
-                if pgrp == kpid or sid == kpid:
-                    targets.add(pid)
+
+        def select(table):
+            targets = _descendants(table, [kpid, me], {me})
+            targets.update(pid for pid, (_s, _pp, pgrp, sid) in table.items() if pgrp == kpid or sid == kpid)
             targets.discard(me)
-            targets -= self.apps.protected(table)  # managed web apps outlive a cell's timeout
-            targets = [p for p in targets if p in table and table[p][0] != b'Z']
-            if not targets:
-                return
-            for p in targets:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
-            self.reap()
-            time.sleep(min(0.001 * (i + 1), 0.02))
-        log('processes of kernel %d survived the kill sweep' % kpid)
+            return targets - self.apps.protected(table)  # managed web apps outlive a cell's timeout
+
+        self._kill_until_gone(select, 200, 'kill sweep of kernel %d' % kpid, before=killpg)
 
     def _sweep_box(self):
-        me = self.pid
-        for i in range(500):
+        def kill_all():
+            if self.apps.apps:
+                return  # managed web apps outlive a cell's timeout: then pid by pid
             try:
-                if not self.apps.apps:  # managed web apps outlive a cell's timeout: then pid by pid
-                    os.kill(-1, signal.SIGKILL)  # everything in the namespace but us and its init
+                os.kill(-1, signal.SIGKILL)  # everything in the namespace but us and its init
             except OSError:
                 pass
             self.reap()
-            table = _proc_table()
-            spare = self.apps.protected(table)
-            targets = [p for p, (state, *_rest) in table.items() if p != me and p != 1 and p not in spare and state != b'Z']
-            if not targets:
-                return
-            for p in targets:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(min(0.001 * (i + 1), 0.02))
-        log('processes survived the box kill sweep')
+
+        def select(table):
+            keep = {self.pid, 1} | self.apps.protected(table)
+            return [p for p in table if p not in keep]
+
+        self._kill_until_gone(select, 500, 'box kill sweep', before=kill_all)
 
     def kill_strays(self, k):
         """After a timeout or interrupt the kernel survived: kill what the cell left running (a fork bomb's copies)."""
-        for i in range(500):
-            table = _proc_table()
+
+        def select(table):
             keep = {self.pid, 1, k.pid} | self.apps.protected(table)
             if self.in_box:
-                targets = [p for p, (state, *_r) in table.items() if p not in keep and state != b'Z']
-            else:
-                children = {}
-                for pid, (_state, ppid, _pgrp, _sid) in table.items():
-                    children.setdefault(ppid, []).append(pid)
-                found, todo = set(), [k.pid]
-                while todo:
-                    for c in children.get(todo.pop(), ()):
-                        if c not in keep and c not in found:
-                            found.add(c)
-                            todo.append(c)
-                for pid, (_state, _ppid, pgrp, _sid) in table.items():
-                    if pgrp == k.pid and pid not in keep:
-                        found.add(pid)
-                targets = [p for p in found if table[p][0] != b'Z']
-            if not targets:
-                return
-            for p in targets:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
-            self.reap()
-            time.sleep(min(0.001 * (i + 1), 0.02))
-        log('processes survived the stray sweep')
+                return [p for p in table if p not in keep]
+            found = _descendants(table, [k.pid], keep)
+            found.update(pid for pid, (_s, _pp, pgrp, _sid) in table.items() if pgrp == k.pid and pid not in keep)
+            return found
+
+        self._kill_until_gone(select, 500, 'stray sweep')
 
     def reap(self):
         while True:

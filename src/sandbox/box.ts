@@ -205,10 +205,6 @@ export class Box {
     return !this.exited;
   }
 
-  get busy(): boolean {
-    return this.pending.size > 0;
-  }
-
   /** Sends a request; resolves with the agent's final message. Events stream to onEvent. */
   request(
     req: AgentRequest,
@@ -282,10 +278,6 @@ export class Box {
       pids: this.cgroup ? safe(() => this.cgroup!.pidsCurrent()) : null,
       oom_kills: this.lastOomCount,
     };
-  }
-
-  get lastStderr(): string {
-    return this.stderrTail;
   }
 
   /** Asks the agent to stop, then kills whatever is left. */

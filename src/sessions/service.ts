@@ -528,8 +528,12 @@ export class SessionService {
     removeDir(sessionPaths(this.config.dataDir, rt.row.id).root);
   }
 
+  private bwrapMissing: boolean | undefined;
+
+  /** Checked once: a per-call existsSync sat on the execute hot path for a fact that does not change. */
   private isolationMissing(): boolean {
-    return this.config.isolation === 'bwrap' && !existsSync(this.config.bwrapPath);
+    this.bwrapMissing ??= this.config.isolation === 'bwrap' && !existsSync(this.config.bwrapPath);
+    return this.bwrapMissing;
   }
 
   private requireIsolation(): void {

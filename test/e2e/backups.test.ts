@@ -23,12 +23,8 @@ describe('backups through the server', () => {
       session_id: sid,
       code: 'import os\nos.makedirs("d/é", exist_ok=True)\nopen("d/é/a.txt","w").write("one")\nopen("empty","w").close()\nkept = 7',
     });
-    const seen: number[] = [];
-    const b = await h.client.callTool(
-      { name: 'backup_current_artifacts', arguments: { session_id: sid, backup_name: 'first' } },
-      { onprogress: (p: { progress: number }) => seen.push(p.progress) },
-    );
-    expect((b.structuredContent as any).file_count).toBe(2);
+    const b = await h.sc('backup_current_artifacts', { session_id: sid, backup_name: 'first' });
+    expect(b.file_count).toBe(2);
     await h.sc('execute', {
       session_id: sid,
       code: 'open("d/é/a.txt","w").write("two")\nopen("later.txt","w").write("x")',
@@ -68,6 +64,22 @@ describe('backups through the server', () => {
     await h.sc('backup_current_artifacts', { session_id: sid, backup_name: 'second' });
     const d = await h.sc('diff_backups', { session_id: sid, a: 'first', b: 'second' });
     expect(d).toMatchObject({ added: [], changed: [], deleted: [] });
+  });
+
+  it('sends progress with totals while a backup runs', async () => {
+    const s2 = (await h.sc('create_session', {})).session_id;
+    await h.sc('execute', {
+      session_id: s2,
+      code: 'for i in range(60):\n    open(f"f{i}.txt", "w").write(str(i))',
+    });
+    const seen: Array<{ progress: number; total?: number }> = [];
+    await h.client.callTool(
+      { name: 'backup_current_artifacts', arguments: { session_id: s2 } },
+      { onprogress: (p: { progress: number; total?: number }) => seen.push(p) },
+    );
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen.every((p) => p.total === 60)).toBe(true);
+    expect(seen.map((p) => p.progress)).toEqual([...seen.map((p) => p.progress)].sort((a, b) => a - b));
   });
 
   it('refuses bad names and reports unknown ones', async () => {
