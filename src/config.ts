@@ -46,6 +46,11 @@ export const ConfigSchema = z.object({
   allowFullNetwork: flag,
   /** Lets install_package take URLs and workspace paths, not only names and version specifiers. */
   allowPackageUrls: flag,
+  /**
+   * Validates every tool result against its declared output schema before sending it. Off by default: the
+   * results are typed at compile time and clients validate what they receive; the test suite turns it on.
+   */
+  checkOutput: flag,
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -77,6 +82,7 @@ const ENV_KEYS: Record<string, keyof Config> = {
   SANDBOX_MCP_NETWORK_ALLOWLIST: 'networkAllowlist',
   SANDBOX_MCP_ALLOW_FULL_NETWORK: 'allowFullNetwork',
   SANDBOX_MCP_ALLOW_PACKAGE_URLS: 'allowPackageUrls',
+  SANDBOX_MCP_CHECK_OUTPUT: 'checkOutput',
 };
 
 /** Flags win over environment, environment over defaults. Throws a readable error on bad values. */

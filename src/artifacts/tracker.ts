@@ -94,6 +94,17 @@ function listDir(dir: string): Dirent[] {
   }
 }
 
+/** A vanished workspace must fail the walk, not read as "every file deleted". */
+function listRoot(root: string, workspace: string): Dirent[] {
+  try {
+    return readdirSync(root, { withFileTypes: true });
+  } catch (err) {
+    throw new Error(`workspace ${workspace} is not a readable directory: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
 function lstatFile(path: string): BigIntStats | undefined {
   try {
     return lstatSync(path, { bigint: true, throwIfNoEntry: false });
@@ -111,14 +122,12 @@ export async function snapshot(
 ): Promise<Snapshot> {
   // A caller that already resolved the root skips the thread-pool round trip of an async realpath per call.
   const root = resolvedRoot ?? (await realpath(workspace));
-  // A vanished workspace must fail the walk, not read as "every file deleted"; a sync lstat costs microseconds.
-  if (!lstatSync(root).isDirectory()) throw new Error(`workspace ${workspace} is not a directory`);
   const files = new Map<string, FileStat>();
   const stack: Array<[string, string]> = [[root, '']];
   let sliceStart = performance.now();
   while (stack.length > 0) {
     const [dir, rel] = stack.pop()!;
-    for (const entry of listDir(dir)) {
+    for (const entry of dir === root ? listRoot(root, workspace) : listDir(dir)) {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) {
         if (!rules.names.includes(entry.name) && !rules.prefixes.includes(childRel)) {

@@ -265,19 +265,25 @@ export class Box {
   }
 
   usage(): BoxUsage {
-    const safe = <T>(f: () => T): T | null => {
-      try {
-        return f();
-      } catch {
-        return null;
-      }
-    };
+    return { memory_bytes: this.counter((cg) => cg.memoryCurrent()), ...this.callUsage() };
+  }
+
+  /** What every execute result carries: the peak and the process count (memory now is left out: one read less). */
+  callUsage(): Omit<BoxUsage, 'memory_bytes'> {
     return {
-      memory_bytes: this.cgroup ? safe(() => this.cgroup!.memoryCurrent()) : null,
-      memory_peak_bytes: this.cgroup ? safe(() => this.cgroup!.memoryPeak()) : null,
-      pids: this.cgroup ? safe(() => this.cgroup!.pidsCurrent()) : null,
+      memory_peak_bytes: this.counter((cg) => cg.memoryPeak()),
+      pids: this.counter((cg) => cg.pidsCurrent()),
       oom_kills: this.lastOomCount,
     };
+  }
+
+  private counter(read: (cg: BoxCgroup) => number | null): number | null {
+    if (!this.cgroup) return null;
+    try {
+      return read(this.cgroup);
+    } catch {
+      return null;
+    }
   }
 
   /** Asks the agent to stop, then kills whatever is left. */

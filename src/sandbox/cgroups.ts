@@ -1,5 +1,14 @@
 // Per-box memory and process-count limits through cgroups (v2, or v1 where that is what the machine has); it must never touch cgroups outside its own sandbox-mcp subtree nor kill a process it did not put there.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 
@@ -136,6 +145,41 @@ function readNumber(path: string): number | null {
   if (text === null) return null;
   const n = Number(text.trim());
   return Number.isFinite(n) ? n : null;
+}
+
+/**
+ * Single-number cgroup files kept open and read with pread at offset 0, which makes the kernel render them
+ * afresh: one syscall per read instead of open, fstat, read and close.
+ */
+export class CounterFiles {
+  private readonly fds = new Map<string, number>();
+  private readonly buf = Buffer.alloc(64);
+
+  read(path: string): number | null {
+    let fd = this.fds.get(path);
+    try {
+      if (fd === undefined) {
+        fd = openSync(path, 'r');
+        this.fds.set(path, fd);
+      }
+      const n = readSync(fd, this.buf, 0, this.buf.length, 0);
+      const value = Number(this.buf.toString('latin1', 0, n).trim());
+      return n > 0 && Number.isFinite(value) ? value : null;
+    } catch {
+      return null;
+    }
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+    this.fds.clear();
+  }
 }
 
 /** The value of `key N` in a flat-keyed cgroup file (memory.events, memory.oom_control, memory.stat). */
@@ -370,6 +414,8 @@ export class BoxCgroup {
   readonly version: CgroupVersion;
   readonly memoryDir: string | null;
   readonly pidsDir: string | null;
+  /** The usage counters are read after every call, so their files stay open and are re-read in place. */
+  private readonly counters = new CounterFiles();
 
   private constructor(dirs: BoxDirs) {
     this.version = dirs.version;
@@ -430,18 +476,18 @@ export class BoxCgroup {
   memoryCurrent(): number {
     if (this.memoryDir === null) return 0;
     const file = this.version === 2 ? 'memory.current' : 'memory.usage_in_bytes';
-    return readNumber(join(this.memoryDir, file)) ?? 0;
+    return this.counters.read(join(this.memoryDir, file)) ?? 0;
   }
 
   /** High-water mark of memory use; null where the kernel does not keep one (v2 before 5.19). */
   memoryPeak(): number | null {
     if (this.memoryDir === null) return null;
     const file = this.version === 2 ? 'memory.peak' : 'memory.max_usage_in_bytes';
-    return readNumber(join(this.memoryDir, file));
+    return this.counters.read(join(this.memoryDir, file));
   }
 
   pidsCurrent(): number {
-    if (this.pidsDir !== null) return readNumber(join(this.pidsDir, 'pids.current')) ?? 0;
+    if (this.pidsDir !== null) return this.counters.read(join(this.pidsDir, 'pids.current')) ?? 0;
     return this.pids().length;
   }
 
@@ -460,6 +506,7 @@ export class BoxCgroup {
 
   /** Kills what is left and removes the directories; a cgroup that is already gone is not an error. */
   destroy(): void {
+    this.counters.close();
     destroyDirs(this);
   }
 }

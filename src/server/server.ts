@@ -22,7 +22,7 @@ export function createServerFactory(services: Services, profile: ToolProfile = '
   const tools = toolsForProfile(services.config, profile).map((t) => ({
     ...t,
     inputSchema: withCachedJsonSchema(t.inputSchema),
-    outputSchema: withCachedJsonSchema(t.outputSchema),
+    outputSchema: withCachedJsonSchema(t.outputSchema, { validate: services.config.checkOutput }),
   }));
   return (client: ClientContext) => {
     const server = new McpServer(

@@ -405,7 +405,7 @@ export class SessionService {
       if (rt.box === box) rt.box = null;
       await box.close();
     }
-    const usage = box.usage();
+    const usage = box.callUsage();
     const notices = rt.notices.splice(0);
     if (this.config.isolation === 'none') {
       notices.push(

@@ -73,6 +73,8 @@ const baseEnv = (): Record<string, string> => ({
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   HOME: process.env.HOME ?? '/root',
   SANDBOX_MCP_LOG_LEVEL: 'warn',
+  // Every result the suite receives is also checked against its output schema by the server itself.
+  SANDBOX_MCP_CHECK_OUTPUT: '1',
 });
 
 export async function startStdio(opts: StartOptions = {}): Promise<Harness> {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   BoxCgroup,
+  CounterFiles,
   cgroupSupport,
   keyedValue,
   parseCgroupLayout,
@@ -27,6 +28,27 @@ const V2_MOUNTINFO = `24 1 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime
 25 1 0:23 / /proc rw - proc proc rw
 `;
 const V2_SELF = '0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-u7.scope\n';
+
+describe('CounterFiles', () => {
+  it('re-reads a file in place, and a missing or non-numeric file is null', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'counters-'));
+    const file = join(dir, 'pids.current');
+    writeFileSync(file, '3\n');
+    const counters = new CounterFiles();
+    expect(counters.read(file)).toBe(3);
+    writeFileSync(file, '12\n'); // same inode, new content
+    expect(counters.read(file)).toBe(12);
+    expect(counters.read(join(dir, 'missing'))).toBeNull();
+    writeFileSync(file, 'max\n');
+    expect(counters.read(file)).toBeNull();
+    counters.close();
+    expect(counters.read(file)).toBeNull();
+    writeFileSync(file, '5\n');
+    expect(counters.read(file)).toBe(5); // reopened after close
+    counters.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
 
 describe('parseCgroupLayout', () => {
   it('uses the v1 controller mounts on a hybrid machine whose unified hierarchy has no controllers', () => {
@@ -173,6 +195,8 @@ describe.skipIf(!(support.memory && support.pids))('BoxCgroup on this machine', 
 
   it('kills every process it holds, then removes itself; destroying twice is fine', async () => {
     const cg = create('kill')!;
+    // Read before the processes exist: the counters are kept open and must show the new value after.
+    expect(cg.pidsCurrent()).toBe(0);
     const launch = buildLaunchCommand({
       bwrapPath: '/bin/sh',
       bwrapArgv: ['-c', 'sleep 60 & sleep 60 & echo ready; wait'],
