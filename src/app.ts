@@ -66,11 +66,20 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
       at: c.startedAt,
     }),
   );
-  const policy = ShellPolicy.create(policyRules.rules, policyRules.source);
-  policy.catch((err: unknown) =>
-    log.error({ err: String(err) }, 'the shell parser did not load; shell_execute will fail'),
-  );
-  const shell = new ShellService(sessions, policy, audit, config);
+  // The shell parser (a wasm grammar) loads on the first shell call or shortly after start, whichever comes first,
+  // so compiling it does not compete with the server's own start-up.
+  let policy: Promise<ShellPolicy> | undefined;
+  const loadPolicy = (): Promise<ShellPolicy> => {
+    if (!policy) {
+      policy = ShellPolicy.create(policyRules.rules, policyRules.source);
+      policy.catch((err: unknown) =>
+        log.error({ err: String(err) }, 'the shell parser did not load; shell_execute will fail'),
+      );
+    }
+    return policy;
+  };
+  setTimeout(() => void loadPolicy().catch(() => undefined), 1500).unref();
+  const shell = new ShellService(sessions, loadPolicy, audit, config);
   // Before sessions.start(): its box customizer must shape the warm pool's boxes too.
   const webapps = new WebAppService(config, sessions, (msg, extra) => log.info(extra ?? {}, msg));
   const network = new NetworkService(config, db, sessions, (level, msg, extra) =>

@@ -1,7 +1,7 @@
 // The shell parser: tree-sitter's bash grammar (wasm), loaded once, turning a command string into a syntax tree;
 // it must never guess at a command's structure from its text, and never hand out a tree after freeing it.
 import { createRequire } from 'node:module';
-import { Language, Parser, type Node } from 'web-tree-sitter';
+import type { Node } from 'web-tree-sitter';
 
 export type SyntaxNode = Node;
 
@@ -27,6 +27,8 @@ let loading: Promise<ShellParser> | undefined;
 /** Loads the grammar once per process (about 40 ms); later calls share it. */
 export function loadShellParser(): Promise<ShellParser> {
   loading ??= (async () => {
+    // Imported here, not at the top: the server's start-up does not pay for a module only shell calls need.
+    const { Language, Parser } = await import('web-tree-sitter');
     await Parser.init();
     const require = createRequire(import.meta.url);
     const language = await Language.load(require.resolve('tree-sitter-bash/tree-sitter-bash.wasm'));

@@ -5,13 +5,18 @@ import type { z } from 'zod';
 
 type JsonSchemaFn = (options: { target: string }) => Record<string, unknown>;
 
-export function withCachedJsonSchema<S extends z.ZodType>(schema: S, opts: { validate?: boolean } = {}): S {
+export function withCachedJsonSchema<S extends z.ZodType>(
+  schema: S,
+  opts: { validate?: boolean; seed?: { key: string; schema: Record<string, unknown> } } = {},
+): S {
   const std = schema['~standard'] as S['~standard'] & {
     jsonSchema?: { input: JsonSchemaFn; output: JsonSchemaFn };
   };
   const original = std.jsonSchema;
   if (!original) return schema;
   const memo = new Map<string, Record<string, unknown>>();
+  // A conversion done ahead of time (schema-snapshot.ts), under the same `${io}:${target}` key.
+  if (opts.seed) memo.set(opts.seed.key, opts.seed.schema);
   const cached =
     (io: 'input' | 'output'): JsonSchemaFn =>
     (options) => {

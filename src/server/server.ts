@@ -8,6 +8,7 @@ import type { ToolDef, ToolProfile } from './tool-def.js';
 import { toolsForProfile } from './registry.js';
 import { registerResources } from './resources.js';
 import { withCachedJsonSchema } from './schema-cache.js';
+import { SCHEMA_TARGET, loadSnapshot, snapshotKey } from './schema-snapshot.js';
 import { registerPrompts } from './prompts.js';
 import { registerDocResources } from './doc-resources.js';
 
@@ -19,11 +20,20 @@ const INSTRUCTIONS =
   'Call execute with code (session_id optional: your default session is used). Errors come back with a code and a hint.';
 
 export function createServerFactory(services: Services, profile: ToolProfile = 'full'): ServerFactory {
-  const tools = toolsForProfile(services.config, profile).map((t) => ({
-    ...t,
-    inputSchema: withCachedJsonSchema(t.inputSchema),
-    outputSchema: withCachedJsonSchema(t.outputSchema, { validate: services.config.checkOutput }),
-  }));
+  const built = loadSnapshot(snapshotKey(services.config));
+  const tools = toolsForProfile(services.config, profile).map((t) => {
+    const snap = built?.[t.name];
+    return {
+      ...t,
+      inputSchema: withCachedJsonSchema(t.inputSchema, {
+        ...(snap ? { seed: { key: `input:${SCHEMA_TARGET}`, schema: snap.input } } : {}),
+      }),
+      outputSchema: withCachedJsonSchema(t.outputSchema, {
+        validate: services.config.checkOutput,
+        ...(snap ? { seed: { key: `output:${SCHEMA_TARGET}`, schema: snap.output } } : {}),
+      }),
+    };
+  });
   return (client: ClientContext) => {
     const server = new McpServer(
       { name: SERVER_NAME, version: SERVER_VERSION },

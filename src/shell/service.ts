@@ -65,20 +65,21 @@ const empty = { text: '', truncated: false, bytes: 0, saved_path: null };
 export class ShellService {
   constructor(
     private readonly sessions: SessionService,
-    private readonly policy: Promise<ShellPolicy>,
+    /** Loads the policy (and its parser) on first use; later calls get the same promise. */
+    private readonly loadPolicy: () => Promise<ShellPolicy>,
     private readonly audit: AuditLog,
     private readonly config: Config,
   ) {}
 
   /** The rules in force and where they came from. */
   async policyInfo(): Promise<{ source: string; rules: readonly ShellRule[] }> {
-    const p = await this.policy;
+    const p = await this.loadPolicy();
     return { source: p.source, rules: p.rules };
   }
 
   /** The policy's verdict on a command; throws invalid_argument when it does not parse. */
   async check(command: string): Promise<PolicyVerdict> {
-    const policy = await this.policy;
+    const policy = await this.loadPolicy();
     try {
       return policy.check(command);
     } catch (err) {
