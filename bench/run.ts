@@ -10,6 +10,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as StdioV1 } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { summarize, table, type Summary } from './stats.js';
+import { Box } from '../src/sandbox/box.js';
+import { AGENT_DIR } from '../src/sessions/service.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -89,6 +91,43 @@ async function benchBarePython(): Promise<Summary> {
   return s;
 }
 
+/**
+ * The box alone, driven in-process without MCP: a ping (server → agent → server, two wake-ups) and an execute
+ * (server → agent → kernel → agent → server, four), interleaved. Shows what the box round trip costs by itself.
+ */
+async function benchBoxDirect(dataDir: string): Promise<{ ping: Summary; execute: Summary }> {
+  const ws = join(dataDir, 'box-direct', 'workspace');
+  const mpl = join(dataDir, 'box-direct', 'mpl');
+  mkdirSync(ws, { recursive: true });
+  mkdirSync(mpl, { recursive: true });
+  const box = await Box.start({
+    name: `bench-${process.pid}`,
+    workspace: ws,
+    mplConfigDir: mpl,
+    agentDir: AGENT_DIR,
+    isolation: 'bwrap',
+    bwrapPath: '/usr/bin/bwrap',
+    python: '/usr/bin/python3',
+    limits: { memoryBytes: 1 << 30, pids: 256, fileSizeBytes: 1 << 30, openFiles: 1024 },
+  });
+  try {
+    let count = 0;
+    const run = () =>
+      box.request({
+        op: 'execute',
+        code: 'x = globals().get("x", 0) + 1',
+        timeout_ms: 60_000,
+        grace_ms: 2000,
+        output_cap: 32_768,
+        execution_count: ++count,
+      }).done;
+    const [ping, execute] = await interleaved(() => box.request({ op: 'ping' }).done, run, N);
+    return { ping, execute };
+  } finally {
+    await box.close();
+  }
+}
+
 async function benchNoopV1(): Promise<{ call: Summary; startMs: number }> {
   const t0 = performance.now();
   const client = new ClientV1({ name: 'bench', version: '1' });
@@ -145,13 +184,16 @@ async function main(): Promise<void> {
     // The machine's speed drifts by 2-3x over minutes, so each ratio's two sides are measured interleaved:
     // alternating blocks of calls (and alternating starts) rather than one after the other.
     results.bare_python_pipe_ms = await benchBarePython();
+    const direct = await benchBoxDirect(dataDir);
+    results.box_direct_ping_ms = direct.ping;
+    results.box_direct_execute_ms = direct.execute;
     const v1 = await benchNoopV1();
     results.noop_tool_v1_ms = v1.call;
     results.noop_server_v1_start_ms = v1.startMs;
 
     const noopStarts: number[] = [];
     const starts: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       const n = await connect(process.execPath, [join(ROOT, 'dist', 'bench', 'noop-server-v2.js')]);
       noopStarts.push(n.startMs);
       await n.client.close();
