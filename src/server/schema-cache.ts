@@ -2,21 +2,29 @@
 // a server instance per HTTP request, on every call (~0.6 ms for a large output schema). Validation is unchanged
 // unless the caller opts out of it (output schemas when checkOutput is off).
 import type { z } from 'zod';
+import { SCHEMA_TARGET } from './schema-snapshot.js';
 
-type JsonSchemaFn = (options: { target: string }) => Record<string, unknown>;
+type Json = Record<string, unknown>;
+type JsonSchemaFn = (options: { target: string }) => Json;
 
 export function withCachedJsonSchema<S extends z.ZodType>(
   schema: S,
-  opts: { validate?: boolean; seed?: { key: string; schema: Record<string, unknown> } } = {},
+  opts: {
+    validate?: boolean;
+    /** Conversions done at build time (schema-snapshot.ts) for the SDK's target; the rest convert on first use. */
+    prebuilt?: { input?: Json | undefined; output?: Json | undefined };
+  } = {},
 ): S {
   const std = schema['~standard'] as S['~standard'] & {
     jsonSchema?: { input: JsonSchemaFn; output: JsonSchemaFn };
   };
   const original = std.jsonSchema;
   if (!original) return schema;
-  const memo = new Map<string, Record<string, unknown>>();
-  // A conversion done ahead of time (schema-snapshot.ts), under the same `${io}:${target}` key.
-  if (opts.seed) memo.set(opts.seed.key, opts.seed.schema);
+  const memo = new Map<string, Json>();
+  for (const io of ['input', 'output'] as const) {
+    const done = opts.prebuilt?.[io];
+    if (done) memo.set(`${io}:${SCHEMA_TARGET}`, done);
+  }
   const cached =
     (io: 'input' | 'output'): JsonSchemaFn =>
     (options) => {

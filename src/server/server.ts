@@ -8,7 +8,7 @@ import type { ToolDef, ToolProfile } from './tool-def.js';
 import { toolsForProfile } from './registry.js';
 import { registerResources } from './resources.js';
 import { withCachedJsonSchema } from './schema-cache.js';
-import { SCHEMA_TARGET, loadSnapshot, snapshotKey } from './schema-snapshot.js';
+import { loadSnapshot, snapshotKey } from './schema-snapshot.js';
 import { registerPrompts } from './prompts.js';
 import { registerDocResources } from './doc-resources.js';
 
@@ -25,12 +25,10 @@ export function createServerFactory(services: Services, profile: ToolProfile = '
     const snap = built?.[t.name];
     return {
       ...t,
-      inputSchema: withCachedJsonSchema(t.inputSchema, {
-        ...(snap ? { seed: { key: `input:${SCHEMA_TARGET}`, schema: snap.input } } : {}),
-      }),
+      inputSchema: withCachedJsonSchema(t.inputSchema, { prebuilt: { input: snap?.input } }),
       outputSchema: withCachedJsonSchema(t.outputSchema, {
         validate: services.config.checkOutput,
-        ...(snap ? { seed: { key: `output:${SCHEMA_TARGET}`, schema: snap.output } } : {}),
+        prebuilt: { output: snap?.output },
       }),
     };
   });

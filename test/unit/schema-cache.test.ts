@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { withCachedJsonSchema } from '../../src/server/schema-cache.js';
+import { SCHEMA_TARGET } from '../../src/server/schema-snapshot.js';
 
 const Shape = z.object({ n: z.number() });
 
@@ -13,6 +14,13 @@ describe('withCachedJsonSchema', () => {
     const b = s['~standard'].jsonSchema.input({ target: 'draft-2020-12' });
     expect(b).not.toHaveProperty('x-added');
     expect(b).toMatchObject({ type: 'object', properties: { n: { type: 'number' } } });
+  });
+
+  it('answers from a build-time conversion for the SDK target, and converts anything else', () => {
+    const s = withCachedJsonSchema(Shape, { prebuilt: { input: { 'x-prebuilt': true } } });
+    expect(s['~standard'].jsonSchema.input({ target: SCHEMA_TARGET })).toEqual({ 'x-prebuilt': true });
+    expect(s['~standard'].jsonSchema.output({ target: SCHEMA_TARGET })).toMatchObject({ type: 'object' });
+    expect(s['~standard'].jsonSchema.input({ target: 'draft-07' })).toMatchObject({ type: 'object' });
   });
 
   it('validates by default and skips only when asked', async () => {
