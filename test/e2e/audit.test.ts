@@ -1,7 +1,8 @@
 // End-to-end: the audit log over HTTP with two clients (two tokens): each sees only its own sessions' entries.
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
-import { startHttpProcess } from './harness.js';
+import type { Client, CallToolResult } from '@modelcontextprotocol/client';
+import { connectHttp, startHttpProcess } from './harness.js';
 
 describe('audit log ownership', () => {
   let proc: Awaited<ReturnType<typeof startHttpProcess>>;
@@ -10,12 +11,7 @@ describe('audit log ownership', () => {
   const tokenB = 'audit-token-b-0123456789abcdef';
 
   async function connect(token: string): Promise<Client> {
-    const c = new Client({ name: 'audit-e2e', version: '1.0.0' });
-    await c.connect(
-      new StreamableHTTPClientTransport(new URL(proc.url), {
-        requestInit: { headers: { Authorization: `Bearer ${token}` } },
-      }),
-    );
+    const c = await connectHttp(proc.url, token);
     clients.push(c);
     return c;
   }
@@ -31,6 +27,7 @@ describe('audit log ownership', () => {
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
     await proc?.stop();
+    if (proc) rmSync(proc.dataDir, { recursive: true, force: true });
   });
 
   it("lists only the caller's own entries", async () => {

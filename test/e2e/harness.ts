@@ -146,14 +146,20 @@ export async function startHttpProcess(opts: StartOptions & { token?: string } =
   return { child, url, token, dataDir, stop };
 }
 
-export async function startHttp(opts: StartOptions & { token?: string } = {}): Promise<Harness> {
-  const proc = await startHttpProcess(opts);
-  const client = newClient(opts.era);
+/** An SDK client connected over HTTP with one bearer token (each token is its own owner). */
+export async function connectHttp(url: string, token: string, era?: StartOptions['era']): Promise<Client> {
+  const client = newClient(era);
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(proc.url), {
-      requestInit: { headers: { Authorization: `Bearer ${proc.token}` } },
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
     }),
   );
+  return client;
+}
+
+export async function startHttp(opts: StartOptions & { token?: string } = {}): Promise<Harness> {
+  const proc = await startHttpProcess(opts);
+  const client = await connectHttp(proc.url, proc.token, opts.era);
   return wrap(
     client,
     proc.dataDir,

@@ -2,9 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
-import { startHttpProcess, startStdio } from './harness.js';
+import { connectHttp, startHttpProcess, startStdio } from './harness.js';
 
 describe('session lifecycle', () => {
   it('keeps sessions and workspaces across a server restart and says the Python state restarted', async () => {
@@ -35,15 +34,7 @@ describe('session lifecycle', () => {
     const tokenA = 'token-a-0123456789abcdef';
     const tokenB = 'token-b-0123456789abcdef';
     const proc = await startHttpProcess({ token: `${tokenA},${tokenB}` });
-    const connect = async (token: string) => {
-      const c = new Client({ name: 't', version: '1' });
-      await c.connect(
-        new StreamableHTTPClientTransport(new URL(proc.url), {
-          requestInit: { headers: { Authorization: `Bearer ${token}` } },
-        }),
-      );
-      return c;
-    };
+    const connect = (token: string) => connectHttp(proc.url, token);
     try {
       const none = await fetch(proc.url, {
         method: 'POST',
@@ -86,7 +77,13 @@ describe('session lifecycle', () => {
       const s = await h.sc('create_session', {});
       const tools = await h.client.listTools();
       expect(tools.tools.find((t) => t.name === 'create_session')!.description).toContain('2 s');
-      await new Promise((r) => setTimeout(r, 3500));
+      // The reaper runs every second: wait until the session is gone rather than for a fixed time.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const listed = (await h.sc('list_sessions', {})).sessions as Array<{ session_id: string }>;
+        if (!listed.some((x) => x.session_id === s.session_id) || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
       const res = await h.call('execute', { code: '1', session_id: s.session_id });
       expect((res.structuredContent as any).error.code).toBe('not_found');
     } finally {

@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { Client } from '@modelcontextprotocol/client';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHttpProcess } from './harness.js';
+import { connectHttp, startHttpProcess } from './harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -18,12 +18,7 @@ describe('status page', () => {
 
   beforeAll(async () => {
     proc = await startHttpProcess();
-    client = new Client({ name: 'status-test', version: '1' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(proc.url), {
-        requestInit: { headers: { Authorization: `Bearer ${proc.token}` } },
-      }),
-    );
+    client = await connectHttp(proc.url, proc.token);
     sessionId = (
       (await client.callTool({ name: 'create_session', arguments: { name: 'status-demo' } }))
         .structuredContent as any
@@ -52,8 +47,8 @@ describe('status page', () => {
     await browser?.close();
     await client?.close().catch(() => undefined);
     await proc?.stop();
-    rmSync(profile, { recursive: true, force: true });
-    rmSync(proc.dataDir, { recursive: true, force: true });
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    if (proc) rmSync(proc.dataDir, { recursive: true, force: true });
   });
 
   it('refuses the page without the token', async () => {

@@ -59,6 +59,7 @@ describe('web apps in the sandbox', () => {
     expect(ex.result['text/plain']).toBe('1');
   });
 
+  if (!existsSync(CHROMIUM)) console.warn(`skipping the Chromium page test: no browser at ${CHROMIUM}`);
   it.skipIf(!existsSync(CHROMIUM))('renders the Flask page in headless Chromium', async () => {
     const r = await h.sc('start_web_app', { code: FLASK, app_type: 'flask' });
     const text = await withPage(async (page) => {

@@ -36,12 +36,15 @@ describe('validateBackupName', () => {
   });
 
   it('keeps a 1,000-character name out of the error message', () => {
+    let caught: unknown;
     try {
       validateBackupName('y'.repeat(1000));
     } catch (err) {
-      expect((err as Error).message.length).toBeLessThan(200);
-      expect((err as SandboxError).details).toMatchObject({ length: 1000 });
+      caught = err;
     }
+    expect(caught).toBeInstanceOf(SandboxError);
+    expect((caught as SandboxError).message.length).toBeLessThan(200);
+    expect((caught as SandboxError).details).toMatchObject({ length: 1000 });
   });
 });
 

@@ -62,6 +62,7 @@ describe('requirement detection with the real probe', () => {
     expect(reqs.lines).toContain(`numpy==${numpy.version}`);
     const sk = reqs.entries.find((e) => e.distribution === 'scikit-learn')!;
     if (sk.version === null) expect(reqs.warnings.join('\n')).toContain('scikit-learn');
+    else expect(reqs.lines).toContain(`scikit-learn==${sk.version}`);
   });
 
   it('finds the app object, a factory, and a run() that would block an import', () => {
