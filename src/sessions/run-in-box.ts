@@ -15,6 +15,7 @@ export interface RunParams {
 
 export interface RunOutcome {
   final: AgentFinal;
+  /** Displays, results and errors in order (not streams). */
   events: AgentEvent[];
   oomKilled: boolean;
   /** The box itself died during the call (its agent was killed): the caller must start a new one. */
@@ -32,8 +33,12 @@ export async function runInBox(box: Box, p: RunParams): Promise<RunOutcome> {
   let lastProgress = 0;
   let pendingText = '';
   const onEvent = (ev: AgentEvent) => {
-    events.push(ev);
-    if (!p.onProgress || ev.type !== 'stream') return;
+    // Streams are only relayed as progress: the final message carries the capped output.
+    if (ev.type !== 'stream') {
+      events.push(ev);
+      return;
+    }
+    if (!p.onProgress) return;
     pendingText += ev.text;
     const elapsed = performance.now() - t0;
     if (elapsed >= PROGRESS_AFTER_MS && elapsed - lastProgress >= PROGRESS_EVERY_MS) {

@@ -65,6 +65,8 @@ interface Runtime {
   queue: Promise<unknown>;
   busy: number;
   notices: string[];
+  /** Set first thing on close: calls still queued then end as not_found instead of starting a new box. */
+  closed: boolean;
 }
 
 const RESTART_NOTICE =
@@ -133,7 +135,9 @@ export class SessionService {
     private readonly log: (msg: string, extra?: Record<string, unknown>) => void = () => {},
   ) {
     this.sessions = new SessionsRepo(db);
-    this.history = new HistoryWriter(db, this.sessions);
+    this.history = new HistoryWriter(db, this.sessions, (err) =>
+      this.log('history write failed; the batch was dropped', { err: String(err) }),
+    );
     this.mplSeedDir = join(config.dataDir, 'cache', 'mplconfig-seed');
     this.pool = new WarmPool(
       this.isolationMissing() ? 0 : config.poolSize,
@@ -197,6 +201,10 @@ export class SessionService {
 
   /** The caller's session: the one named, or the caller's default session (created on first use). */
   async resolve(owner: string, sessionId?: string): Promise<Runtime> {
+    return this.touch(await this.find(owner, sessionId));
+  }
+
+  private async find(owner: string, sessionId?: string): Promise<Runtime> {
     if (sessionId !== undefined) return this.owned(owner, sessionId);
     const existing = this.sessions.defaultFor(owner);
     if (existing) return this.owned(owner, existing.id);
@@ -398,6 +406,8 @@ export class SessionService {
         onProgress: opts.onProgress,
       }),
     );
+    // Read before a dead box is closed: closing removes its cgroup and the counters with it.
+    const usage = box.callUsage();
     if (outcome.boxDied) {
       // The agent itself died (e.g. the OOM killer took it): the next call starts a new box.
       if (!outcome.oomKilled)
@@ -405,7 +415,6 @@ export class SessionService {
       if (rt.box === box) rt.box = null;
       await box.close();
     }
-    const usage = box.callUsage();
     const notices = rt.notices.splice(0);
     if (this.config.isolation === 'none') {
       notices.push(
@@ -424,8 +433,7 @@ export class SessionService {
       pids: usage.pids,
       artifacts,
     });
-    rt.lastUsed = new Date().toISOString();
-    const items = outcome.events.filter((e) => e.type !== 'stream').map(({ id: _id, ...rest }) => rest);
+    const items = outcome.events.map(({ id: _id, ...rest }) => rest);
     this.history.record(
       {
         session_id: rt.row.id,
@@ -435,9 +443,8 @@ export class SessionService {
         status: result.status,
         started_at: started.toISOString(),
         duration_ms: result.duration_ms,
-        outputs: JSON.stringify({ stdout: result.stdout, stderr: result.stderr, items }),
       },
-      rt.lastUsed,
+      { stdout: result.stdout, stderr: result.stderr, items },
     );
     this.events.emit('executed', {
       sessionId: rt.row.id,
@@ -450,18 +457,38 @@ export class SessionService {
     return result;
   }
 
+  /**
+   * Every call through resolve() counts as use for the idle reaper (shell, files, backups, installs, not only
+   * execute), at its start and again at its end; the row's last_used_at is written behind.
+   */
+  private touch(rt: Runtime): Runtime {
+    rt.lastUsed = new Date().toISOString();
+    this.history.used(rt.row.id, rt.lastUsed, rt.count);
+    return rt;
+  }
+
   private async enqueue<T>(rt: Runtime, job: () => Promise<T>): Promise<T> {
     rt.busy++;
-    const run = rt.queue.then(job, job);
+    const guarded = () => {
+      if (rt.closed) throw this.closedError(rt);
+      return job();
+    };
+    const run = rt.queue.then(guarded, guarded);
     rt.queue = run.catch(() => undefined);
     try {
       return await run;
     } finally {
       rt.busy--;
+      if (!rt.closed) this.touch(rt);
     }
   }
 
+  private closedError(rt: Runtime): SandboxError {
+    return notFound('session', rt.row.id, 'the session was closed; create_session starts a new one');
+  }
+
   private ensureBox(rt: Runtime): Promise<Box> {
+    if (rt.closed) return Promise.reject(this.closedError(rt));
     if (rt.box?.alive) return Promise.resolve(rt.box);
     if (rt.box) {
       rt.box = null;
@@ -519,6 +546,7 @@ export class SessionService {
   }
 
   private async closeRuntime(rt: Runtime): Promise<void> {
+    rt.closed = true;
     this.history.flush();
     this.sessions.close(rt.row.id, new Date().toISOString());
     this.runtimes.delete(rt.row.id);
@@ -575,5 +603,6 @@ function newRuntime(row: SessionRow, notices: string[]): Runtime {
     queue: Promise.resolve(),
     busy: 0,
     notices,
+    closed: false,
   };
 }

@@ -1,5 +1,7 @@
 // A queue of rows written in one SQLite transaction at most every FLUSH_MS, so the calls that produce them
 // never wait for a commit (~0.5 ms here). Readers call flush() first; a crash loses at most FLUSH_MS of rows.
+// A write that fails on the timer (a full disk, a locked database) drops its batch and is reported; it never
+// takes the server down. flush() called directly throws, so its caller sees the failure.
 import type { Db } from './db.js';
 
 export const FLUSH_MS = 200;
@@ -11,13 +13,21 @@ export class WriteBehind<T> {
   constructor(
     private readonly db: Db,
     private readonly write: (items: T[]) => void,
+    private readonly onError: (err: unknown) => void = (err) =>
+      void process.stderr.write(`sandbox-mcp: a background database write failed: ${String(err)}\n`),
   ) {}
 
   push(item: T): void {
     this.queue.push(item);
     if (!this.scheduled) {
       this.scheduled = true;
-      setTimeout(() => this.flush(), FLUSH_MS).unref();
+      setTimeout(() => {
+        try {
+          this.flush();
+        } catch (err) {
+          this.onError(err);
+        }
+      }, FLUSH_MS).unref();
     }
   }
 

@@ -1,5 +1,5 @@
 // End-to-end: sessions across restarts, ownership between HTTP tokens, idle reaping, and running without bubblewrap.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -86,6 +86,47 @@ describe('session lifecycle', () => {
       }
       const res = await h.call('execute', { code: '1', session_id: s.session_id });
       expect((res.structuredContent as any).error.code).toBe('not_found');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('counts shell and file calls as use: a session driven without execute is not reaped', async () => {
+    const h = await startStdio({ args: ['--idle-ttl', '2'] });
+    try {
+      const s = await h.sc('create_session', {});
+      // Twice the TTL of calls that are not execute, a call every 0.7 s.
+      for (let i = 0; i < 6; i++) {
+        await h.sc(i % 2 ? 'shell_execute' : 'write_file', {
+          session_id: s.session_id,
+          ...(i % 2 ? { command: 'ls' } : { path: `f${i}.txt`, text: 'x' }),
+        });
+        await new Promise((r) => setTimeout(r, 700));
+      }
+      const listed = (await h.sc('list_sessions', {})).sessions as Array<{ session_id: string }>;
+      expect(listed.map((x) => x.session_id)).toContain(s.session_id);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('ends calls still queued when their session closes as not_found, and leaves no box behind', async () => {
+    const h = await startStdio();
+    try {
+      const s = await h.sc('create_session', {});
+      await h.sc('execute', { code: '1', session_id: s.session_id });
+      const running = h.call('execute', { code: 'import time; time.sleep(1.5)', session_id: s.session_id });
+      const queued = h.call('execute', { code: '2', session_id: s.session_id });
+      await new Promise((r) => setTimeout(r, 300));
+      await h.sc('close_session', { session_id: s.session_id });
+      await running;
+      const r = await queued;
+      expect((r.structuredContent as any).error.code).toBe('not_found');
+      // Nothing was started for the closed session: its cgroup is gone and stays gone.
+      await new Promise((r) => setTimeout(r, 500));
+      for (const c of ['memory', 'pids']) {
+        expect(existsSync(`/sys/fs/cgroup/${c}/sandbox-mcp/${s.session_id}`)).toBe(false);
+      }
     } finally {
       await h.close();
     }

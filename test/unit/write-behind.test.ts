@@ -1,0 +1,67 @@
+// The write-behind queue on a real SQLite database: batching, a failing timed write reported and survived.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDb, type Db } from '../../src/store/db.js';
+import { FLUSH_MS, WriteBehind } from '../../src/store/write-behind.js';
+
+let dir: string;
+let db: Db;
+afterEach(() => {
+  db?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function fresh(): Db {
+  dir = mkdtempSync(join(tmpdir(), 'write-behind-'));
+  db = openDb(join(dir, 'test.db'));
+  db.exec('CREATE TABLE t (v INTEGER)');
+  return db;
+}
+
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('WriteBehind', () => {
+  it('writes queued rows in one batch after FLUSH_MS, or at once on flush()', async () => {
+    const d = fresh();
+    const batches: number[][] = [];
+    const q = new WriteBehind<number>(d, (items) => {
+      batches.push(items);
+      for (const v of items) d.prepare('INSERT INTO t (v) VALUES (?)').run(v);
+    });
+    q.push(1);
+    q.push(2);
+    expect(batches).toEqual([]);
+    await wait(FLUSH_MS + 100);
+    expect(batches).toEqual([[1, 2]]);
+    q.push(3);
+    q.flush();
+    expect(d.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }]);
+  });
+
+  it('reports a failing timed write, rolls it back and keeps working', async () => {
+    const d = fresh();
+    const errors: unknown[] = [];
+    let fail = true;
+    const q = new WriteBehind<number>(
+      d,
+      (items) => {
+        for (const v of items) d.prepare('INSERT INTO t (v) VALUES (?)').run(v);
+        if (fail) throw new Error('disk full');
+      },
+      (err) => errors.push(err),
+    );
+    q.push(1);
+    await wait(FLUSH_MS + 100);
+    expect(errors.map(String)).toEqual(['Error: disk full']);
+    expect(d.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 0 });
+    fail = false;
+    q.push(2);
+    expect(() => q.flush()).not.toThrow();
+    expect(d.prepare('SELECT v FROM t').all()).toEqual([{ v: 2 }]);
+    fail = true;
+    q.push(3);
+    expect(() => q.flush()).toThrow('disk full'); // a direct flush lets its caller see the failure
+  });
+});
