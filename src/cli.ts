@@ -46,9 +46,7 @@ function addCommon(cmd: Command): Command {
     .option('--idle-ttl <seconds>', 'close sessions idle this long (3600)')
     .option('--pool-size <n>', 'ready sandboxes kept warm for new sessions (2)')
     .option('--max-backups <n>', 'backups kept per session (10)')
-    .addOption(
-      new Option('--tools <profile>', 'tool profile: core or full').choices(['core', 'full']).default('full'),
-    )
+    .addOption(new Option('--tools <profile>', 'tool profile: core or full (full)').choices(['core', 'full']))
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent')
     .option('--policy-file <path>', 'JSON file of shell command deny rules (env SANDBOX_MCP_POLICY)')
     .addOption(
@@ -97,22 +95,24 @@ function installShutdown(close: () => Promise<void>): void {
   process.on('SIGTERM', stop);
 }
 
+// Options written after a subcommand belong to it (`serve --tools core`, `doctor --python X`), not to the
+// parent that defines the same names.
 const program = new Command('sandbox-mcp')
   .description('An MCP server that runs Python in isolated, persistent sandbox sessions')
-  .version(SERVER_VERSION);
+  .version(SERVER_VERSION)
+  .enablePositionalOptions();
 
 addCommon(program).action(async (flags: CommonFlags) => {
   const config = configFrom(flags);
   const app = createApp(config, (flags.tools ?? 'full') as ToolProfile);
   await app.ready;
   const stdio = await startStdio(app.factory);
-  const close = async () => {
-    await stdio.close();
-    await app.close();
-  };
+  // A signal closes stdio, which also ends the wait below: both paths share one shutdown.
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= stdio.close().then(() => app.close()));
   installShutdown(close);
   await stdio.closed;
-  await app.close();
+  await close();
   process.exit(0);
 });
 
@@ -126,10 +126,11 @@ addCommon(
     'bearer token(s), comma-separated (env SANDBOX_MCP_TOKEN); generated when absent',
   )
   .action(async (flags: CommonFlags & { host?: string; port?: string; token?: string }) => {
-    // commander gives common options written after `serve` to the parent program, so merge both.
-    const config = configFrom({ ...program.opts<CommonFlags>(), ...flags });
+    // Common options may come before `serve` (the parent's) or after it (serve's own, which win).
+    const merged = { ...program.opts<CommonFlags>(), ...flags };
+    const config = configFrom(merged);
     const tokens = loadOrCreateToken(config.dataDir, config.token);
-    const app = createApp(config, (flags.tools ?? 'full') as ToolProfile);
+    const app = createApp(config, (merged.tools ?? 'full') as ToolProfile);
     await app.ready;
     const http = await startHttp(app.factory, {
       host: config.host,
