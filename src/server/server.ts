@@ -8,7 +8,7 @@ import type { ToolDef, ToolProfile } from './tool-def.js';
 import { toolsForProfile } from './registry.js';
 import { registerResources } from './resources.js';
 import { withCachedJsonSchema } from './schema-cache.js';
-import { loadSnapshot, snapshotKey } from './schema-snapshot.js';
+import { loadSnapshot } from './schema-snapshot.js';
 import { registerPrompts } from './prompts.js';
 import { registerDocResources } from './doc-resources.js';
 
@@ -20,7 +20,7 @@ const INSTRUCTIONS =
   'Call execute with code (session_id optional: your default session is used). Errors come back with a code and a hint.';
 
 export function createServerFactory(services: Services, profile: ToolProfile = 'full'): ServerFactory {
-  const built = loadSnapshot(snapshotKey(services.config));
+  const built = loadSnapshot();
   const tools = toolsForProfile(services.config, profile).map((t) => {
     const snap = built?.[t.name];
     return {

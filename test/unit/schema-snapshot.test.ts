@@ -1,33 +1,38 @@
-// The build's tool JSON Schemas: identical to a live conversion, and used only for the settings they were built from.
+// The build's tool JSON Schemas: identical to a live conversion, whatever the settings, and optional.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { allTools } from '../../src/server/registry.js';
-import { buildSnapshot, loadSnapshot, snapshotKey } from '../../src/server/schema-snapshot.js';
+import { buildSnapshot, loadSnapshot } from '../../src/server/schema-snapshot.js';
 
 const BUILT = join(import.meta.dirname, '..', '..', 'dist', 'src', 'server', 'tool-schemas.json');
+const defaults = loadConfig({ dataDir: '/nonexistent' }, {});
 
 describe('tool schema snapshot', () => {
-  it('the built file holds exactly what a live conversion gives for the default settings', () => {
-    const config = loadConfig({ dataDir: '/nonexistent' }, {});
-    const key = snapshotKey(config);
-    const built = loadSnapshot(key, BUILT);
+  it('the built file holds exactly what a live conversion gives', () => {
+    const built = loadSnapshot(BUILT);
     expect(built, 'run npm run build').not.toBeNull();
-    expect(built).toEqual(buildSnapshot(allTools(config), key).tools);
+    expect(built).toEqual(buildSnapshot(allTools(defaults)));
   });
 
-  it('is ignored for other settings, a missing file or a broken one', () => {
+  it('settings change tool descriptions, never schemas, so one snapshot serves every configuration', () => {
+    const other = { ...defaults, timeoutS: 5, idleTtlS: 77, maxBackups: 3 };
+    expect(allTools(other).map((t) => t.description)).not.toEqual(
+      allTools(defaults).map((t) => t.description),
+    );
+    expect(buildSnapshot(allTools(other))).toEqual(buildSnapshot(allTools(defaults)));
+  });
+
+  it('a missing or broken file is null', () => {
     const dir = mkdtempSync(join(tmpdir(), 'snap-'));
     const file = join(dir, 'tool-schemas.json');
-    const config = loadConfig({ dataDir: '/nonexistent' }, {});
-    writeFileSync(file, JSON.stringify(buildSnapshot(allTools(config), snapshotKey(config))));
-    expect(loadSnapshot(snapshotKey(config), file)).not.toBeNull();
-    expect(loadSnapshot(snapshotKey({ ...config, timeoutS: 5 }), file)).toBeNull();
-    expect(loadSnapshot(snapshotKey(config), join(dir, 'missing.json'))).toBeNull();
-    writeFileSync(file, '{"key":');
-    expect(loadSnapshot(snapshotKey(config), file)).toBeNull();
+    expect(loadSnapshot(file)).toBeNull();
+    writeFileSync(file, '{"execute":');
+    expect(loadSnapshot(file)).toBeNull();
+    writeFileSync(file, '[]');
+    expect(loadSnapshot(file)).toBeNull();
     rmSync(dir, { recursive: true, force: true });
   });
 });
