@@ -52,14 +52,13 @@ export class BlobStore {
     return join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
   }
 
-  /** Writes a temp blob; with sync=false the caller must make it durable (see makeDurable) before placing it. */
-  async writeTemp(data: Uint8Array, sync: boolean): Promise<string> {
+  /** Writes a temp blob, not yet durable: the caller makes it durable (see makeDurable) before placing it. */
+  async writeTemp(data: Uint8Array): Promise<string> {
     const path = this.tempPath();
     const fh = await open(path, 'wx', 0o444);
     try {
       let off = 0;
       while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
-      if (sync) await fh.datasync();
     } finally {
       await fh.close();
     }

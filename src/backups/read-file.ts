@@ -1,11 +1,11 @@
 // Reads sandbox-writable workspace files for hashing and backup; must never read a file whose open descriptor resolves outside the workspace.
 import { createHash } from 'node:crypto';
-import { constants, type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { BlobStore } from './blob-store.js';
 import { HEAD_BYTES } from '../artifacts/categorize.js';
+import { UnsafeFileError, openRegular } from '../artifacts/file-io.js';
 import { statKeyOf } from './scan.js';
-import { fdRealPath, isInside } from './workspace-path.js';
 
 /** Size of the reusable read buffers: files up to this size are read once between hashing and storing. */
 export const SCRATCH_BYTES = 4 * 1024 * 1024;
@@ -24,25 +24,20 @@ export interface HashedFile {
   statKey: string | null;
 }
 
+/** Opens a regular file inside the workspace for reading; anything else is a SkipFile with the reason. */
 async function openContained(abs: string, wsReal: string): Promise<{ fh: FileHandle; st: BigIntStats }> {
-  let fh: FileHandle;
   try {
-    fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const { fh, stat } = await openRegular(abs, wsReal);
+    return { fh, st: stat };
   } catch (err) {
+    if (err instanceof UnsafeFileError) {
+      throw new SkipFile(
+        err.reason === 'outside_workspace' ? 'resolves outside the workspace' : 'no longer a regular file',
+      );
+    }
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new SkipFile('became a symlink while being read');
     if (code === 'ENOENT') throw new SkipFile('vanished while being read');
     if (code === 'EACCES' || code === 'EPERM') throw new SkipFile(`unreadable (${code})`);
-    throw err;
-  }
-  try {
-    const st = await fh.stat({ bigint: true });
-    if (!st.isFile()) throw new SkipFile('not a regular file');
-    const real = fdRealPath(fh.fd);
-    if (real !== null && !isInside(wsReal, real)) throw new SkipFile('resolves outside the workspace');
-    return { fh, st };
-  } catch (err) {
-    await fh.close();
     throw err;
   }
 }

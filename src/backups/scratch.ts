@@ -2,8 +2,15 @@
 
 export class ScratchPool {
   private readonly free: Buffer[] = [];
+  private readonly maxFree: number;
 
-  constructor(readonly size: number) {}
+  /** Keeps at most `maxFree` idle buffers; a buffer returned beyond that is left to the garbage collector. */
+  constructor(
+    readonly size: number,
+    maxFree: number,
+  ) {
+    this.maxFree = Math.max(1, maxFree);
+  }
 
   /** Lends a buffer for the duration of fn; anything viewing it must not outlive fn. */
   async with<T>(fn: (buf: Buffer) => Promise<T>): Promise<T> {
@@ -11,7 +18,7 @@ export class ScratchPool {
     try {
       return await fn(buf);
     } finally {
-      this.free.push(buf);
+      if (this.free.length < this.maxFree) this.free.push(buf);
     }
   }
 }

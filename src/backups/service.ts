@@ -99,6 +99,8 @@ export interface BackupServiceOptions {
 const NOT_FOUND_HINT = 'list_artifact_backups shows the backups of this session';
 const BATCH_FILES = 256;
 const BATCH_BYTES = 64 * 1024 * 1024;
+/** Unreferenced blobs checked and deleted between two turns of the event loop by gc(). */
+const GC_SLICE = 512;
 
 interface PendingItem {
   row: BackupFileRow;
@@ -119,6 +121,10 @@ function pidAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function isUniqueViolation(err: unknown): boolean {
@@ -156,10 +162,12 @@ export class BackupService {
   /** Rows this process is working on, so recover() never mistakes them for a dead process's leftovers. */
   private readonly liveBackups = new Set<number>();
   private readonly liveRollbacks = new Set<number>();
-  /** Deletions of old trees after committed rollbacks; they run after the caller has its answer. */
+  /** Work that runs after the caller has its answer: deleting old trees, and recover()'s sweep. */
   private readonly pending = new Set<Promise<void>>();
-  /** At most `concurrency` buffers per kind of work, reused across files instead of one per file. */
-  private readonly scratch = new ScratchPool(SCRATCH_BYTES);
+  /** Trash trees being deleted by this process, so the sweep never deletes one twice at once. */
+  private readonly trashing = new Set<string>();
+  /** Read buffers reused across files instead of one per file; it keeps at most `concurrency` idle ones. */
+  private readonly scratch: ScratchPool;
   /** Old trees of committed rollbacks wait here to be deleted; recover() empties what a dead process left. */
   private readonly trashDir: string;
 
@@ -174,6 +182,7 @@ export class BackupService {
       throw new Error(`maxBackups must be a whole number of at least 1, not ${this.maxBackups}`);
     }
     this.concurrency = opts.concurrency ?? 4;
+    this.scratch = new ScratchPool(SCRATCH_BYTES, this.concurrency);
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -193,7 +202,7 @@ export class BackupService {
     this.pending.add(tracked);
   }
 
-  /** Resolves when background deletions of old trees have finished (for shutdown and tests). */
+  /** Resolves when background work (old trees, the start-up sweep) has finished (for shutdown and tests). */
   async idle(): Promise<void> {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
@@ -386,7 +395,7 @@ export class BackupService {
           if (this.blobs.has(hashed.sha256)) return { row, tmp: null };
           let tmp: string;
           if (hashed.data !== null) {
-            tmp = await this.blobs.writeTemp(hashed.data, false);
+            tmp = await this.blobs.writeTemp(hashed.data);
           } else {
             // Large file: copied only now that we know the store lacks it; it may have changed since hashing.
             try {
@@ -407,7 +416,8 @@ export class BackupService {
         progress();
       });
       await flush();
-      for (const path of repairs) await this.repairReused(id, wsReal, path, rows, skipped, placed);
+      for (const path of repairs)
+        newBytes += await this.repairReused(id, wsReal, path, rows, skipped, placed);
 
       let fileCount = 0;
       let totalSize = 0;
@@ -475,7 +485,10 @@ export class BackupService {
     return { path: e.rel, kind: e.kind, mode: e.mode, target: e.target, mtime_ms: e.mtimeMs, ...content };
   }
 
-  /** A stat-cache hit whose blob disappeared before the reference was recorded: read the file after all. */
+  /**
+   * A stat-cache hit whose blob disappeared before the reference was recorded: read the file after all.
+   * Returns the bytes it added to the store (0 when the blob was back by then or the file was skipped).
+   */
   private async repairReused(
     id: number,
     wsReal: string,
@@ -483,7 +496,7 @@ export class BackupService {
     rows: Map<string, BackupFileRow>,
     skipped: SkippedEntry[],
     placed: string[],
-  ): Promise<void> {
+  ): Promise<number> {
     let copy;
     try {
       copy = await this.scratch.with((buf) =>
@@ -494,16 +507,21 @@ export class BackupService {
       skipped.push({ path, reason: err.message });
       rows.delete(path);
       this.repo.immediate(() => this.repo.deleteFile(id, path));
-      return;
+      return 0;
     }
     const { tmp, sha256, size } = copy;
+    let added = 0;
     this.repo.immediate(() => {
       this.repo.updateFileContent(id, path, sha256, size);
-      if (this.blobs.place(tmp, sha256)) placed.push(sha256);
+      if (this.blobs.place(tmp, sha256)) {
+        placed.push(sha256);
+        added = size;
+      }
     });
     await makeDurable([], [this.blobs.shardOf(sha256), this.blobs.shaRoot], this.blobs.shaRoot);
     const row = rows.get(path);
     if (row) Object.assign(row, { sha256, size, stat_key: null });
+    return added;
   }
 
   // ---------------------------------------------------------------- reading
@@ -729,7 +747,7 @@ export class BackupService {
         if (trash === null) await removeTree(paths.old);
         faultPoint('rollback:after_trash');
         this.repo.deleteRollback(markerId);
-        if (trash !== null) this.background(removeTree(trash));
+        if (trash !== null) this.background(this.deleteTrash(trash));
       } catch {
         // The workspace is final; leftovers stay marked and the next rollback or recover() removes them.
       }
@@ -840,20 +858,14 @@ export class BackupService {
 
   // ---------------------------------------------------------------- retention and garbage
 
+  /** Keeps the newest maxBackups backups of the session; 0 deletes them all (a closed session's, say). */
   cleanupOld(sessionId: string, maxBackups = 10, opts: CleanupOptions = {}): Promise<CleanupResult> {
     return this.serial(sessionId, async () => this.cleanupLocked(sessionId, maxBackups, opts));
   }
 
-  /** The retention hook: what runs after each backup when a limit is configured (null when none is). */
-  retention(sessionId: string, justMade: string): Promise<CleanupResult | null> {
-    const max = this.maxBackups;
-    if (max === null) return Promise.resolve(null);
-    return this.cleanupOld(sessionId, max, { keep: [justMade] });
-  }
-
   private cleanupLocked(sessionId: string, maxBackups: number, opts: CleanupOptions): CleanupResult {
-    if (!Number.isInteger(maxBackups) || maxBackups < 1) {
-      throw invalidArgument('max_backups must be a whole number of at least 1', { max_backups: maxBackups });
+    if (!Number.isInteger(maxBackups) || maxBackups < 0) {
+      throw invalidArgument('max_backups must be a whole number of at least 0', { max_backups: maxBackups });
     }
     // Choosing and deleting in one write transaction: a rollback marker inserted meanwhile is either seen here
     // or finds its backup gone. Manifests go before blobs: a crash between the two steps leaves unreferenced
@@ -893,14 +905,23 @@ export class BackupService {
   /** Deletes every stored blob no manifest references (left by crashes between the two cleanup steps). */
   async gc(): Promise<{ blobs_deleted: number; bytes_freed: number }> {
     const referenced = this.repo.allReferencedShas();
-    return this.collect(this.blobs.list().filter((sha) => !referenced.has(sha)));
+    const unreferenced = this.blobs.list().filter((sha) => !referenced.has(sha));
+    const total = { blobs_deleted: 0, bytes_freed: 0 };
+    for (let i = 0; i < unreferenced.length; i += GC_SLICE) {
+      if (i > 0) await nextTurn(); // a large sweep lets requests run between slices
+      const freed = this.collect(unreferenced.slice(i, i + GC_SLICE));
+      total.blobs_deleted += freed.blobs_deleted;
+      total.bytes_freed += freed.bytes_freed;
+    }
+    return total;
   }
 
   // ---------------------------------------------------------------- start-up
 
   /**
-   * Call once at start-up, before serving: finishes or abandons rollbacks a dead process left (see the header),
-   * drops its half-made backups and temp files, and deletes unreferenced blobs. Safe to run again at any time.
+   * Call once at start-up, before serving: finishes or abandons rollbacks a dead process left (see the header)
+   * and drops its half-made backups. Deleting its trash, temp files and unreferenced blobs starts in the
+   * background (idle() waits for it). Safe to run again at any time.
    */
   async recover(): Promise<RecoverReport> {
     const stale = (pid: number): boolean => pid === process.pid || !pidAlive(pid);
@@ -909,8 +930,6 @@ export class BackupService {
       rollbacks_abandoned: [],
       failed: [],
       pending_backups_removed: 0,
-      orphan_blobs_removed: 0,
-      bytes_freed: 0,
     };
     for (const marker of this.repo.rollbacks()) {
       if (this.liveRollbacks.has(marker.id) || !stale(marker.pid)) continue;
@@ -928,16 +947,35 @@ export class BackupService {
       this.repo.deleteById(p.id);
       report.pending_backups_removed++;
     }
+    this.background(this.sweep());
+    return report;
+  }
+
+  /** Deletes what dead writers left: trash trees, temp blobs, and blobs no manifest references. */
+  private async sweep(): Promise<void> {
+    await nextTurn(); // recover() returns, and the server starts serving, before any of this runs
     for (const name of readdirSync(this.trashDir)) {
+      const path = join(this.trashDir, name);
       const pid = Number(name.split('-', 1)[0]);
-      if (pid === process.pid ? this.pending.size === 0 : !pidAlive(pid))
-        await removeTree(join(this.trashDir, name));
+      // Our own pid and not being deleted: a previous life of this process (pid reuse) or a failed deletion.
+      if (this.trashing.has(path) || (pid !== process.pid && pidAlive(pid))) continue;
+      try {
+        await this.deleteTrash(path);
+      } catch {
+        // left for the next sweep; the rest still runs
+      }
     }
     // Our own pid on a temp file means a previous life of this process (pid reuse) unless a backup is running.
     this.blobs.sweepTemps((pid) => (pid === process.pid ? this.liveBackups.size === 0 : !pidAlive(pid)));
-    const freed = await this.gc();
-    report.orphan_blobs_removed = freed.blobs_deleted;
-    report.bytes_freed = freed.bytes_freed;
-    return report;
+    await this.gc();
+  }
+
+  private async deleteTrash(path: string): Promise<void> {
+    this.trashing.add(path);
+    try {
+      await removeTree(path);
+    } finally {
+      this.trashing.delete(path);
+    }
   }
 }

@@ -151,6 +151,4 @@ export interface RecoverReport {
   /** Rollbacks whose recovery failed; they are retried by the next recover(). */
   failed: Array<{ workspace: string; error: string }>;
   pending_backups_removed: number;
-  orphan_blobs_removed: number;
-  bytes_freed: number;
 }

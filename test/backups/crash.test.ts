@@ -77,8 +77,10 @@ function runChild(
 
 /** After recovery: exactly one of the two trees, excluded folders intact, nothing half-done left over. */
 async function expectWhole(c: Case, expected: 'old' | 'backup' | 'either'): Promise<'old' | 'backup'> {
-  const report = await c.env.reopen().recover();
+  const restarted = c.env.reopen();
+  const report = await restarted.recover();
   expect(report.failed).toEqual([]);
+  await restarted.idle(); // trash, temp files and unreferenced blobs are deleted in the background
   const now = treeMap(c.env.workspace);
   const which = JSON.stringify(now) === JSON.stringify(c.backupTree) ? 'backup' : 'old';
   if (expected === 'either') expect([c.backupTree, c.oldTree]).toContainEqual(now);
@@ -104,6 +106,11 @@ async function expectUndoable(c: Case): Promise<void> {
   expect(pre).toBeDefined();
   await c.env.service.rollback(SID, pre!.name, c.env.workspace);
   expect(treeMap(c.env.workspace)).toEqual(c.oldTree);
+}
+
+function blobsOnDisk(env: Env): string[] {
+  const root = join(env.dataDir, 'blobs', 'sha256');
+  return readdirSync(root).flatMap((shard) => readdirSync(join(root, shard)).map((rest) => shard + rest));
 }
 
 let current: Case | null = null;
@@ -190,10 +197,20 @@ describe('leftovers', () => {
     const c = (current = await prepare());
     writeFileSync(join(c.env.workspace, 'fresh.bin'), randomFile(5000));
     killedChild(c.env, 'rollback', 'backup:after_first_flush');
+    const orphans = (): number => {
+      const referenced = c.env.db
+        .prepare('SELECT DISTINCT sha256 FROM backup_files WHERE sha256 IS NOT NULL')
+        .all() as Array<{ sha256: string }>;
+      const known = new Set(referenced.map((r) => r.sha256));
+      return blobsOnDisk(c.env).filter((sha) => !known.has(sha)).length;
+    };
     const restarted = c.env.reopen();
     const report = await restarted.recover();
     expect(report.pending_backups_removed).toBe(1);
-    expect(report.orphan_blobs_removed).toBeGreaterThan(0);
+    expect(orphans()).toBeGreaterThan(0); // the half-made backup's blobs, now referenced by nothing
+    await restarted.idle();
+    expect(orphans()).toBe(0);
+    expect(blobsOnDisk(c.env).length).toBeGreaterThan(0);
     expect((await c.env.service.list(SID)).map((b) => b.name)).toEqual(['target']);
     expect(existsSync(join(c.env.workspace, 'fresh.bin'))).toBe(true);
   });
@@ -206,7 +223,9 @@ describe('leftovers', () => {
     const res = await c.env.service.cleanupOld(SID, 1);
     expect(res.deleted).toEqual(['newer1']);
     expect(res.kept).toEqual(['newer2', 'target']);
-    await c.env.reopen().recover();
+    const restarted = c.env.reopen();
+    await restarted.recover();
+    await restarted.idle();
     expect((await c.env.service.cleanupOld(SID, 1)).deleted).toEqual(['target']);
   });
 });

@@ -15,4 +15,5 @@ const service = new BackupService({ db, dataDir, categorize: () => ({ category: 
 const result =
   mode === 'recover' ? await service.recover() : await service.rollback(sessionId, backupName, workspace);
 process.stdout.write(JSON.stringify(result));
+await service.idle();
 db.close();

@@ -16,6 +16,7 @@ import {
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SandboxError } from '../../src/errors.js';
+import { BackupsRepo } from '../../src/store/backups-repo.js';
 import { duBytes, makeEnv, randomFile, treeMap, writeTree, type Env, type Spec } from './helpers.js';
 
 const SID = 's_test';
@@ -162,6 +163,21 @@ describe('content-addressed storage', () => {
     expect(list.every((b) => b.total_size === 60 * 1024 * 1024 && b.unique_bytes === 0)).toBe(true);
   });
 
+  it('counts a re-read file whose stored copy vanished as new bytes', async () => {
+    writeFileSync(join(env.workspace, 'kept.bin'), randomFile(3000));
+    await new Promise((r) => setTimeout(r, 1100)); // old enough for its stat key to be trusted
+    const first = await env.service.backup(SID, env.workspace, { name: 'a', reason: 'manual' });
+    expect(first.new_bytes).toBe(3000);
+    const sha = createHash('sha256')
+      .update(readFileSync(join(env.workspace, 'kept.bin')))
+      .digest('hex');
+    unlinkSync(join(env.dataDir, 'blobs', 'sha256', sha.slice(0, 2), sha.slice(2)));
+    const second = await env.service.backup(SID, env.workspace, { name: 'b', reason: 'manual' });
+    expect(second.unchanged_files_reused).toBe(1);
+    expect(second.new_bytes).toBe(3000);
+    expect((await env.service.verify(SID, 'b')).ok).toBe(true);
+  });
+
   it('reports bytes only one backup holds, newest first', async () => {
     writeTree(env.workspace, { 'shared.txt': 'same', 'only-a.txt': 'aaaa' });
     await env.service.backup(SID, env.workspace, { name: 'a', reason: 'manual' });
@@ -219,7 +235,37 @@ describe('retention', () => {
     expect(res.bytes_freed).toBe(1001 + 1002);
     expect(res.blobs_deleted).toBe(2);
     for (const n of res.kept) expect((await env.service.verify(SID, n)).ok).toBe(true);
-    await rejectsWith(env.service.cleanupOld(SID, 0), 'invalid_argument');
+    await rejectsWith(env.service.cleanupOld(SID, -1), 'invalid_argument');
+    await rejectsWith(env.service.cleanupOld(SID, 1.5), 'invalid_argument');
+  });
+
+  it('deletes every backup of a session and its blobs when asked to keep 0', async () => {
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(join(env.workspace, 'v.bin'), randomFile(1000 + i));
+      await env.service.backup(SID, env.workspace, { name: `b${i}`, reason: 'manual' });
+    }
+    writeFileSync(join(env.workspace, 'v.bin'), 'other session');
+    await env.service.backup('s_other', env.workspace, { name: 'theirs', reason: 'manual' });
+    // A backup a rollback is restoring from survives even this.
+    const repo = new BackupsRepo(env.db);
+    const marker = repo.insertRollback({
+      session_id: SID,
+      backup_name: 'b1',
+      workspace: env.workspace,
+      pid: process.pid,
+      started_at: new Date().toISOString(),
+    });
+    const held = await env.service.cleanupOld(SID, 0);
+    expect(held.deleted.sort()).toEqual(['b0', 'b2']);
+    expect(held.kept).toEqual(['b1']);
+    expect(held.blobs_deleted).toBe(2);
+    repo.deleteRollback(marker);
+
+    const res = await env.service.cleanupOld(SID, 0);
+    expect(res).toEqual({ deleted: ['b1'], kept: [], blobs_deleted: 1, bytes_freed: 1001 });
+    expect(await env.service.list(SID)).toEqual([]);
+    expect(duBytes(join(env.dataDir, 'blobs', 'sha256'))).toBe('other session'.length);
+    expect((await env.service.verify('s_other', 'theirs')).ok).toBe(true);
   });
 });
 
@@ -402,7 +448,7 @@ describe('hostile workspaces', () => {
     symlinkSync(outside, join(env.workspace, 'sub'));
     await expect(
       hashWorkspaceFile(join(env.workspace, 'sub', 'secret.txt'), env.workspace, Buffer.alloc(64)),
-    ).rejects.toBeInstanceOf(SkipFile);
+    ).rejects.toThrow(new SkipFile('resolves outside the workspace'));
     const b = await env.service.backup(SID, env.workspace, { reason: 'manual' });
     expect(b.file_count).toBe(0);
     expect(b.skipped).toEqual([{ path: 'sub', reason: `symlink points outside the workspace (${outside})` }]);
