@@ -1,11 +1,9 @@
 // The read-only status page of `sandbox-mcp serve`, behind the same token: the caller's sessions with their
 // resource usage, artifacts (image thumbnails), backups and running web apps, refreshed live. Never changes state.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import type { ClientContext } from './client-context.js';
 import { STATUS_PATH } from './http.js';
 import { sessionScope, type Services } from './services.js';
-import { resolveInWorkspace } from '../policy/paths.js';
 
 const THUMB_MAX_BYTES = 5 * 1024 * 1024;
 const IMAGE_CATEGORIES = new Set(['images', 'plots']);
@@ -51,22 +49,22 @@ export function statusRoutes(services: Services, extras: StatusExtras = { sectio
     if (url.pathname === `${STATUS_PATH}/file`) {
       try {
         const scope = await sessionScope(services, client.clientKey, url.searchParams.get('session') ?? '');
-        const rel = url.searchParams.get('path') ?? '';
-        const { artifacts } = await services.artifacts.list(scope, { glob: rel });
-        const a = artifacts.find((x) => x.path === rel);
+        // The artifacts service's read: regular files inside the workspace only, opened without following links.
+        const f = await services.artifacts.readFile(scope, url.searchParams.get('path') ?? '', {
+          maxBytes: THUMB_MAX_BYTES,
+        });
         if (
-          !a ||
-          !IMAGE_CATEGORIES.has(a.category) ||
-          a.size > THUMB_MAX_BYTES ||
-          a.mime === 'image/svg+xml'
+          f.encoding !== 'base64' ||
+          f.truncated ||
+          !IMAGE_CATEGORIES.has(f.category) ||
+          f.mime === 'image/svg+xml'
         ) {
           res.writeHead(404, headers);
           res.end();
           return true;
         }
-        const bytes = await readFile(resolveInWorkspace(scope.workspace, rel, { mustExist: true }));
-        res.writeHead(200, { ...headers, 'Content-Type': a.mime });
-        res.end(bytes);
+        res.writeHead(200, { ...headers, 'Content-Type': f.mime });
+        res.end(Buffer.from(f.base64, 'base64'));
       } catch {
         res.writeHead(404, headers);
         res.end();

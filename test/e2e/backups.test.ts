@@ -82,6 +82,23 @@ describe('backups through the server', () => {
     expect(seen.map((p) => p.progress)).toEqual([...seen.map((p) => p.progress)].sort((a, b) => a - b));
   });
 
+  it("cleanup_old_backups keeps the server's --max-backups by default, and 0 deletes them all", async () => {
+    const own = await startStdio({ args: ['--max-backups', '20'] });
+    try {
+      const s = (await own.sc('create_session', {})).session_id;
+      await own.sc('execute', { session_id: s, code: 'open("a.txt","w").write("a")' });
+      for (let i = 0; i < 12; i++) await own.sc('backup_current_artifacts', { session_id: s });
+      const kept = await own.sc('cleanup_old_backups', { session_id: s });
+      expect(kept.deleted).toEqual([]);
+      expect(kept.kept).toHaveLength(12);
+      const none = await own.sc('cleanup_old_backups', { session_id: s, max_backups: 0 });
+      expect(none.deleted).toHaveLength(12);
+      expect((await own.sc('list_artifact_backups', { session_id: s })).backups).toEqual([]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('refuses bad names and reports unknown ones', async () => {
     for (const name of ['../x', '', 'x'.repeat(1000), 'a\0b', 'first']) {
       const res = await h.call('backup_current_artifacts', { session_id: sid, backup_name: name });

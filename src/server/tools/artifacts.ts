@@ -1,9 +1,9 @@
 // Artifact tools: list, report, categorize, clean up, and export the session as a notebook.
 import { z } from 'zod';
-import { defineTool, type ToolDef } from '../tool-def.js';
+import { defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { ArtifactSchema, CategorySchema, CleanupResultSchema, SessionIdArg } from '../schemas.js';
-import { sessionScope, type Services } from '../services.js';
+import { sessionScope } from '../services.js';
 import { artifactLink } from '../artifact-links.js';
 import type {
   CleanupResult,
@@ -20,15 +20,19 @@ const destructive = {
   openWorldHint: false,
 };
 
+/** Runs a cleanup in the session's call queue, so its backup and its deletions never overlap a running call. */
 async function cleanup(
-  services: Services,
-  owner: string,
-  scope: SessionScope,
-  run: (before: () => Promise<void>) => Promise<CleanupResult>,
+  ctx: ToolCtx,
+  sessionId: string | undefined,
+  run: (scope: SessionScope, before: () => Promise<void>) => Promise<CleanupResult>,
 ) {
+  const { services } = ctx;
   let backup: string | null = null;
-  const result = await run(async () => {
-    backup = (await services.beforeCleanup?.(owner, scope)) ?? null;
+  const result = await services.sessions.queued(ctx.client.clientKey, sessionId, (s) => {
+    const scope = { sessionId: s.sessionId, workspace: s.workspace };
+    return run(scope, async () => {
+      backup = (await services.beforeCleanup?.(s.owner, scope)) ?? null;
+    });
   });
   const out = { ...result, backup };
   const text =
@@ -138,9 +142,7 @@ export function artifactTools(): ToolDef[] {
       outputSchema: CleanupResultSchema,
       annotations: destructive,
       handler: async (args, ctx) => {
-        const owner = ctx.client.clientKey;
-        const scope = await sessionScope(ctx.services, owner, args.session_id);
-        return cleanup(ctx.services, owner, scope, (before) =>
+        return cleanup(ctx, args.session_id, (scope, before) =>
           ctx.services.artifacts.cleanupByType(scope, args.artifact_type, { beforeCleanup: before }),
         );
       },
@@ -157,9 +159,7 @@ export function artifactTools(): ToolDef[] {
       outputSchema: CleanupResultSchema,
       annotations: destructive,
       handler: async (args, ctx) => {
-        const owner = ctx.client.clientKey;
-        const scope = await sessionScope(ctx.services, owner, args.session_id);
-        return cleanup(ctx.services, owner, scope, (before) =>
+        return cleanup(ctx, args.session_id, (scope, before) =>
           ctx.services.artifacts.cleanupAll(scope, { beforeCleanup: before }),
         );
       },

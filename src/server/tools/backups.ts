@@ -201,14 +201,20 @@ export function backupTools(maxBackups: number): ToolDef[] {
         'Keep only the newest max_backups backups of the session (never one a rollback is restoring from), delete ' +
         'stored content no backup needs any more, and report the bytes freed.',
       inputSchema: z.object({
-        max_backups: z.number().int().min(0).max(10_000).default(10),
+        max_backups: z
+          .number()
+          .int()
+          .min(0)
+          .max(10_000)
+          .optional()
+          .describe("How many to keep (0 deletes them all); default: the server's --max-backups setting."),
         session_id: SessionIdArg,
       }),
       outputSchema: CleanupOut,
       annotations: destructive,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, (s) =>
-          ctx.services.backups.cleanupOld(s.sessionId, args.max_backups),
+          ctx.services.backups.cleanupOld(s.sessionId, args.max_backups ?? maxBackups),
         );
         return okResult(
           r,
