@@ -9,7 +9,7 @@ import { buildBwrapArgv, probeHostLayout, type HostLayout } from './bwrap-argv.j
 import { BoxCgroup } from './cgroups.js';
 import { buildLaunchCommand } from './launch.js';
 import type { AgentEvent, AgentFinal, AgentMessage, AgentReady, AgentRequest } from './protocol.js';
-import { seccompProgram, seccompSupported } from './seccomp.js';
+import { hostSeccompArch, seccompProgram, seccompSupported } from './seccomp.js';
 
 export interface BoxLimits {
   memoryBytes: number;
@@ -57,8 +57,27 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-let hostLayout: HostLayout | undefined;
-let seccompOk: boolean | undefined;
+// Facts about this host, probed on the first box start: per bwrap binary, and the seccomp program (null when the
+// kernel or the architecture cannot take it).
+const hostLayouts = new Map<string, HostLayout>();
+let seccompFilter: Buffer | null | undefined;
+
+function hostLayoutFor(bwrapPath: string): HostLayout {
+  let layout = hostLayouts.get(bwrapPath);
+  if (!layout) {
+    layout = probeHostLayout(bwrapPath);
+    hostLayouts.set(bwrapPath, layout);
+  }
+  return layout;
+}
+
+function seccompFilterForHost(): Buffer | null {
+  if (seccompFilter === undefined) {
+    const arch = hostSeccompArch();
+    seccompFilter = arch !== null && seccompSupported().ok ? seccompProgram(arch) : null;
+  }
+  return seccompFilter;
+}
 
 export class Box {
   readonly mechanisms: Mechanisms;
@@ -93,11 +112,9 @@ export class Box {
       ...opts.env,
     };
     let command: string[];
-    let useSeccomp = false;
+    let filter: Buffer | null = null;
     if (opts.isolation === 'bwrap') {
-      hostLayout ??= probeHostLayout();
-      seccompOk ??= seccompSupported().ok;
-      useSeccomp = seccompOk === true;
+      filter = seccompFilterForHost();
       const argv = buildBwrapArgv({
         workspace: opts.workspace,
         agentDir: opts.agentDir,
@@ -105,10 +122,10 @@ export class Box {
         command: [opts.python, ...agentArgs, '/opt/sandbox-agent/agent.py'],
         env,
         network: opts.network ?? 'none',
-        hostLayout,
+        hostLayout: hostLayoutFor(opts.bwrapPath),
         ...(opts.extraRoBinds ? { extraRoBinds: opts.extraRoBinds } : {}),
         ...(opts.extraRwBinds ? { extraRwBinds: opts.extraRwBinds } : {}),
-        ...(useSeccomp ? { seccompFd: 3 } : {}),
+        ...(filter ? { seccompFd: 3 } : {}),
       });
       command = [opts.bwrapPath, ...argv];
     } else {
@@ -132,17 +149,21 @@ export class Box {
     const child = spawn(launch.file, launch.args, {
       cwd: opts.workspace,
       env: childEnv,
-      stdio: useSeccomp ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+      stdio: filter ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     });
-    if (useSeccomp) {
+    // A write to a box that has just died fails with EPIPE: its exit is reported by the 'exit' handler, and an
+    // unhandled stream error would end the server.
+    child.stdin?.on('error', () => undefined);
+    if (filter) {
       const fd3 = child.stdio[3] as NodeJS.WritableStream | null;
-      fd3?.end(seccompProgram(process.arch === 'arm64' ? 'aarch64' : 'x86_64'));
+      fd3?.on('error', () => undefined);
+      fd3?.end(filter);
     }
     const mechanisms: Mechanisms = {
       isolation: opts.isolation,
-      memory: cgroup ? 'cgroup' : 'none',
-      pids: cgroup ? 'cgroup' : 'none',
-      seccomp: useSeccomp,
+      memory: cgroup?.memoryEnforced ? 'cgroup' : 'none',
+      pids: cgroup?.pidsEnforced ? 'cgroup' : 'none',
+      seccomp: filter !== null,
     };
     return await new Promise<Box>((resolve, reject) => {
       let box: Box | undefined;

@@ -126,6 +126,17 @@ export function detectCgroupLayout(): CgroupLayout | null {
   return parseCgroupLayout(mountinfo, self, readControllers);
 }
 
+let hostLayout: CgroupLayout | null | undefined;
+
+/**
+ * The layout as this process found it at its first box: read once, because under a delegated v2 cgroup the first
+ * create() moves the server into a leaf, and a layout read after that would nest every later box one level deeper.
+ */
+export function hostCgroupLayout(): CgroupLayout | null {
+  if (hostLayout === undefined) hostLayout = detectCgroupLayout();
+  return hostLayout;
+}
+
 function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err
     ? String((err as { code: unknown }).code)
@@ -431,7 +442,7 @@ export class BoxCgroup {
   static create(
     name: string,
     limits: CgroupLimits,
-    layout: CgroupLayout | null = detectCgroupLayout(),
+    layout: CgroupLayout | null = hostCgroupLayout(),
   ): BoxCgroup | null {
     if (!NAME.test(name))
       throw new SandboxError('invalid_argument', `invalid cgroup name ${JSON.stringify(name)}`);
@@ -516,7 +527,7 @@ export class BoxCgroup {
  * unwritable cgroupfs is the common failure). The reason says why and how to fix it. Under a delegated v2
  * cgroup this, like create(), moves the server's own processes into a leaf the first time.
  */
-export function cgroupSupport(layout: CgroupLayout | null = detectCgroupLayout()): CgroupSupport {
+export function cgroupSupport(layout: CgroupLayout | null = hostCgroupLayout()): CgroupSupport {
   if (layout === null) {
     return {
       version: null,

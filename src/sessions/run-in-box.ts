@@ -65,7 +65,8 @@ export async function runInBox(box: Box, p: RunParams): Promise<RunOutcome> {
   p.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const final = await req.done;
-    const oomKilled = final.status === 'killed' && box.oomKills() > oomBefore;
+    // An OOM kill is a SIGKILL; the counter alone could also have been raised by a subprocess earlier.
+    const oomKilled = final.status === 'killed' && final.signal === 9 && box.oomKills() > oomBefore;
     return { final, events, oomKilled, boxDied: false };
   } catch (err) {
     const oomKilled = box.oomKills() > oomBefore;
