@@ -599,12 +599,12 @@ class Kernel:
 
     def info(self):
         u = os.uname()
+        # platform.platform()'s string, without its import and the `uname -p` it forks on every kernel start.
+        plat = '%s-%s-%s' % (u.sysname, u.release, u.machine)
         try:
-            import platform
-
-            plat = platform.platform()
-        except Exception:
-            plat = sys.platform
+            plat += '-with-glibc' + os.confstr('CS_GNU_LIBC_VERSION').split()[-1]
+        except (ValueError, OSError, AttributeError, IndexError):
+            pass
         try:
             cwd = os.getcwd()
         except OSError:
