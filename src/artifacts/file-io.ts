@@ -1,8 +1,8 @@
 // Host-side reads and writes of workspace files; must never follow a final symlink, open a FIFO or device, or touch a file that resolves outside the workspace.
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
-import { mkdir, open, readlink, realpath, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, sep } from 'node:path';
+import { mkdir, open, readlink, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { HEAD_BYTES } from './categorize.js';
 
@@ -65,6 +65,37 @@ async function openedPath(fh: FileHandle): Promise<string | null> {
   }
 }
 
+/**
+ * Creates the missing folders of `dir` (under the real workspace root) one at a time, checking after each that it
+ * really is a folder inside the workspace: a folder the box swapped for a symlink is never followed out of it.
+ * Returns the real path of `dir`.
+ */
+async function mkdirInside(root: string, dir: string, name: string): Promise<string> {
+  const escapes = () =>
+    new SandboxError('invalid_argument', 'The target folder leads outside the workspace', {
+      path: name,
+      reason: 'escapes_workspace',
+    });
+  const rel = relative(root, dir);
+  if (rel.startsWith('..') || isAbsolute(rel)) throw escapes();
+  let real = root;
+  for (const segment of rel ? rel.split(sep) : []) {
+    const next = join(real, segment);
+    await mkdir(next).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    real = await realpath(next);
+    if (!inside(root, real)) throw escapes();
+    if (!(await stat(real)).isDirectory()) {
+      throw new SandboxError('invalid_argument', `'${segment}' is a file, not a folder`, {
+        path: name,
+        reason: 'not_a_directory',
+      });
+    }
+  }
+  return real;
+}
+
 function inside(root: string, p: string): boolean {
   return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 }
@@ -114,13 +145,16 @@ async function hashFile(abs: string, root: string): Promise<HashResult> {
   }
 }
 
-async function readHead(abs: string, root: string, bytes = HEAD_BYTES): Promise<HeadResult> {
+/** Up to `bytes` bytes from the start of a regular file inside the workspace (see openRegular). */
+export async function readHead(abs: string, root: string, bytes = HEAD_BYTES): Promise<HeadResult> {
   const { fh, stat } = await openRegular(abs, root);
   try {
-    const buf = Buffer.alloc(bytes);
+    // No bigger than the file: a large limit on a small file allocates only what is there.
+    const want = Math.min(bytes, Number(stat.size));
+    const buf = Buffer.alloc(want);
     let n = 0;
-    while (n < bytes) {
-      const { bytesRead } = await fh.read(buf, n, bytes - n, n);
+    while (n < want) {
+      const { bytesRead } = await fh.read(buf, n, want - n, n);
       if (bytesRead === 0) break;
       n += bytesRead;
     }
@@ -143,15 +177,7 @@ export function sha256Of(data: Uint8Array): string {
  * writing through it.
  */
 export async function writeAtomic(abs: string, root: string, data: Uint8Array, mode = 0o644): Promise<void> {
-  const dir = dirname(abs);
-  await mkdir(dir, { recursive: true });
-  const realDir = await realpath(dir);
-  if (!inside(root, realDir)) {
-    throw new SandboxError('invalid_argument', 'The target folder leads outside the workspace', {
-      path: basename(abs),
-      reason: 'escapes_workspace',
-    });
-  }
+  const realDir = await mkdirInside(root, dirname(abs), basename(abs));
   const tmp = join(realDir, `.sbx-${randomBytes(8).toString('hex')}.tmp`);
   const fh = await open(
     tmp,

@@ -4,14 +4,7 @@ import { Minimatch } from 'minimatch';
 import { SandboxError } from '../errors.js';
 import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../policy/paths.js';
 import { categorizeDeep, decodeUtf8, HEAD_BYTES } from './categorize.js';
-import {
-  defaultFileIO,
-  openRegular,
-  sha256Of,
-  UnsafeFileError,
-  writeAtomic,
-  type FileIO,
-} from './file-io.js';
+import { defaultFileIO, sha256Of, UnsafeFileError, writeAtomic, type FileIO } from './file-io.js';
 import { buildNotebook, notebookFileName } from './notebook.js';
 import {
   ArtifactTracker,
@@ -384,9 +377,9 @@ export class ArtifactService {
       );
     }
     const abs = resolveInWorkspace(root, path, { mustExist: true });
-    let opened;
+    let read;
     try {
-      opened = await openRegular(abs, root);
+      read = await this.io.head(abs, root, maxBytes);
     } catch (err) {
       if (err instanceof UnsafeFileError) {
         throw new SandboxError('invalid_argument', `'${path}' is not a regular file inside the workspace`, {
@@ -396,22 +389,8 @@ export class ArtifactService {
       }
       throw err;
     }
-    const { fh, stat } = opened;
-    let buf: Buffer;
-    try {
-      const size = Number(stat.size);
-      buf = Buffer.alloc(Math.min(size, maxBytes));
-      let n = 0;
-      while (n < buf.length) {
-        const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
-        if (bytesRead === 0) break;
-        n += bytesRead;
-      }
-      buf = buf.subarray(0, n);
-    } finally {
-      await fh.close();
-    }
-    const size = Number(stat.size);
+    const buf = Buffer.from(read.head.buffer, read.head.byteOffset, read.head.length);
+    const size = Number(read.stat.size);
     const truncated = size > buf.length;
     const rel = toWorkspaceRel(root, abs);
     const c = await categorizeDeep(rel, buf.subarray(0, HEAD_BYTES), !truncated && buf.length <= HEAD_BYTES);

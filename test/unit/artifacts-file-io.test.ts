@@ -5,6 +5,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   realpathSync,
   rmSync,
   symlinkSync,
@@ -77,5 +78,19 @@ describe('writeAtomic', () => {
       code: 'invalid_argument',
     });
     expect(readdirSync(join(base, 'outside'))).toEqual(['secret.txt']);
+  });
+
+  it('creates missing folders one at a time, never under a link out of the workspace', async () => {
+    symlinkSync(join(base, 'outside'), join(ws, 'out'));
+    await expect(
+      writeAtomic(join(ws, 'out', 'new', 'deeper', 'x.txt'), ws, Buffer.from('data')),
+    ).rejects.toMatchObject({ code: 'invalid_argument', details: { reason: 'escapes_workspace' } });
+    expect(readdirSync(join(base, 'outside'))).toEqual(['secret.txt']);
+    await writeAtomic(join(ws, 'a', 'b', 'c.txt'), ws, Buffer.from('ok'));
+    expect(readFileSync(join(ws, 'a', 'b', 'c.txt'), 'utf8')).toBe('ok');
+    writeFileSync(join(ws, 'plain'), 'file');
+    await expect(writeAtomic(join(ws, 'plain', 'x.txt'), ws, Buffer.from('no'))).rejects.toMatchObject({
+      details: { reason: 'not_a_directory' },
+    });
   });
 });
