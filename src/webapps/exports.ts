@@ -1,16 +1,7 @@
 // The web-app export service: writes a Docker bundle for an app (detected requirements, Dockerfile, compose file,
 // README), smoke-tests it in a fresh box, and lists, describes, removes and builds exports. Never builds an image
 // unless asked, never overwrites an export, never reads a session's files outside its workspace.
-import {
-  cpSync,
-  lstatSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  realpathSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Config } from '../config.js';
 import { invalidArgument, notFound } from '../errors.js';
@@ -40,6 +31,7 @@ import {
   type ExportFile,
   type ExportInfo,
 } from './types.js';
+import { existingInWorkspace, readAppFile } from './workspace-files.js';
 
 export interface ExportArgs {
   code?: string | undefined;
@@ -259,12 +251,7 @@ export class WebAppExportService {
 
   private async readWorkspaceFile(owner: string, sessionId: string, rel: string): Promise<string> {
     const ws = (await this.sessions.workspace(owner, sessionId)).path;
-    const file = insideWorkspace(ws, rel);
-    if (!file) throw notFound('app file', rel, 'the app file was removed from the workspace');
-    if (statSync(file).size > MAX_APP_FILE) {
-      throw invalidArgument(`the app file ${rel} is larger than ${MAX_APP_FILE / 1024 / 1024} MB`);
-    }
-    return readFileSync(file, 'utf8');
+    return readAppFile(ws, rel, MAX_APP_FILE);
   }
 
   private writeSources(
@@ -276,7 +263,7 @@ export class WebAppExportService {
   ): void {
     if (src.type === 'static') {
       if (src.staticFolder !== null) {
-        const from = insideWorkspace(workspace, src.staticFolder);
+        const from = existingInWorkspace(workspace, src.staticFolder);
         if (!from) throw notFound('folder', src.staticFolder);
         cpSync(from, join(staging, 'static'), {
           recursive: true,
@@ -291,7 +278,7 @@ export class WebAppExportService {
     writeFileSync(join(staging, 'app.py'), src.code);
     let copied = 0;
     for (const rel of probe.local_files) {
-      const from = insideWorkspace(workspace, rel);
+      const from = existingInWorkspace(workspace, rel);
       const to = join(staging, basename(rel));
       if (!from || basename(rel) === 'app.py') continue;
       const size = listFiles(from).reduce((a, f) => a + f.size, 0);
@@ -352,18 +339,6 @@ function toInfo(m: ExportManifest): ExportInfo {
     smoke_test: m.smoke_test,
     warnings: m.warnings,
   };
-}
-
-/** The real path of rel inside workspace, or null when it is missing or leads outside. */
-function insideWorkspace(workspace: string, rel: string): string | null {
-  if (rel.startsWith('/') || rel.split('/').includes('..')) return null;
-  try {
-    const root = realpathSync(workspace);
-    const real = realpathSync(join(workspace, rel));
-    return real === root || real.startsWith(root + sep) ? real : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Files under dir (or dir itself when it is a file), with sizes, sorted by path. */

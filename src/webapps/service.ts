@@ -104,7 +104,7 @@ export class WebAppService {
         const source =
           type === 'static' && args.directory !== undefined
             ? workspaceFolder(session.workspace, args.directory)
-            : writeAppFile(session.workspace, appId, entryFile(type), args.code ?? '');
+            : await writeAppFile(session.workspace, appId, entryFile(type), args.code ?? '');
         const served = type === 'static' && args.directory === undefined ? `apps/${appId}` : source;
         const relay = await HostRelay.listen(
           join(hostSocketDir(this.config.dataDir, session.sessionId), `${appId}.sock`),

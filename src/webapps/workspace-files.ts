@@ -1,8 +1,10 @@
-// Host-side file helpers for web apps: where an app's files and relay sockets live, and checks that a caller's folder
-// stays inside the workspace. Never follows a path out of the workspace and never writes outside it.
-import { mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { join, sep } from 'node:path';
-import { invalidArgument } from '../errors.js';
+// Host-side file helpers for web apps: where an app's files and relay sockets live, writing and reading an app's
+// source, and checks that a caller's folder stays inside the workspace. Never follows a path out of the workspace.
+import { realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { readHead, UnsafeFileError, writeAtomic } from '../artifacts/file-io.js';
+import { invalidArgument, notFound, SandboxError } from '../errors.js';
+import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../policy/paths.js';
 import { sessionPaths } from '../sessions/paths.js';
 
 /** Where the agent creates the relay sockets, inside the box. */
@@ -13,34 +15,80 @@ export function hostSocketDir(dataDir: string, sessionId: string): string {
 }
 
 /** Writes an app's code into `apps/<appId>/<file>` of the workspace; returns the workspace-relative path. */
-export function writeAppFile(workspace: string, appId: string, file: string, code: string): string {
-  const dir = join(workspace, 'apps', appId);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, file), code);
-  return `apps/${appId}/${file}`;
+export async function writeAppFile(
+  workspace: string,
+  appId: string,
+  file: string,
+  code: string,
+): Promise<string> {
+  const rel = `apps/${appId}/${file}`;
+  const root = realpathSync(workspace);
+  await writeAtomic(resolveInWorkspace(root, rel), root, Buffer.from(code, 'utf8'));
+  return rel;
 }
 
 /** A workspace-relative folder the caller named, checked to exist and to stay inside the workspace. */
 export function workspaceFolder(workspace: string, rel: string): string {
-  const parts = rel.split('/').filter((p) => p !== '' && p !== '.');
-  if (rel.startsWith('/') || rel.includes('\0') || parts.includes('..') || parts.length === 0) {
-    throw invalidArgument(
+  const notInside = () =>
+    invalidArgument(
       `directory must be a folder inside the workspace, like 'site', not ${JSON.stringify(rel)}`,
       {
         directory: rel,
       },
     );
-  }
-  let real: string;
+  if (workspaceSegments(rel).length === 0) throw notInside();
+  let abs: string;
   try {
-    real = realpathSync(join(workspace, ...parts));
+    abs = resolveInWorkspace(workspace, rel, { mustExist: true, allowDir: true });
+  } catch (err) {
+    if (err instanceof SandboxError && err.code === 'not_found') {
+      throw invalidArgument(`the folder '${rel}' does not exist in the workspace`, { directory: rel });
+    }
+    throw err;
+  }
+  if (!statSync(abs).isDirectory()) throw invalidArgument(`'${rel}' is not a folder`, { directory: rel });
+  const resolved = toWorkspaceRel(workspace, abs);
+  if (resolved === '') throw notInside();
+  return resolved;
+}
+
+/** The real host path of an existing file or folder inside the workspace, or null when it is missing or leads out. */
+export function existingInWorkspace(workspace: string, rel: string): string | null {
+  try {
+    return resolveInWorkspace(workspace, rel, { mustExist: true, allowDir: true });
   } catch {
-    throw invalidArgument(`the folder '${rel}' does not exist in the workspace`, { directory: rel });
+    return null;
   }
-  const root = realpathSync(workspace);
-  if (real !== root && !real.startsWith(root + sep)) {
-    throw invalidArgument(`the folder '${rel}' leads outside the workspace`, { directory: rel });
+}
+
+/**
+ * An app's source file as text. Opened without following a final symlink or waiting on a FIFO, and only
+ * when it is a regular file inside the workspace, so a file swapped by code in the box cannot stall the server.
+ */
+export async function readAppFile(workspace: string, rel: string, maxBytes: number): Promise<string> {
+  const gone = () => notFound('app file', rel, 'the app file was removed from the workspace');
+  let abs: string;
+  try {
+    abs = resolveInWorkspace(workspace, rel, { mustExist: true });
+  } catch (err) {
+    if (err instanceof SandboxError && err.code === 'not_found') throw gone();
+    throw err;
   }
-  if (!statSync(real).isDirectory()) throw invalidArgument(`'${rel}' is not a folder`, { directory: rel });
-  return parts.join('/');
+  let read: Awaited<ReturnType<typeof readHead>>;
+  try {
+    read = await readHead(abs, realpathSync(workspace), maxBytes);
+  } catch (err) {
+    if (err instanceof UnsafeFileError) {
+      throw invalidArgument(`the app file '${rel}' is not a regular file inside the workspace`, {
+        path: rel,
+        reason: err.reason,
+      });
+    }
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw gone();
+    throw err;
+  }
+  if (!read.complete) {
+    throw invalidArgument(`the app file ${rel} is larger than ${maxBytes / 1024 / 1024} MB`, { path: rel });
+  }
+  return Buffer.from(read.head).toString('utf8');
 }
