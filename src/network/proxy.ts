@@ -139,6 +139,7 @@ export class AllowlistProxy {
           req.resume();
           return;
         }
+        if (res.destroyed) return; // the client left while the name was looked up
         opts.onAllowed?.(url.hostname, port, method);
         const headers = forwardHeaders(req.headers);
         headers.host = url.host;
@@ -157,12 +158,15 @@ export class AllowlistProxy {
             upRes.pipe(res);
           },
         );
+        up.on('socket', (s) => proxy.track(s, idleMs));
         up.on('timeout', () => up.destroy(new Error('upstream timed out')));
         up.on('error', (err) => {
-          if (!res.headersSent)
+          if (!res.headersSent && !res.destroyed)
             res.writeHead(502, { 'content-type': 'text/plain' }).end(`upstream error: ${err.message}\n`);
           else res.destroy();
         });
+        // A client that goes away, or a response already sent, leaves nothing open upstream.
+        res.on('close', () => up.destroy());
         req.pipe(up);
       });
     });

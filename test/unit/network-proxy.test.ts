@@ -146,6 +146,55 @@ describe('unreachable hosts', () => {
   });
 });
 
+describe('forwarded requests whose client goes away', () => {
+  let hanging: Server;
+  let hangPort: number;
+  let arrived: (held: { closed: Promise<void> }) => void = () => {};
+
+  beforeAll(async () => {
+    // Never answers: the upstream request stays open until the proxy drops it.
+    hanging = createServer((req) => {
+      arrived({ closed: new Promise<void>((r) => req.socket.once('close', () => r())) });
+    });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    hangPort = (hanging.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    hanging.closeAllConnections();
+    await new Promise<void>((r) => hanging.close(() => r()));
+  });
+
+  /** Starts a request through `via` to the hanging upstream; resolves once the upstream holds it. */
+  async function hold(via: AllowlistProxy): Promise<{ abort: () => void; upstreamClosed: Promise<void> }> {
+    const reached = new Promise<{ closed: Promise<void> }>((r) => (arrived = r));
+    const req = request({ socketPath: via.socketPath, path: `http://allowed.localhost:${hangPort}/slow` });
+    req.on('error', () => {});
+    req.end();
+    return { abort: () => req.destroy(), upstreamClosed: (await reached).closed };
+  }
+
+  const within = (p: Promise<void>, ms: number) =>
+    Promise.race([p.then(() => 'closed'), new Promise<string>((r) => setTimeout(() => r('still open'), ms))]);
+
+  it('closes the upstream request when the client disconnects', async () => {
+    const { abort, upstreamClosed } = await hold(proxy);
+    abort();
+    expect(await within(upstreamClosed, 2000)).toBe('closed');
+  });
+
+  it('closes forwarded upstream requests when the proxy closes', async () => {
+    const own = AllowlistProxy.start({
+      socketPath: join(dir, 'c.sock'),
+      rules: parseDomainRules(['allowed.localhost']),
+      lookup: stubLookup,
+    });
+    const { upstreamClosed } = await hold(own);
+    await own.close();
+    expect(await within(upstreamClosed, 2000)).toBe('closed');
+  });
+});
+
 describe('target decisions', () => {
   it('parses CONNECT authorities, IPv6 included', () => {
     expect(parseAuthority('pypi.org:443')).toEqual({ host: 'pypi.org', port: 443 });
