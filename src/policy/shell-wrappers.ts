@@ -88,10 +88,11 @@ export const SHELLS = new Set([
   'busybox-sh',
 ]);
 
-/** sh/bash: `-c STRING` is a script; no operand means the script comes from standard input. */
+/** sh/bash: `-c STRING` is a script; `-s`, or no operand, means the script comes from standard input. */
 function shellNested(name: string, args: readonly ShellWord[]): Nested {
   let i = 0;
   let cFlag = false;
+  let sFlag = false;
   while (i < args.length) {
     const a = str(args[i]);
     if (a === '--' || a === '-') {
@@ -105,6 +106,8 @@ function shellNested(name: string, args: readonly ShellWord[]): Nested {
     if (!/^[-+]/.test(a) || a.length < 2) break;
     const letters = a.slice(1);
     if (letters.includes('c')) cFlag = true;
+    // -s reads the script from stdin even when operands follow: they become the positional parameters.
+    if (a.startsWith('-') && letters.includes('s')) sFlag = true;
     // -o NAME / -O NAME take the next word.
     i += /[oO]/.test(letters) ? 2 : 1;
   }
@@ -112,7 +115,7 @@ function shellNested(name: string, args: readonly ShellWord[]): Nested {
   if (cFlag) {
     const script = args[i];
     if (script) out.scripts.push({ script, via: `${name} -c` });
-  } else if (i >= args.length) out.readsScriptFromStdin = true;
+  } else if (sFlag || i >= args.length) out.readsScriptFromStdin = true;
   return out;
 }
 
