@@ -12,11 +12,6 @@ import type {
 
 export type ExecuteStatus = 'ok' | 'error' | 'timeout' | 'interrupted' | 'memory_limit' | 'killed';
 
-export interface OutputItem {
-  output_type: 'display_data' | 'execute_result';
-  data: MimeBundle;
-}
-
 export interface ExecuteResult {
   session_id: string;
   status: ExecuteStatus;

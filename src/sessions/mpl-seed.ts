@@ -6,16 +6,25 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../config.js';
 
-export async function seedMatplotlibCache(config: Config): Promise<boolean> {
-  const dir = join(config.dataDir, 'cache', 'mplconfig-seed');
-  if (existsSync(dir) && readdirSync(dir).some((f) => f.startsWith('fontlist'))) return true;
+/** Where the seed lives; new sessions copy it when it exists. */
+export function mplSeedDir(dataDir: string): string {
+  return join(dataDir, 'cache', 'mplconfig-seed');
+}
+
+export async function seedMatplotlibCache(config: Config): Promise<void> {
+  const dir = mplSeedDir(config.dataDir);
+  if (existsSync(dir) && readdirSync(dir).some((f) => f.startsWith('fontlist'))) return;
   const tmp = `${dir}.tmp-${process.pid}`;
   mkdirSync(tmp, { recursive: true });
-  await promisify(execFile)(config.python, ['-I', '-c', 'import matplotlib.font_manager'], {
-    env: { MPLCONFIGDIR: tmp, MPLBACKEND: 'Agg', PATH: '/usr/bin:/bin', HOME: tmp },
-    timeout: 60_000,
-  });
+  try {
+    await promisify(execFile)(config.python, ['-I', '-c', 'import matplotlib.font_manager'], {
+      env: { MPLCONFIGDIR: tmp, MPLBACKEND: 'Agg', PATH: '/usr/bin:/bin', HOME: tmp },
+      timeout: 60_000,
+    });
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true }); // no matplotlib here: leave nothing behind
+    throw err;
+  }
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
-  return true;
 }

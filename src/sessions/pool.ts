@@ -56,10 +56,6 @@ export class WarmPool {
     }
   }
 
-  get readyCount(): number {
-    return this.ready.length;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     const items = this.ready.splice(0);

@@ -18,6 +18,7 @@ import { isSessionId, newSessionId } from './ids.js';
 import { ensureSessionDirs, sessionPaths } from './paths.js';
 import { WarmPool, removeDir } from './pool.js';
 import { runInBox } from './run-in-box.js';
+import { mplSeedDir } from './mpl-seed.js';
 
 export interface SessionOptions {
   name?: string | undefined;
@@ -138,7 +139,7 @@ export class SessionService {
     this.history = new HistoryWriter(db, this.sessions, (err) =>
       this.log('history write failed; the batch was dropped', { err: String(err) }),
     );
-    this.mplSeedDir = join(config.dataDir, 'cache', 'mplconfig-seed');
+    this.mplSeedDir = mplSeedDir(config.dataDir);
     this.pool = new WarmPool(
       this.isolationMissing() ? 0 : config.poolSize,
       (id) => this.startBox(id, this.config.memoryMb),
@@ -206,8 +207,10 @@ export class SessionService {
 
   private async find(owner: string, sessionId?: string): Promise<Runtime> {
     if (sessionId !== undefined) return this.owned(owner, sessionId);
-    const existing = this.sessions.defaultFor(owner);
-    if (existing) return this.owned(owner, existing.id);
+    // Every open session is in memory: finding the default needs no query.
+    for (const rt of this.runtimes.values()) {
+      if (rt.row.owner === owner && rt.row.is_default === 1 && !rt.closed) return rt;
+    }
     // Parallel first calls from one client must share one default session.
     let creating = this.defaultCreating.get(owner);
     if (!creating) {
@@ -357,9 +360,10 @@ export class SessionService {
 
   async shutdown(): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
-    this.history.flush();
     await this.pool.close();
     await Promise.all([...this.runtimes.values()].map((rt) => this.stopBox(rt)));
+    // After the boxes: calls they cut short are recorded too.
+    this.history.flush();
   }
 
   async reapIdle(now = Date.now()): Promise<string[]> {
@@ -517,7 +521,7 @@ export class SessionService {
 
   private async startBox(id: string, memoryMb: number, rt?: Runtime): Promise<Box> {
     const paths = sessionPaths(this.config.dataDir, id);
-    ensureSessionDirs(paths, existsSync(this.mplSeedDir) ? this.mplSeedDir : null);
+    ensureSessionDirs(paths, this.mplSeedDir); // copied when it exists
     const opts: BoxOptions = {
       name: id,
       workspace: paths.workspace,
@@ -528,7 +532,7 @@ export class SessionService {
       python: this.config.python,
       limits: {
         memoryBytes: memoryMb * 1024 * 1024,
-        pids: this.config.pids,
+        pids: rt?.row.pids ?? this.config.pids,
         fileSizeBytes: this.config.fileSizeMb * 1024 * 1024,
         openFiles: this.config.openFiles,
       },

@@ -23,7 +23,9 @@ export class ExecutionsRepo {
        VALUES (@session_id, @execution_count, @kind, @code, @status, @started_at, @duration_ms, @outputs)`,
     );
     this.listStmt = db.prepare(
-      'SELECT * FROM executions WHERE session_id = ? ORDER BY execution_count LIMIT ?',
+      // The newest `limit` calls, oldest first.
+      `SELECT * FROM (SELECT * FROM executions WHERE session_id = ? ORDER BY execution_count DESC LIMIT ?)
+       ORDER BY execution_count`,
     );
   }
 

@@ -27,19 +27,11 @@ export class SessionsRepo {
         `INSERT INTO sessions (id, owner, name, is_default, created_at, last_used_at, timeout_s, memory_mb, pids, network)
          VALUES (@id, @owner, @name, @is_default, @created_at, @last_used_at, @timeout_s, @memory_mb, @pids, @network)`,
       ),
-      get: db.prepare('SELECT * FROM sessions WHERE id = ? AND closed_at IS NULL'),
-      defaultFor: db.prepare(
-        'SELECT * FROM sessions WHERE owner = ? AND is_default = 1 AND closed_at IS NULL',
-      ),
       listAll: db.prepare('SELECT * FROM sessions WHERE closed_at IS NULL ORDER BY created_at'),
-      listOwner: db.prepare(
-        'SELECT * FROM sessions WHERE owner = ? AND closed_at IS NULL ORDER BY created_at',
-      ),
       used: db.prepare(
         'UPDATE sessions SET last_used_at = ?, execution_count = MAX(execution_count, ?) WHERE id = ?',
       ),
       close: db.prepare('UPDATE sessions SET closed_at = ? WHERE id = ?'),
-      idle: db.prepare('SELECT * FROM sessions WHERE closed_at IS NULL AND last_used_at < ?'),
     };
   }
 
@@ -47,17 +39,9 @@ export class SessionsRepo {
     this.stmts.insert!.run(row);
   }
 
-  get(id: string): SessionRow | undefined {
-    return this.stmts.get!.get(id) as SessionRow | undefined;
-  }
-
-  defaultFor(owner: string): SessionRow | undefined {
-    return this.stmts.defaultFor!.get(owner) as SessionRow | undefined;
-  }
-
-  listOpen(owner?: string): SessionRow[] {
-    if (owner === undefined) return this.stmts.listAll!.all() as SessionRow[];
-    return this.stmts.listOwner!.all(owner) as SessionRow[];
+  /** Open sessions: the server holds them all in memory from start-up on, so this is read once. */
+  listOpen(): SessionRow[] {
+    return this.stmts.listAll!.all() as SessionRow[];
   }
 
   /** Records a call: last use time and the execution counter it reached. */
@@ -67,9 +51,5 @@ export class SessionsRepo {
 
   close(id: string, at: string): void {
     this.stmts.close!.run(at, id);
-  }
-
-  idleSince(before: string): SessionRow[] {
-    return this.stmts.idle!.all(before) as SessionRow[];
   }
 }
