@@ -79,7 +79,7 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     return policy;
   };
   setTimeout(() => void loadPolicy().catch(() => undefined), 1500).unref();
-  const shell = new ShellService(sessions, loadPolicy, audit, config);
+  const shell = new ShellService(sessions, policyRules, loadPolicy, audit, config);
   // Before sessions.start(): its box customizer must shape the warm pool's boxes too.
   const webapps = new WebAppService(config, sessions, (msg, extra) => log.info(extra ?? {}, msg));
   const network = new NetworkService(config, db, sessions, (level, msg, extra) =>

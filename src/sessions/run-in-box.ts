@@ -1,16 +1,12 @@
-// Runs one execute request in a box: progress relay, cancellation, and telling an OOM kill from other deaths.
-// Never decides what the result means for the user (execute-result.ts does).
+// Runs long requests in a box: the progress and cancellation relay shared by execute and shell, and for execute,
+// telling an OOM kill from other deaths. Never decides what the result means for the user (execute-result.ts does).
 import type { Box } from '../sandbox/box.js';
-import type { AgentEvent, AgentFinal } from '../sandbox/protocol.js';
+import type { AgentEvent, AgentFinal, AgentRequest } from '../sandbox/protocol.js';
 
-export interface RunParams {
+export interface RunParams extends RelayOptions {
   code: string;
-  timeoutMs: number;
-  graceMs: number;
   outputCap: number;
   executionCount: number;
-  signal?: AbortSignal | undefined;
-  onProgress?: ((text: string, elapsedMs: number) => void) | undefined;
 }
 
 export interface RunOutcome {
@@ -27,7 +23,24 @@ export interface RunOutcome {
 const PROGRESS_AFTER_MS = 1000;
 const PROGRESS_EVERY_MS = 250;
 
-export async function runInBox(box: Box, p: RunParams): Promise<RunOutcome> {
+export interface RelayOptions {
+  /** The call's own limit; the agent enforces it, and a backstop kills the box 10 s after it plus the grace. */
+  timeoutMs: number;
+  graceMs: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((text: string, elapsedMs: number) => void) | undefined;
+}
+
+/**
+ * Sends one long-running request (execute, shell) and relays what comes back while it runs: output as progress
+ * after the first second, at most every 250 ms; cancellation as an interrupt. `done` resolves with the agent's final
+ * message, or rejects when the box dies; `events` collects the non-stream events (displays, results, errors) in order.
+ */
+export function relayRequest(
+  box: Box,
+  request: AgentRequest,
+  o: RelayOptions,
+): { id: string; events: AgentEvent[]; done: Promise<AgentFinal> } {
   const t0 = performance.now();
   const events: AgentEvent[] = [];
   let lastProgress = 0;
@@ -38,18 +51,28 @@ export async function runInBox(box: Box, p: RunParams): Promise<RunOutcome> {
       events.push(ev);
       return;
     }
-    if (!p.onProgress) return;
+    if (!o.onProgress) return;
     pendingText += ev.text;
     const elapsed = performance.now() - t0;
     if (elapsed >= PROGRESS_AFTER_MS && elapsed - lastProgress >= PROGRESS_EVERY_MS) {
       lastProgress = elapsed;
-      p.onProgress(pendingText, elapsed);
+      o.onProgress(pendingText, elapsed);
       pendingText = '';
     }
   };
+  const req = box.request(request, onEvent, o.timeoutMs + o.graceMs + 10_000);
+  const onAbort = () => box.notify({ op: 'interrupt', target: req.id });
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const done = req.done.finally(() => o.signal?.removeEventListener('abort', onAbort));
+  return { id: req.id, events, done };
+}
+
+export async function runInBox(box: Box, p: RunParams): Promise<RunOutcome> {
+  const t0 = performance.now();
   // The OOM counter is only read around calls that end in a kill, so the hot path reads no cgroup file.
   const oomBefore = box.oomKillsAtLastCheck;
-  const req = box.request(
+  const req = relayRequest(
+    box,
     {
       op: 'execute',
       code: p.code,
@@ -58,16 +81,13 @@ export async function runInBox(box: Box, p: RunParams): Promise<RunOutcome> {
       output_cap: p.outputCap,
       execution_count: p.executionCount,
     },
-    onEvent,
-    p.timeoutMs + p.graceMs + 10_000,
+    p,
   );
-  const onAbort = () => box.notify({ op: 'interrupt', target: req.id });
-  p.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const final = await req.done;
     // An OOM kill is a SIGKILL; the counter alone could also have been raised by a subprocess earlier.
     const oomKilled = final.status === 'killed' && final.signal === 9 && box.oomKills() > oomBefore;
-    return { final, events, oomKilled, boxDied: false };
+    return { final, events: req.events, oomKilled, boxDied: false };
   } catch (err) {
     const oomKilled = box.oomKills() > oomBefore;
     return {
@@ -81,12 +101,10 @@ export async function runInBox(box: Box, p: RunParams): Promise<RunOutcome> {
         kernel_restarted: true,
         signal: 9,
       },
-      events,
+      events: req.events,
       oomKilled,
       boxDied: true,
       boxError: String(err),
     };
-  } finally {
-    p.signal?.removeEventListener('abort', onAbort);
   }
 }

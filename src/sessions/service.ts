@@ -304,7 +304,18 @@ export class SessionService {
   /** Adds a line to the session's next result (e.g. a network denial seen while a call ran); repeats are dropped. */
   addNotice(sessionId: string, notice: string): void {
     const rt = this.runtimes.get(sessionId);
-    if (rt && rt.notices.length < 20 && !rt.notices.includes(notice)) rt.notices.push(notice);
+    if (rt) pushNotice(rt, notice);
+  }
+
+  /** The lines waiting for the session's next result (execute or shell), plus the warning when isolation is off. */
+  takeNotices(sessionId: string, what: 'code' | 'command'): string[] {
+    const notices = this.runtimes.get(sessionId)?.notices.splice(0) ?? [];
+    if (this.config.isolation === 'none') {
+      notices.push(
+        `WARNING: isolation is off (--isolation none): this ${what} ran without a sandbox, with the server user's rights`,
+      );
+    }
+    return notices;
   }
 
   /** The session's current resource usage, or null when its box is not running (never starts one). */
@@ -349,7 +360,7 @@ export class SessionService {
     const rt = await this.resolve(owner, sessionId);
     await this.enqueue(rt, async () => {
       await this.stopBox(rt);
-      rt.notices.push(notice);
+      pushNotice(rt, notice);
       await this.ensureBox(rt);
     });
   }
@@ -419,12 +430,7 @@ export class SessionService {
       if (rt.box === box) rt.box = null;
       await box.close();
     }
-    const notices = rt.notices.splice(0);
-    if (this.config.isolation === 'none') {
-      notices.push(
-        "WARNING: isolation is off (--isolation none): this code ran without a sandbox, with the server user's rights",
-      );
-    }
+    const notices = this.takeNotices(rt.row.id, 'code');
     const result = buildExecuteResult(outcome.final, outcome.events, {
       sessionId: rt.row.id,
       executionCount: count,
@@ -496,7 +502,7 @@ export class SessionService {
     if (rt.box?.alive) return Promise.resolve(rt.box);
     if (rt.box) {
       rt.box = null;
-      rt.notices.push(BOX_RESTART_NOTICE);
+      pushNotice(rt, BOX_RESTART_NOTICE);
     }
     rt.starting ??= this.startBox(rt.row.id, rt.row.memory_mb, rt)
       .then((b) => {
@@ -595,6 +601,10 @@ export class SessionService {
       workspace: '/workspace',
     };
   }
+}
+
+function pushNotice(rt: Runtime, notice: string): void {
+  if (rt.notices.length < 20 && !rt.notices.includes(notice)) rt.notices.push(notice);
 }
 
 function newRuntime(row: SessionRow, notices: string[]): Runtime {

@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import { SandboxError, invalidArgument, type ErrorBody } from '../errors.js';
 import { CommandParseError, type PolicyVerdict, type ShellPolicy } from '../policy/shell-policy.js';
 import type { ShellRule } from '../policy/shell-rules.js';
-import type { AgentEvent } from '../sandbox/protocol.js';
+import { relayRequest } from '../sessions/run-in-box.js';
 import type { SessionService } from '../sessions/service.js';
 import { resolveWorkDir } from './workdir.js';
 
@@ -59,12 +59,13 @@ const ShellFinal = z.object({
   error: z.object({ code: z.string(), message: z.string() }).nullable().optional(),
 });
 
-const PROGRESS_AFTER_MS = 1000;
 const empty = { text: '', truncated: false, bytes: 0, saved_path: null };
 
 export class ShellService {
   constructor(
     private readonly sessions: SessionService,
+    /** The rules in force and where they came from (listing them needs no parser). */
+    private readonly rules: { source: string; rules: readonly ShellRule[] },
     /** Loads the policy (and its parser) on first use; later calls get the same promise. */
     private readonly loadPolicy: () => Promise<ShellPolicy>,
     private readonly audit: AuditLog,
@@ -72,9 +73,8 @@ export class ShellService {
   ) {}
 
   /** The rules in force and where they came from. */
-  async policyInfo(): Promise<{ source: string; rules: readonly ShellRule[] }> {
-    const p = await this.loadPolicy();
-    return { source: p.source, rules: p.rules };
+  policyInfo(): { source: string; rules: readonly ShellRule[] } {
+    return this.rules;
   }
 
   /** The policy's verdict on a command; throws invalid_argument when it does not parse. */
@@ -129,36 +129,27 @@ export class ShellService {
       const timeoutMs = Math.round(timeoutS * 1000);
       const startedAt = new Date();
       const t0 = performance.now();
-      let pending = '';
-      const onEvent = (ev: AgentEvent) => {
-        if (!opts.onProgress || ev.type !== 'stream') return;
-        pending += ev.text;
-        if (performance.now() - t0 >= PROGRESS_AFTER_MS) {
-          opts.onProgress(pending);
-          pending = '';
-        }
-      };
-      const { value: raw, artifacts } = await this.sessions.tracked(session, async () => {
-        const req = box.request(
-          {
-            op: 'shell',
-            command,
-            cwd: dir.rel,
-            timeout_ms: timeoutMs,
-            grace_ms: this.config.graceMs,
-            output_cap: this.config.outputCap,
-          },
-          onEvent,
-          timeoutMs + this.config.graceMs + 10_000,
-        );
-        const onAbort = () => box.notify({ op: 'interrupt', target: req.id });
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
-        try {
-          return await req.done;
-        } finally {
-          opts.signal?.removeEventListener('abort', onAbort);
-        }
-      });
+      const { value: raw, artifacts } = await this.sessions.tracked(
+        session,
+        () =>
+          relayRequest(
+            box,
+            {
+              op: 'shell',
+              command,
+              cwd: dir.rel,
+              timeout_ms: timeoutMs,
+              grace_ms: this.config.graceMs,
+              output_cap: this.config.outputCap,
+            },
+            {
+              timeoutMs,
+              graceMs: this.config.graceMs,
+              signal: opts.signal,
+              onProgress: opts.onProgress,
+            },
+          ).done,
+      );
       const final = ShellFinal.parse(raw);
       if (final.status === 'error') {
         // bad_request: the folder went away while the call waited in the queue.
@@ -189,12 +180,7 @@ export class ShellService {
         artifacts,
         error: stopError(final.status, timeoutS),
         isolation: this.config.isolation,
-        notices:
-          this.config.isolation === 'none'
-            ? [
-                "WARNING: isolation is off (--isolation none): this command ran without a sandbox, with the server user's rights",
-              ]
-            : [],
+        notices: this.sessions.takeNotices(session.sessionId, 'command'),
       };
       this.audit.record({
         sessionId: session.sessionId,

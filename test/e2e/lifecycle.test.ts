@@ -150,6 +150,8 @@ describe('session lifecycle', () => {
       expect(sc.result['text/plain']).toBe('4');
       expect(sc.isolation).toBe('none');
       expect(sc.notices.join(' ')).toMatch(/isolation is off/);
+      const shell = await open.sc('shell_execute', { command: 'echo hi' });
+      expect(shell.notices.join(' ')).toMatch(/this command ran without a sandbox/);
     } finally {
       await open.close();
     }

@@ -84,6 +84,13 @@ describe('network policy', () => {
       /^HTTPError 403 network_denied network_denied: 'other.localhost' is not in this session's allowlist \(allowed\.localhost\)/,
     );
     expect(denied.notices.join('\n')).toMatch(/network_denied: GET other\.localhost:\d+ refused/);
+    // A denial during a shell command comes back with that command, not with the next execute.
+    const curl = await h.sc('shell_execute', {
+      session_id: s.session_id,
+      command: `env -u no_proxy -u NO_PROXY curl -s -o /dev/null -w "%{http_code}" http://other.localhost:${port}/again`,
+    });
+    expect(curl.stdout).toBe('403');
+    expect(curl.notices.join('\n')).toMatch(/network_denied: GET other\.localhost:\d+ refused/);
 
     // A CONNECT tunnel to a listed host carries bytes both ways through the relay and the host proxy.
     const tunnelled = await h.sc('execute', {

@@ -69,7 +69,7 @@ export function limitsTools(): ToolDef[] {
           pids: session.pids,
           mechanisms: box.mechanisms,
           config: ctx.services.config,
-          policy: await ctx.services.shell.policyInfo(),
+          policy: ctx.services.shell.policyInfo(),
           python: {
             version: str(env['python_version'])?.split(' ')[0] ?? null,
             executable: str(env['python_executable']),
