@@ -2,8 +2,9 @@
 // settings and binds, and no effect on the session's Python state. It never runs anything outside a box.
 import type { Config } from '../config.js';
 import { Box } from '../sandbox/box.js';
-import type { AgentEvent, FinalStatus } from '../sandbox/protocol.js';
-import { AGENT_DIR, type SessionHandle } from '../sessions/service.js';
+import type { FinalStatus } from '../sandbox/protocol.js';
+import { AGENT_DIR, boxLimits, type SessionHandle } from '../sessions/service.js';
+import { relayRequest } from '../sessions/run-in-box.js';
 import { sessionPaths } from '../sessions/paths.js';
 
 export interface OneShotParams {
@@ -39,26 +40,16 @@ export async function runOneShot(config: Config, p: OneShotParams): Promise<OneS
     isolation: config.isolation,
     bwrapPath: config.bwrapPath,
     python: p.python,
-    limits: {
-      memoryBytes: p.session.row.memory_mb * 1024 * 1024,
-      pids: config.pids,
-      fileSizeBytes: config.fileSizeMb * 1024 * 1024,
-      openFiles: config.openFiles,
-    },
+    limits: boxLimits(config, p.session.row.memory_mb, p.session.row.pids),
     network: 'none',
     ...(p.env ? { env: p.env } : {}),
     ...(p.roBinds?.length ? { extraRoBinds: p.roBinds } : {}),
   });
   let output = '';
   let stdout = '';
-  const onEvent = (ev: AgentEvent) => {
-    if (ev.type !== 'stream') return;
-    output += ev.text;
-    if (ev.name === 'stdout') stdout += ev.text;
-    p.onOutput?.(ev.text);
-  };
   try {
-    const req = box.request(
+    const final = await relayRequest(
+      box,
       {
         op: 'execute',
         code: p.code,
@@ -67,17 +58,18 @@ export async function runOneShot(config: Config, p: OneShotParams): Promise<OneS
         output_cap: p.outputCap,
         execution_count: 1,
       },
-      onEvent,
-      p.timeoutMs + config.graceMs + 10_000,
-    );
-    const onAbort = () => box.notify({ op: 'interrupt', target: req.id });
-    p.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const final = await req.done;
-      return { status: final.status, output, stdout };
-    } finally {
-      p.signal?.removeEventListener('abort', onAbort);
-    }
+      {
+        timeoutMs: p.timeoutMs,
+        graceMs: config.graceMs,
+        signal: p.signal,
+        onStream: (ev) => {
+          output += ev.text;
+          if (ev.name === 'stdout') stdout += ev.text;
+          p.onOutput?.(ev.text);
+        },
+      },
+    ).done;
+    return { status: final.status, output, stdout };
   } finally {
     await box.close();
   }

@@ -94,31 +94,41 @@ export class PackageService {
   ): Promise<InstallResult> {
     const spec = parsePackageSpec(req.package, req.version, this.config.allowPackageUrls);
     const t0 = performance.now();
-    const outcome = await this.sessions.useBox(owner, sessionId, async (box, session) => {
-      const r = await runInstall(this.config, this.network, session, spec, {
-        timeoutS: req.timeout_s ?? Math.max(session.row.timeout_s, 600),
-        signal: call.signal,
-        onLine: call.onLine,
+    let audited: string | null = null; // known once the call has its session
+    const audit = (status: string) =>
+      this.events.emit('install', {
+        sessionId: audited ?? '',
+        owner,
+        requirement: spec.requirement,
+        status,
+        durationMs: performance.now() - t0,
       });
-      if (r.exitCode !== 0) return { r, restart: false, sessionId: session.sessionId };
-      // Restart only when the running Python is not the venv's yet (the first install, or a venv made by hand).
-      const info = await box.request({ op: 'info' }, undefined, 10_000).done.catch(() => null);
-      const inVenv = info?.info?.['venv'] === true;
-      return {
-        r,
-        restart: !inVenv && venvState(session.workspace).state === 'usable',
-        sessionId: session.sessionId,
-      };
-    });
+    const outcome = await this.sessions
+      .useBox(owner, sessionId, async (box, session) => {
+        audited = session.sessionId;
+        const r = await runInstall(this.config, this.network, session, spec, {
+          timeoutS: req.timeout_s ?? Math.max(session.row.timeout_s, 600),
+          signal: call.signal,
+          onLine: call.onLine,
+        });
+        if (r.exitCode !== 0) return { r, restart: false, sessionId: session.sessionId };
+        // Restart only when the running Python is not the venv's yet (the first install, or a venv made by hand).
+        const info = await box.request({ op: 'info' }, undefined, 10_000).done.catch(() => null);
+        const inVenv = info?.info?.['venv'] === true;
+        return {
+          r,
+          restart: !inVenv && venvState(session.workspace).state === 'usable',
+          sessionId: session.sessionId,
+        };
+      })
+      .catch((err: unknown) => {
+        // An install that never produced a result (its box died, the session was closed) is audited too.
+        if (audited !== null) audit(err instanceof SandboxError ? err.code : 'internal');
+        throw err;
+      });
     const { r } = outcome;
     const error = r.exitCode !== 0 ? installError(r, spec.requirement) : null;
-    this.events.emit('install', {
-      sessionId: outcome.sessionId,
-      owner,
-      requirement: spec.requirement,
-      status: error?.code ?? 'ok',
-      durationMs: performance.now() - t0,
-    });
+    audit(error?.code ?? 'ok');
     if (error) throw error;
     if (outcome.restart) await this.sessions.restartBox(owner, outcome.sessionId, RESTART_NOTICE);
     return {
@@ -138,7 +148,9 @@ export class PackageService {
   }
 
   async list(owner: string, sessionId: string | undefined): Promise<ListResult> {
-    return this.sessions.useBox(owner, sessionId, async (_box, session) => {
+    // The listing runs in a one-shot box: the session's own box is not needed (nor started).
+    this.sessions.requireIsolation();
+    return this.sessions.queued(owner, sessionId, async (session) => {
       const v = venvPaths(session.workspace, this.config.isolation);
       const python = venvState(session.workspace).state === 'usable' ? v.boxPython : this.config.python;
       const run = await runOneShot(this.config, {

@@ -29,6 +29,8 @@ export interface RelayOptions {
   graceMs: number;
   signal?: AbortSignal | undefined;
   onProgress?: ((text: string, elapsedMs: number) => void) | undefined;
+  /** Every stream event as it arrives, for callers that keep all the output themselves. */
+  onStream?: ((ev: Extract<AgentEvent, { type: 'stream' }>) => void) | undefined;
 }
 
 /**
@@ -51,6 +53,7 @@ export function relayRequest(
       events.push(ev);
       return;
     }
+    o.onStream?.(ev);
     if (!o.onProgress) return;
     pendingText += ev.text;
     const elapsed = performance.now() - t0;

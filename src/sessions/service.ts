@@ -117,6 +117,16 @@ export interface SessionEvents {
 /** From dist/src/sessions or src/sessions, the agent's Python files are in ../agent. */
 export const AGENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'agent');
 
+/** A box's limits from the server's settings: every box (a session's, a one-shot, a smoke test) uses these. */
+export function boxLimits(config: Config, memoryMb: number, pids = config.pids): BoxOptions['limits'] {
+  return {
+    memoryBytes: memoryMb * 1024 * 1024,
+    pids,
+    fileSizeBytes: config.fileSizeMb * 1024 * 1024,
+    openFiles: config.openFiles,
+  };
+}
+
 export class SessionService {
   private readonly sessions: SessionsRepo;
   private readonly history: HistoryWriter;
@@ -536,12 +546,7 @@ export class SessionService {
       isolation: this.config.isolation,
       bwrapPath: this.config.bwrapPath,
       python: this.config.python,
-      limits: {
-        memoryBytes: memoryMb * 1024 * 1024,
-        pids: rt?.row.pids ?? this.config.pids,
-        fileSizeBytes: this.config.fileSizeMb * 1024 * 1024,
-        openFiles: this.config.openFiles,
-      },
+      limits: boxLimits(this.config, memoryMb, rt?.row.pids),
     };
     // Pooled boxes start before they have an owner; they are only handed to sessions with default settings.
     const network = rt?.row.network ?? 'none';
@@ -574,7 +579,8 @@ export class SessionService {
     return this.bwrapMissing;
   }
 
-  private requireIsolation(): void {
+  /** Throws isolation_unavailable when boxes cannot be started (checked once). */
+  requireIsolation(): void {
     if (this.isolationMissing()) {
       throw new SandboxError(
         'isolation_unavailable',

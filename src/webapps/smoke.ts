@@ -6,7 +6,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { Box } from '../sandbox/box.js';
-import { AGENT_DIR } from '../sessions/service.js';
+import { AGENT_DIR, boxLimits } from '../sessions/service.js';
 import { startApp, stopApp } from './agent-ops.js';
 import { showCommand, type SmokeCommand } from './commands.js';
 import { LogRing } from './log-ring.js';
@@ -58,12 +58,7 @@ export async function smokeTest(
       isolation: config.isolation,
       bwrapPath: config.bwrapPath,
       python: config.python,
-      limits: {
-        memoryBytes: config.memoryMb * 1024 * 1024,
-        pids: config.pids,
-        fileSizeBytes: config.fileSizeMb * 1024 * 1024,
-        openFiles: config.openFiles,
-      },
+      limits: boxLimits(config, config.memoryMb),
       env: { SANDBOX_SOCKET_DIR: config.isolation === 'bwrap' ? BOX_SOCKET_DIR : sockets },
       extraRwBinds: config.isolation === 'bwrap' ? [{ host: sockets, box: BOX_SOCKET_DIR }] : [],
     });
