@@ -15,7 +15,6 @@ import {
 import { join } from 'node:path';
 
 export const TOKEN_FILE_NAME = 'http-token';
-export const TOKEN_ENV_VAR = 'SANDBOX_MCP_TOKEN';
 // A token is the only thing between any local process and code execution, so short guessable ones are refused.
 export const MIN_TOKEN_LENGTH = 16;
 
@@ -36,7 +35,8 @@ export type TokenCheck = { ok: true; clientKey: string } | { ok: false; reason: 
  * neither, the token stored in `<dataDir>/http-token` is used, created on first start.
  */
 export function loadOrCreateToken(dataDir: string, given?: string): LoadedTokens {
-  const explicit = parseTokenList(given ?? process.env[TOKEN_ENV_VAR] ?? '');
+  // `given` is the configured token: --token or SANDBOX_MCP_TOKEN (see config.ts).
+  const explicit = parseTokenList(given ?? '');
   if (explicit.length > 0) {
     return { tokens: explicit, generated: false, primary: explicit[0] as string };
   }
@@ -63,12 +63,6 @@ export function parseTokenList(value: string): string[] {
 /** The stable, non-secret identity of a token's owner: sessions are keyed by it, so it must not change. */
 export function clientKeyForToken(token: string): string {
   return sha256(token).toString('hex').slice(0, 32);
-}
-
-/** Constant-time equality of two secrets, whatever their lengths. */
-export function tokensEqual(a: string, b: string): boolean {
-  // Hashing first gives equal-length inputs, so timingSafeEqual never leaks a length mismatch.
-  return timingSafeEqual(sha256(a), sha256(b));
 }
 
 /**

@@ -1,6 +1,5 @@
 // The server's self-description as resources: sandbox://server/overview (markdown) and
 // sandbox://catalog/interfaces (JSON), generated from the registry and the live configuration.
-import { existsSync } from 'node:fs';
 import type { McpServer } from '@modelcontextprotocol/server';
 import { cgroupSupport } from '../sandbox/cgroups.js';
 import { seccompSupported } from '../sandbox/seccomp.js';
@@ -13,7 +12,7 @@ let facts: LiveFacts | undefined;
 export function liveFacts(services: Services): LiveFacts {
   if (facts) return facts;
   const cfg = services.config;
-  const bwrap = cfg.isolation === 'bwrap' && existsSync(cfg.bwrapPath);
+  const bwrap = cfg.isolation === 'bwrap' && !services.sessions.isolationMissing();
   const cg = cgroupSupport();
   const sc = seccompSupported();
   facts = {

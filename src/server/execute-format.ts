@@ -4,7 +4,17 @@ import type { ExecuteResult } from '../sessions/execute-result.js';
 import { errorText } from './results.js';
 import { changesText } from './artifact-links.js';
 
-export function executeText(r: ExecuteResult): string {
+/** What execute and shell results share: notices, both streams and where the whole output went. */
+export interface StreamsView {
+  notices: string[];
+  stdout: string;
+  stderr: string;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  full_output: { stdout?: string; stderr?: string };
+}
+
+export function streamsText(r: StreamsView): string[] {
   const parts: string[] = [];
   for (const n of r.notices) parts.push(`[notice] ${n}`);
   if (r.stdout) parts.push(r.stdout.replace(/\n$/, ''));
@@ -13,6 +23,11 @@ export function executeText(r: ExecuteResult): string {
     const files = Object.values(r.full_output).join(', ');
     parts.push(`[output_truncated] the full output is in the workspace: ${files}`);
   }
+  return parts;
+}
+
+export function executeText(r: ExecuteResult): string {
+  const parts = streamsText(r);
   for (const d of r.displays) {
     const t = d['text/plain'];
     if (typeof t === 'string' && !d['image/png']) parts.push(t);

@@ -110,7 +110,8 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     // Browsers cannot send a bearer header on navigation: the status pages also take the token from a
     // cookie, set once from ?token= and then dropped from the URL by a redirect.
     const page = url.pathname === STATUS_PATH || url.pathname.startsWith(`${STATUS_PATH}/`);
-    const queryToken = page ? url.searchParams.get('token') : null;
+    // An empty ?token= is no token: it must neither pass on the cookie nor replace it.
+    const queryToken = page ? url.searchParams.get('token') || null : null;
     const authorization =
       req.headers.authorization ?? (page ? bearerFromPage(queryToken, req.headers.cookie) : undefined);
     const auth = checkToken(authorization);

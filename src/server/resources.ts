@@ -15,6 +15,7 @@ export function registerResources(server: McpServer, services: Services, client:
       list: async () => {
         const resources = [];
         for (const s of services.sessions.list(client.clientKey)) {
+          if (resources.length >= MAX_LISTED) break; // no walk of the remaining workspaces
           const scope = await sessionScope(services, client.clientKey, s.session_id);
           const { artifacts } = await services.artifacts.list(scope);
           for (const a of artifacts) {

@@ -17,15 +17,11 @@ export function errorText(body: ErrorBody): string {
 }
 
 /** A failed call: isError with `{ error: { code, message, details, hint } }` as structuredContent. */
-export function errorResult(
-  err: unknown,
-  structured: object = {},
-  extra: ContentBlock[] = [],
-): CallToolResult {
+export function errorResult(err: unknown): CallToolResult {
   const body = toErrorBody(err);
   return {
     isError: true,
-    content: [{ type: 'text', text: errorText(body) }, ...extra],
-    structuredContent: { ...structured, error: body } as Record<string, unknown>,
+    content: [{ type: 'text', text: errorText(body) }],
+    structuredContent: { error: body },
   };
 }

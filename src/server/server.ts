@@ -64,13 +64,14 @@ function registerTool(server: McpServer, tool: ToolDef, services: Services, clie
         if (message !== undefined) params['message'] = message;
         ctx.mcpReq.notify({ method: 'notifications/progress', params }).catch(() => undefined);
       };
+      let sent = 0;
       try {
         return await tool.handler(args as never, {
           client,
           services,
           signal: ctx.mcpReq.signal,
           progress,
-          hasProgressToken: token !== undefined,
+          progressText: token === undefined ? undefined : (text) => progress(++sent, undefined, text),
         });
       } catch (err) {
         return errorResult(err);

@@ -11,7 +11,8 @@ export interface ToolCtx {
   signal: AbortSignal;
   /** Sends notifications/progress when the client asked for it (a progress token); otherwise a no-op. */
   progress: (progress: number, total?: number, message?: string) => void;
-  hasProgressToken: boolean;
+  /** Numbered text progress when the client asked for progress, else undefined: pass it on as an output callback. */
+  progressText: ((text: string) => void) | undefined;
 }
 
 export type ToolProfile = 'core' | 'full';
@@ -30,6 +31,21 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   example?: Record<string, unknown>;
   handler: (args: z.infer<I>, ctx: ToolCtx) => Promise<CallToolResult>;
 }
+
+/** The three kinds of tool most tools are: reads, actions that add or change, and actions that delete. */
+export const READ_ONLY: ToolAnnotations = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+};
+export const ACTS: ToolAnnotations = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: false,
+};
+export const DESTRUCTIVE: ToolAnnotations = { ...ACTS, destructiveHint: true };
 
 /** Keeps each tool's handler typed against its own schemas while the registry holds them all. */
 export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<I, O>): ToolDef {

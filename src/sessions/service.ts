@@ -574,7 +574,7 @@ export class SessionService {
   private bwrapMissing: boolean | undefined;
 
   /** Checked once: a per-call existsSync sat on the execute hot path for a fact that does not change. */
-  private isolationMissing(): boolean {
+  isolationMissing(): boolean {
     this.bwrapMissing ??= this.config.isolation === 'bwrap' && !existsSync(this.config.bwrapPath);
     return this.bwrapMissing;
   }

@@ -5,7 +5,8 @@ export type AppType = (typeof APP_TYPES)[number];
 export type AppTypeArg = AppType | 'auto';
 
 /** starting: launched, not yet answering; running: answered HTTP; exited: ended by itself; stopped: ended by us. */
-export type AppStatus = 'starting' | 'running' | 'exited' | 'stopped';
+export const APP_STATUSES = ['starting', 'running', 'exited', 'stopped'] as const;
+export type AppStatus = (typeof APP_STATUSES)[number];
 
 export interface WebAppInfo {
   app_id: string;

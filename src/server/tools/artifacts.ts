@@ -1,6 +1,6 @@
 // Artifact tools: list, report, categorize, clean up, and export the session as a notebook.
 import { z } from 'zod';
-import { defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
+import { DESTRUCTIVE, ACTS, READ_ONLY, defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { ArtifactSchema, CategorySchema, CleanupResultSchema, SessionIdArg } from '../schemas.js';
 import { sessionScope } from '../services.js';
@@ -11,14 +11,6 @@ import type {
   NotebookOutputItem,
   SessionScope,
 } from '../../artifacts/types.js';
-
-const readOnly = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
-const destructive = {
-  readOnlyHint: false,
-  destructiveHint: true,
-  idempotentHint: false,
-  openWorldHint: false,
-};
 
 /** Runs a cleanup in the session's call queue, so its backup and its deletions never overlap a running call. */
 async function cleanup(
@@ -64,7 +56,7 @@ export function artifactTools(): ToolDef[] {
         total_count: z.number(),
         total_bytes: z.number(),
       }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
         const r = await ctx.services.artifacts.list(scope, {
@@ -98,7 +90,7 @@ export function artifactTools(): ToolDef[] {
         largest: z.array(ArtifactSchema),
         generated_at: z.string(),
       }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
         const r = await ctx.services.artifacts.report(scope);
@@ -120,7 +112,7 @@ export function artifactTools(): ToolDef[] {
         categories: z.record(z.string(), z.array(z.string())),
         total_count: z.number(),
       }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
         const r = await ctx.services.artifacts.categorize(scope);
@@ -140,7 +132,7 @@ export function artifactTools(): ToolDef[] {
         'so rollback_to_backup can undo it. Reports what was removed.',
       inputSchema: z.object({ artifact_type: CategorySchema, session_id: SessionIdArg }),
       outputSchema: CleanupResultSchema,
-      annotations: destructive,
+      annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         return cleanup(ctx, args.session_id, (scope, before) =>
           ctx.services.artifacts.cleanupByType(scope, args.artifact_type, { beforeCleanup: before }),
@@ -157,7 +149,7 @@ export function artifactTools(): ToolDef[] {
         'enabled, so rollback_to_backup can undo it. Reports what was removed.',
       inputSchema: z.object({ session_id: SessionIdArg }),
       outputSchema: CleanupResultSchema,
-      annotations: destructive,
+      annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         return cleanup(ctx, args.session_id, (scope, before) =>
           ctx.services.artifacts.cleanupAll(scope, { beforeCleanup: before }),
@@ -182,12 +174,7 @@ export function artifactTools(): ToolDef[] {
         cell_count: z.number(),
         artifact: ArtifactSchema,
       }),
-      annotations: {
-        readOnlyHint: false,
-        destructiveHint: false,
-        idempotentHint: false,
-        openWorldHint: false,
-      },
+      annotations: ACTS,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
         const history = ctx.services.sessions.executions(scope.sessionId).map(toHistoryEntry);

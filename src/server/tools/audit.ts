@@ -1,6 +1,6 @@
 // The audit tool: get_audit_log lists the caller's own executes, shell commands, installs and policy denials.
 import { z } from 'zod';
-import { defineTool, type ToolDef } from '../tool-def.js';
+import { READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 
 export function auditTools(): ToolDef[] {
@@ -36,7 +36,7 @@ export function auditTools(): ToolDef[] {
         ),
         count: z.number(),
       }),
-      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const owner = ctx.client.clientKey;
         const entries = ctx.services.audit.list(owner, args.session_id, args.limit ?? 100);

@@ -1,6 +1,6 @@
 // Backup tools: versioned, content-addressed backups of a session's workspace, with crash-safe rollback.
 import { z } from 'zod';
-import { defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
+import { DESTRUCTIVE, ACTS, READ_ONLY, defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
 import type { SessionHandle } from '../../sessions/service.js';
@@ -29,15 +29,6 @@ const Summary = z.object({
   total_size: z.number(),
   unique_bytes: z.number(),
 });
-
-const write = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false };
-const readOnly = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
-const destructive = {
-  readOnlyHint: false,
-  destructiveHint: true,
-  idempotentHint: false,
-  openWorldHint: false,
-};
 
 /** Runs a backup operation in the session's call queue, so no execute changes files underneath it. */
 function inSession<T>(
@@ -83,7 +74,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         duration_ms: z.number(),
         retention: CleanupOut.nullable(),
       }),
-      annotations: write,
+      annotations: ACTS,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, (s) =>
           ctx.services.backups.backup(s.sessionId, s.workspace, {
@@ -109,7 +100,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         'why it was made (manual, pre_rollback, pre_cleanup, auto).',
       inputSchema: z.object({ session_id: SessionIdArg }),
       outputSchema: z.object({ backups: z.array(Summary) }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const backups = await inSession(ctx, args.session_id, (s) => ctx.services.backups.list(s.sessionId));
         const lines = backups.map(
@@ -141,7 +132,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
         diff_vs_workspace: ChangeSet,
       }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const d = await inSession(ctx, args.session_id, (s) =>
           ctx.services.backups.details(s.sessionId, args.backup_name, s.workspace),
@@ -176,7 +167,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         python_restarted: z.boolean(),
         duration_ms: z.number(),
       }),
-      annotations: destructive,
+      annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, async (s) => {
           const out = await ctx.services.backups.rollback(s.sessionId, args.backup_name, s.workspace, {
@@ -211,7 +202,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         session_id: SessionIdArg,
       }),
       outputSchema: CleanupOut,
-      annotations: destructive,
+      annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, (s) =>
           ctx.services.backups.cleanupOld(s.sessionId, args.max_backups ?? maxBackups),
@@ -237,7 +228,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         missing: z.array(z.string()),
         corrupt: z.array(z.string()),
       }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, (s) =>
           ctx.services.backups.verify(s.sessionId, args.backup_name),
@@ -268,7 +259,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         size: z.number(),
         sha256: z.string().nullable(),
       }),
-      annotations: destructive,
+      annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, async (s) => {
           const out = await ctx.services.backups.restoreFile(
@@ -291,7 +282,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
       description: 'List the files added, changed and deleted between backup a and backup b of the session.',
       inputSchema: z.object({ a: BackupName, b: BackupName, session_id: SessionIdArg }),
       outputSchema: ChangeSet.extend({ from: z.string(), to: z.string() }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, (s) =>
           ctx.services.backups.diffBackups(s.sessionId, args.a, args.b),

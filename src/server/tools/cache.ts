@@ -1,6 +1,6 @@
 // The cache tool: clear_cache drops a session's Python caches that are safe to drop and reports what they held.
 import { z } from 'zod';
-import { defineTool, type ToolDef } from '../tool-def.js';
+import { ACTS, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
 
@@ -34,12 +34,7 @@ export function cacheTools(): ToolDef[] {
         rss_after_bytes: z.number().nullable(),
         duration_ms: z.number(),
       }),
-      annotations: {
-        readOnlyHint: false,
-        destructiveHint: false,
-        idempotentHint: true,
-        openWorldHint: false,
-      },
+      annotations: { ...ACTS, idempotentHint: true },
       handler: async (args, ctx) => {
         const r = await ctx.services.caches.clear(
           ctx.client.clientKey,

@@ -1,6 +1,6 @@
 // The code-running tools: execute and its older name execute_with_artifacts.
 import { z } from 'zod';
-import { defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
+import { ACTS, defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { ArtifactChangesSchema, ErrorBodySchema, MimeBundleSchema, SessionIdArg } from '../schemas.js';
 import { changeLinks } from '../artifact-links.js';
@@ -40,11 +40,10 @@ const ExecuteOutput = z.object({
 });
 
 async function runExecute(args: z.infer<typeof ExecuteInput>, ctx: ToolCtx) {
-  let sent = 0;
   const r = await ctx.services.sessions.execute(ctx.client.clientKey, args.session_id, args.code, {
     timeout_s: args.timeout,
     signal: ctx.signal,
-    onProgress: ctx.hasProgressToken ? (text) => ctx.progress(++sent, undefined, text) : undefined,
+    onProgress: ctx.progressText,
   });
   const extra = [...imageBlocks(r, ctx.services.config.imageInlineCap), ...changeLinks(r.artifacts)];
   const result = okResult(r, executeText(r), extra);
@@ -60,12 +59,7 @@ export function executeTools(defaultTimeoutS: number): ToolDef[] {
     `Each call is limited to the session's timeout (default ${defaultTimeoutS} s; pass timeout to change it) and memory; ` +
     'long output is capped (head and tail kept, the whole saved in the workspace). Errors come back with a code: ' +
     'syntax_error, truncated_code, import_error, runtime_error, timeout, memory_limit. No network.';
-  const annotations = {
-    readOnlyHint: false,
-    destructiveHint: false,
-    idempotentHint: false,
-    openWorldHint: false,
-  };
+
   return [
     defineTool({
       name: 'execute',
@@ -75,7 +69,7 @@ export function executeTools(defaultTimeoutS: number): ToolDef[] {
       description,
       inputSchema: ExecuteInput,
       outputSchema: ExecuteOutput,
-      annotations,
+      annotations: ACTS,
       handler: runExecute,
     }),
     defineTool({
@@ -91,7 +85,7 @@ export function executeTools(defaultTimeoutS: number): ToolDef[] {
           .describe('Report files the call created or changed (always on).'),
       }),
       outputSchema: ExecuteOutput,
-      annotations,
+      annotations: ACTS,
       handler: (args, ctx) => runExecute(args, ctx),
     }),
   ];

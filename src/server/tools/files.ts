@@ -1,7 +1,7 @@
 // File tools: put input into a session's workspace and take results out without writing code for it.
 import { z } from 'zod';
 import { invalidArgument } from '../../errors.js';
-import { defineTool, type ToolDef } from '../tool-def.js';
+import { DESTRUCTIVE, READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { ArtifactSchema, SessionIdArg } from '../schemas.js';
 import { sessionScope } from '../services.js';
@@ -24,7 +24,7 @@ export function fileTools(): ToolDef[] {
         session_id: SessionIdArg,
       }),
       outputSchema: z.object({ artifact: ArtifactSchema, created: z.boolean() }),
-      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+      annotations: { ...DESTRUCTIVE, idempotentHint: true },
       handler: async (args, ctx) => {
         if ((args.text === undefined) === (args.base64 === undefined)) {
           throw invalidArgument('give exactly one of text or base64');
@@ -68,7 +68,7 @@ export function fileTools(): ToolDef[] {
         text: z.string().optional(),
         base64: z.string().optional(),
       }),
-      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
         const r = await ctx.services.artifacts.readFile(

@@ -1,6 +1,6 @@
 // Package tools: install_package and list_installed_packages. MCP shaping only; the packages service does the work.
 import { z } from 'zod';
-import { defineTool, type ToolDef } from '../tool-def.js';
+import { ACTS, READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
 
@@ -69,16 +69,15 @@ export function packageTools(): ToolDef[] {
           ),
       }),
       outputSchema: InstallOutput,
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+      annotations: { ...ACTS, idempotentHint: true, openWorldHint: true },
       handler: async (args, ctx) => {
-        let n = 0;
         const r = await ctx.services.packages.install(
           ctx.client.clientKey,
           args.session_id,
           { package: args.package, version: args.version, timeout_s: args.timeout },
           {
             signal: ctx.signal,
-            onLine: ctx.hasProgressToken ? (line) => ctx.progress(++n, undefined, line) : undefined,
+            onLine: ctx.progressText,
           },
         );
         const what = r.installed
@@ -103,7 +102,7 @@ export function packageTools(): ToolDef[] {
         'virtualenv (installed with install_package) and which from the system.',
       inputSchema: z.object({ session_id: SessionIdArg }),
       outputSchema: ListOutput,
-      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const r = await ctx.services.packages.list(ctx.client.clientKey, args.session_id);
         const mine = r.packages.filter((p) => p.source === 'venv').map((p) => `${p.name} ${p.version}`);

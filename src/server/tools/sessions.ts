@@ -1,6 +1,6 @@
 // Session lifecycle tools: create_session, list_sessions, close_session.
 import { z } from 'zod';
-import { defineTool, type ToolDef } from '../tool-def.js';
+import { DESTRUCTIVE, ACTS, READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionInfoSchema } from '../schemas.js';
 
@@ -48,12 +48,7 @@ export function sessionTools(idleTtlS: number): ToolDef[] {
         allowed_domains: z.array(z.string()),
         network_summary: z.string(),
       }),
-      annotations: {
-        readOnlyHint: false,
-        destructiveHint: false,
-        idempotentHint: false,
-        openWorldHint: false,
-      },
+      annotations: ACTS,
       handler: async (args, ctx) => {
         const info = await ctx.services.sessions.create(ctx.client.clientKey, args);
         const net = ctx.services.network.describe(info.session_id, info.network);
@@ -71,7 +66,7 @@ export function sessionTools(idleTtlS: number): ToolDef[] {
       description: `List your open sessions with their limits, last use and whether their Python process is running. ${ttl}`,
       inputSchema: z.object({}),
       outputSchema: z.object({ sessions: z.array(SessionInfoSchema), idle_ttl_s: z.number() }),
-      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      annotations: READ_ONLY,
       handler: async (_args, ctx) => {
         const sessions = ctx.services.sessions.list(ctx.client.clientKey);
         const lines = sessions.map(
@@ -93,12 +88,7 @@ export function sessionTools(idleTtlS: number): ToolDef[] {
         'Stop a session: its Python process ends and its workspace files are deleted. Cannot be undone.',
       inputSchema: z.object({ session_id: z.string().max(200).describe('The session to close.') }),
       outputSchema: z.object({ session_id: z.string(), closed: z.boolean() }),
-      annotations: {
-        readOnlyHint: false,
-        destructiveHint: true,
-        idempotentHint: false,
-        openWorldHint: false,
-      },
+      annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const res = await ctx.services.sessions.close(ctx.client.clientKey, args.session_id);
         return okResult(res, `Closed session ${res.session_id}.`);

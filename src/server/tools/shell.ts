@@ -1,10 +1,11 @@
 // The shell tool: shell_execute runs a /bin/sh command line in the session's box after the policy has checked it.
 import { z } from 'zod';
-import { defineTool, type ToolDef } from '../tool-def.js';
+import { DESTRUCTIVE, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult, errorText } from '../results.js';
 import { ArtifactChangesSchema, ErrorBodySchema, SessionIdArg } from '../schemas.js';
 import { changeLinks, changesText } from '../artifact-links.js';
 import type { ShellResult } from '../../shell/service.js';
+import { streamsText } from '../execute-format.js';
 
 const ShellInput = z.object({
   command: z
@@ -50,15 +51,7 @@ const ShellOutput = z.object({
 });
 
 function shellText(r: ShellResult): string {
-  const parts: string[] = [];
-  for (const n of r.notices) parts.push(`[notice] ${n}`);
-  if (r.stdout) parts.push(r.stdout.replace(/\n$/, ''));
-  if (r.stderr) parts.push(`[stderr]\n${r.stderr.replace(/\n$/, '')}`);
-  if (r.stdout_truncated || r.stderr_truncated) {
-    parts.push(
-      `[output_truncated] the full output is in the workspace: ${Object.values(r.full_output).join(', ')}`,
-    );
-  }
+  const parts = streamsText(r);
   if (r.error) parts.push(errorText(r.error));
   const files = changesText(r.artifacts);
   if (files) parts.push(files);
@@ -85,19 +78,13 @@ export function shellTools(): ToolDef[] {
         'reboot, signalling processes outside the command…): a refusal is policy_denied naming the rule.',
       inputSchema: ShellInput,
       outputSchema: ShellOutput,
-      annotations: {
-        readOnlyHint: false,
-        destructiveHint: true,
-        idempotentHint: false,
-        openWorldHint: false,
-      },
+      annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
-        let sent = 0;
         const r = await ctx.services.shell.run(ctx.client.clientKey, args.session_id, args.command, {
           working_directory: args.working_directory,
           timeout_s: args.timeout,
           signal: ctx.signal,
-          onProgress: ctx.hasProgressToken ? (text) => ctx.progress(++sent, undefined, text) : undefined,
+          onProgress: ctx.progressText,
         });
         const result = okResult(r, shellText(r), changeLinks(r.artifacts));
         if (r.error) result.isError = true;

@@ -3,17 +3,18 @@
 import { z } from 'zod';
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
-import { defineTool, type ToolDef } from '../tool-def.js';
-import { APP_TYPES } from '../../webapps/types.js';
+import { ACTS, DESTRUCTIVE, READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
+import { APP_STATUSES, APP_TYPES } from '../../webapps/types.js';
 
 const AppTypeArg = z.enum([...APP_TYPES, 'auto']);
+const AppStatusSchema = z.enum(APP_STATUSES);
 const AppTypeOut = z.enum(APP_TYPES);
 
 const WebAppSchema = z.object({
   app_id: z.string(),
   session_id: z.string(),
   app_type: AppTypeOut,
-  status: z.enum(['starting', 'running', 'exited', 'stopped']),
+  status: AppStatusSchema,
   url: z.string().nullable(),
   host_port: z.number().nullable(),
   box_port: z.number().nullable(),
@@ -71,9 +72,6 @@ const ExportDetailsSchema = ExportInfoSchema.extend({
 const ExportNameArg = z.string().max(200).describe('Name of the export (letters, digits, - and _).');
 const AppIdArg = z.string().max(100).describe('The app id start_web_app returned.');
 
-const readOnly = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
-const acts = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false };
-
 export function webAppTools(): ToolDef[] {
   return [
     defineTool({
@@ -123,7 +121,7 @@ export function webAppTools(): ToolDef[] {
         http_status: z.number(),
         first_logs: z.array(z.string()),
       }),
-      annotations: acts,
+      annotations: ACTS,
       handler: async (args, ctx) => {
         const r = await ctx.services.webapps.start(ctx.client.clientKey, args);
         return okResult(
@@ -148,7 +146,7 @@ export function webAppTools(): ToolDef[] {
           .describe("Only this session's apps; omit for all of yours."),
       }),
       outputSchema: z.object({ apps: z.array(WebAppSchema) }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const apps = ctx.services.webapps.list(ctx.client.clientKey, args.session_id);
         const text = apps.length
@@ -167,7 +165,7 @@ export function webAppTools(): ToolDef[] {
         'readable with get_web_app_logs. Stopping an app that already ended just returns its state.',
       inputSchema: z.object({ app_id: AppIdArg }),
       outputSchema: WebAppSchema,
-      annotations: { ...acts, destructiveHint: true, idempotentHint: true },
+      annotations: { ...DESTRUCTIVE, idempotentHint: true },
       handler: async (args, ctx) => {
         const r = await ctx.services.webapps.stop(ctx.client.clientKey, args.app_id);
         return okResult(r, `App ${r.app_id} is ${r.status}.`);
@@ -193,12 +191,12 @@ export function webAppTools(): ToolDef[] {
       }),
       outputSchema: z.object({
         app_id: z.string(),
-        status: z.enum(['starting', 'running', 'exited', 'stopped']),
+        status: AppStatusSchema,
         lines: z.array(z.string()),
         total_lines: z.number(),
         truncated: z.boolean(),
       }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const r = ctx.services.webapps.logs(ctx.client.clientKey, args.app_id, args.tail ?? 100);
         return okResult(r, r.lines.length ? r.lines.join('\n') : '(no output yet)');
@@ -232,7 +230,7 @@ export function webAppTools(): ToolDef[] {
         session_id: SessionIdArg,
       }),
       outputSchema: ExportDetailsSchema,
-      annotations: acts,
+      annotations: ACTS,
       handler: async (args, ctx) => {
         const r = await ctx.services.webappExports.export(
           ctx.client.clientKey,
@@ -252,7 +250,7 @@ export function webAppTools(): ToolDef[] {
         'List your exported web-app bundles with their app type, requirements and smoke-test result.',
       inputSchema: z.object({}),
       outputSchema: z.object({ exports: z.array(ExportInfoSchema) }),
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (_args, ctx) => {
         const exports = ctx.services.webappExports.list(ctx.client.clientKey);
         const text = exports.length
@@ -277,7 +275,7 @@ export function webAppTools(): ToolDef[] {
         max_bytes_per_file: z.number().int().min(1).max(262144).optional().describe('Default 65536.'),
       }),
       outputSchema: ExportDetailsSchema,
-      annotations: readOnly,
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const r = ctx.services.webappExports.details(ctx.client.clientKey, args.export_name, args);
         return okResult(r, `${r.export_name}: ${r.files.map((f) => `${f.path} (${f.size} B)`).join(', ')}`);
@@ -292,7 +290,7 @@ export function webAppTools(): ToolDef[] {
         'Delete an exported bundle and its record. Cannot be undone; built images are not touched.',
       inputSchema: z.object({ export_name: ExportNameArg }),
       outputSchema: z.object({ export_name: z.string(), removed: z.boolean(), freed_bytes: z.number() }),
-      annotations: { ...acts, destructiveHint: true },
+      annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const r = ctx.services.webappExports.cleanup(ctx.client.clientKey, args.export_name);
         return okResult(r, `Removed export ${r.export_name} (${r.freed_bytes} bytes).`);
@@ -318,7 +316,7 @@ export function webAppTools(): ToolDef[] {
         duration_ms: z.number(),
         log_tail: z.array(z.string()),
       }),
-      annotations: { ...acts, openWorldHint: true },
+      annotations: { ...ACTS, openWorldHint: true },
       handler: async (args, ctx) => {
         const r = await ctx.services.webappExports.build(ctx.client.clientKey, args.export_name, args.tag);
         return okResult(r, `Built ${r.tag} (${r.image_id}) in ${Math.round(r.duration_ms / 1000)} s.`);
