@@ -28,7 +28,6 @@ export interface ProxyOptions {
   socketPath: string;
   rules: readonly DomainRule[];
   onDenied?: (d: ProxyDenial) => void;
-  onAllowed?: (host: string, port: number, method: string) => void;
   lookup?: Lookup;
   /** Idle time after which a tunnel or forwarded request is dropped. */
   idleMs?: number;
@@ -140,7 +139,6 @@ export class AllowlistProxy {
           return;
         }
         if (res.destroyed) return; // the client left while the name was looked up
-        opts.onAllowed?.(url.hostname, port, method);
         const headers = forwardHeaders(req.headers);
         headers.host = url.host;
         const up = httpRequest(
@@ -197,7 +195,6 @@ export class AllowlistProxy {
           );
           return;
         }
-        opts.onAllowed?.(target.host, target.port, 'CONNECT');
         const up = connect({ host: t.address, port: target.port, timeout: CONNECT_TIMEOUT_MS });
         proxy.track(up, idleMs);
         let established = false;

@@ -1,6 +1,5 @@
 // The network service: each session's policy (none / allowlist / full), the allowlist proxies behind the boxes,
 // and the record of denied attempts. It never opens the host network to a box unless the server allowed `full`.
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,30 +12,14 @@ import { wireProxy } from './box-wiring.js';
 import { parseDomainRules, type DomainRule } from './domains.js';
 import {
   checkServerNetworkConfig,
-  isNetworkMode,
+  describeNetwork,
   resolveSessionNetwork,
-  type NetworkMode,
+  type NetworkDescription,
+  type ServerNetworkPolicy,
 } from './policy.js';
 import { AllowlistProxy, type ProxyDenial } from './proxy.js';
 
 export type NetLog = (level: 'info' | 'warn', msg: string, extra?: Record<string, unknown>) => void;
-
-export interface NetworkEvents {
-  /** A proxy refused a connection; sessionId is null for an install's own proxy. */
-  denied: [sessionId: string | null, denial: ProxyDenial];
-}
-
-/** What a session can reach, for get_sandbox_limitations and results. */
-export interface NetworkDescription {
-  mode: NetworkMode;
-  enforced: boolean;
-  allowed_domains: string[];
-  /** Inside the box: where programs find the proxy (the relay), or null. */
-  proxy: string | null;
-  full_network_allowed: boolean;
-  recent_denials: ProxyDenial[];
-  summary: string;
-}
 
 /** A proxy opened for one job (a package install) rather than a session. */
 export interface EphemeralProxy {
@@ -48,7 +31,7 @@ export interface EphemeralProxy {
 const KEEP_DENIALS = 50;
 
 export class NetworkService {
-  readonly events = new EventEmitter<NetworkEvents>();
+  private readonly server: ServerNetworkPolicy;
   private readonly repo: NetworkRepo;
   private readonly proxies = new Map<string, AllowlistProxy>();
   private readonly rules = new Map<string, DomainRule[]>();
@@ -62,36 +45,22 @@ export class NetworkService {
     private readonly sessions: SessionService,
     private readonly log: NetLog = () => {},
   ) {
-    checkServerNetworkConfig(config);
+    this.server = checkServerNetworkConfig(config);
     this.repo = new NetworkRepo(db);
     sessions.setNetworkPolicy((req) => this.decide(req));
     sessions.addBoxCustomizer((box, opts) => this.customize(box.sessionId, box.network, opts));
     sessions.events.on('closed', (id) => void this.forget(id));
   }
 
+  /** What the session (whose stored mode is `mode`) can reach, with its allowlist and its last denials. */
   describe(sessionId: string, mode: string): NetworkDescription {
-    const m: NetworkMode = isNetworkMode(mode) ? mode : 'none';
-    const domains = m === 'allowlist' ? this.rulesFor(sessionId).map((r) => r.text) : [];
-    const enforced = this.config.isolation === 'bwrap';
-    const summary =
-      m === 'none'
-        ? 'no network: the box has only its own loopback interface'
-        : m === 'allowlist'
-          ? `only ${domains.join(', ')} through the sandbox proxy (http and https); everything else is refused as network_denied`
-          : "full network: the box shares the host's network";
-    return {
-      mode: m,
-      enforced,
-      allowed_domains: domains,
-      proxy: m === 'allowlist' && enforced ? 'http://127.0.0.1:3128' : null,
-      full_network_allowed: this.config.allowFullNetwork,
-      recent_denials: [...(this.denials.get(sessionId) ?? [])],
-      summary: enforced ? summary : `${summary} (NOT enforced: isolation is off)`,
-    };
-  }
-
-  recentDenials(sessionId: string): ProxyDenial[] {
-    return [...(this.denials.get(sessionId) ?? [])];
+    return describeNetwork({
+      mode,
+      isolated: this.config.isolation === 'bwrap',
+      fullAllowed: this.config.allowFullNetwork,
+      rules: mode === 'allowlist' ? this.rulesFor(sessionId) : [],
+      denials: this.denials.get(sessionId) ?? [],
+    });
   }
 
   /** Opens a proxy limited to `rules` for one job; its denials are returned to the caller, not to a session. */
@@ -105,7 +74,6 @@ export class NetworkService {
         onDenied: (d) => {
           if (denials.length < KEEP_DENIALS) denials.push(d);
           this.log('warn', 'network_denied', { job: label, host: d.host, port: d.port, reason: d.reason });
-          this.events.emit('denied', null, d);
         },
       },
       (err) => this.log('warn', 'job proxy failed', { job: label, err: String(err) }),
@@ -121,7 +89,7 @@ export class NetworkService {
   }
 
   private decide(req: SessionOptions): { mode: string; record: (id: string) => void } {
-    const net = resolveSessionNetwork(this.config, req);
+    const net = resolveSessionNetwork(this.server, req);
     return {
       mode: net.mode,
       record: (id) => {
@@ -190,7 +158,6 @@ export class NetworkService {
       sessionId,
       `network_denied: ${d.method} ${d.host}:${d.port} refused: ${d.reason}`,
     );
-    this.events.emit('denied', sessionId, d);
   }
 
   private async forget(sessionId: string): Promise<void> {

@@ -2,6 +2,8 @@
 // session's limits and network policy, and the shell rules in force. Pure; it must never state a protection that the
 // inputs do not show is in force.
 import type { Config } from '../config.js';
+import type { NetworkDescription } from '../network/policy.js';
+import type { ProxyDenial } from '../network/proxy.js';
 import { BOX_AGENT_DIR, BOX_MPLCONFIG_DIR } from '../sandbox/bwrap-argv.js';
 import type { Mechanisms } from '../sandbox/box.js';
 import type { ShellRule } from './shell-rules.js';
@@ -10,7 +12,8 @@ export interface LimitationsInput {
   sessionId: string;
   /** The workspace as the code sees it: /workspace in a box, the host folder without isolation. */
   workspace: string;
-  network: string;
+  /** The session's network as the network service describes it. */
+  network: NetworkDescription;
   timeoutS: number;
   memoryMb: number;
   pids: number;
@@ -36,7 +39,14 @@ export interface SandboxLimitations {
     runs_as: string;
   };
   limits: Limit[];
-  network: { policy: string; description: string };
+  network: {
+    policy: string;
+    description: string;
+    enforced: boolean;
+    allowed_domains: string[];
+    proxy: string | null;
+    recent_denials: ProxyDenial[];
+  };
   filesystem: { workspace: string; writable: string[]; read_only: string[]; not_visible: string[] };
   shell: {
     interpreter: string;
@@ -48,20 +58,10 @@ export interface SandboxLimitations {
   cannot: string[];
 }
 
-function networkDescription(policy: string, isolated: boolean): string {
-  if (!isolated) return "the host's network, as the server user (isolation is off)";
-  if (policy === 'none') {
-    return 'no network: the box has its own network namespace with only loopback; servers started in this session are reachable on localhost';
-  }
-  if (policy === 'allowlist')
-    return "only the allowlisted hosts, through the server's proxy; everything else is refused";
-  if (policy === 'full') return "the host's network (this session was created with full network access)";
-  return `network policy '${policy}'`;
-}
-
 export function describeLimitations(i: LimitationsInput): SandboxLimitations {
   const boxed = i.mechanisms.isolation === 'bwrap';
-  const ownNet = boxed && i.network !== 'full';
+  const net = i.network;
+  const ownNet = boxed && net.mode !== 'full';
   const memoryBy = i.mechanisms.memory === 'cgroup' ? 'cgroup' : 'not enforced on this machine';
   const pidsBy = i.mechanisms.pids === 'cgroup' ? 'cgroup' : 'not enforced on this machine';
   const limits: Limit[] = [
@@ -105,7 +105,11 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
     if (i.mechanisms.seccomp)
       cannot.push('use system calls Python never needs (mount, ptrace, bpf, kexec, keyctl…): seccomp');
   }
-  if (i.network === 'none' && boxed) cannot.push('reach the network beyond localhost');
+  if (net.mode === 'none' && boxed) cannot.push('reach the network beyond localhost');
+  if (net.mode === 'allowlist' && boxed)
+    cannot.push(
+      `reach hosts outside the allowlist (${net.allowed_domains.join(', ')}): the proxy refuses them as network_denied`,
+    );
   cannot.push(
     `run a single call longer than ${i.timeoutS} s`,
     ...(i.mechanisms.memory === 'cgroup' ? [`use more than ${i.memoryMb} MiB of memory`] : []),
@@ -132,7 +136,14 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
         : "the server's own user",
     },
     limits,
-    network: { policy: i.network, description: networkDescription(i.network, boxed) },
+    network: {
+      policy: net.mode,
+      description: net.summary,
+      enforced: net.enforced,
+      allowed_domains: net.allowed_domains,
+      proxy: net.proxy,
+      recent_denials: net.recent_denials,
+    },
     filesystem: boxed
       ? {
           workspace: i.workspace,

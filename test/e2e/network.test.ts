@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RELAY_URL } from '../../src/network/box-wiring.js';
 import { startStdio, type Harness } from './harness.js';
 
 let web: Server;
@@ -76,6 +77,17 @@ describe('network policy', () => {
     });
     expect(ok.stdout.trim()).toBe(`200 hello allowed.localhost:${port} /hi`);
 
+    // get_sandbox_limitations names the session's allowlist; nothing has been refused yet.
+    const before = await h.sc('get_sandbox_limitations', { session_id: s.session_id });
+    expect(before.network).toMatchObject({
+      policy: 'allowlist',
+      enforced: true,
+      allowed_domains: ['allowed.localhost'],
+      proxy: RELAY_URL,
+      recent_denials: [],
+    });
+    expect(before.network.description).toMatch(/^only allowed\.localhost through the sandbox proxy/);
+
     const denied = await h.sc('execute', {
       session_id: s.session_id,
       code: fetchCode(`http://other.localhost:${port}/secret`),
@@ -84,6 +96,19 @@ describe('network policy', () => {
       /^HTTPError 403 network_denied network_denied: 'other.localhost' is not in this session's allowlist \(allowed\.localhost\)/,
     );
     expect(denied.notices.join('\n')).toMatch(/network_denied: GET other\.localhost:\d+ refused/);
+    // ...and it now lists that denial.
+    const after = await h.sc('get_sandbox_limitations', { session_id: s.session_id });
+    expect(after.network.allowed_domains).toEqual(['allowed.localhost']);
+    expect(after.network.recent_denials).toEqual([
+      {
+        at: expect.any(String),
+        method: 'GET',
+        host: 'other.localhost',
+        port,
+        reason: "'other.localhost' is not in this session's allowlist (allowed.localhost)",
+        rule: null,
+      },
+    ]);
     // A denial during a shell command comes back with that command, not with the next execute.
     const curl = await h.sc('shell_execute', {
       session_id: s.session_id,
@@ -192,6 +217,10 @@ describe('server-wide network default', () => {
     expect(r.stdout.trim()).toBe(`200 hello allowed.localhost:${port} /default`);
     const d = await h.sc('execute', { code: fetchCode(`http://nope.localhost:${port}/`) });
     expect(d.stdout).toMatch(/HTTPError 403 network_denied/);
+    const lim = await h.sc('get_sandbox_limitations');
+    expect(lim.network.policy).toBe('allowlist');
+    expect(lim.network.allowed_domains).toEqual(['allowed.localhost']);
+    expect(lim.network.recent_denials.map((x: { host: string }) => x.host)).toEqual(['nope.localhost']);
   });
 
   it("keeps a session's allowlist across a server restart without the defaults", async () => {

@@ -1,12 +1,17 @@
 // get_sandbox_limitations' answer, built from inputs only: it states nothing the inputs do not show.
 import { describe, expect, it } from 'vitest';
+import { parseDomainRules } from '../../src/network/domains.js';
+import { describeNetwork, type NetworkFacts } from '../../src/network/policy.js';
 import { describeLimitations, type LimitationsInput } from '../../src/policy/limitations.js';
 import { DEFAULT_RULES } from '../../src/policy/shell-rules.js';
+
+const net = (o: Partial<NetworkFacts> = {}) =>
+  describeNetwork({ mode: 'none', isolated: true, fullAllowed: false, rules: [], denials: [], ...o });
 
 const base: LimitationsInput = {
   sessionId: 's_x',
   workspace: '/workspace',
-  network: 'none',
+  network: net(),
   timeoutS: 60,
   memoryMb: 1024,
   pids: 256,
@@ -44,21 +49,61 @@ describe('describeLimitations', () => {
     const l = describeLimitations({
       ...base,
       workspace: '/srv/ws',
+      network: net({ isolated: false }),
       mechanisms: { isolation: 'none', memory: 'none', pids: 'none', seccomp: false },
     });
     expect(l.cannot[0]).toMatch(/^WARNING: isolation is off/);
     expect(l.isolation.namespaces).toEqual([]);
-    expect(l.network.description).toMatch(/host's network/);
+    expect(l.network).toMatchObject({ policy: 'none', enforced: false });
+    expect(l.network.description).toMatch(/host's network.*NOT enforced/);
+    expect(l.cannot.join('\n')).not.toMatch(/network beyond localhost|outside the allowlist/);
     expect(l.filesystem.writable).toEqual(['everything the server user can write']);
     expect(l.filesystem.workspace).toBe('/srv/ws');
   });
 
   it('follows the session network policy', () => {
-    expect(describeLimitations({ ...base, network: 'allowlist' }).network.description).toMatch(
-      /allowlisted hosts/,
-    );
-    const full = describeLimitations({ ...base, network: 'full' });
+    const none = describeLimitations(base);
+    expect(none.network).toEqual({
+      policy: 'none',
+      description: base.network.summary,
+      enforced: true,
+      allowed_domains: [],
+      proxy: null,
+      recent_denials: [],
+    });
+    expect(none.cannot.join('\n')).toMatch(/network beyond localhost/);
+    const full = describeLimitations({ ...base, network: net({ mode: 'full', fullAllowed: true }) });
+    expect(full.network.description).toMatch(/^full network/);
     expect(full.isolation.namespaces).not.toContain('network');
     expect(full.cannot.join('\n')).not.toMatch(/network beyond localhost/);
+  });
+
+  it("gives an allowlist session's domains, its proxy and its recent denials from the network description", () => {
+    const denial = {
+      at: '2025-01-01T00:00:00.000Z',
+      method: 'CONNECT',
+      host: 'evil.example.net',
+      port: 443,
+      reason: "'evil.example.net' is not in this session's allowlist (*.example.com, pypi.org)",
+      rule: null,
+    };
+    const network = net({
+      mode: 'allowlist',
+      rules: parseDomainRules(['pypi.org', '*.example.com']),
+      denials: [denial],
+    });
+    const l = describeLimitations({ ...base, network });
+    expect(l.network).toEqual({
+      policy: 'allowlist',
+      description: network.summary,
+      enforced: true,
+      allowed_domains: ['*.example.com', 'pypi.org'],
+      proxy: network.proxy,
+      recent_denials: [denial],
+    });
+    expect(l.isolation.namespaces).toContain('network');
+    const cannot = l.cannot.join('\n');
+    expect(cannot).toMatch(/reach hosts outside the allowlist \(\*\.example\.com, pypi\.org\)/);
+    expect(cannot).not.toMatch(/network beyond localhost/);
   });
 });

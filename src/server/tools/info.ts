@@ -1,6 +1,6 @@
 // Environment tools: get_execution_info (python, sys.path, venv, limits, isolation, usage of a session).
 import { z } from 'zod';
-import { defineTool, type ToolDef } from '../tool-def.js';
+import { READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionIdArg, SessionInfoSchema } from '../schemas.js';
 
@@ -41,7 +41,7 @@ export function infoTools(): ToolDef[] {
           oom_kills: z.number(),
         }),
       }),
-      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const cfg = ctx.services.config;
         const { session, env, box } = await ctx.services.sessions.environment(
@@ -65,7 +65,7 @@ export function infoTools(): ToolDef[] {
             memory_limit: m.memory === 'cgroup' ? 'cgroup' : 'not enforced',
             pids_limit: m.pids === 'cgroup' ? 'cgroup' : 'not enforced',
             seccomp: m.seccomp,
-            network: networkText(m.isolation, session.network),
+            network: ctx.services.network.describe(session.session_id, session.network).summary,
           },
           usage: box.usage(),
         };
@@ -74,12 +74,4 @@ export function infoTools(): ToolDef[] {
       },
     }),
   ];
-}
-
-function networkText(isolation: string, policy: string): string {
-  if (isolation !== 'bwrap') return 'host network (isolation off)';
-  if (policy === 'allowlist')
-    return 'allowlist (only listed domains, through the host proxy; see get_sandbox_limitations)';
-  if (policy === 'full') return "full (the host's network)";
-  return 'none (own network namespace, loopback only)';
 }

@@ -1,6 +1,6 @@
 // The limitations tool: get_sandbox_limitations answers what a session can and cannot do, from the live configuration.
 import { z } from 'zod';
-import { defineTool, type ToolDef } from '../tool-def.js';
+import { READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
 import { describeLimitations } from '../../policy/limitations.js';
@@ -17,7 +17,23 @@ const Out = z.object({
   limits: z.array(
     z.object({ name: z.string(), value: z.number(), unit: z.string(), enforced_by: z.string() }),
   ),
-  network: z.object({ policy: z.string(), description: z.string() }),
+  network: z.object({
+    policy: z.string(),
+    description: z.string(),
+    enforced: z.boolean(),
+    allowed_domains: z.array(z.string()),
+    proxy: z.string().nullable(),
+    recent_denials: z.array(
+      z.object({
+        at: z.string(),
+        method: z.string(),
+        host: z.string(),
+        port: z.number(),
+        reason: z.string(),
+        rule: z.string().nullable(),
+      }),
+    ),
+  }),
   filesystem: z.object({
     workspace: z.string(),
     writable: z.array(z.string()),
@@ -49,10 +65,11 @@ export function limitsTools(): ToolDef[] {
       profile: 'full',
       description:
         'What this session can and cannot do, read from its live configuration: isolation mechanisms in force, limits and ' +
-        'what enforces each, network policy, writable and hidden paths, and the shell commands the policy refuses.',
+        "what enforces each, network policy with the session's allowed domains and its recent network_denied refusals " +
+        '(last 50), writable and hidden paths, and the shell commands the policy refuses.',
       inputSchema: z.object({ session_id: SessionIdArg }),
       outputSchema: Out,
-      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const owner = ctx.client.clientKey;
         const { session, env, box } = await ctx.services.sessions.environment(owner, args.session_id);
@@ -63,7 +80,7 @@ export function limitsTools(): ToolDef[] {
         const out = describeLimitations({
           sessionId: session.session_id,
           workspace,
-          network: session.network,
+          network: ctx.services.network.describe(session.session_id, session.network),
           timeoutS: session.timeout_s,
           memoryMb: session.memory_mb,
           pids: session.pids,
@@ -76,7 +93,14 @@ export function limitsTools(): ToolDef[] {
             venv: typeof env['venv'] === 'boolean' ? env['venv'] : null,
           },
         });
-        const text = `Can:\n${out.can.map((c) => `- ${c}`).join('\n')}\nCannot:\n${out.cannot.map((c) => `- ${c}`).join('\n')}`;
+        const denials = out.network.recent_denials;
+        const lastDenial = denials.at(-1);
+        const text =
+          `Can:\n${out.can.map((c) => `- ${c}`).join('\n')}\nCannot:\n${out.cannot.map((c) => `- ${c}`).join('\n')}\n` +
+          `Network: ${out.network.description}` +
+          (lastDenial
+            ? `\nRecent network denials: ${denials.length}, last ${lastDenial.method} ${lastDenial.host}:${lastDenial.port}`
+            : '');
         return okResult(out, text);
       },
     }),
