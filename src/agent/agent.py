@@ -17,6 +17,7 @@ sys.path.insert(0, HERE)  # -I leaves the agent's folder off sys.path
 import procs as _procs  # noqa: E402
 import shell as _shell  # noqa: E402
 import apps as _apps  # noqa: E402
+import netrelay as _netrelay  # noqa: E402
 del sys.path[0]
 
 BATCH_S = 0.1
@@ -37,10 +38,6 @@ def log(msg):
         os.write(2, ('sandbox-agent: %s\n' % msg).encode('utf-8', 'replace'))
     except OSError:
         pass
-
-
-def _set_nonblocking(fd):
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
 
 
 def _grow_pipe(fd):
@@ -254,7 +251,7 @@ class KernelProc:
         for fd in (self.out_fd, self.err_fd):
             _grow_pipe(fd)
         for fd in (self.ev_fd, self.out_fd, self.err_fd):
-            _set_nonblocking(fd)
+            os.set_blocking(fd, False)
         self.ev_buf = bytearray()
         self.started = monotonic()
         self.ready = False
@@ -301,8 +298,8 @@ class Agent:
         self.kernel_calls = set()  # ids the kernel answers with a 'reply' (clear_cache)
 
         self.wake_r, self.wake_w = os.pipe()
-        _set_nonblocking(self.wake_r)
-        _set_nonblocking(self.wake_w)
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda s, f: None)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
@@ -461,19 +458,38 @@ class Agent:
                 self.shells.reaped(pid, status)
                 self.apps.reaped(pid, status)
 
-    def restart_after_kill(self):
-        """Kill the kernel and its processes on purpose; the caller starts the next one."""
+    def kill_kernel(self, detach=True):
+        """Kill the kernel and its processes on purpose and return it; detach also reads what it left in its pipes."""
         k = self.kernel
+        self.kernel = None
         if k is not None:
             k.killed = True  # from now on its 'done' cannot mean the state survived
-            self._dying = k
-            self.kernel = None
-            self.kill_everything(k)
+        self._dying = k
+        self.kill_everything(k)
+        if k is not None and detach:
             self._detach_kernel(k)
-            self._dying = None
-        else:
-            self.kill_everything(None)
+        self._dying = None
         return k
+
+    def replace_kernel(self, k, sig=None, exit_code=None):
+        """Kernel k is gone: end the running request, answer whatever waited on k, and start the next kernel."""
+        ex = self.active
+        if ex is not None:
+            self.finish(
+                ex,
+                ex.reason or 'killed',
+                state_preserved=False,
+                kernel_restarted=True,
+                sig=sig,
+                exit_code=exit_code,
+                usage=self._usage_after_death(ex, k),
+            )
+        self._answer_info_from_cache()
+        if self.failures:
+            # Kernels keep dying before they say hello: back off.
+            self.restart_at = monotonic() + min(0.2 * 2 ** (self.failures - 1), 5.0)
+        else:
+            self.start_kernel()
 
     def on_kernel_exit(self, k):
         """The kernel died by itself (a signal, the OOM killer, os._exit)."""
@@ -487,23 +503,7 @@ class Agent:
             self.failures += 1
             if k.stray:
                 log('kernel exited during start-up (%s): %s' % (code, k.stray.decode('utf-8', 'replace')))
-        ex = self.active
-        if ex is not None:
-            status = ex.reason or 'killed'
-            self.finish(
-                ex,
-                status,
-                state_preserved=False,
-                kernel_restarted=True,
-                sig=-code if code < 0 else None,
-                exit_code=code if code >= 0 else None,
-                usage=self._usage_after_death(ex, k),
-            )
-        self._answer_info_from_cache()
-        if self.failures:
-            self.restart_at = monotonic() + min(0.2 * 2 ** (self.failures - 1), 5.0)
-        else:
-            self.start_kernel()
+        self.replace_kernel(k, sig=-code if code < 0 else None, exit_code=code if code >= 0 else None)
         if not self.ready_sent and self.failures >= 3:
             self.send_ready()
 
@@ -590,6 +590,8 @@ class Agent:
 
     def send_kernel(self, obj):
         k = self.kernel
+        if k is None:
+            return  # none: it died or is being replaced
         data = memoryview((_dumps(obj) + '\n').encode('utf-8', 'surrogatepass'))
         try:
             while data:
@@ -681,19 +683,19 @@ class Agent:
                 'type': 'ready',
                 'pid': self.pid,
                 'kernel_pid': k.pid if k is not None else None,
-                'python': self.info_cache.get('version') or '%d.%d.%d' % sys.version_info[:3],
+                'python': '%d.%d.%d' % sys.version_info[:3],  # the kernel runs the same interpreter
                 'restored': False,
             }
         )
 
+    def teardown(self, detach):
+        """The agent is leaving: kill the apps, the kernel and everything it started, and what shell commands left."""
+        self.apps.close()  # first, so the kill sweep takes the apps too
+        self.kill_kernel(detach)
+        self.shells.kill_all()
+
     def shutdown(self, rid):
-        self.apps.close()  # so the sweep below takes the apps too
-        k = self.kernel
-        self._dying = k
-        self.kernel = None
-        self.kill_everything(k)
-        if k is not None:
-            self._detach_kernel(k)
+        self.teardown(detach=True)
         ex = self.active
         if ex is not None:
             self.finish(ex, ex.reason or 'interrupted', state_preserved=False, kernel_restarted=False)
@@ -701,17 +703,12 @@ class Agent:
             req = self.queue.popleft()
             self.final_simple(req.get('id'), 'interrupted', state_preserved=False, kernel_restarted=False)
         self._answer_info_from_cache()
-        self.shells.kill_all()
         if rid is not None:
             self.final_simple(rid, 'ok')
         sys.exit(0)
 
     def exit_now(self):
-        self.apps.close()
-        k = self.kernel
-        self.kernel = None
-        self.kill_everything(k)
-        self.shells.kill_all()
+        self.teardown(detach=False)  # nobody reads stdout any more
         os._exit(0)
 
     # --- kernel output -------------------------------------------------------------
@@ -881,17 +878,7 @@ class Agent:
             if ex.grace_deadline is not None and now >= ex.grace_deadline and self.active is ex:
                 self._read_events(self.kernel)  # a 'done' that just arrived still wins
             if ex.grace_deadline is not None and now >= ex.grace_deadline and self.active is ex:
-                k = self.restart_after_kill()
-                if self.active is ex:
-                    self.finish(
-                        ex,
-                        ex.reason,
-                        state_preserved=False,
-                        kernel_restarted=True,
-                        usage=self._usage_after_death(ex, k),
-                    )
-                self._answer_info_from_cache()
-                self.start_kernel()
+                self.replace_kernel(self.kill_kernel())
                 return
             if ex.flush_at is not None and now >= ex.flush_at:
                 self.flush_streams(ex)
@@ -936,11 +923,7 @@ class Agent:
                     self.on_kernel_exit(k)
                 elif k.ev_closed_at is not None and monotonic() - k.ev_closed_at > EV_EOF_GRACE_S and self.kernel is k:
                     # Its event pipe closed yet it lives on (user code closed fd 4): it can never answer again.
-                    self.restart_after_kill()
-                    ex = self.active
-                    if ex is not None:
-                        self.finish(ex, ex.reason or 'killed', state_preserved=False, kernel_restarted=True)
-                    self.start_kernel()
+                    self.replace_kernel(self.kill_kernel())
             else:
                 self.reap()
             self.timers(monotonic())
@@ -952,15 +935,8 @@ def _empty_stream():
 
 def _start_net_relay():
     # The allowlist proxy is a Unix socket bound into the box; programs speak TCP, so a relay thread bridges them.
-    if not os.environ.get('SANDBOX_NET_PROXY_SOCKET'):
-        return
     try:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location('netrelay', os.path.join(HERE, 'netrelay.py'))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        mod.start_from_env(log)
+        _netrelay.start_from_env(log)
     except Exception as e:
         log('network relay not started: %s' % e)
 
@@ -978,10 +954,7 @@ def main():
         import traceback
 
         log('agent crashed:\n' + traceback.format_exc())
-        k = agent.kernel
-        agent.kernel = None
-        agent.apps.close()
-        agent.kill_everything(k)
+        agent.teardown(detach=False)
         os._exit(1)
 
 

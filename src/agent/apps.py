@@ -2,9 +2,7 @@
 # each app's loopback port relayed to a Unix socket the server connects to, app output streamed as log events, and an
 # import probe for exports. Run as a script it is the app launcher (`serve`) and the probe (`probe`).
 # It must never open a port outside the box's own loopback, never signal the kernel, and never emit from a thread.
-import ast
 import codecs
-import fcntl
 import json
 import os
 import re
@@ -33,10 +31,6 @@ def _log(msg):
         os.write(2, ('sandbox-agent: apps: %s\n' % msg).encode('utf-8', 'replace'))
     except OSError:
         pass
-
-
-def _set_nonblocking(fd):
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
 
 
 def _free_port():
@@ -256,7 +250,7 @@ class AppManager:
             relay.close()
             return self._error(rid, 'runtime_error', 'cannot start %s: %s' % (argv[0], e))
         os.close(w)
-        _set_nonblocking(r)
+        os.set_blocking(r, False)
         app = App(rid, app_id, proc, port, relay, r)
         self.apps[app_id] = app
         self.agent.sel.register(r, selectors.EVENT_READ, lambda _fd, a=app: self._on_log(a))
@@ -300,7 +294,7 @@ class AppManager:
             proc.stdin.close()
         except OSError:
             pass
-        _set_nonblocking(p.fd)
+        os.set_blocking(p.fd, False)
         self.agent.sel.register(p.fd, selectors.EVENT_READ, lambda _fd, pr=p: self._on_probe(pr))
 
     # --- app output and exit -----------------------------------------------------------
@@ -545,6 +539,8 @@ _APP_CLASSES = ('Flask', 'FastAPI', 'Starlette', 'Quart')
 
 
 def _imports(tree):
+    import ast  # here, not at the top: only the probe process parses code
+
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -563,6 +559,8 @@ def _imports(tree):
 
 
 def _app_object(tree):
+    import ast
+
     for node in tree.body:
         value = getattr(node, 'value', None)
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call):
@@ -580,6 +578,8 @@ def _app_object(tree):
 
 
 def _unguarded_run(tree):
+    import ast
+
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             f = node.value.func
@@ -611,6 +611,8 @@ def _local_module(m, dirs):
 
 
 def _imports_of_files(path, limit=200):
+    import ast
+
     files = [path] if os.path.isfile(path) else []
     if os.path.isdir(path):
         for root, subdirs, names in os.walk(path):
@@ -627,6 +629,7 @@ def _imports_of_files(path, limit=200):
 
 
 def probe_main():
+    import ast
     import importlib.metadata as md
 
     req = json.loads(sys.stdin.buffer.read().decode('utf-8', 'surrogatepass'))

@@ -678,21 +678,13 @@ class Kernel:
 
 def _reap_zombie_children():
     """Collect children the agent killed after a timeout, so their zombies stop holding pids."""
-    me = str(os.getpid())
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
+    while True:
         try:
-            with open('/proc/%s/stat' % name, 'rb') as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b')') + 2 :].split()
-        if len(fields) > 1 and fields[0] == b'Z' and fields[1].decode() == me:
-            try:
-                os.waitpid(int(name), os.WNOHANG)
-            except ChildProcessError:
-                pass
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # no children left
+        if pid == 0:
+            return  # the rest still run
 
 
 def _ends_with_semicolon(code, node):

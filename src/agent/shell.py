@@ -22,14 +22,15 @@ def _proc_groups():
     return {pid: (pgrp, sid) for pid, (state, _ppid, pgrp, sid) in procs.proc_table().items() if state != b'Z'}
 
 
-def _signal_session(leader, sig, spare=()):
-    """Signal every process in the process group or session the command's shell leads."""
-    try:
-        os.killpg(leader, sig)
-    except OSError:
-        pass
+def _signal_sessions(leaders, sig, spare=()):
+    """Signal every process in the process groups or sessions the given command shells lead."""
+    for leader in leaders:
+        try:
+            os.killpg(leader, sig)
+        except OSError:
+            pass
     for pid, (pgrp, sid) in _proc_groups().items():
-        if (pgrp == leader or sid == leader) and pid not in spare:
+        if (pgrp in leaders or sid in leaders) and pid not in spare:
             try:
                 os.kill(pid, sig)
             except OSError:
@@ -158,14 +159,6 @@ class Shells:
         if entry is not None:
             entry[1].close()
 
-    def _flush(self, cmd, final=False):
-        for name in ('stdout', 'stderr'):
-            text = cmd.out[name].take_events(final)
-            if text:
-                self.agent.emit({'type': 'stream', 'id': cmd.id, 'name': name, 'text': text})
-        cmd.flush_at = None
-        cmd.last_flush = time.monotonic()
-
     def _linger(self, fd, f):
         def drop(fd):
             try:
@@ -202,7 +195,7 @@ class Shells:
         cmd.status = status
         cmd.proc.returncode = os.waitstatus_to_exitcode(status)
         if cmd.reason is not None:
-            _signal_session(cmd.pid, signal.SIGKILL)  # what a stopped command left running goes with it
+            _signal_sessions((cmd.pid,), signal.SIGKILL)  # what a stopped command left running goes with it
         self._finish(cmd)
         return True
 
@@ -214,7 +207,7 @@ class Shells:
             self.agent.sel.unregister(fd)
             _name, f = cmd.fds.pop(fd)
             self._linger(fd, f)
-        self._flush(cmd, final=True)
+        self.agent.flush_streams(cmd, final=True)
         del self.running[cmd.id]
         del self.by_pid[cmd.pid]
         code = os.waitstatus_to_exitcode(cmd.status)
@@ -236,7 +229,7 @@ class Shells:
             return
         cmd.reason = reason
         # SIGTERM first so programs can clean up; SIGKILL for what is left after the grace period.
-        _signal_session(cmd.pid, signal.SIGTERM)
+        _signal_sessions((cmd.pid,), signal.SIGTERM)
         cmd.kill_at = now + min(cmd.grace_s, DEFAULT_GRACE_S)
 
     def timers(self, now):
@@ -244,10 +237,10 @@ class Shells:
             if cmd.deadline is not None and cmd.reason is None and now >= cmd.deadline:
                 self._stop(cmd, 'timeout', now)
             if cmd.kill_at is not None and now >= cmd.kill_at and cmd.status is None:
-                _signal_session(cmd.pid, signal.SIGKILL)
+                _signal_sessions((cmd.pid,), signal.SIGKILL)
                 cmd.kill_at = now + 0.2  # again, for anything forked in between
             if cmd.flush_at is not None and now >= cmd.flush_at and cmd.id in self.running:
-                self._flush(cmd)
+                self.agent.flush_streams(cmd)
 
     def next_deadline(self):
         when = []
@@ -259,8 +252,7 @@ class Shells:
 
     def kill_all(self):
         """At agent shutdown: end every command and whatever the finished ones left running."""
-        spare = {os.getpid()}
-        for leader in set(self.sessions):
-            _signal_session(leader, signal.SIGKILL, spare)
+        if self.sessions:
+            _signal_sessions(set(self.sessions), signal.SIGKILL, spare={os.getpid()})
         for fd, _f in list(self.lingering):
             self._unlinger(fd)

@@ -7,11 +7,6 @@ export interface LaunchRlimits {
   fileSizeBytes: number;
   /** RLIMIT_NOFILE. */
   openFiles: number;
-  /**
-   * RLIMIT_AS, only as a weak fallback when no memory cgroup exists: it counts reserved address space, not memory
-   * used, so numpy and thread stacks trip it below ~512 MB while a box can still exhaust memory through tmpfs.
-   */
-  addressSpaceBytes?: number;
 }
 
 export interface LaunchOptions {
@@ -29,12 +24,12 @@ export interface LaunchCommand {
 /** Exit status of the launcher when it could not set up the box (bwrap itself uses 1, python 1 or 120). */
 export const LAUNCH_FAILURE_EXIT = 125;
 
-// POSIX specifies ulimit -f in 512-byte blocks, and dash, bash-as-sh and busybox ash follow it; -v is in KiB in all
-// three. Without -H/-S each sets soft and hard together, so the box cannot raise them back.
+// POSIX specifies ulimit -f in 512-byte blocks, and dash, bash-as-sh and busybox ash follow it. Without -H/-S each
+// sets soft and hard together, so the box cannot raise them back.
 // The cgroup join happens first, so bwrap, its pid-1 reaper and everything they fork are accounted from the start.
 const SCRIPT = [
-  'fsize=$1 nofile=$2 vmem=$3 n=$4',
-  'shift 4',
+  'fsize=$1 nofile=$2 n=$3',
+  'shift 3',
   'while [ "$n" -gt 0 ]; do',
   `  echo $$ > "$1" || { echo "sandbox-launch: cannot join cgroup $1" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
   '  shift',
@@ -42,7 +37,6 @@ const SCRIPT = [
   'done',
   `ulimit -f "$fsize" || { echo "sandbox-launch: cannot set RLIMIT_FSIZE" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
   `ulimit -n "$nofile" || { echo "sandbox-launch: cannot set RLIMIT_NOFILE" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
-  `if [ "$vmem" != unlimited ]; then ulimit -v "$vmem" || { echo "sandbox-launch: cannot set RLIMIT_AS" >&2; exit ${LAUNCH_FAILURE_EXIT}; }; fi`,
   'exec "$@"',
 ].join('\n');
 
@@ -58,10 +52,6 @@ function limitArg(name: string, value: number, unit: number): string {
 export function buildLaunchCommand(opts: LaunchOptions): LaunchCommand {
   const fsize = limitArg('fileSizeBytes', opts.rlimits.fileSizeBytes, 512);
   const nofile = limitArg('openFiles', opts.rlimits.openFiles, 1);
-  const vmem =
-    opts.rlimits.addressSpaceBytes === undefined
-      ? 'unlimited'
-      : limitArg('addressSpaceBytes', opts.rlimits.addressSpaceBytes, 1024);
   if (opts.bwrapPath === '') throw invalidArgument('bwrapPath must not be empty');
   return {
     file: '/bin/sh',
@@ -71,7 +61,6 @@ export function buildLaunchCommand(opts: LaunchOptions): LaunchCommand {
       'sandbox-launch',
       fsize,
       nofile,
-      vmem,
       String(opts.cgroupProcs.length),
       ...opts.cgroupProcs,
       opts.bwrapPath,

@@ -246,6 +246,22 @@ describe('agent: timeouts, interrupts and dead kernels', () => {
     expect(errorOf(await agent.execute('survivor')).ename).toBe('NameError');
   });
 
+  it('answers a clear_cache still waiting when the kernel is replaced because user code closed its event pipe', async () => {
+    await agent.execute('kept = 1');
+    const running = agent.startExecute('import os, time\nos.close(4)\ntime.sleep(30)');
+    // Queued behind the cell in the kernel's request pipe: only the kernel's end can answer it.
+    const clear = agent.request('clear_cache');
+    const r = await running.reply;
+    expect(r.final.status).toBe('killed');
+    expect(r.final.state_preserved).toBe(false);
+    expect(r.final.kernel_restarted).toBe(true);
+    const c = await clear.reply;
+    expect(c.final.status).toBe('error');
+    expect(c.final.error?.code).toBe('kernel_restarted');
+    expect(resultText(await agent.execute('"fresh"'))).toBe("'fresh'");
+    expect(errorOf(await agent.execute('kept')).ename).toBe('NameError');
+  }, 15_000);
+
   it('kills the processes a dead kernel left behind', async () => {
     const spawned = await agent.execute(
       'import subprocess\np = subprocess.Popen(["setsid", "sleep", "600"])\np.pid',

@@ -42,7 +42,6 @@ describe('buildLaunchCommand', () => {
     expect(rest).toEqual([
       '1',
       '256',
-      'unlimited',
       '2',
       '/sys/fs/cgroup/x/cgroup.procs',
       '/sys/fs/cgroup/y/cgroup.procs',
@@ -62,9 +61,9 @@ describe('buildLaunchCommand', () => {
       bwrapPath: '/b',
       bwrapArgv: [],
       cgroupProcs: [],
-      rlimits: { fileSizeBytes: Infinity, openFiles: 8, addressSpaceBytes: 2 * 1024 ** 3 },
+      rlimits: { fileSizeBytes: Infinity, openFiles: 8 },
     });
-    expect(cmd.args.slice(3, 6)).toEqual(['unlimited', '8', String(2 * 1024 ** 2)]);
+    expect(cmd.args.slice(3, 5)).toEqual(['unlimited', '8']);
     for (const bad of [100, -1, Number.NaN, 1.5e3 + 0.5]) {
       expect(() =>
         buildLaunchCommand({
@@ -110,17 +109,6 @@ describe('the launcher, spawned', () => {
     expect(r.stdout).toMatch(/Max open files\s+37\s+37\s+files/);
     expect(r.stdout).toMatch(/Max address space\s+unlimited\s+unlimited/);
     expect(r.stderr).not.toContain('INJECTED');
-  });
-
-  it('sets RLIMIT_AS only when asked (the weak fallback)', async () => {
-    const cmd = buildLaunchCommand({
-      bwrapPath: '/bin/cat',
-      bwrapArgv: ['/proc/self/limits'],
-      cgroupProcs: [],
-      rlimits: { ...rlimits, addressSpaceBytes: 1 << 30 },
-    });
-    const r = await runLaunchCommand(cmd);
-    expect(r.stdout).toMatch(/Max address space\s+1073741824\s+1073741824\s+bytes/);
   });
 
   it('refuses to start the command when it cannot join a cgroup', async () => {
