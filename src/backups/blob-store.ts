@@ -11,7 +11,7 @@ import {
   statSync,
   unlinkSync,
 } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 const SHA_RE = /^[0-9a-f]{64}$/;
@@ -25,6 +25,25 @@ export function fsyncDir(path: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Reads an open blob from where it stands to its end through `buf`, handing each chunk to `onChunk` (which
+ * must be done with `buf` when it resolves); returns the hex sha256 of what was read.
+ */
+export async function hashBlob(
+  fh: FileHandle,
+  buf: Buffer,
+  onChunk?: (bytes: number) => Promise<void>,
+): Promise<string> {
+  const hash = createHash('sha256');
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+    if (bytesRead === 0) break;
+    hash.update(buf.subarray(0, bytesRead));
+    if (onChunk) await onChunk(bytesRead);
+  }
+  return hash.digest('hex');
 }
 
 export class BlobStore {
@@ -110,23 +129,22 @@ export class BlobStore {
     return out;
   }
 
-  /** Re-hashes a blob, reading through `buf`. */
-  async check(sha: string, buf: Buffer): Promise<BlobCheck> {
-    let fh;
+  /** Opens blob sha for reading (the caller closes it); null when the store lacks it. */
+  async openBlob(sha: string): Promise<FileHandle | null> {
     try {
-      fh = await open(this.pathOf(sha), 'r');
+      return await open(this.pathOf(sha), 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
+  }
+
+  /** Re-hashes a blob, reading through `buf`. */
+  async check(sha: string, buf: Buffer): Promise<BlobCheck> {
+    const fh = await this.openBlob(sha);
+    if (fh === null) return 'missing';
     try {
-      const hash = createHash('sha256');
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        hash.update(buf.subarray(0, bytesRead));
-      }
-      return hash.digest('hex') === sha ? 'ok' : 'corrupt';
+      return (await hashBlob(fh, buf)) === sha ? 'ok' : 'corrupt';
     } finally {
       await fh.close();
     }

@@ -19,17 +19,7 @@
 // python_restarted_required is false; modules it already imported are not reloaded. Callers should run a
 // rollback while no code runs in the box (the session's queue): a file written into the workspace during
 // the swap is moved out with the old entries.
-import {
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  realpathSync,
-  renameSync,
-  statSync,
-  symlinkSync,
-  lutimesSync,
-  unlinkSync,
-} from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, join, posix } from 'node:path';
 import { categorize as categorizeArtifact } from '../artifacts/categorize.js';
@@ -51,7 +41,7 @@ import { forEachLimit } from './pool.js';
 import { SCRATCH_BYTES, SkipFile, copyToBlobTemp, hashWorkspaceFile } from './read-file.js';
 import { ScratchPool } from './scratch.js';
 import { scanWorkspace, type ScanEntry } from './scan.js';
-import { materializeFile, stageManifest } from './stage.js';
+import { materializeFile, materializeSymlink, stageManifest } from './stage.js';
 import {
   completeSwap,
   readJournal,
@@ -110,7 +100,8 @@ interface PendingItem {
 
 interface BackupOutcome {
   result: BackupResult;
-  id: number;
+  /** The manifest as recorded, so a caller needs no second read of it. */
+  rows: BackupFileRow[];
   nestedExcluded: string[];
 }
 
@@ -290,7 +281,6 @@ export class BackupService {
     const writeBatch = async (items: PendingItem[]): Promise<void> => {
       const batchTemps = items.flatMap((i) => (i.tmp === null ? [] : [i.tmp]));
       await makeDurable(batchTemps, [], this.blobs.tmpDir, this.concurrency * 2);
-      const drop: string[] = [];
       const touched = new Set<string>();
       this.repo.immediate(() => {
         this.repo.insertFiles(
@@ -300,15 +290,13 @@ export class BackupService {
         for (const item of items) {
           const sha = item.row.sha256;
           if (sha === null) continue;
-          if (this.blobs.has(sha)) {
-            if (item.tmp !== null) drop.push(item.tmp);
-            continue;
-          }
           if (item.tmp === null) {
-            repairs.push(item.row.path); // its blob vanished after we saw it: read the file again
+            // A blob seen earlier that vanished since: read the file again.
+            if (!this.blobs.has(sha)) repairs.push(item.row.path);
             continue;
           }
           temps.delete(item.tmp);
+          // Drops the temp instead when the store got the blob meanwhile (another backup wrote it).
           if (this.blobs.place(item.tmp, sha)) {
             newBytes += item.row.size;
             placed.push(sha);
@@ -318,14 +306,6 @@ export class BackupService {
       });
       if (touched.size > 0) touched.add(this.blobs.shaRoot);
       await makeDurable([], touched, this.blobs.shaRoot, this.concurrency * 2);
-      for (const tmp of drop) {
-        temps.delete(tmp);
-        try {
-          unlinkSync(tmp);
-        } catch {
-          // already gone
-        }
-      }
       if (!flushed) {
         flushed = true;
         faultPoint('backup:after_first_flush');
@@ -419,19 +399,17 @@ export class BackupService {
       for (const path of repairs)
         newBytes += await this.repairReused(id, wsReal, path, rows, skipped, placed);
 
+      const totals = totalsOf(rows.values());
       let fileCount = 0;
       let totalSize = 0;
-      for (const r of rows.values()) {
-        if (r.kind === 'dir') continue;
-        fileCount++;
-        if (r.kind === 'file') totalSize += r.size;
+      for (const t of Object.values(totals)) {
+        fileCount += t.files;
+        totalSize += t.bytes;
       }
-      const totals = totalsOf(rows.values());
       skipped.sort((a, b) => (a.path < b.path ? -1 : 1));
       this.repo.complete(id, {
         file_count: fileCount,
         total_size: totalSize,
-        totals: JSON.stringify(totals),
         skipped: JSON.stringify(skipped),
       });
       this.liveBackups.delete(id);
@@ -440,7 +418,7 @@ export class BackupService {
           ? null
           : this.cleanupLocked(sessionId, this.maxBackups, { keep: [name, ...alsoKeep] });
       return {
-        id,
+        rows: [...rows.values()],
         nestedExcluded: scan.nestedExcluded,
         result: {
           name,
@@ -559,9 +537,12 @@ export class BackupService {
       c.bytes += r.kind === 'file' ? r.size : 0;
       c.items.push(this.itemOf(r));
     }
+    const totals: Record<string, CategoryTotal> = {};
+    for (const [category, c] of Object.entries(categories))
+      totals[category] = { files: c.files, bytes: c.bytes };
     return {
       ...this.summaryOf(b),
-      totals: parseJson<Record<string, CategoryTotal>>(b.totals, {}),
+      totals,
       categories,
       folders,
       skipped: parseJson<SkippedEntry[]>(b.skipped, []),
@@ -716,7 +697,7 @@ export class BackupService {
       faultPoint('rollback:after_staging');
       const pre = await this.backupLocked(sessionId, wsReal, { reason: 'pre_rollback' }, [name]);
       faultPoint('rollback:after_pre_backup');
-      const changes = diffEntries(this.repo.files(pre.id), rows);
+      const changes = diffEntries(pre.rows, rows);
       const restoredDirs = new Set(rows.filter((r) => r.kind === 'dir').map((r) => r.path));
       const journal: RollbackJournal = {
         version: 1,
@@ -827,9 +808,7 @@ export class BackupService {
       const tmp = join(dir, `.${basename(dest)}.restore-${randomBytes(6).toString('hex')}`);
       try {
         if (row.kind === 'symlink') {
-          symlinkSync(row.target ?? '', tmp);
-          const t = new Date(row.mtime_ms);
-          lutimesSync(tmp, t, t);
+          materializeSymlink(row.target ?? '', tmp, row.mtime_ms);
         } else {
           const res = await this.scratch.with((buf) =>
             materializeFile(this.blobs, row.sha256 ?? '', tmp, row.mode, row.mtime_ms, true, buf),
@@ -903,7 +882,7 @@ export class BackupService {
   }
 
   /** Deletes every stored blob no manifest references (left by crashes between the two cleanup steps). */
-  async gc(): Promise<{ blobs_deleted: number; bytes_freed: number }> {
+  private async gc(): Promise<{ blobs_deleted: number; bytes_freed: number }> {
     const referenced = this.repo.allReferencedShas();
     const unreferenced = this.blobs.list().filter((sha) => !referenced.has(sha));
     const total = { blobs_deleted: 0, bytes_freed: 0 };

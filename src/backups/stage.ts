@@ -1,10 +1,9 @@
 // Materializes backup content from the blob store (a manifest into a staging folder, or one file), re-hashing every byte; never installs a damaged blob or writes outside the folder it is given.
-import { createHash } from 'node:crypto';
 import { constants, chmodSync, lutimesSync, mkdirSync, symlinkSync, utimesSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupFileRow } from '../store/backups-repo.js';
-import type { BlobStore, BlobCheck } from './blob-store.js';
+import { hashBlob, type BlobStore, type BlobCheck } from './blob-store.js';
 import { makeDurable } from './durability.js';
 import { faultPoint } from './fault.js';
 import { forEachLimit } from './pool.js';
@@ -29,13 +28,8 @@ export async function materializeFile(
   sync: boolean,
   buf: Buffer,
 ): Promise<BlobCheck> {
-  let src;
-  try {
-    src = await open(blobs.pathOf(sha), 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw err;
-  }
+  const src = await blobs.openBlob(sha);
+  if (src === null) return 'missing';
   try {
     const out = await open(
       dest,
@@ -43,15 +37,11 @@ export async function materializeFile(
       0o600,
     );
     try {
-      const hash = createHash('sha256');
-      for (;;) {
-        const { bytesRead } = await src.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        hash.update(buf.subarray(0, bytesRead));
+      const digest = await hashBlob(src, buf, async (bytesRead) => {
         let off = 0;
         while (off < bytesRead) off += (await out.write(buf, off, bytesRead - off)).bytesWritten;
-      }
-      if (hash.digest('hex') !== sha) return 'corrupt';
+      });
+      if (digest !== sha) return 'corrupt';
       await out.chmod(mode & 0o777);
       const t = new Date(mtimeMs);
       await out.utimes(t, t);
@@ -63,6 +53,13 @@ export async function materializeFile(
   } finally {
     await src.close();
   }
+}
+
+/** Creates symlink `dest` (which must not exist) pointing at `target`, with its own times set to mtimeMs. */
+export function materializeSymlink(target: string, dest: string, mtimeMs: number): void {
+  symlinkSync(target, dest);
+  const t = new Date(mtimeMs);
+  lutimesSync(dest, t, t);
 }
 
 /**
@@ -90,9 +87,7 @@ export async function stageManifest(
     async (r) => {
       const abs = join(dest, r.path);
       if (r.kind === 'symlink') {
-        symlinkSync(r.target ?? '', abs);
-        const t = new Date(r.mtime_ms);
-        lutimesSync(abs, t, t);
+        materializeSymlink(r.target ?? '', abs, r.mtime_ms);
       } else {
         const res = await opts.scratch.with((buf) =>
           materializeFile(blobs, r.sha256 ?? '', abs, r.mode, r.mtime_ms, false, buf),

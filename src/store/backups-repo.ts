@@ -14,8 +14,6 @@ export interface BackupRow {
   pid: number;
   file_count: number;
   total_size: number;
-  /** JSON: Record<category, { files, bytes }>. */
-  totals: string;
   /** JSON: Array<{ path, reason }>. */
   skipped: string;
 }
@@ -42,8 +40,74 @@ export interface RollbackMarkerRow {
   started_at: string;
 }
 
+function prepareStatements(db: Db) {
+  const fileCols = 'path, kind, size, mode, sha256, target, category, mtime_ms, stat_key';
+  return {
+    nameTaken: db.prepare('SELECT 1 FROM backups WHERE session_id = ? AND name = ?'),
+    namesLike: db.prepare('SELECT name FROM backups WHERE session_id = ? AND substr(name, 1, ?) = ?'),
+    insertPending: db.prepare(
+      `INSERT INTO backups (session_id, name, created_at, reason, status, pid)
+       VALUES (@session_id, @name, @created_at, @reason, 'pending', @pid)`,
+    ),
+    insertFile: db.prepare(
+      `INSERT INTO backup_files (backup_id, path, kind, size, mode, sha256, target, category, mtime_ms, stat_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    updateFileContent: db.prepare(
+      'UPDATE backup_files SET sha256 = ?, size = ?, stat_key = NULL WHERE backup_id = ? AND path = ?',
+    ),
+    deleteFile: db.prepare('DELETE FROM backup_files WHERE backup_id = ? AND path = ?'),
+    // The totals column is not written: per-category totals are derived from the file rows when read.
+    complete: db.prepare(
+      `UPDATE backups SET status = 'complete', file_count = @file_count, total_size = @total_size,
+         skipped = @skipped WHERE id = @id`,
+    ),
+    deleteById: db.prepare('DELETE FROM backups WHERE id = ?'),
+    getComplete: db.prepare(
+      "SELECT * FROM backups WHERE session_id = ? AND name = ? AND status = 'complete'",
+    ),
+    listComplete: db.prepare(
+      "SELECT * FROM backups WHERE session_id = ? AND status = 'complete' ORDER BY created_at DESC, id DESC",
+    ),
+    uniqueBytes: db.prepare(
+      `SELECT COALESCE(SUM(size), 0) AS bytes FROM (
+         SELECT f.sha256, MAX(f.size) AS size FROM backup_files f
+         WHERE f.backup_id = ? AND f.sha256 IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM backup_files g WHERE g.sha256 = f.sha256 AND g.backup_id <> f.backup_id)
+         GROUP BY f.sha256)`,
+    ),
+    files: db.prepare(`SELECT ${fileCols} FROM backup_files WHERE backup_id = ? ORDER BY path`),
+    file: db.prepare(`SELECT ${fileCols} FROM backup_files WHERE backup_id = ? AND path = ?`),
+    latestComplete: db.prepare(
+      "SELECT id FROM backups WHERE session_id = ? AND status = 'complete' ORDER BY created_at DESC, id DESC LIMIT 1",
+    ),
+    statCache: db.prepare(
+      `SELECT ${fileCols} FROM backup_files WHERE backup_id = ? AND stat_key IS NOT NULL AND kind = 'file'`,
+    ),
+    distinctShas: db.prepare(
+      'SELECT DISTINCT sha256 FROM backup_files WHERE backup_id = ? AND sha256 IS NOT NULL',
+    ),
+    isReferenced: db.prepare('SELECT 1 FROM backup_files WHERE sha256 = ? LIMIT 1'),
+    allReferencedShas: db.prepare('SELECT DISTINCT sha256 FROM backup_files WHERE sha256 IS NOT NULL'),
+    pendingBackups: db.prepare("SELECT * FROM backups WHERE status = 'pending'"),
+    insertRollback: db.prepare(
+      `INSERT INTO backup_rollbacks (session_id, backup_name, workspace, pid, started_at)
+       VALUES (@session_id, @backup_name, @workspace, @pid, @started_at)`,
+    ),
+    rollbackForWorkspace: db.prepare('SELECT * FROM backup_rollbacks WHERE workspace = ?'),
+    rollbacks: db.prepare('SELECT * FROM backup_rollbacks ORDER BY id'),
+    rollbackSources: db.prepare('SELECT backup_name FROM backup_rollbacks WHERE session_id = ?'),
+    deleteRollback: db.prepare('DELETE FROM backup_rollbacks WHERE id = ?'),
+  };
+}
+
 export class BackupsRepo {
-  constructor(private readonly db: Db) {}
+  // Prepared once: cleanup checks one statement per blob, and it runs on every session close.
+  private readonly stmts: ReturnType<typeof prepareStatements>;
+
+  constructor(private readonly db: Db) {
+    this.stmts = prepareStatements(db);
+  }
 
   /**
    * Runs fn in a BEGIN IMMEDIATE transaction. Blob deletion and blob references both happen inside one, so a
@@ -54,17 +118,12 @@ export class BackupsRepo {
   }
 
   nameTaken(sessionId: string, name: string): boolean {
-    return (
-      this.db.prepare('SELECT 1 FROM backups WHERE session_id = ? AND name = ?').get(sessionId, name) !==
-      undefined
-    );
+    return this.stmts.nameTaken.get(sessionId, name) !== undefined;
   }
 
   /** Names starting with prefix, any status; used to pick a free default name in one query. */
   namesLike(sessionId: string, prefix: string): string[] {
-    const rows = this.db
-      .prepare('SELECT name FROM backups WHERE session_id = ? AND substr(name, 1, ?) = ?')
-      .all(sessionId, prefix.length, prefix) as Array<{ name: string }>;
+    const rows = this.stmts.namesLike.all(sessionId, prefix.length, prefix) as Array<{ name: string }>;
     return rows.map((r) => r.name);
   }
 
@@ -75,20 +134,11 @@ export class BackupsRepo {
     reason: BackupReason;
     pid: number;
   }): number {
-    const info = this.db
-      .prepare(
-        `INSERT INTO backups (session_id, name, created_at, reason, status, pid)
-         VALUES (@session_id, @name, @created_at, @reason, 'pending', @pid)`,
-      )
-      .run(row);
-    return Number(info.lastInsertRowid);
+    return Number(this.stmts.insertPending.run(row).lastInsertRowid);
   }
 
   insertFiles(backupId: number, rows: readonly BackupFileRow[]): void {
-    const stmt = this.db.prepare(
-      `INSERT INTO backup_files (backup_id, path, kind, size, mode, sha256, target, category, mtime_ms, stat_key)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const stmt = this.stmts.insertFile!;
     for (const r of rows) {
       stmt.run(
         backupId,
@@ -106,147 +156,88 @@ export class BackupsRepo {
   }
 
   updateFileContent(backupId: number, path: string, sha256: string, size: number): void {
-    this.db
-      .prepare(
-        'UPDATE backup_files SET sha256 = ?, size = ?, stat_key = NULL WHERE backup_id = ? AND path = ?',
-      )
-      .run(sha256, size, backupId, path);
+    this.stmts.updateFileContent.run(sha256, size, backupId, path);
   }
 
   deleteFile(backupId: number, path: string): void {
-    this.db.prepare('DELETE FROM backup_files WHERE backup_id = ? AND path = ?').run(backupId, path);
+    this.stmts.deleteFile.run(backupId, path);
   }
 
-  complete(
-    id: number,
-    summary: { file_count: number; total_size: number; totals: string; skipped: string },
-  ): void {
-    this.db
-      .prepare(
-        `UPDATE backups SET status = 'complete', file_count = @file_count, total_size = @total_size,
-           totals = @totals, skipped = @skipped WHERE id = @id`,
-      )
-      .run({ id, ...summary });
+  complete(id: number, summary: { file_count: number; total_size: number; skipped: string }): void {
+    this.stmts.complete.run({ id, ...summary });
   }
 
   deleteById(id: number): void {
-    this.db.prepare('DELETE FROM backups WHERE id = ?').run(id);
+    this.stmts.deleteById.run(id);
   }
 
   getComplete(sessionId: string, name: string): BackupRow | undefined {
-    return this.db
-      .prepare("SELECT * FROM backups WHERE session_id = ? AND name = ? AND status = 'complete'")
-      .get(sessionId, name) as BackupRow | undefined;
+    return this.stmts.getComplete.get(sessionId, name) as BackupRow | undefined;
   }
 
   /** Complete backups of a session, newest first. */
   listComplete(sessionId: string): BackupRow[] {
-    return this.db
-      .prepare(
-        "SELECT * FROM backups WHERE session_id = ? AND status = 'complete' ORDER BY created_at DESC, id DESC",
-      )
-      .all(sessionId) as BackupRow[];
+    return this.stmts.listComplete.all(sessionId) as BackupRow[];
   }
 
   /** Bytes of the distinct blobs this backup references that no other manifest (any session) references. */
   uniqueBytes(backupId: number): number {
-    const row = this.db
-      .prepare(
-        `SELECT COALESCE(SUM(size), 0) AS bytes FROM (
-           SELECT f.sha256, MAX(f.size) AS size FROM backup_files f
-           WHERE f.backup_id = ? AND f.sha256 IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM backup_files g WHERE g.sha256 = f.sha256 AND g.backup_id <> f.backup_id)
-           GROUP BY f.sha256)`,
-      )
-      .get(backupId) as { bytes: number };
-    return row.bytes;
+    return (this.stmts.uniqueBytes.get(backupId) as { bytes: number }).bytes;
   }
 
   files(backupId: number): BackupFileRow[] {
-    return this.db
-      .prepare(
-        `SELECT path, kind, size, mode, sha256, target, category, mtime_ms, stat_key
-         FROM backup_files WHERE backup_id = ? ORDER BY path`,
-      )
-      .all(backupId) as BackupFileRow[];
+    return this.stmts.files.all(backupId) as BackupFileRow[];
   }
 
   file(backupId: number, path: string): BackupFileRow | undefined {
-    return this.db
-      .prepare(
-        `SELECT path, kind, size, mode, sha256, target, category, mtime_ms, stat_key
-         FROM backup_files WHERE backup_id = ? AND path = ?`,
-      )
-      .get(backupId, path) as BackupFileRow | undefined;
+    return this.stmts.file.get(backupId, path) as BackupFileRow | undefined;
   }
 
   /** Rows a new backup may reuse without reading the file again, from the session's newest complete backup. */
   statCache(sessionId: string): BackupFileRow[] {
-    const latest = this.db
-      .prepare(
-        "SELECT id FROM backups WHERE session_id = ? AND status = 'complete' ORDER BY created_at DESC, id DESC LIMIT 1",
-      )
-      .get(sessionId) as { id: number } | undefined;
+    const latest = this.stmts.latestComplete.get(sessionId) as { id: number } | undefined;
     if (!latest) return [];
-    return this.db
-      .prepare(
-        `SELECT path, kind, size, mode, sha256, target, category, mtime_ms, stat_key
-         FROM backup_files WHERE backup_id = ? AND stat_key IS NOT NULL AND kind = 'file'`,
-      )
-      .all(latest.id) as BackupFileRow[];
+    return this.stmts.statCache.all(latest.id) as BackupFileRow[];
   }
 
   distinctShas(backupIds: readonly number[]): string[] {
-    const stmt = this.db.prepare(
-      'SELECT DISTINCT sha256 FROM backup_files WHERE backup_id = ? AND sha256 IS NOT NULL',
-    );
+    const stmt = this.stmts.distinctShas!;
     const out = new Set<string>();
     for (const id of backupIds) for (const r of stmt.all(id) as Array<{ sha256: string }>) out.add(r.sha256);
     return [...out];
   }
 
   isReferenced(sha256: string): boolean {
-    return this.db.prepare('SELECT 1 FROM backup_files WHERE sha256 = ? LIMIT 1').get(sha256) !== undefined;
+    return this.stmts.isReferenced.get(sha256) !== undefined;
   }
 
   allReferencedShas(): Set<string> {
-    const rows = this.db
-      .prepare('SELECT DISTINCT sha256 FROM backup_files WHERE sha256 IS NOT NULL')
-      .all() as Array<{ sha256: string }>;
+    const rows = this.stmts.allReferencedShas.all() as Array<{ sha256: string }>;
     return new Set(rows.map((r) => r.sha256));
   }
 
   pendingBackups(): BackupRow[] {
-    return this.db.prepare("SELECT * FROM backups WHERE status = 'pending'").all() as BackupRow[];
+    return this.stmts.pendingBackups.all() as BackupRow[];
   }
 
   insertRollback(row: Omit<RollbackMarkerRow, 'id'>): number {
-    const info = this.db
-      .prepare(
-        `INSERT INTO backup_rollbacks (session_id, backup_name, workspace, pid, started_at)
-         VALUES (@session_id, @backup_name, @workspace, @pid, @started_at)`,
-      )
-      .run(row);
-    return Number(info.lastInsertRowid);
+    return Number(this.stmts.insertRollback.run(row).lastInsertRowid);
   }
 
   rollbackForWorkspace(workspace: string): RollbackMarkerRow | undefined {
-    return this.db.prepare('SELECT * FROM backup_rollbacks WHERE workspace = ?').get(workspace) as
-      RollbackMarkerRow | undefined;
+    return this.stmts.rollbackForWorkspace.get(workspace) as RollbackMarkerRow | undefined;
   }
 
   rollbacks(): RollbackMarkerRow[] {
-    return this.db.prepare('SELECT * FROM backup_rollbacks ORDER BY id').all() as RollbackMarkerRow[];
+    return this.stmts.rollbacks.all() as RollbackMarkerRow[];
   }
 
   rollbackSources(sessionId: string): string[] {
-    const rows = this.db
-      .prepare('SELECT backup_name FROM backup_rollbacks WHERE session_id = ?')
-      .all(sessionId) as Array<{ backup_name: string }>;
+    const rows = this.stmts.rollbackSources.all(sessionId) as Array<{ backup_name: string }>;
     return rows.map((r) => r.backup_name);
   }
 
   deleteRollback(id: number): void {
-    this.db.prepare('DELETE FROM backup_rollbacks WHERE id = ?').run(id);
+    this.stmts.deleteRollback.run(id);
   }
 }

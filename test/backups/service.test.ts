@@ -339,6 +339,16 @@ describe('names', () => {
 });
 
 describe('details, diffs and single-file restore', () => {
+  it('derives the per-category totals of a stored backup from its files, matching what the backup reported', async () => {
+    writeTree(env.workspace, richTree());
+    const b = await env.service.backup(SID, env.workspace, { name: 'rich', reason: 'manual' });
+    const d = await env.service.details(SID, 'rich', env.workspace);
+    expect(d.totals).toEqual(b.totals);
+    const sum = Object.values(b.totals).reduce((a, t) => [a[0]! + t.files, a[1]! + t.bytes], [0, 0]);
+    expect([b.file_count, b.total_size]).toEqual(sum);
+    expect([d.file_count, d.total_size]).toEqual(sum);
+  });
+
   it('lists files by category and diffs the backup against the workspace and another backup', async () => {
     writeTree(env.workspace, { 'a.py': 'print(1)', 'b.csv': '1,2', 'c.txt': 'doc', 'sub/d.txt': 'doc2' });
     await env.service.backup(SID, env.workspace, { name: 'one', reason: 'manual' });
