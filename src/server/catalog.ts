@@ -6,6 +6,7 @@ import { PROMPTS } from './prompts.js';
 import { allTools } from './registry.js';
 import type { ToolDef, ToolProfile } from './tool-def.js';
 import { FILE_URI_TEMPLATE } from './resources.js';
+import { toolJsonSchema } from './schema-snapshot.js';
 
 export const OVERVIEW_URI = 'sandbox://server/overview';
 export const CATALOG_URI = 'sandbox://catalog/interfaces';
@@ -37,7 +38,7 @@ export const RESOURCE_ENTRIES = [
 /** Example arguments: the tool's own, or its required fields filled from the schema. */
 export function exampleArgs(tool: ToolDef): Record<string, unknown> {
   if (tool.example) return tool.example;
-  const schema = jsonSchema(tool.inputSchema) as {
+  const schema = toolJsonSchema(tool.inputSchema, 'input') as {
     properties?: Record<string, JsonSchema>;
     required?: string[];
   };
@@ -90,8 +91,9 @@ export function buildCatalog(config: Config, server: { name: string; version: st
       profile: t.profile,
       description: t.description,
       annotations: { ...t.annotations },
-      inputSchema: jsonSchema(t.inputSchema),
-      outputSchema: jsonSchema(t.outputSchema),
+      // The same JSON Schema clients get from tools/list.
+      inputSchema: toolJsonSchema(t.inputSchema, 'input'),
+      outputSchema: toolJsonSchema(t.outputSchema, 'output'),
       example: exampleArgs(t),
     })),
     prompts: PROMPTS.map((p) => ({

@@ -7,6 +7,8 @@ import { buildCatalog, buildOverview, CATALOG_URI, OVERVIEW_URI, type LiveFacts 
 import type { Services } from './services.js';
 
 let facts: LiveFacts | undefined;
+let overviewText: string | undefined;
+let catalogText: string | undefined;
 
 /** Probed once per process: what this machine enforces does not change while the server runs. */
 export function liveFacts(services: Services): LiveFacts {
@@ -48,7 +50,8 @@ export function registerDocResources(
         {
           uri: uri.href,
           mimeType: 'text/markdown',
-          text: buildOverview(services.config, info, liveFacts(services)),
+          // Settings and machine facts do not change while the server runs: built once.
+          text: (overviewText ??= buildOverview(services.config, info, liveFacts(services))),
         },
       ],
     }),
@@ -66,7 +69,7 @@ export function registerDocResources(
         {
           uri: uri.href,
           mimeType: 'application/json',
-          text: JSON.stringify(buildCatalog(services.config, info), null, 2),
+          text: (catalogText ??= JSON.stringify(buildCatalog(services.config, info), null, 2)),
         },
       ],
     }),

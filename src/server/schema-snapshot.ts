@@ -14,15 +14,19 @@ export interface ToolSchemas {
 }
 export type SchemaSnapshot = Record<string, ToolSchemas>;
 
-/** Converts every tool's schemas exactly as the SDK does when it lists them. */
+/** A tool schema's JSON Schema exactly as the SDK converts it for tools/list (inputs as input, outputs as output). */
+export function toolJsonSchema(schema: ToolDef['inputSchema'], io: 'input' | 'output'): Json {
+  const std = schema['~standard'] as { jsonSchema: Record<typeof io, (o: { target: string }) => Json> };
+  return std.jsonSchema[io]({ target: SCHEMA_TARGET });
+}
+
 export function buildSnapshot(tools: readonly ToolDef[]): SchemaSnapshot {
-  const convert = (schema: ToolDef['inputSchema'], io: 'input' | 'output'): Json => {
-    const std = schema['~standard'] as { jsonSchema: Record<typeof io, (o: { target: string }) => Json> };
-    return std.jsonSchema[io]({ target: SCHEMA_TARGET });
-  };
   const out: SchemaSnapshot = {};
   for (const t of tools) {
-    out[t.name] = { input: convert(t.inputSchema, 'input'), output: convert(t.outputSchema, 'output') };
+    out[t.name] = {
+      input: toolJsonSchema(t.inputSchema, 'input'),
+      output: toolJsonSchema(t.outputSchema, 'output'),
+    };
   }
   return out;
 }
