@@ -47,11 +47,11 @@ import {
   readJournal,
   moveOldToTrash,
   removeLeftovers,
-  removeTree,
   rollbackPaths,
   writeJournal,
   type RollbackJournal,
 } from './swap.js';
+import { removeTree } from '../remove-tree.js';
 import {
   BACKUP_REASONS,
   type BackupDetails,

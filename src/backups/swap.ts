@@ -11,8 +11,8 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { chmod, readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { removeTree } from '../remove-tree.js';
 import { fsyncDir } from './blob-store.js';
 import { faultPoint } from './fault.js';
 import { EXCLUDED_NAMES } from './scan.js';
@@ -204,25 +204,4 @@ export function moveOldToTrash(paths: RollbackPaths, trashDir: string): string |
   );
   renameSync(paths.old, trash);
   return trash;
-}
-
-export async function removeTree(dir: string): Promise<void> {
-  try {
-    await rm(dir, { recursive: true, force: true });
-    return;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENOTEMPTY') throw err;
-  }
-  await grantWrite(dir);
-  await rm(dir, { recursive: true, force: true });
-}
-
-async function grantWrite(dir: string): Promise<void> {
-  const st = lstatSync(dir, { throwIfNoEntry: false });
-  if (!st || !st.isDirectory()) return;
-  await chmod(dir, 0o700);
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (e.isDirectory()) await grantWrite(join(dir, e.name));
-  }
 }

@@ -1,6 +1,5 @@
 // The warm pool: boxes started ahead of time, each with its own fresh id and workspace, handed out by
 // create_session so the first execute does not pay for the jail and Python start. Never shares a box.
-import { rmSync } from 'node:fs';
 import type { Box } from '../sandbox/box.js';
 import { newSessionId } from './ids.js';
 
@@ -17,7 +16,7 @@ export class WarmPool {
   constructor(
     private readonly size: number,
     private readonly startBox: (id: string) => Promise<Box>,
-    private readonly discard: (id: string) => void,
+    private readonly discard: (id: string) => Promise<void>,
     private readonly onError: (err: unknown) => void,
   ) {}
 
@@ -25,7 +24,7 @@ export class WarmPool {
   take(): PooledBox | undefined {
     let item = this.ready.shift();
     while (item && !item.box.alive) {
-      this.discard(item.id);
+      void this.discard(item.id).catch(this.onError);
       item = this.ready.shift();
     }
     this.fill();
@@ -40,13 +39,16 @@ export class WarmPool {
       this.startBox(id)
         .then((box) => {
           if (this.closed) {
-            void box.close().then(() => this.discard(id));
+            void box
+              .close()
+              .then(() => this.discard(id))
+              .catch(this.onError);
             return;
           }
           this.ready.push({ id, box });
         })
         .catch((err: unknown) => {
-          this.discard(id);
+          void this.discard(id).catch(this.onError);
           // No retry loop here: the next take() tries again.
           this.onError(err);
         })
@@ -62,12 +64,8 @@ export class WarmPool {
     await Promise.all(
       items.map(async (i) => {
         await i.box.close();
-        this.discard(i.id);
+        await this.discard(i.id);
       }),
     );
   }
-}
-
-export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }

@@ -16,7 +16,8 @@ import { buildExecuteResult, type ExecuteResult } from './execute-result.js';
 import { HistoryWriter } from './history.js';
 import { isSessionId, newSessionId } from './ids.js';
 import { ensureSessionDirs, sessionPaths } from './paths.js';
-import { WarmPool, removeDir } from './pool.js';
+import { WarmPool } from './pool.js';
+import { removeTree } from '../remove-tree.js';
 import { runInBox } from './run-in-box.js';
 import { mplSeedDir } from './mpl-seed.js';
 
@@ -153,7 +154,7 @@ export class SessionService {
     this.pool = new WarmPool(
       this.isolationMissing() ? 0 : config.poolSize,
       (id) => this.startBox(id, this.config.memoryMb),
-      (id) => removeDir(sessionPaths(this.config.dataDir, id).root),
+      (id) => removeTree(sessionPaths(this.config.dataDir, id).root),
       (err) => this.log('warm pool box failed to start', { err: String(err) }),
     );
     // Sessions open when the server stopped keep their workspace; their Python state is gone.
@@ -568,7 +569,9 @@ export class SessionService {
     await this.stopBox(rt);
     this.tracker?.forget(rt.row.id);
     this.events.emit('closed', rt.row.id);
-    removeDir(sessionPaths(this.config.dataDir, rt.row.id).root);
+    await removeTree(sessionPaths(this.config.dataDir, rt.row.id).root).catch((err: unknown) =>
+      this.log('session folder not removed', { session: rt.row.id, err: String(err) }),
+    );
   }
 
   private bwrapMissing: boolean | undefined;
