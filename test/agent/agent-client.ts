@@ -84,6 +84,8 @@ export interface StartOptions {
   /** Command line to run instead of `python3 -I -u agent.py` (e.g. wrapped in bwrap). */
   command?: string[];
   env?: Record<string, string>;
+  /** Headless matplotlib: MPLBACKEND=Agg and a throwaway MPLCONFIGDIR (font cache) that close() removes. */
+  matplotlib?: boolean;
 }
 
 interface Waiter {
@@ -105,6 +107,8 @@ export class AgentClient {
   private constructor(
     private readonly proc: ChildProcessWithoutNullStreams,
     workspace: string,
+    /** Temporary directories removed by close(), the workspace first. */
+    private readonly ownedDirs: string[],
   ) {
     this.workspace = workspace;
     this.exited = new Promise((resolve) => {
@@ -119,13 +123,20 @@ export class AgentClient {
 
   static async start(options: StartOptions = {}): Promise<AgentClient> {
     const workspace = mkdtempSync(join(tmpdir(), 'agent-test-'));
+    const ownedDirs = [workspace];
+    const env: Record<string, string> = {};
+    if (options.matplotlib) {
+      const mplDir = mkdtempSync(join(tmpdir(), 'agent-mpl-'));
+      ownedDirs.push(mplDir);
+      Object.assign(env, { MPLBACKEND: 'Agg', MPLCONFIGDIR: mplDir });
+    }
     const [file, ...args] = options.command ?? [PYTHON, '-I', '-u', AGENT_PY];
     const proc = spawn(file as string, args, {
       cwd: workspace,
-      env: { ...process.env, SANDBOX_WORKSPACE: workspace, ...options.env },
+      env: { ...process.env, SANDBOX_WORKSPACE: workspace, ...env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const client = new AgentClient(proc, workspace);
+    const client = new AgentClient(proc, workspace, ownedDirs);
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (s: string) => {
       client.stderr += s;
@@ -143,7 +154,14 @@ export class AgentClient {
         client.dispatch(msg);
       });
     });
-    client.ready = await ready;
+    try {
+      client.ready = await ready;
+    } catch (err) {
+      // The caller gets no client to close, so nothing may be left behind.
+      proc.kill('SIGKILL');
+      for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     return client;
   }
 
@@ -200,7 +218,7 @@ export class AgentClient {
       await this.exited;
       clearTimeout(timer);
     }
-    rmSync(this.workspace, { recursive: true, force: true });
+    for (const dir of this.ownedDirs) rmSync(dir, { recursive: true, force: true });
   }
 }
 

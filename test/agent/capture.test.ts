@@ -1,6 +1,5 @@
 // Rich-output capture in the kernel: matplotlib figures, PIL images and image reprs become display_data and workspace files.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient, resultText, streamText, type AgentEvent, type Reply } from './agent-client.js';
@@ -25,20 +24,13 @@ function decodePng(b64: unknown): Buffer {
   return png;
 }
 
-async function startAgent(mplDir: string): Promise<AgentClient> {
-  return AgentClient.start({ env: { MPLBACKEND: 'Agg', MPLCONFIGDIR: mplDir } });
-}
-
 describe('kernel rich-output capture', () => {
   let agent: AgentClient;
-  let mplDir: string;
   beforeAll(async () => {
-    mplDir = mkdtempSync(join(tmpdir(), 'agent-mpl-'));
-    agent = await startAgent(mplDir);
+    agent = await AgentClient.start({ matplotlib: true });
   });
   afterAll(async () => {
     await agent?.close();
-    if (mplDir) rmSync(mplDir, { recursive: true, force: true });
   });
 
   /** Checks a figure/image display: valid PNG, saved at the named workspace file with the same bytes. */
@@ -219,14 +211,11 @@ describe('kernel rich-output capture', () => {
 
 describe('kernel rich-output capture: first import of pyplot in the cell that shows', () => {
   let agent: AgentClient;
-  let mplDir: string;
   beforeAll(async () => {
-    mplDir = mkdtempSync(join(tmpdir(), 'agent-mpl-'));
-    agent = await startAgent(mplDir);
+    agent = await AgentClient.start({ matplotlib: true });
   });
   afterAll(async () => {
     await agent?.close();
-    if (mplDir) rmSync(mplDir, { recursive: true, force: true });
   });
 
   it('captures a show() bound by from-import in the same cell', async () => {

@@ -1,24 +1,23 @@
 // Third-party checkers against our transports: the MCP Inspector CLI (stdio, HTTP, the config snippet) and the MCP conformance suite. Never download anything at run time.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as fs from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientConfigSnippet, clientKeyForToken } from '../../src/server/auth.js';
 import { startHttp, type HttpHandle } from '../../src/server/http.js';
 import { createTinyServer } from './fixtures/tiny-server.mjs';
+import {
+  readConformanceChecks,
+  requireThirdPartyTools,
+  runConformance,
+  runInspector,
+  startTokenProxy,
+  type ConformanceCheck,
+  type TokenProxy,
+} from './third-party.js';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const inspectorBin = join(root, 'node_modules/.bin/mcp-inspector');
-const conformanceJs = join(root, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 const stdioFixture = fileURLToPath(new URL('./fixtures/tiny-stdio.mjs', import.meta.url));
-const node20Preload = fileURLToPath(new URL('./fixtures/conformance-node20.mjs', import.meta.url));
 const TOKEN = 'inspector-token-0123456789';
 
 /** Scenarios that exercise what a tools-only server with logging and progress must do; they must pass. */
@@ -33,22 +32,6 @@ const APPLICABLE_SCENARIOS = [
 /** Needs MCP sessions, which the stateless 2025 leg does not issue: it may warn, never fail. */
 const WARN_ONLY_SCENARIOS = ['server-sse-multiple-streams'];
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function runCli(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  try {
-    const r = await run(file, args, { env, timeout: 45_000, maxBuffer: 16 * 1024 * 1024 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: unknown; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
 interface ToolList {
   result: { tools: { name: string }[] };
 }
@@ -58,9 +41,7 @@ describe('third-party clients', () => {
   let home: string;
 
   beforeAll(async () => {
-    for (const bin of [inspectorBin, conformanceJs]) {
-      if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm install (they are devDependencies)`);
-    }
+    requireThirdPartyTools();
     handle = await startHttp((client) => createTinyServer(client), {
       host: '127.0.0.1',
       port: 0,
@@ -76,8 +57,7 @@ describe('third-party clients', () => {
   });
 
   describe('MCP Inspector CLI', () => {
-    const inspector = (args: string[]) =>
-      runCli(inspectorBin, ['--cli', ...args, '--format', 'json'], { ...process.env, HOME: home });
+    const inspector = (args: string[]) => runInspector(home, args);
     const auth = () => ['--header', `Authorization: Bearer ${TOKEN}`];
 
     it('lists tools over stdio, over HTTP in both eras, and through the printed client config', async () => {
@@ -145,52 +125,21 @@ describe('third-party clients', () => {
   });
 
   describe('MCP conformance suite', () => {
-    let proxy: Server;
+    let proxy: TokenProxy;
     let outDir: string;
-    const results = new Map<string, { status: string; errorMessage?: string }[]>();
+    let results = new Map<string, ConformanceCheck[]>();
 
     beforeAll(async () => {
-      // The suite cannot send headers, so a loopback proxy adds the token; Host and Origin pass through
-      // untouched, so the rebinding scenario still reaches our own checks.
-      proxy = createServer((req, res) => {
-        const upstream = httpRequest(
-          {
-            host: '127.0.0.1',
-            port: handle.port,
-            method: req.method,
-            path: req.url,
-            headers: { ...req.headers, authorization: `Bearer ${TOKEN}` },
-          },
-          (up) => {
-            res.writeHead(up.statusCode ?? 502, up.headers);
-            up.pipe(res);
-          },
-        );
-        upstream.on('error', () => res.destroy());
-        res.on('close', () => upstream.destroy());
-        req.pipe(upstream);
-      });
-      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-      const url = `http://localhost:${(proxy.address() as AddressInfo).port}/mcp`;
-
+      // The suite cannot send headers; the proxy adds the token and leaves Host and Origin to our own checks.
+      proxy = await startTokenProxy(handle.url, TOKEN);
       outDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-conformance-'));
-      // The suite imports fs.globSync, which Node 20 lacks; the preload supplies a stub only where needed.
-      const preload = 'globSync' in fs ? [] : ['--import', node20Preload];
-      await runCli(
-        process.execPath,
-        [...preload, conformanceJs, 'server', '--url', url, '-o', outDir],
-        process.env,
-      );
-      for (const dir of readdirSync(outDir)) {
-        const scenario = /^server-(.+)-\d{4}-\d{2}-\d{2}T/.exec(dir)?.[1];
-        if (scenario === undefined) continue;
-        results.set(scenario, JSON.parse(readFileSync(join(outDir, dir, 'checks.json'), 'utf8')));
-      }
+      await runConformance(proxy.url, outDir);
+      results = readConformanceChecks(outDir);
     }, 120_000);
 
     afterAll(async () => {
-      await new Promise<void>((resolve) => proxy.close(() => resolve()));
-      rmSync(outDir, { recursive: true, force: true });
+      await proxy?.close();
+      if (outDir) rmSync(outDir, { recursive: true, force: true });
     });
 
     it.each(APPLICABLE_SCENARIOS)('passes %s', (scenario) => {
