@@ -291,20 +291,27 @@ function withPlots(relPath: string, c: Categorization): Categorization {
   return c.category === 'images' && isPlotPath(relPath) ? { category: 'plots', mime: c.mime } : c;
 }
 
-function classify(relPath: string, head: Uint8Array, complete: boolean): Categorization & { source: Source } {
+interface Classified extends Categorization {
+  source: Source;
+  /** Whether the head decodes as UTF-8; undefined when a binary signature matched first and it was not checked. */
+  text: boolean | undefined;
+}
+
+function classify(relPath: string, head: Uint8Array, complete: boolean): Classified {
   const binary = sniffBinary(head);
-  const text = binary ? false : looksLikeText(head, complete);
+  const text = binary ? undefined : looksLikeText(head, complete);
   const sniffed = binary ?? (text ? sniffText(head) : null);
   const named = nameEntry(relPath);
   if (sniffed && (!sniffed.weak || !named)) {
-    return { category: sniffed.category, mime: sniffed.mime, source: sniffed.weak ? 'weak-magic' : 'magic' };
+    const source = sniffed.weak ? 'weak-magic' : 'magic';
+    return { category: sniffed.category, mime: sniffed.mime, source, text };
   }
   if (named) {
     const guessed = named[1] ?? mime.getType(relPath) ?? (text ? 'text/plain' : 'application/octet-stream');
-    return { category: named[0], mime: guessed, source: 'extension' };
+    return { category: named[0], mime: guessed, source: 'extension', text };
   }
-  if (text && head.length > 0) return { category: 'other', mime: 'text/plain', source: 'text' };
-  return { category: 'other', mime: 'application/octet-stream', source: 'unknown' };
+  if (text && head.length > 0) return { category: 'other', mime: 'text/plain', source: 'text', text };
+  return { category: 'other', mime: 'application/octet-stream', source: 'unknown', text };
 }
 
 /**
@@ -361,7 +368,8 @@ export async function categorizeDeep(
   const base = classify(relPath, head, complete);
   const baseResult = withPlots(relPath, { category: base.category, mime: base.mime });
   if (base.source === 'magic' || base.source === 'text') return baseResult;
-  if (head.length === 0 || looksLikeText(head, complete)) return baseResult;
+  // classify already knows whether the head is UTF-8, unless a binary signature matched before it checked.
+  if (head.length === 0 || (base.text ?? looksLikeText(head, complete))) return baseResult;
   let found: { mime: string } | undefined;
   try {
     // Loaded on first use: importing file-type costs ~100 ms of server start-up.

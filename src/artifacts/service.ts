@@ -208,8 +208,10 @@ export class ArtifactService {
     const cheapFilter = (path: string, st: FileStat) =>
       (newerThanNs === null || st.mtimeNs > newerThanNs) && (matcher === null || matcher.match(path));
     const t = this.tracker(scope);
-    let files = await t.describeAll({ hash: false, filter: cheapFilter });
-    if (filter.category) files = files.filter((f) => f.category === filter.category);
+    // Without a category every listed file is hashed, so it is read once, whole; with one, only the head of
+    // each candidate is read until its category is known, and only the files kept are hashed.
+    let files = await t.describeAll({ hash: filter.category === undefined, filter: cheapFilter });
+    if (filter.category !== undefined) files = files.filter((f) => f.category === filter.category);
     const artifacts = this.toArtifacts(scope, await t.withHashes(files));
     return {
       artifacts,
@@ -352,8 +354,9 @@ export class ArtifactService {
     const sha256 = sha256Of(data);
     const c = await categorizeDeep(finalRel, data.subarray(0, HEAD_BYTES), data.length <= HEAD_BYTES);
     const t = this.tracker(scope);
-    await t.noteHostWrite(finalRel, { sha256, category: c.category, mime: c.mime });
-    const st = await lstat(abs);
+    // The tracker's stat of the new file; a path excluded from tracking is stat'ed here instead.
+    const st =
+      (await t.noteHostWrite(finalRel, { sha256, category: c.category, mime: c.mime })) ?? (await lstat(abs));
     return {
       path: finalRel,
       category: c.category,

@@ -2,6 +2,7 @@
 import type { Dirent } from 'node:fs';
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { lstat, realpath } from 'node:fs/promises';
+import { forEachLimit } from '../backups/pool.js';
 import { categorize, categorizeDeep } from './categorize.js';
 import { defaultFileIO, UnsafeFileError, type FileIO } from './file-io.js';
 import type { Artifact, ArtifactChanges, Category } from './types.js';
@@ -21,7 +22,6 @@ export interface Snapshot {
   root: string;
   /** Workspace-relative posix path → stat, regular files only. */
   files: Map<string, FileStat>;
-  takenAt: number;
 }
 
 export interface ExcludeRules {
@@ -147,7 +147,7 @@ export async function snapshot(
       sliceStart = performance.now();
     }
   }
-  return { root, files, takenAt: Date.now() };
+  return { root, files };
 }
 
 export interface CacheEntry {
@@ -216,10 +216,6 @@ export class HashCache {
   prune(files: ReadonlyMap<string, FileStat>): void {
     for (const path of this.entries.keys()) if (!files.has(path)) this.entries.delete(path);
   }
-
-  get size(): number {
-    return this.entries.size;
-  }
 }
 
 export interface DescribedFile {
@@ -287,21 +283,16 @@ export async function describeFile(
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight, keeping order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
+/**
+ * Runs `fn` over `items` with at most `limit` in flight, results in input order; after a failure no
+ * further item is started, and the first failure is rethrown once the running ones settle.
+ */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  if (items.length === 0) return [];
   const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await forEachLimit([...items.keys()], limit, async (i) => {
+    out[i] = await fn(items[i]!);
+  });
   return out;
 }
 
@@ -335,7 +326,6 @@ export interface DiffOptions {
   /** Shared across calls so a file is never hashed twice while unchanged. */
   cache?: HashCache;
   io?: FileIO;
-  concurrency?: number;
 }
 
 const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
@@ -358,7 +348,7 @@ export async function diff(before: Snapshot, after: Snapshot, opts: DiffOptions)
   const previous = new Map(touched.map((p) => [p, cache.lookup(p, before.files.get(p)!)?.sha256]));
   for (const path of deleted) cache.forget(path);
 
-  const limit = opts.concurrency ?? 4;
+  const limit = 4;
   const describe = (path: string) =>
     describeFile(after.root, path, after.files.get(path)!, { hash: true, cache, io: opts.io });
   const [newFiles, changedFiles] = await Promise.all([
@@ -463,26 +453,28 @@ export class ArtifactTracker {
   /**
    * A file the server itself wrote: it becomes part of the baseline, so the next end() does not report it
    * as the code's work. When the content's hash is known it is remembered so the file is not read again.
+   * Returns the file's stat, or undefined when the path is excluded from tracking or is not a regular file.
    */
   async noteHostWrite(
     path: string,
     known?: { sha256: string; category: Category; mime: string },
-  ): Promise<void> {
-    if (isExcludedPath(path, this.excludes)) return;
+  ): Promise<FileStat | undefined> {
+    if (isExcludedPath(path, this.excludes)) return undefined;
     let st: BigIntStats | undefined;
     try {
-      st = await lstat(`${await realpath(this.workspace)}/${path}`, { bigint: true });
+      st = await lstat(`${await this.root()}/${path}`, { bigint: true });
     } catch {
       st = undefined;
     }
     if (!st?.isFile()) {
       this.noteHostDelete(path);
-      return;
+      return undefined;
     }
     const fs = toFileStat(st);
     if (known) this.cache.store(path, fs, known, wallNs());
     this.baseline?.files.set(path, fs);
     this.notedDuringEnd?.set(path, fs);
+    return fs;
   }
 
   noteHostDelete(path: string): void {
@@ -492,8 +484,8 @@ export class ArtifactTracker {
   }
 
   /** A fresh walk that does not move the baseline (listing must not swallow changes owed to the next end()). */
-  scan(): Promise<Snapshot> {
-    return snapshot(this.workspace, this.excludes);
+  async scan(): Promise<Snapshot> {
+    return snapshot(this.workspace, this.excludes, await this.root());
   }
 
   /** Every file with category and MIME type, and sha256 when `hash` is set; the cache makes repeats cheap. */
@@ -514,7 +506,8 @@ export class ArtifactTracker {
 
   /** Hashes (through the cache) files already described without one. */
   async withHashes(files: DescribedFile[]): Promise<DescribedFile[]> {
-    const root = await realpath(this.workspace);
+    if (files.every((f) => f.sha256 !== undefined)) return files;
+    const root = await this.root();
     const out = await mapLimit(files, 4, (f) =>
       f.sha256 !== undefined
         ? Promise.resolve(f)

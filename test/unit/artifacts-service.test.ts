@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SandboxError } from '../../src/errors.js';
+import { defaultFileIO, type FileIO } from '../../src/artifacts/file-io.js';
 import { ArtifactService } from '../../src/artifacts/service.js';
 import type { SessionScope } from '../../src/artifacts/types.js';
 
@@ -58,6 +59,22 @@ async function rejection(p: Promise<unknown>): Promise<SandboxError> {
 }
 
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Records every read, as "head:path" or "hash:path", so a test can count how often each file is read. */
+function countingIO(): FileIO & { reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    hash: (abs, root) => {
+      reads.push(`hash:${abs.slice(root.length + 1)}`);
+      return defaultFileIO.hash(abs, root);
+    },
+    head: (abs, root, bytes) => {
+      reads.push(`head:${abs.slice(root.length + 1)}`);
+      return defaultFileIO.head(abs, root, bytes);
+    },
+  };
+}
 
 function populate(): void {
   put('plots/fig1.png', PNG, new Date('2025-01-01T00:00:01Z'));
@@ -115,6 +132,27 @@ describe('list', () => {
     expect(await paths({ glob: 'data/**' })).toEqual(['data/big.csv', 'data/sub/small.csv']);
     expect(await paths({ newerThan: '2025-01-01T00:00:05Z' })).toEqual(['analysis.py', 'data/sub/small.csv']);
     expect(await paths({ category: 'images', glob: '*.png' })).toEqual(['images/photo.png']);
+  });
+
+  it('reads each file once, whole, when listing without a category', async () => {
+    populate();
+    const io = countingIO();
+    const r = await new ArtifactService({ io }).list(scope);
+    expect(r.artifacts.every((a) => a.sha256 !== null)).toBe(true);
+    expect(io.reads.sort()).toEqual(r.artifacts.map((a) => `hash:${a.path}`).sort());
+  });
+
+  it('with a category, hashes only the files of that category', async () => {
+    populate();
+    const io = countingIO();
+    const r = await new ArtifactService({ io }).list(scope, { category: 'data' });
+    expect(r.artifacts.map((a) => a.sha256)).toEqual([sha('x\n'.repeat(5000)), sha('y\n'), sha('a\n1\n')]);
+    expect(io.reads.filter((x) => x.startsWith('head:'))).toHaveLength(7);
+    expect(io.reads.filter((x) => x.startsWith('hash:')).sort()).toEqual([
+      'hash:data/big.csv',
+      'hash:data/sub/small.csv',
+      'hash:plots/values.csv',
+    ]);
   });
 
   it('refuses an unknown category or a bad date, and a missing workspace', async () => {
@@ -243,6 +281,12 @@ describe('writeFile', () => {
       uri: 'sandbox://sessions/s_test/files/inputs/params.json',
     });
     expect(readFileSync(join(scope.workspace, 'inputs/params.json'), 'utf8')).toBe('{"a": 1}\n');
+    expect(r.artifact.mtime).toBe(statSync(join(scope.workspace, 'inputs/params.json')).mtime.toISOString());
+  });
+
+  it('gives the modification time of a file written where changes are not tracked', async () => {
+    const r = await svc.writeFile(scope, '.cache/notes.txt', { text: 'x' });
+    expect(r.artifact.mtime).toBe(statSync(join(scope.workspace, '.cache/notes.txt')).mtime.toISOString());
   });
 
   it('writes base64 content, sniffing its type, and leaves no temp file behind', async () => {

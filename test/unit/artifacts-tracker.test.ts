@@ -135,7 +135,7 @@ describe('diff', () => {
     const first = await snapshot(ws);
     await settle();
     // Learn the hash once, as a listing would.
-    await diff({ root: first.root, files: new Map(), takenAt: 0 }, first, { sessionId: 's', cache });
+    await diff({ root: first.root, files: new Map() }, first, { sessionId: 's', cache });
     const touched = new Date(Date.now() + 5_000);
     utimesSync(join(ws, 't.txt'), touched, touched);
     const changes = await diff(first, await snapshot(ws), { sessionId: 's', cache });
@@ -197,7 +197,16 @@ describe('ArtifactTracker', () => {
     await t.begin();
     await t.end();
     put('uploaded.csv', 'a\n1\n');
-    await t.noteHostWrite('uploaded.csv', { sha256: sha('a\n1\n'), category: 'data', mime: 'text/csv' });
+    const noted = await t.noteHostWrite('uploaded.csv', {
+      sha256: sha('a\n1\n'),
+      category: 'data',
+      mime: 'text/csv',
+    });
+    expect(noted).toMatchObject({
+      size: 4,
+      mtimeNs: statSync(join(ws, 'uploaded.csv'), { bigint: true }).mtimeNs,
+    });
+    expect(await t.noteHostWrite('.venv/lib/x.py')).toBeUndefined();
     unlinkSync(join(ws, 'old.txt'));
     t.noteHostDelete('old.txt');
     await t.begin();
@@ -238,6 +247,29 @@ describe('ArtifactTracker', () => {
     put('real.txt', 'ok');
     const changes = await t.end();
     expect(changes.created.map((a) => a.path)).toEqual(['real.txt']);
+  });
+
+  it('starts no further read after one fails, and rethrows that failure', async () => {
+    for (let i = 0; i < 30; i++) put(`f${String(i).padStart(2, '0')}.txt`, `file ${i}`);
+    let started = 0;
+    const t = new ArtifactTracker({
+      workspace: ws,
+      sessionId: 's',
+      io: {
+        hash: async (abs, root) => {
+          started++;
+          if (abs.endsWith('/f00.txt')) throw new Error('disk failure');
+          await new Promise((r) => setTimeout(r, 5));
+          return defaultFileIO.hash(abs, root);
+        },
+        head: defaultFileIO.head,
+      },
+    });
+    await expect(t.describeAll({ hash: true })).rejects.toThrow('disk failure');
+    const atFailure = started;
+    expect(atFailure).toBeLessThanOrEqual(8); // only the reads already in flight
+    await settle();
+    expect(started).toBe(atFailure);
   });
 
   it('reports a file deleted while it was being described as deleted, not as an error', async () => {
