@@ -71,7 +71,7 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   let policy: Promise<ShellPolicy> | undefined;
   const loadPolicy = (): Promise<ShellPolicy> => {
     if (!policy) {
-      policy = ShellPolicy.create(policyRules.rules, policyRules.source);
+      policy = ShellPolicy.fromSource(policyRules);
       policy.catch((err: unknown) =>
         log.error({ err: String(err) }, 'the shell parser did not load; shell_execute will fail'),
       );

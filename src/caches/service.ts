@@ -15,7 +15,10 @@ const Report = z.object({
   duration_ms: z.number(),
 });
 
-export type CacheReport = z.infer<typeof Report> & { session_id: string };
+/** What clear_cache reports: the kernel's report for the session it ran in. */
+export const CacheReportSchema = z.object({ session_id: z.string(), ...Report.shape });
+
+export type CacheReport = z.infer<typeof CacheReportSchema>;
 
 /** A slow disk walk of __pycache__ folders is fine; a kernel silent this long is stuck, and the box is restarted. */
 const BACKSTOP_MS = 120_000;

@@ -28,13 +28,13 @@ export interface ScriptFacts {
 }
 
 /** Scripts inside scripts deeper than this are refused rather than followed. */
-export const MAX_NESTING = 12;
+const MAX_NESTING = 12;
 
 export class NestingTooDeepError extends Error {}
 
 const WRITE_OPERATORS = new Set(['>', '>>', '>|', '&>', '&>>', '<>', '>&']);
 
-export function programName(word: ShellWord | undefined): string | null {
+function programName(word: ShellWord | undefined): string | null {
   if (!word || word.value === null || word.value === '') return null;
   return word.value.split('/').pop() || null;
 }

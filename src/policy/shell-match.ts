@@ -94,7 +94,7 @@ function operands(args: string[], withValue: Set<string>): string[] {
 }
 
 /** The processes `kill` would signal: everything after the signal option. A lone `kill -1` is read as "everything". */
-export function killTargets(args: string[]): string[] {
+function killTargets(args: string[]): string[] {
   const first = args[0];
   if (first === undefined || ['-l', '-L', '--list', '--table'].includes(first)) return [];
   let i = 0;

@@ -2,7 +2,7 @@
 // a file that does not validate stops the server at start, it is never half-applied.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { compileRule, RuleError } from './shell-match.js';
+import { compileRule, RuleError, type CompiledRule } from './shell-match.js';
 import { DEFAULT_RULES, type ShellRule } from './shell-rules.js';
 
 const Patterns = z.array(z.string().min(1)).min(1);
@@ -43,13 +43,15 @@ export type PolicyFile = z.infer<typeof PolicyFileSchema>;
 
 export interface PolicySource {
   rules: ShellRule[];
+  /** The same rules, compiled (in the same order). */
+  compiled: CompiledRule[];
   /** 'built-in defaults', or the file's path. */
   source: string;
 }
 
 /** The rules in force: the defaults, changed by the file when there is one. */
 export function mergePolicy(file: PolicyFile | null, path = 'built-in defaults'): PolicySource {
-  if (!file) return { rules: [...DEFAULT_RULES], source: path };
+  if (!file) return { rules: [...DEFAULT_RULES], compiled: DEFAULT_RULES.map(compileRule), source: path };
   const known = new Set(DEFAULT_RULES.map((r) => r.id));
   const unknown = file.disable.filter((id) => !known.has(id));
   if (unknown.length)
@@ -59,15 +61,15 @@ export function mergePolicy(file: PolicyFile | null, path = 'built-in defaults')
   const base = file.defaults ? DEFAULT_RULES.filter((r) => !file.disable.includes(r.id)) : [];
   const rules = base.map((r) => added.get(r.id) ?? r);
   for (const r of file.rules) if (!base.some((b) => b.id === r.id)) rules.push(r as ShellRule);
-  for (const r of rules) {
+  const compiled = rules.map((r) => {
     try {
-      compileRule(r);
+      return compileRule(r);
     } catch (err) {
       if (err instanceof RuleError) throw new Error(`policy file ${path}: ${err.message}`, { cause: err });
       throw err;
     }
-  }
-  return { rules, source: path };
+  });
+  return { rules, compiled, source: path };
 }
 
 export function loadPolicyFile(path: string | undefined): PolicySource {

@@ -4,6 +4,7 @@
 import { extractCommands, NestingTooDeepError, type ScriptFacts } from './shell-commands.js';
 import { commandMatches, compileRule, redirectMatches, type CompiledRule } from './shell-match.js';
 import { loadShellParser, ShellSyntaxError, type ShellParser } from './shell-parser.js';
+import type { PolicySource } from './shell-policy-file.js';
 import type { ShellRule } from './shell-rules.js';
 
 export interface PolicyDenial {
@@ -29,22 +30,28 @@ export class CommandParseError extends Error {
 }
 
 export class ShellPolicy {
-  private readonly compiled: CompiledRule[];
+  readonly rules: readonly ShellRule[];
 
   private constructor(
     private readonly parser: ShellParser,
-    readonly rules: readonly ShellRule[],
+    private readonly compiled: readonly CompiledRule[],
     readonly source: string,
   ) {
-    this.compiled = rules.map(compileRule);
+    this.rules = compiled.map((c) => c.rule);
   }
 
+  /** A policy of these rules; throws RuleError for a rule that does not compile. */
   static async create(rules: readonly ShellRule[], source = 'built-in defaults'): Promise<ShellPolicy> {
-    return new ShellPolicy(await loadShellParser(), rules, source);
+    return ShellPolicy.fromSource({ compiled: rules.map(compileRule), source });
+  }
+
+  /** A policy of rules already compiled (as the policy file loader hands them over). */
+  static async fromSource(policy: Pick<PolicySource, 'compiled' | 'source'>): Promise<ShellPolicy> {
+    return new ShellPolicy(await loadShellParser(), policy.compiled, policy.source);
   }
 
   /** Every simple command and redirection the command line contains; throws CommandParseError. */
-  facts(command: string): ScriptFacts {
+  private facts(command: string): ScriptFacts {
     try {
       return extractCommands(this.parser, command);
     } catch (err) {

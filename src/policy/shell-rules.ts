@@ -83,7 +83,6 @@ export const DEFAULT_RULES: readonly ShellRule[] = [
     when: {
       first_operand: ['(?:.*,)?[ugoa]*[+=][rwxXtugo]*s[^,]*(?:,.*)?', '0*[2-7][0-7]{3}'],
     },
-    options_with_value: [],
     hint: 'ordinary permissions (chmod 755, chmod u+x) are fine; set-id bits give nothing in the sandbox',
   },
   {

@@ -74,7 +74,7 @@ function runs(args: readonly ShellWord[], at: number, via: string): Nested {
   return { ...none(), commands: argv.length > 0 ? [{ argv, via }] : [] };
 }
 
-export const SHELLS = new Set([
+const SHELLS = new Set([
   'sh',
   'bash',
   'dash',

@@ -1,7 +1,8 @@
 // Pure: how each kind of app is started — in a session's box, in its Docker image, and in the export's smoke test —
 // and how an app's kind is told from its code. Never spawns anything; the agent fills in {python}, {port},
 // {agent_dir} and {workspace}.
-import type { AppType } from './types.js';
+import { invalidArgument } from '../errors.js';
+import { APP_TYPES, type AppType, type AppTypeArg } from './types.js';
 
 export interface BoxCommand {
   argv: string[];
@@ -18,6 +19,14 @@ export function detectAppType(code: string): AppType | null {
   if (imports('flask')) return 'flask';
   if (/^\s*<(!doctype|html|head|body|div|h1|p)\b/i.test(code)) return 'static';
   return null;
+}
+
+/** The kind of app a caller asked for; null for auto (or none given). Throws on a kind that does not exist. */
+export function requestedAppType(arg: AppTypeArg | undefined): AppType | null {
+  if (arg === undefined || arg === 'auto') return null;
+  if (!APP_TYPES.includes(arg))
+    throw invalidArgument(`app_type must be one of ${APP_TYPES.join(', ')} or auto`);
+  return arg;
 }
 
 /** The file an app's code is written to, relative to its folder. */

@@ -5,6 +5,7 @@ import { cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync 
 import { basename, dirname, join, sep } from 'node:path';
 import type { Config } from '../config.js';
 import { invalidArgument, notFound } from '../errors.js';
+import { normalizeName } from '../packages/spec.js';
 import type { SessionService } from '../sessions/service.js';
 import { probeApp, type ProbeResult } from './agent-ops.js';
 import {
@@ -16,21 +17,14 @@ import {
   requirementsTxt,
   type BundleSpec,
 } from './bundle.js';
-import { EXPORT_PORT, detectAppType, dockerCommand, smokeCommand } from './commands.js';
+import { EXPORT_PORT, detectAppType, dockerCommand, requestedAppType, smokeCommand } from './commands.js';
 import { dockerBuild, validateTag, type BuildResult } from './docker.js';
 import { defaultExportName, validateExportName } from './export-names.js';
 import { ExportStore, type ExportManifest } from './export-store.js';
-import { buildRequirements, extraDistributions, normalizeName } from './requirements.js';
+import { buildRequirements, extraDistributions } from './requirements.js';
 import type { WebAppService } from './service.js';
 import { smokeTest } from './smoke.js';
-import {
-  APP_TYPES,
-  type AppType,
-  type AppTypeArg,
-  type ExportDetails,
-  type ExportFile,
-  type ExportInfo,
-} from './types.js';
+import type { AppType, AppTypeArg, ExportDetails, ExportFile, ExportInfo } from './types.js';
 import { existingInWorkspace, readAppFile } from './workspace-files.js';
 
 export interface ExportArgs {
@@ -212,16 +206,14 @@ export class WebAppExportService {
     if (hasCode === (args.app_id !== undefined)) {
       throw invalidArgument('pass either code or app_id (one of them)');
     }
-    if (args.app_type !== undefined && args.app_type !== 'auto' && !APP_TYPES.includes(args.app_type)) {
-      throw invalidArgument(`app_type must be one of ${APP_TYPES.join(', ')} or auto`);
-    }
+    const requested = requestedAppType(args.app_type);
     if (args.app_id !== undefined) {
       const app = this.webapps.source(owner, args.app_id);
       if (args.session_id !== undefined && args.session_id !== app.sessionId) {
         throw invalidArgument(`app ${args.app_id} belongs to another session`);
       }
-      if (args.app_type !== undefined && args.app_type !== 'auto' && args.app_type !== app.appType) {
-        throw invalidArgument(`app ${args.app_id} is a ${app.appType} app, not ${args.app_type}`);
+      if (requested !== null && requested !== app.appType) {
+        throw invalidArgument(`app ${args.app_id} is a ${app.appType} app, not ${requested}`);
       }
       const isStatic = app.appType === 'static';
       return {
@@ -235,8 +227,7 @@ export class WebAppExportService {
       };
     }
     const code = args.code ?? '';
-    const type =
-      args.app_type === undefined || args.app_type === 'auto' ? detectAppType(code) : args.app_type;
+    const type = requested ?? detectAppType(code);
     if (!type) throw invalidArgument('could not tell the kind of app from its imports: pass app_type');
     return {
       sessionId: args.session_id,

@@ -48,10 +48,6 @@ export class HostRelay {
     return `http://127.0.0.1:${this.port}/`;
   }
 
-  get connections(): number {
-    return this.conns.size;
-  }
-
   private pipe(client: net.Socket): void {
     if (this.closed) {
       client.destroy();

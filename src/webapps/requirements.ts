@@ -1,6 +1,7 @@
 // Pure: turns what the session's Python said about an app's imports into requirements.txt entries — distribution
 // names, pinned to the session's installed versions, standard library and local modules left out, the server added.
 // Never guesses silently: every unpinned or guessed entry comes with a warning.
+import { normalizeName } from '../packages/spec.js';
 import type { AppType, Requirement, RequirementsResult } from './types.js';
 
 /** Well-known modules whose distribution has another name (used before the session's own mapping). */
@@ -47,11 +48,6 @@ export interface ImportFacts {
   local: string[];
   dists: Record<string, string[]>;
   versions: Record<string, string>;
-}
-
-/** PEP 503 normalisation: pip treats these names as the same distribution. */
-export function normalizeName(name: string): string {
-  return name.toLowerCase().replace(/[-_.]+/g, '-');
 }
 
 function pinnable(version: string): { version: string | null; note: string | null } {

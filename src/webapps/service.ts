@@ -8,18 +8,11 @@ import { SandboxError, invalidArgument, notFound } from '../errors.js';
 import type { Box } from '../sandbox/box.js';
 import type { SessionService } from '../sessions/service.js';
 import { startApp, stopApp, type AppExit } from './agent-ops.js';
-import { detectAppType, entryFile, sessionCommand } from './commands.js';
+import { detectAppType, entryFile, requestedAppType, sessionCommand } from './commands.js';
 import { HostRelay } from './host-relay.js';
 import { LogRing, lastTraceback } from './log-ring.js';
-import { AppGoneError, waitForHttp } from './readiness.js';
-import {
-  APP_TYPES,
-  type AppLogs,
-  type AppType,
-  type AppTypeArg,
-  type StartedApp,
-  type WebAppInfo,
-} from './types.js';
+import { AppGoneError, ReadyTimeoutError, waitForHttp } from './readiness.js';
+import type { AppLogs, AppType, AppTypeArg, StartedApp, WebAppInfo } from './types.js';
 import { BOX_SOCKET_DIR, hostSocketDir, workspaceFolder, writeAppFile } from './workspace-files.js';
 
 export interface StartAppArgs {
@@ -255,7 +248,7 @@ export class WebAppService {
         'fix the error shown in traceback / log_tail and call start_web_app again',
       );
     }
-    if (!(err instanceof Error) || !/did not answer HTTP/.test(err.message)) {
+    if (!(err instanceof ReadyTimeoutError)) {
       this.log('web app start failed', { appId: rec.info.app_id, err: String(err) });
     }
     return new SandboxError(
@@ -287,17 +280,14 @@ export class WebAppService {
 
 function resolveType(args: StartAppArgs): AppType {
   const code = args.code ?? '';
-  const requested = args.app_type ?? 'auto';
-  if (requested !== 'auto' && !APP_TYPES.includes(requested)) {
-    throw invalidArgument(`app_type must be one of ${APP_TYPES.join(', ')} or auto`);
-  }
-  if (args.directory !== undefined && requested !== 'static' && requested !== 'auto') {
+  const requested = requestedAppType(args.app_type);
+  if (args.directory !== undefined && requested !== 'static' && requested !== null) {
     throw invalidArgument('directory is only for static apps');
   }
   if (args.directory !== undefined) return 'static';
   if (code.trim() === '')
     throw invalidArgument('code is empty: pass the app source (or, for static, a directory)');
-  const type = requested === 'auto' ? detectAppType(code) : requested;
+  const type = requested ?? detectAppType(code);
   if (!type) {
     throw invalidArgument(
       'could not tell the kind of app from its imports: pass app_type (flask, fastapi, streamlit or static)',

@@ -117,7 +117,8 @@ describe('the example in docs/SHELL_POLICY.md', () => {
     const json = /```json\n([\s\S]*?)```/.exec(doc)?.[1];
     expect(json).toBeTruthy();
     const p = loadPolicyFile(file(json as string));
-    const policy = await ShellPolicy.create(p.rules, p.source);
+    expect(p.compiled.map((c) => c.rule)).toEqual(p.rules);
+    const policy = await ShellPolicy.fromSource(p);
     expect(policy.check('git -C repo push')).toMatchObject({ allowed: false, rule: { id: 'git-push' } });
     expect(policy.check('curl -s localhost:8000')).toMatchObject({ allowed: true });
     expect(policy.check('wget https://example.com/x')).toMatchObject({

@@ -3,7 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import { SandboxError } from '../../src/errors.js';
 import { compose, dockerfile, imageName, readme, type BundleSpec } from '../../src/webapps/bundle.js';
-import { detectAppType, dockerCommand, sessionCommand, smokeCommand } from '../../src/webapps/commands.js';
+import {
+  detectAppType,
+  dockerCommand,
+  requestedAppType,
+  sessionCommand,
+  smokeCommand,
+} from '../../src/webapps/commands.js';
 import { defaultExportName, validateExportName } from '../../src/webapps/export-names.js';
 import { LogRing, lastTraceback } from '../../src/webapps/log-ring.js';
 
@@ -15,6 +21,16 @@ describe('detectAppType', () => {
     expect(detectAppType('<!DOCTYPE html><p>hi</p>')).toBe('static');
     expect(detectAppType('print("no app")\n# import flask')).toBeNull();
     expect(detectAppType('import flaskish')).toBeNull();
+  });
+});
+
+describe('requestedAppType', () => {
+  it('reads auto (or nothing) as null and refuses a kind that does not exist', () => {
+    expect(requestedAppType(undefined)).toBeNull();
+    expect(requestedAppType('auto')).toBeNull();
+    expect(requestedAppType('fastapi')).toBe('fastapi');
+    expect(() => requestedAppType('django' as never)).toThrow(SandboxError);
+    expect(() => requestedAppType('django' as never)).toThrow(/app_type must be one of flask, fastapi/);
   });
 });
 

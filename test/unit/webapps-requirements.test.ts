@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { normalizeName } from '../../src/packages/spec.js';
 import type { ProbeResult } from '../../src/webapps/agent-ops.js';
-import { buildRequirements, extraDistributions, normalizeName } from '../../src/webapps/requirements.js';
+import { buildRequirements, extraDistributions } from '../../src/webapps/requirements.js';
 
 const APPS_PY = resolve(import.meta.dirname, '../../src/agent/apps.py');
 const dirs: string[] = [];

@@ -1,5 +1,6 @@
 // The cache tool: clear_cache drops a session's Python caches that are safe to drop and reports what they held.
 import { z } from 'zod';
+import { CacheReportSchema } from '../../caches/service.js';
 import { ACTS, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
@@ -25,15 +26,7 @@ export function cacheTools(): ToolDef[] {
           ),
         session_id: SessionIdArg,
       }),
-      outputSchema: z.object({
-        session_id: z.string(),
-        important_only: z.boolean(),
-        cleared: z.array(z.object({ name: z.string(), items: z.number(), bytes: z.number().nullable() })),
-        bytes_freed: z.number(),
-        rss_before_bytes: z.number().nullable(),
-        rss_after_bytes: z.number().nullable(),
-        duration_ms: z.number(),
-      }),
+      outputSchema: CacheReportSchema,
       annotations: { ...ACTS, idempotentHint: true },
       handler: async (args, ctx) => {
         const r = await ctx.services.caches.clear(
