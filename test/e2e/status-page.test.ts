@@ -3,17 +3,13 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
-import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, startHttpProcess } from './harness.js';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { withPage } from './webapps-browser.js';
 
 describe('status page', () => {
   let proc: Awaited<ReturnType<typeof startHttpProcess>>;
   let client: Client;
-  let browser: Browser;
-  let profile: string;
   let sessionId: string;
 
   beforeAll(async () => {
@@ -27,27 +23,11 @@ describe('status page', () => {
       name: 'execute',
       arguments: { session_id: sessionId, code: 'import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])' },
     });
-    profile = mkdtempSync(join(tmpdir(), 'status-chromium-'));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
   }, 90_000);
 
   afterAll(async () => {
-    await browser?.close();
     await client?.close().catch(() => undefined);
     await proc?.stop();
-    if (profile) rmSync(profile, { recursive: true, force: true });
     if (proc) rmSync(proc.dataDir, { recursive: true, force: true });
   });
 
@@ -59,20 +39,26 @@ describe('status page', () => {
 
   it('renders the sessions with usage and an image artifact', async () => {
     const base = proc.url.replace(/\/mcp$/, '');
-    const page = await browser.newPage();
-    await page.goto(`${base}/status?token=${encodeURIComponent(proc.token)}`);
-    expect(page.url()).toBe(`${base}/status`); // the token left the address bar
-    await page.waitForSelector(`[data-session="${sessionId}"] img`, { timeout: 15_000 });
-    const text = await page.textContent('body');
-    expect(text).toContain(sessionId);
-    expect(text).toContain('status-demo');
-    const loaded = await page.$eval(
-      `[data-session="${sessionId}"] img`,
-      (img) => (img as HTMLImageElement).naturalWidth,
-    );
-    expect(loaded).toBeGreaterThan(50);
-    const shot = join(profile, 'status.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    expect(statSync(shot).size).toBeGreaterThan(5000);
+    const shots = mkdtempSync(join(tmpdir(), 'status-shot-'));
+    try {
+      await withPage(async (page) => {
+        await page.goto(`${base}/status?token=${encodeURIComponent(proc.token)}`);
+        expect(page.url()).toBe(`${base}/status`); // the token left the address bar
+        await page.waitForSelector(`[data-session="${sessionId}"] img`, { timeout: 15_000 });
+        const text = await page.textContent('body');
+        expect(text).toContain(sessionId);
+        expect(text).toContain('status-demo');
+        const loaded = await page.$eval(
+          `[data-session="${sessionId}"] img`,
+          (img) => (img as HTMLImageElement).naturalWidth,
+        );
+        expect(loaded).toBeGreaterThan(50);
+        const shot = join(shots, 'status.png');
+        await page.screenshot({ path: shot, fullPage: true });
+        expect(statSync(shot).size).toBeGreaterThan(5000);
+      });
+    } finally {
+      rmSync(shots, { recursive: true, force: true });
+    }
   });
 });
