@@ -17,6 +17,7 @@ import { ShellService } from './shell/service.js';
 import { SessionService } from './sessions/service.js';
 import { seedMatplotlibCache } from './sessions/mpl-seed.js';
 import { openDb } from './store/db.js';
+import { deferredWrites } from './store/write-behind.js';
 import type { StatusExtras } from './server/status-page.js';
 import { NetworkService } from './network/service.js';
 import { PackageService } from './packages/service.js';
@@ -38,7 +39,11 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   const policyRules = loadPolicyFile(config.policyFile); // a bad policy file stops the start, before anything runs
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDb(join(config.dataDir, 'sandbox.db'));
-  const sessions = new SessionService(config, db, (msg, extra) => log.info(extra ?? {}, msg));
+  // History, usage and audit rows share one write-behind queue: one timer and one commit per 200 ms window.
+  const writes = deferredWrites(db, (err) =>
+    log.error({ err: String(err) }, 'a background database write failed; the batch was dropped'),
+  );
+  const sessions = new SessionService(config, db, (msg, extra) => log.info(extra ?? {}, msg), writes);
   if (config.isolation === 'none') {
     log.warn("isolation is OFF (--isolation none): code runs unsandboxed with this user's rights");
   }
@@ -54,7 +59,7 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     end: (s) => artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace }).end(),
     forget: (id) => artifacts.forget(id),
   });
-  const audit = new AuditLog(db);
+  const audit = new AuditLog(db, writes);
   sessions.events.on('executed', (c) =>
     audit.record({
       sessionId: c.sessionId,

@@ -1,7 +1,7 @@
 // The audit log service: records every execute, shell command, install and policy denial, written behind the call
 // (queued, then one transaction at most every 200 ms) so no call waits for SQLite. It must never store a command's text.
 import { createHash } from 'node:crypto';
-import { WriteBehind } from '../store/write-behind.js';
+import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 import type { Db } from '../store/db.js';
 import { AuditRepo, type AuditRow } from '../store/audit-repo.js';
 
@@ -35,33 +35,33 @@ export interface AuditEntry {
 
 export class AuditLog {
   private readonly repo: AuditRepo;
-  private readonly pending: WriteBehind<{ event: AuditEvent; at: string }>;
 
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    private readonly writes: DeferredWrites = deferredWrites(db),
+  ) {
     this.repo = new AuditRepo(db);
-    this.pending = new WriteBehind(db, (items) => {
-      for (const { event: e, at } of items) {
-        this.repo.insert({
-          session_id: e.sessionId,
-          owner: e.owner,
-          at,
-          kind: e.kind,
-          sha256: createHash('sha256').update(e.subject).digest('hex'),
-          status: e.status,
-          duration_ms: e.durationMs ?? null,
-          detail: e.detail ? JSON.stringify(e.detail) : null,
-        });
-      }
-    });
   }
 
   /** Queues one entry; hashing and the write happen after the call has answered. */
-  record(event: AuditEvent): void {
-    this.pending.push({ event, at: (event.at ?? new Date()).toISOString() });
+  record(e: AuditEvent): void {
+    const at = (e.at ?? new Date()).toISOString();
+    this.writes.push(() =>
+      this.repo.insert({
+        session_id: e.sessionId,
+        owner: e.owner,
+        at,
+        kind: e.kind,
+        sha256: createHash('sha256').update(e.subject).digest('hex'),
+        status: e.status,
+        duration_ms: e.durationMs ?? null,
+        detail: e.detail ? JSON.stringify(e.detail) : null,
+      }),
+    );
   }
 
   flush(): void {
-    this.pending.flush();
+    this.writes.flush();
   }
 
   /** The owner's entries, newest first. */

@@ -3,45 +3,40 @@
 import type { Db } from '../store/db.js';
 import { ExecutionsRepo, type ExecutionRow } from '../store/executions-repo.js';
 import type { SessionsRepo } from '../store/sessions-repo.js';
-import { WriteBehind } from '../store/write-behind.js';
-
-type Pending =
-  | { kind: 'execution'; row: Omit<ExecutionRow, 'outputs'>; outputs: unknown }
-  | { kind: 'used'; sessionId: string; at: string; count: number };
+import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 
 export class HistoryWriter {
   private readonly executions: ExecutionsRepo;
-  private readonly pending: WriteBehind<Pending>;
+  /** The newest use of each session not yet written: only it is worth a write. */
+  private readonly uses = new Map<string, { at: string; count: number }>();
 
-  constructor(db: Db, sessions: SessionsRepo, onError?: (err: unknown) => void) {
+  constructor(
+    db: Db,
+    private readonly sessions: SessionsRepo,
+    private readonly writes: DeferredWrites = deferredWrites(db),
+  ) {
     this.executions = new ExecutionsRepo(db);
-    this.pending = new WriteBehind(
-      db,
-      (items) => {
-        // Only the newest use of each session is worth a write.
-        const used = new Map<string, { at: string; count: number }>();
-        for (const item of items) {
-          if (item.kind === 'used') used.set(item.sessionId, item);
-          else this.executions.insert({ ...item.row, outputs: JSON.stringify(item.outputs) });
-        }
-        for (const [id, u] of used) sessions.used(id, u.at, u.count);
-      },
-      onError,
-    );
   }
 
   /** One finished call: its row, and its outputs as a value serialized when the queue is written. */
   record(row: Omit<ExecutionRow, 'outputs'>, outputs: unknown): void {
-    this.pending.push({ kind: 'execution', row, outputs });
+    this.writes.push(() => this.executions.insert({ ...row, outputs: JSON.stringify(outputs) }));
   }
 
   /** The session was used at `at` with `count` executions so far (its last_used_at and execution_count). */
   used(sessionId: string, at: string, count: number): void {
-    this.pending.push({ kind: 'used', sessionId, at, count });
+    this.uses.set(sessionId, { at, count });
+    // The first of a batch's jobs for this session writes the newest use; the others find nothing left to write.
+    this.writes.push(() => {
+      const u = this.uses.get(sessionId);
+      if (!u) return;
+      this.uses.delete(sessionId);
+      this.sessions.used(sessionId, u.at, u.count);
+    });
   }
 
   flush(): void {
-    this.pending.flush();
+    this.writes.flush();
   }
 
   list(sessionId: string): ExecutionRow[] {

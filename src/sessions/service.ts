@@ -14,6 +14,7 @@ import { SessionsRepo, type SessionRow } from '../store/sessions-repo.js';
 import type { ArtifactChanges } from '../artifacts/types.js';
 import { buildExecuteResult, type ExecuteResult } from './execute-result.js';
 import { HistoryWriter } from './history.js';
+import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 import { isSessionId, newSessionId } from './ids.js';
 import { ensureSessionDirs, sessionPaths } from './paths.js';
 import { WarmPool } from './pool.js';
@@ -145,11 +146,13 @@ export class SessionService {
     private readonly config: Config,
     db: Db,
     private readonly log: (msg: string, extra?: Record<string, unknown>) => void = () => {},
+    /** The queue history rows share with the audit log (app.ts); its own when absent. */
+    writes: DeferredWrites = deferredWrites(db, (err) =>
+      log('a background write failed; the batch was dropped', { err: String(err) }),
+    ),
   ) {
     this.sessions = new SessionsRepo(db);
-    this.history = new HistoryWriter(db, this.sessions, (err) =>
-      this.log('history write failed; the batch was dropped', { err: String(err) }),
-    );
+    this.history = new HistoryWriter(db, this.sessions, writes);
     this.mplSeedDir = mplSeedDir(config.dataDir);
     this.pool = new WarmPool(
       this.isolationMissing() ? 0 : config.poolSize,

@@ -39,3 +39,16 @@ export class WriteBehind<T> {
     this.db.transaction(() => this.write(items))();
   }
 }
+
+/** Deferred writes of several kinds (history, usage, audit) sharing one queue: one timer and one commit per window. */
+export type DeferredWrites = WriteBehind<() => void>;
+
+export function deferredWrites(db: Db, onError?: (err: unknown) => void): DeferredWrites {
+  return new WriteBehind<() => void>(
+    db,
+    (jobs) => {
+      for (const job of jobs) job();
+    },
+    onError,
+  );
+}

@@ -1,10 +1,14 @@
-// The write-behind queue on a real SQLite database: batching, a failing timed write reported and survived.
+// The write-behind queue on a real SQLite database: batching, a failing timed write reported and survived, and the
+// queue history and audit share.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../src/store/db.js';
-import { FLUSH_MS, WriteBehind } from '../../src/store/write-behind.js';
+import { FLUSH_MS, WriteBehind, deferredWrites } from '../../src/store/write-behind.js';
+import { SessionsRepo } from '../../src/store/sessions-repo.js';
+import { HistoryWriter } from '../../src/sessions/history.js';
+import { AuditLog } from '../../src/audit/log.js';
 
 let dir: string;
 let db: Db;
@@ -63,5 +67,55 @@ describe('WriteBehind', () => {
     fail = true;
     q.push(3);
     expect(() => q.flush()).toThrow('disk full'); // a direct flush lets its caller see the failure
+  });
+});
+
+describe('deferredWrites shared by history and audit', () => {
+  it('writes both kinds in one batch, and only the newest use of a session', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'write-behind-'));
+    db = openDb(join(dir, 'sandbox.db'));
+    const writes = deferredWrites(db);
+    const sessions = new SessionsRepo(db);
+    const at = '2026-11-28T00:00:00.000Z';
+    sessions.insert({
+      id: 's_1',
+      owner: 'o',
+      name: null,
+      is_default: 0,
+      created_at: at,
+      last_used_at: at,
+      timeout_s: 60,
+      memory_mb: 1024,
+      pids: 256,
+      network: 'none',
+    });
+    const history = new HistoryWriter(db, sessions, writes);
+    const audit = new AuditLog(db, writes);
+    let updates = 0;
+    const used = sessions.used.bind(sessions);
+    sessions.used = (...args) => {
+      updates++;
+      used(...args);
+    };
+    history.used('s_1', '2026-11-28T00:00:01.000Z', 1);
+    history.record(
+      {
+        session_id: 's_1',
+        execution_count: 1,
+        kind: 'python',
+        code: '1',
+        status: 'ok',
+        started_at: at,
+        duration_ms: 1,
+      },
+      { stdout: 'x' },
+    );
+    history.used('s_1', '2026-11-28T00:00:02.000Z', 1);
+    audit.record({ sessionId: 's_1', owner: 'o', kind: 'execute', subject: '1', status: 'ok' });
+    await wait(FLUSH_MS + 100);
+    expect(updates).toBe(1);
+    expect(sessions.listOpen()[0]!.last_used_at).toBe('2026-11-28T00:00:02.000Z');
+    expect(history.list('s_1').map((r) => JSON.parse(r.outputs))).toEqual([{ stdout: 'x' }]);
+    expect(audit.list('o', 's_1', 10)).toHaveLength(1);
   });
 });
