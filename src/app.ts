@@ -90,6 +90,18 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   const network = new NetworkService(config, db, sessions, (level, msg, extra) =>
     log[level](extra ?? {}, msg),
   );
+  network.onDenial((sessionId, d) => {
+    const owner = sessions.ownerOf(sessionId);
+    if (owner === null) return;
+    audit.record({
+      sessionId,
+      owner,
+      kind: 'network_denied',
+      subject: `${d.method} ${d.host}:${d.port}`,
+      status: 'denied',
+      detail: { host: d.host, port: d.port, reason: d.reason, rule: d.rule },
+    });
+  });
   const packages = new PackageService(config, sessions, network);
   packages.events.on('install', (e) =>
     audit.record({

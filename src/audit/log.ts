@@ -1,11 +1,11 @@
-// The audit log service: records every execute, shell command, install and policy denial, written behind the call
+// The audit log service: records every execute, shell command, install, policy and network denial, written behind the call
 // (queued, then one transaction at most every 200 ms) so no call waits for SQLite. It must never store a command's text.
 import { createHash } from 'node:crypto';
 import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 import type { Db } from '../store/db.js';
 import { AuditRepo, type AuditRow } from '../store/audit-repo.js';
 
-export const AUDIT_KINDS = ['execute', 'shell', 'install', 'policy_denied'] as const;
+export const AUDIT_KINDS = ['execute', 'shell', 'install', 'policy_denied', 'network_denied'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 export interface AuditEvent {

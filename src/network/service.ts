@@ -38,6 +38,7 @@ export class NetworkService {
   private readonly denials = new Map<string, ProxyDenial[]>();
   private socketDir: string | null = null;
   private ephemeralCount = 0;
+  private deniedHook: ((sessionId: string, d: ProxyDenial) => void) | undefined;
 
   constructor(
     private readonly config: Config,
@@ -148,7 +149,13 @@ export class NetworkService {
     return proxy;
   }
 
+  /** Also tells `hook` of every refusal a session's proxy makes (the audit log). */
+  onDenial(hook: (sessionId: string, d: ProxyDenial) => void): void {
+    this.deniedHook = hook;
+  }
+
   private recordDenial(sessionId: string, d: ProxyDenial): void {
+    this.deniedHook?.(sessionId, d);
     const list = this.denials.get(sessionId) ?? [];
     list.push(d);
     if (list.length > KEEP_DENIALS) list.shift();

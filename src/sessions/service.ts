@@ -321,6 +321,11 @@ export class SessionService {
     if (rt) pushNotice(rt, notice);
   }
 
+  /** The owner of an open session, or null. */
+  ownerOf(sessionId: string): string | null {
+    return this.runtimes.get(sessionId)?.row.owner ?? null;
+  }
+
   /** The lines waiting for the session's next result (execute or shell), plus the warning when isolation is off. */
   takeNotices(sessionId: string, what: 'code' | 'command'): string[] {
     const notices = this.runtimes.get(sessionId)?.notices.splice(0) ?? [];

@@ -116,6 +116,15 @@ describe('network policy', () => {
     });
     expect(curl.stdout).toBe('403');
     expect(curl.notices.join('\n')).toMatch(/network_denied: GET other\.localhost:\d+ refused/);
+    // Both refusals are in the audit log, with the host in their detail.
+    const audited = (await h.sc('get_audit_log', { session_id: s.session_id })).entries as Array<{
+      kind: string;
+      status: string;
+      detail: { host?: string } | null;
+    }>;
+    const refusals = audited.filter((e) => e.kind === 'network_denied');
+    expect(refusals).toHaveLength(2);
+    expect(refusals.every((e) => e.status === 'denied' && e.detail?.host === 'other.localhost')).toBe(true);
 
     // A CONNECT tunnel to a listed host carries bytes both ways through the relay and the host proxy.
     const tunnelled = await h.sc('execute', {

@@ -1,4 +1,4 @@
-// The audit tool: get_audit_log lists the caller's own executes, shell commands, installs and policy denials.
+// The audit tool: get_audit_log lists the caller's own executes, shell commands, installs, policy and network denials.
 import { z } from 'zod';
 import { READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
@@ -11,7 +11,8 @@ export function auditTools(): ToolDef[] {
       domain: 'security',
       profile: 'full',
       description:
-        'List what ran in your sessions, newest first: every execute, shell command, package install and policy denial, with ' +
+        'List what ran in your sessions, newest first: every execute, shell command, package install, policy denial and ' +
+        'network denial (the host is in its detail), with ' +
         'time, kind, the sha256 of the code or command (never its text), status and duration. Only your own sessions are visible.',
       inputSchema: z.object({
         session_id: z
