@@ -163,8 +163,9 @@ describe.skipIf(!existsSync('/usr/bin/bwrap') || !support.memory)(
           expect(self).toContain(`memory:/sandbox-mcp/test-${process.pid}-launch`);
           expect(self).toContain(`pids:/sandbox-mcp/test-${process.pid}-launch`);
         }
-        const comm = pids.map((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim()).sort();
-        expect(comm).toEqual(['bwrap', 'bwrap', 'sleep']);
+        // "ready" is printed before the shell execs sleep: wait for the exec
+        const names = (): string[] => pids.map((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim()).sort();
+        await expect.poll(names, { timeout: 5000, interval: 20 }).toEqual(['bwrap', 'bwrap', 'sleep']);
         cg.killAll();
         await exited;
         expect(readdirSync(cg.memoryDir!)).toContain('cgroup.procs');
