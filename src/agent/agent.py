@@ -1,6 +1,5 @@
-# In-box supervisor: speaks docs/AGENT_PROTOCOL.md on stdin/stdout and runs, interrupts, kills and restarts kernel.py.
+# In-box supervisor: speaks docs/AGENT_PROTOCOL.md on stdin/stdout; starts, interrupts, kills and restarts kernel.py, runs shells and apps.
 import codecs
-import fcntl
 import json
 import os
 import resource
@@ -9,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import deque
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNEL_PY = os.path.join(HERE, 'kernel.py')
@@ -20,14 +18,12 @@ import apps as _apps  # noqa: E402
 import netrelay as _netrelay  # noqa: E402
 del sys.path[0]
 
-BATCH_S = 0.1
 READ_CHUNK = 1 << 16
-DRAIN_BUDGET = 8 << 20  # bytes read from one pipe per wake-up, so one flood cannot starve the rest
-PIPE_SIZE = 1 << 20  # fewer wake-ups when a program prints a lot
-DEFAULT_GRACE_MS = 2000
-DEFAULT_CAP = 32768
-EV_EOF_GRACE_S = 0.5  # a kernel whose event pipe closed gets this long to be reaped before it is killed
-STRAY_KEEP = 4096  # kernel stderr kept while it starts, to explain a kernel that cannot start
+# Passed by the server to the agent and on to every kernel (docs/AGENT_PROTOCOL.md): the lane is a socket carrying
+# the server's requests to the kernel and the kernel's events back; the other two are the kernel's stdout and stderr.
+LANE_FD = 4
+KOUT_FD = 5
+KERR_FD = 6
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(',', ':')).encode
 monotonic = time.monotonic
@@ -37,13 +33,6 @@ def log(msg):
     try:
         os.write(2, ('sandbox-agent: %s\n' % msg).encode('utf-8', 'replace'))
     except OSError:
-        pass
-
-
-def _grow_pipe(fd):
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-    except (OSError, AttributeError):
         pass
 
 
@@ -201,78 +190,46 @@ class Capture:
         return {'text': text, 'truncated': True, 'bytes': self.total, 'saved_path': self.saved_path}
 
 
-class Exec:
-    def __init__(self, req, workspace, now):
-        self.id = req.get('id')
-        self.code = req['code']
-        count = req.get('execution_count')
-        self.count = count if isinstance(count, int) and not isinstance(count, bool) else None
-        timeout_ms = req.get('timeout_ms')
-        grace_ms = req.get('grace_ms')
-        cap = req.get('output_cap')
-        self.grace_s = (grace_ms if isinstance(grace_ms, (int, float)) and grace_ms >= 0 else DEFAULT_GRACE_MS) / 1000.0
-        cap = int(cap) if isinstance(cap, (int, float)) and cap >= 0 else DEFAULT_CAP
-        label = str(self.count) if self.count is not None else ''.join(c for c in str(self.id) if c.isalnum() or c in '-_')[:64] or 'x'
-        self.out = {'stdout': Capture('stdout', cap, label, workspace), 'stderr': Capture('stderr', cap, label, workspace)}
-        self.t0 = now
-        self.deadline = now + timeout_ms / 1000.0 if isinstance(timeout_ms, (int, float)) and timeout_ms > 0 else None
-        self.grace_deadline = None
-        self.reason = None  # 'timeout' or 'interrupted' once SIGINT was sent
-        self.flush_at = None
-        self.last_flush = now  # the first batch waits too, so a quick cell sends one event per stream
-        self.rc0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-
-
 class KernelProc:
-    def __init__(self, workspace):
-        req_r, req_w = os.pipe()
-        ev_r, ev_w = os.pipe()
+    """One kernel process. Its stdout and stderr are the server's output sockets and it speaks JSON lines with the
+    server on the lane socket: the agent only starts, signals, kills and reaps it."""
+
+    def __init__(self, workspace, gen):
+        hello_r, hello_w = os.pipe()
         env = dict(os.environ)
         env['MPLBACKEND'] = 'Agg'
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, '-I', '-u', KERNEL_PY, str(req_r), str(ev_w)],
+                [sys.executable, '-I', '-u', KERNEL_PY, str(LANE_FD), str(gen), str(hello_w)],
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(req_r, ev_w),
+                stdout=KOUT_FD,
+                stderr=KERR_FD,
+                pass_fds=(LANE_FD, hello_w),
                 start_new_session=True,
                 cwd=workspace,
                 env=env,
             )
+        except BaseException:
+            os.close(hello_r)
+            raise
         finally:
-            os.close(req_r)
-            os.close(ev_w)
+            os.close(hello_w)
+        os.set_blocking(hello_r, False)
         self.pid = self.proc.pid
-        self.req_fd = req_w
-        self.ev_fd = ev_r
-        self.out_fd = self.proc.stdout.fileno()
-        self.err_fd = self.proc.stderr.fileno()
-        for fd in (self.out_fd, self.err_fd):
-            _grow_pipe(fd)
-        for fd in (self.ev_fd, self.out_fd, self.err_fd):
-            os.set_blocking(fd, False)
-        self.ev_buf = bytearray()
-        self.started = monotonic()
+        self.gen = gen
+        self.hello_fd = hello_r  # the kernel writes one byte once it serves, then closes it
         self.ready = False
         self.status = None  # wait status once reaped
-        self.cpu_total_ms = 0.0
-        self.stray = bytearray()
+        self.rusage = None  # its whole life's, from wait4
         self.killed = False
-        self.ev_closed_at = None
-        self.open_fds = {self.ev_fd, self.out_fd, self.err_fd}
 
-    def close(self):
-        for f in (self.proc.stdout, self.proc.stderr):
+    def close_hello(self):
+        if self.hello_fd is not None:
             try:
-                f.close()
+                os.close(self.hello_fd)
             except OSError:
                 pass
-        for fd in (self.req_fd, self.ev_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            self.hello_fd = None
 
 
 class Agent:
@@ -282,11 +239,7 @@ class Agent:
         self.pid = os.getpid()
         self.sel = selectors.DefaultSelector()
         self.kernel = None
-        self.active = None
-        self.queue = deque()
-        self.info_waiters = []  # request ids asked of the kernel
-        self.info_cache = {}
-        self.last_count = None
+        self.gen = 0  # kernels started so far; the lane's hello carries it
         self.inbuf = bytearray()
         self.ready_sent = False
         self.failures = 0  # kernels in a row that died before saying hello
@@ -295,8 +248,11 @@ class Agent:
         self._dying = None  # a kernel being killed on purpose, still to be reaped
         self.shells = _shell.Shells(self, Capture)  # op 'shell'
         self.apps = _apps.AppManager(self)  # ops app_start, app_stop, app_probe
-        self.kernel_calls = set()  # ids the kernel answers with a 'reply' (clear_cache)
 
+        for fd in (LANE_FD, KOUT_FD, KERR_FD):
+            os.fstat(fd)  # the server passes all three; without them no kernel can run
+            os.set_inheritable(fd, False)  # only kernels get them, through pass_fds and dup2
+            os.set_blocking(fd, True)  # the server's end may have left them non-blocking
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -332,33 +288,46 @@ class Agent:
 
     def start_kernel(self):
         self.restart_at = None
+        self.gen += 1
         try:
-            k = KernelProc(self.workspace)
+            k = KernelProc(self.workspace, self.gen)
         except OSError as e:
             log('cannot start kernel: %s' % e)
             self.failures += 1
             self.restart_at = monotonic() + min(0.2 * 2 ** (self.failures - 1), 5.0)
             return
         self.kernel = k
-        self.sel.register(k.ev_fd, selectors.EVENT_READ, self._on_kernel_events)
-        self.sel.register(k.out_fd, selectors.EVENT_READ, self._on_stdout)
-        self.sel.register(k.err_fd, selectors.EVENT_READ, self._on_stderr)
-        self.pump()
+        self.sel.register(k.hello_fd, selectors.EVENT_READ, self._on_hello)
+        if not self.ready_sent:
+            self.send_ready()
 
-    def _detach_kernel(self, k):
-        """Read what the kernel left in its pipes, then stop watching them."""
-        self._read_events(k)
-        self._drain(k, k.out_fd, 'stdout')
-        self._drain(k, k.err_fd, 'stderr')
-        for fd in list(k.open_fds):
+    def _on_hello(self, fd):
+        k = self.kernel
+        try:
+            data = os.read(fd, 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b''
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        if k is not None and k.hello_fd == fd:
+            if data:
+                k.ready = True
+                self.failures = 0
+            k.close_hello()
+        else:
+            os.close(fd)
+
+    def _forget_hello(self, k):
+        if k is not None and k.hello_fd is not None:
             try:
-                self.sel.unregister(fd)
+                self.sel.unregister(k.hello_fd)
             except (KeyError, ValueError):
                 pass
-        k.open_fds.clear()
-        k.close()
-        if self.kernel is k:
-            self.kernel = None
+            k.close_hello()
 
     def kill_everything(self, k):
         """SIGKILL the kernel and everything it started (the whole box when inside one)."""
@@ -440,51 +409,55 @@ class Agent:
     def reap(self):
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, ru = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             except InterruptedError:
                 continue
             if pid == 0:
                 return
-            k = self.kernel
-            if k is not None and pid == k.pid:
-                k.status = status
-                k.proc.returncode = os.waitstatus_to_exitcode(status)
-            elif self._dying is not None and pid == self._dying.pid:
-                self._dying.status = status
-                self._dying.proc.returncode = os.waitstatus_to_exitcode(status)
+            for k in (self.kernel, self._dying):
+                if k is not None and pid == k.pid:
+                    k.status = status
+                    k.rusage = ru
+                    k.proc.returncode = os.waitstatus_to_exitcode(status)
+                    break
             else:
                 self.shells.reaped(pid, status)
                 self.apps.reaped(pid, status)
 
-    def kill_kernel(self, detach=True):
-        """Kill the kernel and its processes on purpose and return it; detach also reads what it left in its pipes."""
+    def kill_kernel(self):
+        """Kill the kernel and its processes on purpose and return it."""
         k = self.kernel
         self.kernel = None
         if k is not None:
-            k.killed = True  # from now on its 'done' cannot mean the state survived
+            k.killed = True
+            self._forget_hello(k)
         self._dying = k
         self.kill_everything(k)
-        if k is not None and detach:
-            self._detach_kernel(k)
         self._dying = None
         return k
 
-    def replace_kernel(self, k, sig=None, exit_code=None):
-        """Kernel k is gone: end the running request, answer whatever waited on k, and start the next kernel."""
-        ex = self.active
-        if ex is not None:
-            self.finish(
-                ex,
-                ex.reason or 'killed',
-                state_preserved=False,
-                kernel_restarted=True,
-                sig=sig,
-                exit_code=exit_code,
-                usage=self._usage_after_death(ex, k),
-            )
-        self._answer_info_from_cache()
+    def report_exit(self, k):
+        """Tells the server kernel k is gone, with how it ended and what it used in its whole life."""
+        code = os.waitstatus_to_exitcode(k.status) if k.status is not None else -signal.SIGKILL
+        ru = k.rusage
+        self.emit(
+            {
+                'type': 'kernel_exit',
+                'gen': k.gen,
+                'pid': k.pid,
+                'killed': k.killed,
+                'ready': k.ready,
+                'signal': -code if code < 0 else None,
+                'exit_code': code if code >= 0 else None,
+                'cpu_user_ms': round(ru.ru_utime * 1000, 3) if ru else None,
+                'cpu_system_ms': round(ru.ru_stime * 1000, 3) if ru else None,
+                'max_rss_kb': ru.ru_maxrss if ru else None,
+            }
+        )
+
+    def restart(self):
         if self.failures:
             # Kernels keep dying before they say hello: back off.
             self.restart_at = monotonic() + min(0.2 * 2 ** (self.failures - 1), 5.0)
@@ -493,33 +466,18 @@ class Agent:
 
     def on_kernel_exit(self, k):
         """The kernel died by itself (a signal, the OOM killer, os._exit)."""
-        code = os.waitstatus_to_exitcode(k.status)
+        self._forget_hello(k)
         self._dying = k
-        self.kernel = None  # so a 'done' still in the pipe cannot dispatch the next request to it
-        self._detach_kernel(k)  # a 'done' written just before death is still honoured
+        self.kernel = None
         self.kill_everything(k)  # its orphans
         self._dying = None
         if not k.ready:
             self.failures += 1
-            if k.stray:
-                log('kernel exited during start-up (%s): %s' % (code, k.stray.decode('utf-8', 'replace')))
-        self.replace_kernel(k, sig=-code if code < 0 else None, exit_code=code if code >= 0 else None)
+            log('kernel %d exited during start-up (status %s)' % (k.pid, k.status))
+        self.report_exit(k)
+        self.restart()
         if not self.ready_sent and self.failures >= 3:
             self.send_ready()
-
-    def _usage_after_death(self, ex, k):
-        rc1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        rc0 = ex.rc0
-        user = (rc1.ru_utime - rc0.ru_utime) * 1000
-        system = (rc1.ru_stime - rc0.ru_stime) * 1000
-        # The delta holds the dead kernel's whole life; remove what earlier requests used.
-        before = k.cpu_total_ms if k is not None else 0.0
-        total = user + system
-        if total > 0 and before > 0:
-            keep = max(total - before, 0.0) / total
-            user *= keep
-            system *= keep
-        return {'cpu_user_ms': round(user, 3), 'cpu_system_ms': round(system, 3), 'max_rss_kb': rc1.ru_maxrss}
 
     # --- requests ----------------------------------------------------------------
 
@@ -555,125 +513,50 @@ class Agent:
             return
         rid = req.get('id')
         op = req.get('op')
-        if op == 'execute':
-            if not isinstance(req.get('code'), str):
-                self.bad_request(rid, 'execute needs a string "code"')
-                return
-            self.queue.append(req)
-            self.pump()
+        if op == 'kernel_interrupt':
+            k = self.kernel
+            if k is not None:
+                try:
+                    os.kill(k.pid, signal.SIGINT)
+                except OSError:
+                    pass
+            self.final_simple(rid, 'ok', kernel_pid=k.pid if k is not None else None)
+        elif op == 'kernel_kill':
+            k = self.kill_kernel()
+            if k is not None:
+                self.report_exit(k)
+            self.start_kernel()
+            self.final_simple(rid, 'ok')
+        elif op == 'kernel_strays':
+            if self.kernel is not None:
+                self.kill_strays(self.kernel)
+            self.final_simple(rid, 'ok')
         elif op == 'interrupt':
-            self.interrupt(req.get('target'))
+            self.shells.interrupt(req.get('target'))
         elif op == 'info':
-            self.info(rid)
+            self.final_simple(rid, 'ok', info=self.info())
         elif op == 'ping':
             self.final_simple(rid, 'ok')
         elif op in _apps.OPS:
             self.apps.handle(req)
         elif op == 'shell':
             self.shells.start(req)
-        elif op == 'clear_cache':
-            self.call_kernel(rid, req)
         elif op == 'shutdown':
             self.shutdown(rid)
+        elif op in ('execute', 'clear_cache'):
+            self.bad_request(rid, '%s goes to the kernel on its own channel (fd %d)' % (op, LANE_FD))
         else:
             self.bad_request(rid, 'unknown op %r' % (op,))
 
-    def pump(self):
-        if self.active is not None or not self.queue or self.kernel is None:
-            return
-        req = self.queue.popleft()
-        ex = Exec(req, self.workspace, monotonic())
-        self.active = ex
-        if ex.count is not None:
-            self.last_count = ex.count
-        self.send_kernel({'op': 'execute', 'id': ex.id, 'code': ex.code, 'execution_count': ex.count})
-
-    def send_kernel(self, obj):
+    def info(self):
         k = self.kernel
-        if k is None:
-            return  # none: it died or is being replaced
-        data = memoryview((_dumps(obj) + '\n').encode('utf-8', 'surrogatepass'))
-        try:
-            while data:
-                data = data[os.write(k.req_fd, data) :]
-        except OSError:
-            pass  # it died; reaping reports it
-
-    def interrupt(self, target):
-        if self.shells.interrupt(target):
-            return
-        ex = self.active
-        if ex is not None and (target is None or target == ex.id):
-            self.send_sigint(ex, 'interrupted')
-            return
-        for req in self.queue:
-            if req.get('id') == target:
-                self.queue.remove(req)
-                self.final_simple(
-                    target,
-                    'interrupted',
-                    execution_count=req.get('execution_count'),
-                    duration_ms=0.0,
-                    stdout=_empty_stream(),
-                    stderr=_empty_stream(),
-                    state_preserved=True,
-                    kernel_restarted=False,
-                    signal=None,
-                    usage=None,
-                    error=None,
-                )
-                return
-
-    def send_sigint(self, ex, reason):
-        if ex.reason is not None:
-            return
-        ex.reason = reason
-        ex.grace_deadline = monotonic() + ex.grace_s
-        if self.kernel is not None:
-            try:
-                os.kill(self.kernel.pid, signal.SIGINT)
-            except OSError:
-                pass
-
-    def info(self, rid):
-        k = self.kernel
-        if k is not None and self.active is None and k.ready:
-            self.info_waiters.append(rid)
-            self.send_kernel({'op': 'info', 'id': rid})
-        else:
-            self.final_simple(rid, 'ok', info=self._info_from(self.info_cache, busy=True))
-
-    def _info_from(self, kinfo, busy=False):
-        info = dict(kinfo)
-        k = self.kernel
-        info.update(
-            {
-                'pid': self.pid,
-                'kernel_pid': k.pid if k is not None else None,
-                'workspace': self.workspace,
-                'execution_count': self.last_count,
-                'in_box': self.in_box,
-            }
-        )
-        if busy:
-            info['stale'] = True  # the kernel is busy; this is what it said last
-        return info
-
-    def _answer_info_from_cache(self):
-        waiters, self.info_waiters = self.info_waiters, []
-        for rid in waiters:
-            self.final_simple(rid, 'ok', info=self._info_from(self.info_cache, busy=True))
-        calls, self.kernel_calls = self.kernel_calls, set()
-        for rid in calls:
-            self.final_simple(rid, 'error', error={'code': 'kernel_restarted', 'message': 'the Python kernel stopped before it answered'})
-
-    def call_kernel(self, rid, req):
-        """Forwards a request the kernel answers with a 'reply'; it reads its requests in order, so this waits for a running cell."""
-        if self.kernel is None:
-            self.final_simple(rid, 'error', error={'code': 'kernel_restarting', 'message': 'the Python kernel is restarting; try again'})
-            return
-        self.kernel_calls.add(rid)
-        self.send_kernel(dict(req, workspace=self.workspace))
+        return {
+            'pid': self.pid,
+            'kernel_pid': k.pid if k is not None else None,
+            'kernel_gen': k.gen if k is not None else None,
+            'workspace': self.workspace,
+            'in_box': self.in_box,
+        }
 
     def send_ready(self):
         self.ready_sent = True
@@ -683,182 +566,36 @@ class Agent:
                 'type': 'ready',
                 'pid': self.pid,
                 'kernel_pid': k.pid if k is not None else None,
+                'kernel_gen': k.gen if k is not None else None,
                 'python': '%d.%d.%d' % sys.version_info[:3],  # the kernel runs the same interpreter
                 'restored': False,
             }
         )
 
-    def teardown(self, detach):
+    def teardown(self):
         """The agent is leaving: kill the apps, the kernel and everything it started, and what shell commands left."""
         self.apps.close()  # first, so the kill sweep takes the apps too
-        self.kill_kernel(detach)
+        self.kill_kernel()
         self.shells.kill_all()
 
     def shutdown(self, rid):
-        self.teardown(detach=True)
-        ex = self.active
-        if ex is not None:
-            self.finish(ex, ex.reason or 'interrupted', state_preserved=False, kernel_restarted=False)
-        while self.queue:
-            req = self.queue.popleft()
-            self.final_simple(req.get('id'), 'interrupted', state_preserved=False, kernel_restarted=False)
-        self._answer_info_from_cache()
+        self.teardown()
         if rid is not None:
             self.final_simple(rid, 'ok')
         sys.exit(0)
 
     def exit_now(self):
-        self.teardown(detach=False)  # nobody reads stdout any more
+        self.teardown()  # nobody reads stdout any more
         os._exit(0)
 
-    # --- kernel output -------------------------------------------------------------
-
-    def _on_stdout(self, fd):
-        self._drain(self.kernel, fd, 'stdout')
-
-    def _on_stderr(self, fd):
-        self._drain(self.kernel, fd, 'stderr')
-
-    def _drain(self, k, fd, name):
-        if k is None or fd not in k.open_fds:
-            return
-        ex = self.active
-        budget = DRAIN_BUDGET
-        while budget > 0:
-            try:
-                data = os.read(fd, READ_CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b''
-            if not data:
-                k.open_fds.discard(fd)
-                try:
-                    self.sel.unregister(fd)
-                except (KeyError, ValueError):
-                    pass
-                return
-            budget -= len(data)
-            if ex is not None:
-                cap = ex.out[name]
-                cap.feed(data)
-                if cap.pending and ex.flush_at is None:
-                    ex.flush_at = max(monotonic(), ex.last_flush + BATCH_S)
-            elif not k.ready and name == 'stderr':
-                k.stray += data
-                del k.stray[: max(0, len(k.stray) - STRAY_KEEP)]
-            # Output between requests (background threads, daemons) belongs to no request.
-
     def flush_streams(self, ex, final=False):
+        """Sends a running shell command's new output as stream events."""
         for name in ('stdout', 'stderr'):
             text = ex.out[name].take_events(final)
             if text:
                 self.emit({'type': 'stream', 'id': ex.id, 'name': name, 'text': text})
         ex.flush_at = None
         ex.last_flush = monotonic()
-
-    def _on_kernel_events(self, fd):
-        self._read_events(self.kernel)
-
-    def _read_events(self, k):
-        if k is None or k.ev_fd not in k.open_fds:
-            return
-        while True:
-            try:
-                data = os.read(k.ev_fd, READ_CHUNK)
-            except BlockingIOError:
-                break
-            except OSError:
-                data = b''
-            if not data:
-                k.open_fds.discard(k.ev_fd)
-                k.ev_closed_at = monotonic()
-                try:
-                    self.sel.unregister(k.ev_fd)
-                except (KeyError, ValueError):
-                    pass
-                break
-            k.ev_buf += data
-        buf = k.ev_buf
-        start = 0
-        while True:
-            i = buf.find(b'\n', start)
-            if i < 0:
-                break
-            line = bytes(buf[start:i])
-            start = i + 1
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                log('bad kernel event: %r' % line[:200])
-                continue
-            self.on_kernel_message(k, msg)
-        del buf[:start]
-
-    def on_kernel_message(self, k, msg):
-        t = msg.get('type')
-        ex = self.active
-        if t in ('display_data', 'execute_result'):
-            if ex is not None and msg.get('id') == ex.id:
-                # Output printed before the display must reach the server before it.
-                self._drain(k, k.out_fd, 'stdout')
-                self._drain(k, k.err_fd, 'stderr')
-                self.flush_streams(ex)
-                self.emit(msg)
-        elif t == 'done':
-            if ex is not None and msg.get('id') == ex.id and not k.killed:
-                self._drain(k, k.out_fd, 'stdout')
-                self._drain(k, k.err_fd, 'stderr')
-                if isinstance(msg.get('cpu_total_ms'), (int, float)):
-                    k.cpu_total_ms = msg['cpu_total_ms']
-                status = msg.get('status') or 'ok'
-                if ex.reason is not None:
-                    status = ex.reason
-                    self.kill_strays(k)
-                    self.send_kernel({'op': 'reap'})
-                self.finish(ex, status, error=msg.get('error'), usage=msg.get('usage'))
-        elif t == 'hello':
-            k.ready = True
-            self.failures = 0
-            info = msg.get('info') or {}
-            self.info_cache.update(info)
-            if not self.ready_sent:
-                self.send_ready()
-        elif t == 'info':
-            rid = msg.get('id')
-            self.info_cache.update(msg.get('info') or {})
-            if rid in self.info_waiters:
-                self.info_waiters.remove(rid)
-                self.final_simple(rid, 'ok', info=self._info_from(msg.get('info') or {}))
-        elif t == 'reply':
-            rid = msg.get('id')
-            if rid in self.kernel_calls:
-                self.kernel_calls.discard(rid)
-                self.final_simple(rid, 'ok', result=msg.get('result'))
-
-    def finish(self, ex, status, error=None, usage=None, state_preserved=True, kernel_restarted=False, sig=None, exit_code=None):
-        self.flush_streams(ex, final=True)
-        if error:
-            self.emit({'type': 'error', 'id': ex.id, 'error': error})
-        final = {
-            'type': 'final',
-            'id': ex.id,
-            'status': status,
-            'execution_count': ex.count,
-            'duration_ms': round((monotonic() - ex.t0) * 1000, 3),
-            'stdout': ex.out['stdout'].result(),
-            'stderr': ex.out['stderr'].result(),
-            'state_preserved': state_preserved,
-            'kernel_restarted': kernel_restarted,
-            'signal': sig,
-            'usage': usage,
-            'error': error or None,
-        }
-        if exit_code is not None:
-            final['exit_code'] = exit_code
-        self.active = None
-        self.emit(final)
-        self.pump()
 
     # --- loop ------------------------------------------------------------------------
 
@@ -871,38 +608,16 @@ class Agent:
 
     def timers(self, now):
         self.shells.timers(now)
-        ex = self.active
-        if ex is not None:
-            if ex.deadline is not None and ex.reason is None and now >= ex.deadline:
-                self.send_sigint(ex, 'timeout')
-            if ex.grace_deadline is not None and now >= ex.grace_deadline and self.active is ex:
-                self._read_events(self.kernel)  # a 'done' that just arrived still wins
-            if ex.grace_deadline is not None and now >= ex.grace_deadline and self.active is ex:
-                self.replace_kernel(self.kill_kernel())
-                return
-            if ex.flush_at is not None and now >= ex.flush_at:
-                self.flush_streams(ex)
         if self.restart_at is not None and now >= self.restart_at and self.kernel is None:
             self.start_kernel()
 
     def next_timeout(self, now):
         when = []
-        ex = self.active
-        if ex is not None:
-            if ex.deadline is not None and ex.reason is None:
-                when.append(ex.deadline)
-            if ex.grace_deadline is not None:
-                when.append(ex.grace_deadline)
-            if ex.flush_at is not None:
-                when.append(ex.flush_at)
         if self.restart_at is not None:
             when.append(self.restart_at)
         shell_at = self.shells.next_deadline()
         if shell_at is not None:
             when.append(shell_at)
-        k = self.kernel
-        if k is not None and k.ev_closed_at is not None:
-            when.append(k.ev_closed_at + EV_EOF_GRACE_S + 0.01)
         if not when:
             return None
         return max(0.0, min(when) - now)
@@ -916,21 +631,11 @@ class Agent:
             events = select(self.next_timeout(monotonic()))
             for key, _mask in events:
                 key.data(key.fd)
+            self.reap()
             k = self.kernel
-            if k is not None:
-                self.reap()
-                if k.status is not None and self.kernel is k:
-                    self.on_kernel_exit(k)
-                elif k.ev_closed_at is not None and monotonic() - k.ev_closed_at > EV_EOF_GRACE_S and self.kernel is k:
-                    # Its event pipe closed yet it lives on (user code closed fd 4): it can never answer again.
-                    self.replace_kernel(self.kill_kernel())
-            else:
-                self.reap()
+            if k is not None and k.status is not None:
+                self.on_kernel_exit(k)
             self.timers(monotonic())
-
-
-def _empty_stream():
-    return {'text': '', 'truncated': False, 'bytes': 0, 'saved_path': None}
 
 
 def _start_net_relay():
@@ -954,7 +659,7 @@ def main():
         import traceback
 
         log('agent crashed:\n' + traceback.format_exc())
-        agent.teardown(detach=False)
+        agent.teardown()
         os._exit(1)
 
 

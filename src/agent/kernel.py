@@ -1,4 +1,4 @@
-# Persistent Python namespace driven by agent.py: runs each request's code like a notebook cell and reports over JSON pipes.
+# Persistent Python namespace: runs each request's code like a notebook cell; speaks JSON lines with the server over the lane socket agent.py passes it.
 import ast
 import base64
 import builtins
@@ -14,9 +14,10 @@ import tokenize
 import traceback
 import types
 
-# fd numbers fixed by docs/AGENT_PROTOCOL.md; the agent passes whatever numbers it has on argv.
-REQ_FD = 3
-EV_FD = 4
+# Requests are read from REQ_FD and events written to EV_FD: both are the one lane socket agent.py passes on argv
+# (docs/AGENT_PROTOCOL.md), moved to a high descriptor so a cell closing fds 3 and 4 does not cut the kernel off.
+REQ_FD = EV_FD = -1
+LANE_MIN_FD = 64
 
 KERNEL_FILE = os.path.abspath(__file__)
 KERNEL_PID = os.getpid()
@@ -88,18 +89,16 @@ _SVG = 'image/svg+xml'  # XML text: bytes for it are decoded, not base64-encoded
 _PLAIN_TYPES = frozenset((int, float, complex, bool, str, bytes, bytearray, list, tuple, dict, set, frozenset, range))
 
 
-def _setup_fds(req, ev):
+def _setup_fds(lane):
     import fcntl
 
-    # Move to high numbers first so dup2 onto 3/4 cannot clobber the other pipe.
-    hreq = fcntl.fcntl(req, fcntl.F_DUPFD_CLOEXEC, 10)
-    hev = fcntl.fcntl(ev, fcntl.F_DUPFD_CLOEXEC, 10)
-    os.close(req)
-    os.close(ev)
-    os.dup2(hreq, REQ_FD, inheritable=False)
-    os.dup2(hev, EV_FD, inheritable=False)
-    os.close(hreq)
-    os.close(hev)
+    global REQ_FD, EV_FD
+    try:
+        REQ_FD = EV_FD = fcntl.fcntl(lane, fcntl.F_DUPFD_CLOEXEC, LANE_MIN_FD)
+    except OSError:  # RLIMIT_NOFILE at or below LANE_MIN_FD
+        REQ_FD = EV_FD = fcntl.fcntl(lane, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(lane)
+    os.set_blocking(EV_FD, True)
 
 
 def _on_sigint(signum, frame):
@@ -124,6 +123,9 @@ def send(obj):
     try:
         while data:
             data = data[os.write(EV_FD, data):]
+    except OSError:
+        # User code closed or replaced the lane: the kernel can never answer again, so it ends and is replaced.
+        os._exit(70)
     finally:
         _sending = False
     if _int_pending and _running:
@@ -623,14 +625,22 @@ class Kernel:
             'hostname': u.nodename,
         }
 
-    def serve(self):
+    def serve(self, gen, hello_fd):
         global _running
         read = os.fdopen(REQ_FD, 'rb', closefd=False).readline
-        send({'type': 'hello', 'pid': os.getpid(), 'info': self.info()})
+        # The leading newline ends any line a killed predecessor left half-written on the lane.
+        os.write(EV_FD, b'\n')
+        send({'type': 'hello', 'pid': os.getpid(), 'gen': gen, 'info': self.info()})
+        if hello_fd >= 0:
+            try:
+                os.write(hello_fd, b'1')  # tells the agent this kernel started
+                os.close(hello_fd)
+            except OSError:
+                pass
         while True:
             line = read()
             if not line:
-                os._exit(0)  # the agent is gone
+                os._exit(0)  # the server is gone
             try:
                 req = _loads(line)
             except ValueError:
@@ -938,7 +948,11 @@ def _strip_kernel_frames(te, seen):
 
 def main():
     signal.signal(signal.SIGINT, _on_sigint)
-    _setup_fds(int(sys.argv[1]), int(sys.argv[2]))
+    _setup_fds(int(sys.argv[1]))
+    gen = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    hello_fd = int(sys.argv[3]) if len(sys.argv) > 3 else -1
+    if hello_fd >= 0:
+        os.set_inheritable(hello_fd, False)
     # Let the OOM killer pick the kernel (and whatever it starts), never the agent.
     try:
         with open('/proc/self/oom_score_adj', 'w') as f:
@@ -958,7 +972,7 @@ def main():
             pass
     sys.argv = ['']
     _install_capture()
-    Kernel().serve()
+    Kernel().serve(gen, hello_fd)
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
-// One running box: the jailed agent process of a session, its cgroup, and the JSON-lines channel to it.
-// It never interprets results (the sessions service does) and never runs user code outside the jail
+// One running box: the jailed agent process of a session, its cgroup, the JSON-lines channel to the agent and the
+// kernel lane. It never interprets results (the sessions service does) and never runs user code outside the jail
 // unless the server was started with isolation 'none'.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { SandboxError } from '../errors.js';
 import { buildBwrapArgv, probeHostLayout, type HostLayout } from './bwrap-argv.js';
 import { BoxCgroup } from './cgroups.js';
+import { KernelLane, KernelRestartedError } from './kernel-lane.js';
 import { buildLaunchCommand } from './launch.js';
 import type { AgentEvent, AgentFinal, AgentMessage, AgentReady, AgentRequest } from './protocol.js';
 import { hostSeccompArch, seccompProgram, seccompSupported } from './seccomp.js';
@@ -79,8 +80,12 @@ function seccompFilterForHost(): Buffer | null {
   return seccompFilter;
 }
 
+/** Descriptors the box gets besides stdio: 3 the seccomp program (when used), 4 the lane, 5 and 6 the kernel's output. */
+const EXTRA_STDIO = 4;
+
 export class Box {
   readonly mechanisms: Mechanisms;
+  private lane!: KernelLane;
   private readonly pending = new Map<string, Pending>();
   private exited = false;
   private exitListeners: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];
@@ -149,7 +154,7 @@ export class Box {
     const child = spawn(launch.file, launch.args, {
       cwd: opts.workspace,
       env: childEnv,
-      stdio: filter ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', filter ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
     });
     // A write to a box that has just died fails with EPIPE: its exit is reported by the 'exit' handler, and an
     // unhandled stream error would end the server.
@@ -165,8 +170,31 @@ export class Box {
       pids: cgroup?.pidsEnforced ? 'cgroup' : 'none',
       seccomp: filter !== null,
     };
+    const io = {
+      lane: child.stdio[EXTRA_STDIO] as import('node:net').Socket,
+      stdout: child.stdio[EXTRA_STDIO + 1] as import('node:net').Socket,
+      stderr: child.stdio[EXTRA_STDIO + 2] as import('node:net').Socket,
+    };
+    // The agent answers kernel_* requests; they go through the box once it exists.
+    let started: Box | undefined;
+    const lane = new KernelLane(
+      io,
+      {
+        interrupt: () => started?.notify({ op: 'kernel_interrupt' }),
+        kill: () => started?.notify({ op: 'kernel_kill' }),
+        killStrays: () =>
+          started
+            ? started.request({ op: 'kernel_strays' }, undefined, 30_000).done.then(
+                () => undefined,
+                () => undefined,
+              )
+            : Promise.resolve(),
+      },
+      opts.workspace,
+    );
     return await new Promise<Box>((resolve, reject) => {
       let box: Box | undefined;
+      let agentReady: AgentReady | undefined;
       let stderr = '';
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -174,7 +202,7 @@ export class Box {
           new SandboxError(
             'internal',
             `the sandbox did not start within ${opts.startTimeoutMs ?? 15000} ms`,
-            { stderr },
+            { stderr: stderr + lane.strayStderr },
           ),
         );
       }, opts.startTimeoutMs ?? 15_000);
@@ -192,11 +220,13 @@ export class Box {
         clearTimeout(timer);
         if (!box) {
           cgroup?.destroy();
-          reject(
-            new SandboxError('internal', `the sandbox exited during start (code ${code}, signal ${signal})`, {
-              stderr: stderr.slice(-4000),
-            }),
+          const err = new SandboxError(
+            'internal',
+            `the sandbox exited during start (code ${code}, signal ${signal})`,
+            { stderr: (stderr + lane.strayStderr).slice(-4000) },
           );
+          lane.close(err);
+          reject(err);
           return;
         }
         box.onChildExit(code, signal);
@@ -210,10 +240,24 @@ export class Box {
           return;
         }
         if (!box) {
-          if (msg.type === 'ready') {
-            clearTimeout(timer);
-            box = new Box(child, cgroup, mechanisms, msg);
-            resolve(box);
+          if (msg.type === 'ready' && !agentReady) {
+            agentReady = msg;
+            // Ready means a kernel serves: wait for its hello on the lane too.
+            lane.ready().then(
+              () => {
+                clearTimeout(timer);
+                box = new Box(child, cgroup, mechanisms, {
+                  ...msg,
+                  kernel_pid: lane.kernelPid ?? msg.kernel_pid,
+                });
+                box.lane = lane;
+                started = box;
+                resolve(box);
+              },
+              () => undefined,
+            );
+          } else if (msg.type === 'kernel_exit') {
+            lane.onKernelExit(msg);
           }
           return;
         }
@@ -236,6 +280,18 @@ export class Box {
     if (this.exited) {
       return { id, done: Promise.reject(new SandboxError('internal', 'the sandbox is not running')) };
     }
+    if (req.op === 'execute' || req.op === 'info' || req.op === 'clear_cache') {
+      return { id, done: this.laneRequest(id, req, onEvent, hardTimeoutMs) };
+    }
+    return { id, done: this.agentRequest(id, req, onEvent, hardTimeoutMs) };
+  }
+
+  private agentRequest(
+    id: string,
+    req: AgentRequest,
+    onEvent?: (ev: AgentEvent) => void,
+    hardTimeoutMs?: number,
+  ): Promise<AgentFinal> {
     const done = new Promise<AgentFinal>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = () => {
@@ -259,12 +315,54 @@ export class Box {
       }
     });
     this.child.stdin?.write(JSON.stringify({ id, ...req }) + '\n');
-    return { id, done };
+    return done;
+  }
+
+  /** Execute, info and clear_cache go to the kernel on the lane; the agent only adds its own facts to info. */
+  private async laneRequest(
+    id: string,
+    req: Extract<AgentRequest, { op: 'execute' | 'info' | 'clear_cache' }>,
+    onEvent?: (ev: AgentEvent) => void,
+    hardTimeoutMs?: number,
+  ): Promise<AgentFinal> {
+    // The lane enforces the call's timeout through the agent; this backstop only fires when the box is stuck.
+    const timer = hardTimeoutMs !== undefined ? setTimeout(() => this.kill(), hardTimeoutMs) : undefined;
+    try {
+      if (req.op === 'execute') {
+        const { op: _op, ...rest } = req;
+        return await this.lane.execute({ id, ...rest }, onEvent);
+      }
+      if (req.op === 'clear_cache') {
+        try {
+          const r = await this.lane.reply(id, { op: 'clear_cache', important_only: req.important_only });
+          return { type: 'final', id, status: 'ok', result: r.result };
+        } catch (err) {
+          if (!(err instanceof KernelRestartedError)) throw err;
+          return { type: 'final', id, status: 'error', error: kernelRestarted(err) };
+        }
+      }
+      const agent = this.agentRequest(randomUUID(), { op: 'info' });
+      const kernel = await this.lane.info(id).catch((err: unknown) => {
+        if (err instanceof KernelRestartedError) return { ...this.lane.cachedInfo, stale: true };
+        throw err;
+      });
+      const own = (await agent).info ?? {};
+      return {
+        type: 'final',
+        id,
+        status: 'ok',
+        info: { ...kernel, ...own, kernel_pid: this.lane.kernelPid, execution_count: this.lane.lastCount },
+      };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
   }
 
   /** Sends a request that has no answer of its own (interrupt). */
   notify(req: AgentRequest): void {
-    if (!this.exited) this.child.stdin?.write(JSON.stringify({ id: randomUUID(), ...req }) + '\n');
+    if (this.exited) return;
+    if (req.op === 'interrupt' && this.lane.interrupt(req.target)) return;
+    this.child.stdin?.write(JSON.stringify({ id: randomUUID(), ...req }) + '\n');
   }
 
   onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
@@ -340,6 +438,10 @@ export class Box {
 
   private dispatch(msg: AgentMessage): void {
     if (msg.type === 'ready') return;
+    if (msg.type === 'kernel_exit') {
+      this.lane.onKernelExit(msg);
+      return;
+    }
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.type === 'final') p.resolve(msg);
@@ -353,6 +455,7 @@ export class Box {
     });
     for (const p of [...this.pending.values()]) p.reject(err);
     this.pending.clear();
+    this.lane.close(err);
     try {
       this.cgroup?.killAll();
     } catch {
@@ -360,4 +463,8 @@ export class Box {
     }
     for (const l of this.exitListeners) l(code, signal);
   }
+}
+
+function kernelRestarted(err: Error): AgentFinal['error'] {
+  return { code: 'kernel_restarted', message: err.message } as unknown as AgentFinal['error'];
 }

@@ -1,4 +1,5 @@
-// Types of the JSON-lines protocol between the server and the in-box agent (docs/AGENT_PROTOCOL.md).
+// Types of the JSON-lines protocol between the server and the in-box agent and kernel (docs/AGENT_PROTOCOL.md).
+import type { KernelExit } from './kernel-lane.js';
 
 export type MimeBundle = Record<string, unknown>;
 
@@ -69,7 +70,7 @@ export interface AgentReady {
   python: string;
 }
 
-export type AgentMessage = AgentEvent | AgentFinal | AgentReady;
+export type AgentMessage = AgentEvent | AgentFinal | AgentReady | KernelExit;
 
 export type AgentRequest =
   | {
@@ -85,4 +86,7 @@ export type AgentRequest =
   | { op: 'ping' }
   | { op: 'shutdown' }
   | { op: 'shell'; command: string; cwd: string; timeout_ms: number; grace_ms: number; output_cap: number }
-  | { op: 'clear_cache'; important_only: boolean };
+  | { op: 'clear_cache'; important_only: boolean }
+  | { op: 'kernel_interrupt' }
+  | { op: 'kernel_kill' }
+  | { op: 'kernel_strays' };

@@ -1,10 +1,13 @@
-// Test helper: spawns src/agent/agent.py and speaks its JSON-line protocol (docs/AGENT_PROTOCOL.md).
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+// Test helper: spawns src/agent/agent.py with the kernel lane and speaks its JSON-line protocol (docs/AGENT_PROTOCOL.md).
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { KernelLane, KernelRestartedError, type KernelExit } from '../../src/sandbox/kernel-lane.js';
+import type { AgentFinal } from '../../src/sandbox/protocol.js';
 
 export const AGENT_PY = fileURLToPath(new URL('../../src/agent/agent.py', import.meta.url));
 export const PYTHON = '/usr/bin/python3';
@@ -103,19 +106,37 @@ export class AgentClient {
   private executionCount = 0;
   private exited: Promise<number | null>;
   private exitCode: number | null | undefined;
+  readonly lane: KernelLane;
 
   private constructor(
-    private readonly proc: ChildProcessWithoutNullStreams,
+    private readonly proc: ChildProcess,
     workspace: string,
     /** Temporary directories removed by close(), the workspace first. */
     private readonly ownedDirs: string[],
   ) {
     this.workspace = workspace;
+    this.lane = new KernelLane(
+      {
+        lane: (proc.stdio as unknown as Socket[])[4]!,
+        stdout: (proc.stdio as unknown as Socket[])[5]!,
+        stderr: (proc.stdio as unknown as Socket[])[6]!,
+      },
+      {
+        interrupt: () => this.send({ id: `k${this.nextId++}`, op: 'kernel_interrupt' }),
+        kill: () => this.send({ id: `k${this.nextId++}`, op: 'kernel_kill' }),
+        killStrays: async () => {
+          await this.request('kernel_strays').reply.catch(() => undefined);
+        },
+      },
+      workspace,
+    );
     this.exited = new Promise((resolve) => {
       proc.on('exit', (code) => {
         this.exitCode = code;
-        for (const w of this.waiters.values()) w.reject(new Error(`agent exited (${code}): ${this.stderr}`));
+        const err = new Error(`agent exited (${code}): ${this.stderr}`);
+        for (const w of this.waiters.values()) w.reject(err);
         this.waiters.clear();
+        this.lane.close(err);
         resolve(code);
       });
     });
@@ -134,21 +155,24 @@ export class AgentClient {
     const proc = spawn(file as string, args, {
       cwd: workspace,
       env: { ...process.env, SANDBOX_WORKSPACE: workspace, ...env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', 'ignore', 'pipe', 'pipe', 'pipe'],
     });
     const client = new AgentClient(proc, workspace, ownedDirs);
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (s: string) => {
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (s: string) => {
       client.stderr += s;
     });
     const ready = new Promise<ReadyMessage>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no ready line: ${client.stderr}`)), 20_000);
       proc.on('exit', (code) => reject(new Error(`agent exited (${code}) before ready: ${client.stderr}`)));
-      createInterface({ input: proc.stdout }).on('line', (line) => {
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
         const msg = JSON.parse(line) as { type: string; id?: string | null };
         if (msg.type === 'ready') {
-          clearTimeout(timer);
-          resolve(msg as ReadyMessage);
+          // Ready once the kernel's hello is on the lane too.
+          void client.lane.ready().then(() => {
+            clearTimeout(timer);
+            resolve(msg as ReadyMessage);
+          });
           return;
         }
         client.dispatch(msg);
@@ -167,6 +191,10 @@ export class AgentClient {
 
   /** Raw lines already parsed; routes events and finals to the request they belong to. */
   private dispatch(msg: { type: string; id?: string | null }): void {
+    if (msg.type === 'kernel_exit') {
+      this.lane.onKernelExit(msg as unknown as KernelExit);
+      return;
+    }
     const w = this.waiters.get(msg.id ?? '');
     if (!w) return;
     if (msg.type === 'final') {
@@ -177,18 +205,62 @@ export class AgentClient {
     }
   }
 
-  /** Writes a request with no answer of its own (interrupt). */
+  /** Writes a request with no answer of its own (interrupt); an interrupt of a kernel request goes to the lane. */
   send(obj: Record<string, unknown>): void {
-    this.proc.stdin.write(JSON.stringify(obj) + '\n');
+    if (obj.op === 'interrupt' && this.lane.interrupt(obj.target as string | undefined)) return;
+    this.proc.stdin!.write(JSON.stringify(obj) + '\n');
   }
 
   request(op: string, fields: Record<string, unknown> = {}): { id: string; reply: Promise<Reply> } {
     const id = `r${this.nextId++}`;
+    if (op === 'execute' || op === 'info' || op === 'clear_cache')
+      return { id, reply: this.laneRequest(id, op, fields) };
     const reply = new Promise<Reply>((resolve, reject) => {
       this.waiters.set(id, { events: [], resolve, reject });
     });
     this.send({ ...fields, id, op });
     return { id, reply };
+  }
+
+  /** What Box does for these: the kernel answers on the lane; info adds the agent's own facts. */
+  private async laneRequest(id: string, op: string, fields: Record<string, unknown>): Promise<Reply> {
+    if (op === 'execute') {
+      const events: AgentEvent[] = [];
+      const final = await this.lane.execute(
+        { id, ...(fields as Omit<Parameters<KernelLane['execute']>[0], 'id'>) },
+        (ev) => events.push(ev as AgentEvent),
+      );
+      return { final: final as unknown as FinalMessage, events };
+    }
+    if (op === 'clear_cache') {
+      let final: AgentFinal;
+      try {
+        const r = await this.lane.reply(id, { op, ...fields });
+        final = { type: 'final', id, status: 'ok', result: r.result };
+      } catch (err) {
+        if (!(err instanceof KernelRestartedError)) throw err;
+        final = {
+          type: 'final',
+          id,
+          status: 'error',
+          error: { code: 'kernel_restarted', message: err.message } as never,
+        };
+      }
+      return { final: final as unknown as FinalMessage, events: [] };
+    }
+    const agent = await new Promise<Reply>((resolve, reject) => {
+      const aid = `a${this.nextId++}`;
+      this.waiters.set(aid, { events: [], resolve, reject });
+      this.proc.stdin!.write(JSON.stringify({ id: aid, op: 'info' }) + '\n');
+    });
+    const kernel = await this.lane.info(id).catch(() => ({ ...this.lane.cachedInfo, stale: true }));
+    const info = {
+      ...kernel,
+      ...agent.final.info,
+      kernel_pid: this.lane.kernelPid,
+      execution_count: this.lane.lastCount,
+    };
+    return { final: { type: 'final', id, status: 'ok', info } as FinalMessage, events: [] };
   }
 
   startExecute(
@@ -213,7 +285,7 @@ export class AgentClient {
 
   async close(): Promise<void> {
     if (this.exitCode === undefined) {
-      this.send({ id: 'shutdown', op: 'shutdown' });
+      this.proc.stdin!.write(JSON.stringify({ id: 'shutdown', op: 'shutdown' }) + '\n');
       const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
       await this.exited;
       clearTimeout(timer);

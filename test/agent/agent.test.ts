@@ -246,10 +246,20 @@ describe('agent: timeouts, interrupts and dead kernels', () => {
     expect(errorOf(await agent.execute('survivor')).ename).toBe('NameError');
   });
 
-  it('answers a clear_cache still waiting when the kernel is replaced because user code closed its event pipe', async () => {
+  it('keeps the lane when a cell closes fds 3 and 4', async () => {
     await agent.execute('kept = 1');
-    const running = agent.startExecute('import os, time\nos.close(4)\ntime.sleep(30)');
-    // Queued behind the cell in the kernel's request pipe: only the kernel's end can answer it.
+    const r = await agent.execute(
+      'import os\nfor fd in (3, 4):\n    try:\n        os.close(fd)\n    except OSError:\n        pass\n"closed"',
+    );
+    expect(r.final.status).toBe('ok');
+    expect(resultText(r)).toBe("'closed'");
+    expect(resultText(await agent.execute('kept'))).toBe('1');
+  });
+
+  it('answers a clear_cache still waiting when the kernel is replaced because user code closed its lane', async () => {
+    await agent.execute('kept = 1');
+    const running = agent.startExecute('import os, time\ntime.sleep(0.3)\nos.closerange(3, 4096)');
+    // Queued behind the cell on the lane: only the kernel can answer it.
     const clear = agent.request('clear_cache');
     const r = await running.reply;
     expect(r.final.status).toBe('killed');
