@@ -2,6 +2,7 @@
 import ast
 import base64
 import builtins
+import fcntl
 import functools
 import io
 import json
@@ -9,7 +10,9 @@ import linecache
 import os
 import resource
 import signal
+import struct
 import sys
+import termios
 import tokenize
 import traceback
 import types
@@ -90,8 +93,6 @@ _PLAIN_TYPES = frozenset((int, float, complex, bool, str, bytes, bytearray, list
 
 
 def _setup_fds(lane):
-    import fcntl
-
     global REQ_FD, EV_FD
     try:
         REQ_FD = EV_FD = fcntl.fcntl(lane, fcntl.F_DUPFD_CLOEXEC, LANE_MIN_FD)
@@ -99,6 +100,18 @@ def _setup_fds(lane):
         REQ_FD = EV_FD = fcntl.fcntl(lane, fcntl.F_DUPFD_CLOEXEC, 3)
     os.close(lane)
     os.set_blocking(EV_FD, True)
+
+
+def _unread_output():
+    """Bytes written to fds 1 and 2 that the server has not read yet (SIOCOUTQ of its sockets), or None when a cell
+    pointed either somewhere else: with 0 the server need not wait for more output before ending the cell."""
+    total = 0
+    for fd in (1, 2):
+        try:
+            total += struct.unpack('i', fcntl.ioctl(fd, termios.TIOCOUTQ, b'\0\0\0\0'))[0]
+        except OSError:
+            return None
+    return total
 
 
 def _on_sigint(signum, frame):
@@ -668,6 +681,7 @@ class Kernel:
                             'max_rss_kb': ru1.ru_maxrss,
                         },
                         'cpu_total_ms': round((ru1.ru_utime + ru1.ru_stime + rc1.ru_utime + rc1.ru_stime) * 1000, 3),
+                        'unread_output': _unread_output(),
                     })
                 except KeyboardInterrupt:
                     # A second SIGINT can land between the cell and the bookkeeping.

@@ -155,6 +155,7 @@ export class ArtifactService {
 
   /** Drops a closed session's tracker and cache. */
   forget(sessionId: string): void {
+    this.trackers.get(sessionId)?.close();
     this.trackers.delete(sessionId);
   }
 

@@ -6,6 +6,7 @@ import { forEachLimit } from '../backups/pool.js';
 import { categorize, categorizeDeep } from './categorize.js';
 import { defaultFileIO, UnsafeFileError, type FileIO } from './file-io.js';
 import type { Artifact, ArtifactChanges, Category } from './types.js';
+import { eventsDelivered, WorkspaceWatch, type WalkedDir } from './workspace-watch.js';
 
 export interface FileStat {
   size: number;
@@ -114,16 +115,24 @@ function lstatFile(path: string): BigIntStats | undefined {
   }
 }
 
-/** Walks the workspace with lstat (symlinks are never followed) and records every regular file. */
+/**
+ * Walks the workspace with lstat (symlinks are never followed) and records every regular file; with `dirs`, also
+ * every folder it walked, with its inode.
+ */
 export async function snapshot(
   workspace: string,
   rules: ExcludeRules = DEFAULT_EXCLUDES,
   resolvedRoot?: string,
+  dirs?: WalkedDir[],
 ): Promise<Snapshot> {
   // A caller that already resolved the root skips the thread-pool round trip of an async realpath per call.
   const root = resolvedRoot ?? (await realpath(workspace));
   const files = new Map<string, FileStat>();
   const stack: Array<[string, string]> = [[root, '']];
+  if (dirs) {
+    const st = lstatFile(root);
+    if (st?.isDirectory()) dirs.push({ path: root, ino: st.ino });
+  }
   let sliceStart = performance.now();
   while (stack.length > 0) {
     const [dir, rel] = stack.pop()!;
@@ -131,7 +140,12 @@ export async function snapshot(
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) {
         if (!rules.names.includes(entry.name) && !rules.prefixes.includes(childRel)) {
-          stack.push([`${dir}/${entry.name}`, childRel]);
+          const path = `${dir}/${entry.name}`;
+          stack.push([path, childRel]);
+          if (dirs) {
+            const st = lstatFile(path);
+            if (st?.isDirectory()) dirs.push({ path, ino: st.ino });
+          }
         }
         continue;
       }
@@ -395,6 +409,10 @@ export class ArtifactTracker {
   private readonly excludes: ExcludeRules;
   private baseline: Snapshot | null = null;
   private stale = true;
+  /** Whether the workspace changed since the baseline's walk; a call that changed nothing then needs no walk. */
+  private readonly watch = new WorkspaceWatch();
+  /** Whether the last end() walked the workspace (false: the watch saw no change). */
+  lastEndWalked = false;
   /** Host writes noted while end() walks: its snapshot may have missed them, so they are applied after. */
   private notedDuringEnd: Map<string, FileStat | null> | null = null;
 
@@ -416,18 +434,26 @@ export class ArtifactTracker {
   /** Call before running code; cheap when the previous call's end state is still valid. */
   async begin(opts: { rescan?: boolean } = {}): Promise<void> {
     if (this.baseline && !this.stale && !opts.rescan) return;
-    this.baseline = await snapshot(this.workspace, this.excludes, await this.root());
+    this.baseline = await this.walk();
     this.stale = false;
   }
 
   /** Call after the code ran: what it created, changed and deleted. The new state becomes the baseline. */
   async end(): Promise<ArtifactChanges> {
     if (!this.baseline) throw new Error('ArtifactTracker.end() called without begin()');
+    if (this.watch.clean) {
+      await eventsDelivered();
+      if (this.watch.clean) {
+        this.lastEndWalked = false;
+        return { created: [], changed: [], deleted: [] };
+      }
+    }
+    this.lastEndWalked = true;
     const before = this.baseline;
     const noted = new Map<string, FileStat | null>();
     this.notedDuringEnd = noted;
     try {
-      const after = await snapshot(this.workspace, this.excludes, await this.root());
+      const after = await this.walk();
       const changes = await diff(before, after, {
         sessionId: this.sessionId,
         cache: this.cache,
@@ -443,6 +469,20 @@ export class ArtifactTracker {
     } finally {
       this.notedDuringEnd = null;
     }
+  }
+
+  /** A walk that becomes the baseline: the watch then follows the folders it saw. */
+  private async walk(): Promise<Snapshot> {
+    const dirs: WalkedDir[] = [];
+    this.watch.beforeWalk();
+    const snap = await snapshot(this.workspace, this.excludes, await this.root(), dirs);
+    this.watch.sync(dirs);
+    return snap;
+  }
+
+  /** Stops watching the workspace (the session closed). */
+  close(): void {
+    this.watch.close();
   }
 
   /** The next begin() walks the workspace again (after a rollback, an install, anything not noted). */

@@ -147,7 +147,7 @@ export class KernelLane {
         flushTimer: undefined,
         lastFlush: 0,
       });
-      if (this.cells.length === 1) void this.sendNext();
+      if (this.cells.length === 1) this.sendNext();
     });
   }
 
@@ -228,15 +228,17 @@ export class KernelLane {
     this.io.lane.write(JSON.stringify(obj) + '\n');
   }
 
-  private async sendNext(): Promise<void> {
+  /** Sends the first queued cell now when a kernel serves, else once one does. */
+  private sendNext(): void {
     const cell = this.cells[0];
     if (!cell || cell.sent) return;
-    try {
-      await this.ready();
-    } catch {
-      return; // closed: close() rejected the cell
+    if (this.syncing) {
+      this.ready().then(
+        () => this.sendNext(),
+        () => undefined, // closed: close() rejected the cell
+      );
+      return;
     }
-    if (this.cells[0] !== cell) return; // interrupted while waiting
     cell.sent = true;
     cell.t0 = performance.now();
     cell.lastFlush = cell.t0;
@@ -353,7 +355,8 @@ export class KernelLane {
   }
 
   private async onDone(cell: Cell, msg: Record<string, unknown>): Promise<void> {
-    await afterPendingReads();
+    // The kernel says whether its output sockets still hold bytes this process has not read; only then wait.
+    if (msg.unread_output !== 0) await afterPendingReads();
     let status = (msg.status as FinalStatus) || 'ok';
     if (cell.reason !== null) {
       status = cell.reason;
@@ -374,13 +377,13 @@ export class KernelLane {
     this.flushStreams(cell, true);
     const error = extra.error ?? null;
     if (error) cell.onEvent?.({ type: 'error', id: cell.req.id, error });
-    const [stdout, stderr] = await Promise.all([
-      cell.out.stdout.result(this.workspace, label(cell.req)),
-      cell.out.stderr.result(this.workspace, label(cell.req)),
-    ]);
+    const { stdout: out, stderr: err } = cell.out;
+    // Short output ends the cell without a file write, and so without waiting.
+    const stdout = out.spilled ? await out.result(this.workspace, label(cell.req)) : out.shortResult();
+    const stderr = err.spilled ? await err.result(this.workspace, label(cell.req)) : err.shortResult();
     if (this.cells[0] === cell) this.cells.shift();
     cell.resolve(this.finalOf(cell, status, stdout, stderr, extra));
-    void this.sendNext();
+    this.sendNext();
   }
 
   private finalOf(

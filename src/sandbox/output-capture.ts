@@ -19,14 +19,14 @@ export class OutputCapture {
   /** Everything, until the cap is passed; then the chunks for the saved file. */
   private chunks: Buffer[] = [];
   private kept = 0;
-  private spilled = false;
+  spilled = false;
   private head: Buffer = Buffer.alloc(0);
   private tail: Buffer[] = [];
   private tailBytes = 0;
   private total = 0;
   private evLeft: number;
   private pending: Buffer[] = [];
-  private readonly decoder = new TextDecoder('utf-8');
+  private decoder: TextDecoder | undefined;
   private readonly saveLimit: number;
 
   constructor(
@@ -82,16 +82,20 @@ export class OutputCapture {
     if (this.pending.length === 0 && !final) return '';
     const data = Buffer.concat(this.pending);
     this.pending = [];
+    this.decoder ??= new TextDecoder('utf-8');
     return this.decoder.decode(data, { stream: !final });
+  }
+
+  /** The whole text of a stream that stayed within its cap. */
+  shortResult(): StreamCapture {
+    const text = this.chunks.length === 0 ? '' : Buffer.concat(this.chunks).toString('utf8');
+    this.chunks = [];
+    return { text, truncated: false, bytes: this.total, saved_path: null };
   }
 
   /** The capped text for the final message; saves the whole stream when it outgrew the cap. */
   async result(workspace: string, label: string): Promise<StreamCapture> {
-    if (!this.spilled) {
-      const text = Buffer.concat(this.chunks).toString('utf8');
-      this.chunks = [];
-      return { text, truncated: false, bytes: this.total, saved_path: null };
-    }
+    if (!this.spilled) return this.shortResult();
     const tailAll = Buffer.concat(this.tail);
     const tail = this.tailN ? tailAll.subarray(Math.max(0, tailAll.length - this.tailN)) : Buffer.alloc(0);
     const headText = new TextDecoder('utf-8').decode(this.head, { stream: true });

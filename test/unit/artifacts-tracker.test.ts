@@ -24,6 +24,7 @@ import {
   isoTime,
   snapshot,
 } from '../../src/artifacts/tracker.js';
+import { MAX_WATCHED_DIRS } from '../../src/artifacts/workspace-watch.js';
 
 let ws: string;
 
@@ -290,5 +291,79 @@ describe('ArtifactTracker', () => {
     put('b.txt', 'new');
     const changes = await t.end();
     expect(changes).toEqual({ created: [], changed: [], deleted: ['a.txt'] });
+  });
+});
+
+describe('change tracking with the folder watch', () => {
+  /** A tracker past its first calls, so its folders are watched and an unchanged call walks nothing. */
+  async function settled(): Promise<ArtifactTracker> {
+    put('keep/nested/deep.txt', 'deep');
+    put('top.txt', 'top');
+    const t = new ArtifactTracker({ workspace: ws, sessionId: 's' });
+    await t.begin();
+    await t.end(); // watches the folders it walked: the next call walks once more
+    await t.begin();
+    await t.end();
+    await t.begin();
+    expect((await t.end()).created).toEqual([]);
+    expect(t.lastEndWalked).toBe(false);
+    return t;
+  }
+
+  it('ends a call that changed nothing without walking, and walks again after any change', async () => {
+    const t = await settled();
+    put('keep/nested/deep.txt', 'deeper');
+    await t.begin();
+    const changes = await t.end();
+    expect(t.lastEndWalked).toBe(true);
+    expect(changes.changed.map((a) => a.path)).toEqual(['keep/nested/deep.txt']);
+    t.close();
+  });
+
+  it('reports files made in a new folder, in a replaced folder, renamed, chmodded and deleted', async () => {
+    const t = await settled();
+    put('fresh/dir/new.txt', 'n');
+    await t.begin();
+    expect((await t.end()).created.map((a) => a.path)).toEqual(['fresh/dir/new.txt']);
+
+    // A folder the previous call created is watched from its walk on: a later write there is seen.
+    put('fresh/dir/later.txt', 'l');
+    await t.begin();
+    expect((await t.end()).created.map((a) => a.path)).toEqual(['fresh/dir/later.txt']);
+
+    rmSync(join(ws, 'keep/nested'), { recursive: true });
+    mkdirSync(join(ws, 'keep/nested'));
+    await t.begin();
+    expect((await t.end()).deleted).toEqual(['keep/nested/deep.txt']);
+    await t.begin();
+    await t.end();
+    put('keep/nested/again.txt', 'a'); // inside the new folder of the same name
+    await t.begin();
+    expect((await t.end()).created.map((a) => a.path)).toEqual(['keep/nested/again.txt']);
+
+    execFileSync('mv', [join(ws, 'top.txt'), join(ws, 'fresh/top.txt')]);
+    await t.begin();
+    const moved = await t.end();
+    expect(moved.created.map((a) => a.path)).toEqual(['fresh/top.txt']);
+    expect(moved.deleted).toEqual(['top.txt']);
+
+    await t.begin();
+    await t.end();
+    utimesSync(join(ws, 'fresh/top.txt'), 1, 1);
+    await t.begin();
+    await t.end();
+    expect(t.lastEndWalked).toBe(true); // touched: walked, though the content is the same
+    t.close();
+  });
+
+  it('walks after every call when there are too many folders to watch', async () => {
+    for (let i = 0; i <= MAX_WATCHED_DIRS; i++) mkdirSync(join(ws, `d${i}`));
+    const t = new ArtifactTracker({ workspace: ws, sessionId: 's' });
+    await t.begin();
+    await t.end();
+    await t.begin();
+    await t.end();
+    expect(t.lastEndWalked).toBe(true);
+    t.close();
   });
 });
