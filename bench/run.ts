@@ -41,32 +41,21 @@ async function timeCalls(fn: () => Promise<unknown>, n: number, warm = 20): Prom
   return summarize(samples);
 }
 
-/** Times two call kinds in alternating blocks of 20, after a warm-up of each, so drift hits both alike. */
-async function interleaved(
-  a: () => Promise<unknown>,
-  b: () => Promise<unknown>,
-  n: number,
-): Promise<[Summary, Summary]> {
-  for (let i = 0; i < 100; i++) {
-    await a();
-    await b();
-  }
-  const sa: number[] = [];
-  const sb: number[] = [];
+/** Times call kinds in alternating blocks of 20, after a warm-up of each, so drift hits all alike. */
+async function interleaved(fns: Array<() => Promise<unknown>>, n: number): Promise<Summary[]> {
+  for (let i = 0; i < 100; i++) for (const fn of fns) await fn();
+  const samples: number[][] = fns.map(() => []);
   const block = 20;
   for (let done = 0; done < n; done += block) {
-    for (const [fn, out] of [
-      [a, sa],
-      [b, sb],
-    ] as const) {
+    for (const [k, fn] of fns.entries()) {
       for (let i = 0; i < block; i++) {
         const t = performance.now();
         await fn();
-        out.push(performance.now() - t);
+        samples[k]!.push(performance.now() - t);
       }
     }
   }
-  return [summarize(sa), summarize(sb)];
+  return samples.map((s) => summarize(s));
 }
 
 async function benchBarePython(): Promise<Summary> {
@@ -92,8 +81,8 @@ async function benchBarePython(): Promise<Summary> {
 }
 
 /**
- * The box alone, driven in-process without MCP: a ping (server → agent → server, two wake-ups) and an execute
- * (server → agent → kernel → agent → server, four), interleaved. Shows what the box round trip costs by itself.
+ * The box alone, driven in-process without MCP: a ping (server → agent → server) and an execute (server → kernel
+ * → server over the lane), two wake-ups each, interleaved. Shows what the box round trip costs by itself.
  */
 async function benchBoxDirect(dataDir: string): Promise<{ ping: Summary; execute: Summary }> {
   const ws = join(dataDir, 'box-direct', 'workspace');
@@ -121,8 +110,8 @@ async function benchBoxDirect(dataDir: string): Promise<{ ping: Summary; execute
         output_cap: 32_768,
         execution_count: ++count,
       }).done;
-    const [ping, execute] = await interleaved(() => box.request({ op: 'ping' }).done, run, N);
-    return { ping, execute };
+    const [ping, execute] = await interleaved([() => box.request({ op: 'ping' }).done, run], N);
+    return { ping: ping!, execute: execute! };
   } finally {
     await box.close();
   }
@@ -223,12 +212,17 @@ async function main(): Promise<void> {
       session_id: string;
     };
     await c.callTool({ name: 'execute', arguments: { code: 'x = 0', session_id: warm.session_id } });
-    const [noopCalls, execCalls] = await interleaved(
-      () => noop.client.callTool({ name: 'noop', arguments: {} }),
-      () => c.callTool({ name: 'execute', arguments: { code: 'x += 1', session_id: warm.session_id } }),
+    // The spin tool holds the same no-op server busy for 1 ms: how a call's length alone moves the ratio here.
+    const [noopCalls, spinCalls, execCalls] = await interleaved(
+      [
+        () => noop.client.callTool({ name: 'noop', arguments: {} }),
+        () => noop.client.callTool({ name: 'spin', arguments: { ms: 1 } }),
+        () => c.callTool({ name: 'execute', arguments: { code: 'x += 1', session_id: warm.session_id } }),
+      ],
       N,
     );
     results.noop_tool_v2_ms = noopCalls;
+    results.spin_1ms_tool_v2_ms = spinCalls;
     results.execute_warm_ms = execCalls;
     await noop.client.close();
 
@@ -287,6 +281,8 @@ async function main(): Promise<void> {
   const execP50 = (results.execute_warm_ms as Summary).p50;
   const ratios = {
     execute_p50_over_noop_p50: Math.round((execP50 / noopP50) * 100) / 100,
+    spin_1ms_p50_over_noop_p50:
+      Math.round(((results.spin_1ms_tool_v2_ms as Summary).p50 / noopP50) * 100) / 100,
     server_start_over_noop_start:
       Math.round(
         ((results.server_start_to_tools_list_ms as Summary).p50 /
