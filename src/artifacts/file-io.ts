@@ -172,30 +172,79 @@ export function sha256Of(data: Uint8Array): string {
 }
 
 /**
+ * A workspace file written in pieces as data arrives, then renamed into place: a temp file in the target's folder
+ * (folders created inside the workspace only, the temp created exclusively and checked to resolve inside it), so
+ * readers see the old file or the whole new one, and a symlink at the target is replaced, never written through.
+ */
+export class AtomicFileWriter {
+  private done = false;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly tmp: string,
+    private readonly target: string,
+  ) {}
+
+  static async open(abs: string, root: string, mode = 0o644): Promise<AtomicFileWriter> {
+    const realDir = await mkdirInside(root, dirname(abs), basename(abs));
+    const tmp = join(realDir, `.sbx-${randomBytes(8).toString('hex')}.tmp`);
+    const fh = await open(
+      tmp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      mode,
+    );
+    try {
+      await checkContained(fh, tmp, root);
+    } catch (err) {
+      await fh.close();
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    return new AtomicFileWriter(fh, tmp, join(realDir, basename(abs)));
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    await this.fh.writeFile(data);
+  }
+
+  /** Closes and renames into place; `sync` flushes the data to disk first. */
+  async commit(sync = false): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    let renamed = false;
+    try {
+      try {
+        if (sync) await this.fh.datasync();
+      } finally {
+        await this.fh.close();
+      }
+      await rename(this.tmp, this.target);
+      renamed = true;
+    } finally {
+      if (!renamed) await unlink(this.tmp).catch(() => undefined);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.fh.close().catch(() => undefined);
+    await unlink(this.tmp).catch(() => undefined);
+  }
+}
+
+/**
  * Writes `data` to `abs` atomically: a temp file in the same folder, flushed, then renamed over the target,
  * so a crash leaves the old file or the new one. The rename replaces a symlink at `abs` rather than
  * writing through it.
  */
 export async function writeAtomic(abs: string, root: string, data: Uint8Array, mode = 0o644): Promise<void> {
-  const realDir = await mkdirInside(root, dirname(abs), basename(abs));
-  const tmp = join(realDir, `.sbx-${randomBytes(8).toString('hex')}.tmp`);
-  const fh = await open(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    mode,
-  );
-  let renamed = false;
+  const w = await AtomicFileWriter.open(abs, root, mode);
   try {
-    try {
-      await checkContained(fh, tmp, root);
-      await fh.writeFile(data);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(realDir, basename(abs)));
-    renamed = true;
-  } finally {
-    if (!renamed) await unlink(tmp).catch(() => undefined);
+    await w.write(data);
+  } catch (err) {
+    await w.abort();
+    throw err;
   }
+  await w.commit(true);
 }

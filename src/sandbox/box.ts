@@ -191,6 +191,7 @@ export class Box {
             : Promise.resolve(),
       },
       opts.workspace,
+      opts.limits.fileSizeBytes,
     );
     return await new Promise<Box>((resolve, reject) => {
       let box: Box | undefined;

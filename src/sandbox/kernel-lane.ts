@@ -1,7 +1,7 @@
 // The server's side of the kernel lane: execute, info and clear_cache go straight to the box's kernel and back, the
 // kernel's stdout and stderr are captured here, and the timeout sequence is driven through the agent.
 import type { Readable, Writable } from 'node:stream';
-import { OutputCapture, SAVE_LIMIT_BYTES } from './output-capture.js';
+import { OutputCapture } from './output-capture.js';
 import type { AgentEvent, AgentFinal, AgentUsage, FinalStatus, StreamCapture } from './protocol.js';
 
 /** What the lane asks of the agent, which alone can signal and replace the kernel. */
@@ -95,6 +95,8 @@ export class KernelLane {
     private readonly io: LaneIo,
     private readonly sup: LaneSupervisor,
     private readonly workspace: string,
+    /** The most of one stream saved to its file (the box's file-size limit). */
+    private readonly saveLimitBytes: number,
   ) {
     io.lane.setEncoding?.('utf8');
     io.lane.on('data', (chunk: string) => this.onData(chunk));
@@ -129,15 +131,17 @@ export class KernelLane {
   execute(req: LaneExecute, onEvent?: (ev: AgentEvent) => void): Promise<AgentFinal> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     return new Promise<AgentFinal>((resolve, reject) => {
-      const save = SAVE_LIMIT_BYTES;
+      const save = { workspace: this.workspace, label: label(req), limitBytes: this.saveLimitBytes };
+      // A saved file that falls behind stops the reading, so the kernel waits instead of the server's memory filling.
+      const pressure = (sock: Readable) => (pause: boolean) => void (pause ? sock.pause() : sock.resume());
       this.cells.push({
         req,
         onEvent,
         resolve,
         reject,
         out: {
-          stdout: new OutputCapture('stdout', req.output_cap, save),
-          stderr: new OutputCapture('stderr', req.output_cap, save),
+          stdout: new OutputCapture('stdout', req.output_cap, save, pressure(this.io.stdout)),
+          stderr: new OutputCapture('stderr', req.output_cap, save, pressure(this.io.stderr)),
         },
         t0: performance.now(),
         sent: false,
@@ -208,6 +212,8 @@ export class KernelLane {
     for (const cell of this.cells.splice(0)) {
       for (const t of cell.timers) clearTimeout(t);
       if (cell.flushTimer) clearTimeout(cell.flushTimer);
+      cell.out.stdout.discard();
+      cell.out.stderr.discard();
       cell.reject(err);
     }
     for (const w of this.calls.values()) w.reject(err);
@@ -379,8 +385,8 @@ export class KernelLane {
     if (error) cell.onEvent?.({ type: 'error', id: cell.req.id, error });
     const { stdout: out, stderr: err } = cell.out;
     // Short output ends the cell without a file write, and so without waiting.
-    const stdout = out.spilled ? await out.result(this.workspace, label(cell.req)) : out.shortResult();
-    const stderr = err.spilled ? await err.result(this.workspace, label(cell.req)) : err.shortResult();
+    const stdout = out.spilled ? await out.result() : out.shortResult();
+    const stderr = err.spilled ? await err.result() : err.shortResult();
     if (this.cells[0] === cell) this.cells.shift();
     cell.resolve(this.finalOf(cell, status, stdout, stderr, extra));
     this.sendNext();

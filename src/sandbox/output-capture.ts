@@ -1,11 +1,19 @@
-// One output stream of one kernel request, as the server reads it: head and tail kept, events capped, all of it
-// saved to a workspace file once it outgrows the cap.
+// One output stream of one kernel request, as the server reads it: head and tail kept, events capped, and all of it
+// streamed to a workspace file once it outgrows the cap.
 import { join } from 'node:path';
-import { writeAtomic } from '../artifacts/file-io.js';
+import { AtomicFileWriter } from '../artifacts/file-io.js';
 import type { StreamCapture } from './protocol.js';
 
-/** The most of one stream the server keeps in memory for the saved file; beyond it the file keeps what fitted. */
-export const SAVE_LIMIT_BYTES = 64 << 20;
+/** Where a stream past its cap is saved, and how much of it at most (the box's file-size limit). */
+export interface SaveTarget {
+  workspace: string;
+  label: string;
+  limitBytes: number;
+}
+
+/** Bytes queued for the saved file beyond which reading pauses (the kernel then blocks on a full socket). */
+const PAUSE_AT = 16 << 20;
+const RESUME_AT = 4 << 20;
 
 function decodeFrom(tail: Buffer): string {
   let i = 0;
@@ -16,9 +24,8 @@ function decodeFrom(tail: Buffer): string {
 export class OutputCapture {
   private readonly headN: number;
   private readonly tailN: number;
-  /** Everything, until the cap is passed; then the chunks for the saved file. */
+  /** Everything, until the cap is passed. */
   private chunks: Buffer[] = [];
-  private kept = 0;
   spilled = false;
   private head: Buffer = Buffer.alloc(0);
   private tail: Buffer[] = [];
@@ -27,48 +34,84 @@ export class OutputCapture {
   private evLeft: number;
   private pending: Buffer[] = [];
   private decoder: TextDecoder | undefined;
-  private readonly saveLimit: number;
+  // The saved file: opened at the spill, written in order, renamed into place by result().
+  private writer: Promise<AtomicFileWriter | null> | undefined;
+  private writes: Promise<void> = Promise.resolve();
+  private saved = 0;
+  private queued = 0;
+  private paused = false;
+  private writeFailed = false;
 
   constructor(
     readonly name: 'stdout' | 'stderr',
     private readonly cap: number,
-    saveLimit: number,
+    private readonly save: SaveTarget,
+    /** Called with true when the saved file falls behind (stop reading), false when it caught up. */
+    private readonly onPressure?: (pause: boolean) => void,
   ) {
-    this.saveLimit = Math.max(saveLimit, cap);
     this.headN = Math.floor(cap / 2);
     this.tailN = cap - this.headN;
     this.evLeft = cap;
   }
 
-  get bytes(): number {
-    return this.total;
+  get rel(): string {
+    return `.sandbox/outputs/${this.save.label}.${this.name}.txt`;
   }
 
   feed(data: Buffer): void {
     this.total += data.length;
-    if (this.kept < this.saveLimit) {
-      const take =
-        data.length <= this.saveLimit - this.kept ? data : data.subarray(0, this.saveLimit - this.kept);
-      this.chunks.push(take);
-      this.kept += take.length;
-    }
     if (this.spilled) {
+      this.toFile(data);
       this.tail.push(data);
       this.tailBytes += data.length;
       if (this.tailBytes > 2 * this.tailN + 65536) this.trimTail();
-    } else if (this.total > this.cap) {
-      // Until now everything is in chunks (the save limit is at least the cap): head and tail come from it.
-      const all = Buffer.concat(this.chunks);
-      this.head = Buffer.from(all.subarray(0, this.headN));
-      this.tail = [Buffer.from(all.subarray(all.length - this.tailN))];
-      this.tailBytes = this.tail[0]!.length;
-      this.spilled = true;
+    } else {
+      this.chunks.push(data);
+      if (this.total > this.cap) this.spill();
     }
     if (this.evLeft > 0) {
       const take = data.subarray(0, this.evLeft);
       this.pending.push(take);
       this.evLeft -= take.length;
     }
+  }
+
+  private spill(): void {
+    const all = Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.head = Buffer.from(all.subarray(0, this.headN));
+    this.tail = [Buffer.from(all.subarray(all.length - this.tailN))];
+    this.tailBytes = this.tail[0]!.length;
+    this.spilled = true;
+    this.writer = AtomicFileWriter.open(join(this.save.workspace, this.rel), this.save.workspace).catch(
+      () => null, // the box made the folder unusable, or the disk is full: the capped text is all there is
+    );
+    this.toFile(all);
+  }
+
+  private toFile(data: Buffer): void {
+    const room = this.save.limitBytes - this.saved;
+    if (room <= 0 || this.writeFailed) return;
+    const piece = data.length <= room ? data : data.subarray(0, room);
+    this.saved += piece.length;
+    this.queued += piece.length;
+    if (!this.paused && this.queued > PAUSE_AT) {
+      this.paused = true;
+      this.onPressure?.(true);
+    }
+    this.writes = this.writes.then(async () => {
+      const w = await this.writer;
+      try {
+        if (w && !this.writeFailed) await w.write(piece);
+      } catch {
+        this.writeFailed = true; // a full disk: the file keeps what fitted
+      }
+      this.queued -= piece.length;
+      if (this.paused && this.queued < RESUME_AT) {
+        this.paused = false;
+        this.onPressure?.(false);
+      }
+    });
   }
 
   private trimTail(): void {
@@ -93,23 +136,31 @@ export class OutputCapture {
     return { text, truncated: false, bytes: this.total, saved_path: null };
   }
 
-  /** The capped text for the final message; saves the whole stream when it outgrew the cap. */
-  async result(workspace: string, label: string): Promise<StreamCapture> {
+  /** The capped text for the final message; the saved file is complete and in place when this resolves. */
+  async result(): Promise<StreamCapture> {
     if (!this.spilled) return this.shortResult();
     const tailAll = Buffer.concat(this.tail);
     const tail = this.tailN ? tailAll.subarray(Math.max(0, tailAll.length - this.tailN)) : Buffer.alloc(0);
     const headText = new TextDecoder('utf-8').decode(this.head, { stream: true });
     const omitted = this.total - this.head.length - tail.length;
     const text = `${headText}\n…[${omitted} bytes omitted]…\n${decodeFrom(tail)}`;
-    const rel = `.sandbox/outputs/${label}.${this.name}.txt`;
-    let saved: string | null = null;
-    try {
-      await writeAtomic(join(workspace, rel), workspace, Buffer.concat(this.chunks));
-      saved = rel;
-    } catch {
-      // A full disk, or the box made the folder unusable: the text above is all there is.
+    await this.writes;
+    const w = await this.writer;
+    let savedPath: string | null = null;
+    if (w) {
+      try {
+        await w.commit();
+        savedPath = this.rel;
+      } catch {
+        // Renaming failed (the box removed the folder): nothing was saved.
+      }
     }
-    this.chunks = [];
-    return { text, truncated: true, bytes: this.total, saved_path: saved };
+    return { text, truncated: true, bytes: this.total, saved_path: savedPath };
+  }
+
+  /** The request ended without a result (the box died): the temp file goes. */
+  discard(): void {
+    this.writeFailed = true;
+    void this.writes.then(async () => (await this.writer)?.abort());
   }
 }

@@ -129,6 +129,7 @@ export class AgentClient {
         },
       },
       workspace,
+      1 << 30,
     );
     this.exited = new Promise((resolve) => {
       proc.on('exit', (code) => {
