@@ -311,7 +311,7 @@ export class Box {
         },
       });
       if (hardTimeoutMs !== undefined) {
-        // The agent enforces the call's timeout; this backstop only fires when the agent itself is stuck.
+        // The agent enforces a shell command's timeout; this backstop only fires when the agent itself is stuck.
         timer = setTimeout(() => this.kill(), hardTimeoutMs);
       }
     });

@@ -1,4 +1,4 @@
-// Turns the agent's events and final message for one execute into the typed result the tools return.
+// Turns the kernel's events and the final message for one execute into the typed result the tools return.
 // Pure: no I/O, so every status mapping is unit-tested.
 import type { ArtifactChanges } from '../artifacts/types.js';
 import type { ErrorBody } from '../errors.js';

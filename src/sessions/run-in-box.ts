@@ -24,7 +24,7 @@ const PROGRESS_AFTER_MS = 1000;
 const PROGRESS_EVERY_MS = 250;
 
 export interface RelayOptions {
-  /** The call's own limit; the agent enforces it, and a backstop kills the box 10 s after it plus the grace. */
+  /** The call's own limit (the kernel lane or the agent enforces it); a backstop kills the box 10 s after it plus the grace. */
   timeoutMs: number;
   graceMs: number;
   signal?: AbortSignal | undefined;
@@ -35,7 +35,7 @@ export interface RelayOptions {
 
 /**
  * Sends one long-running request (execute, shell) and relays what comes back while it runs: output as progress
- * after the first second, at most every 250 ms; cancellation as an interrupt. `done` resolves with the agent's final
+ * after the first second, at most every 250 ms; cancellation as an interrupt. `done` resolves with the final
  * message, or rejects when the box dies; `events` collects the non-stream events (displays, results, errors) in order.
  */
 export function relayRequest(
