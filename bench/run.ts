@@ -14,7 +14,7 @@ import { Box } from '../src/sandbox/box.js';
 import { AGENT_DIR } from '../src/sessions/service.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = join(ROOT, 'dist', 'src', 'bin', 'sandbox-mcp.js');
 const N = Number(process.env.BENCH_N ?? 300);
 const env = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',

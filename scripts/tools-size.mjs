@@ -12,7 +12,7 @@ for (const profile of ['core', 'full']) {
   await client.connect(
     new StdioClientTransport({
       command: process.execPath,
-      args: ['dist/src/cli.js', '--tools', profile, '--data-dir', dataDir, '--pool-size', '0'],
+      args: ['dist/src/bin/sandbox-mcp.js', '--tools', profile, '--data-dir', dataDir, '--pool-size', '0'],
       stderr: 'ignore',
     }),
   );

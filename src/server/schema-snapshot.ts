@@ -5,7 +5,8 @@ import type { ToolDef } from './tool-def.js';
 
 /** The JSON Schema dialect the MCP SDK asks zod for (its JSON_SCHEMA_CONVERSION_TARGET). */
 export const SCHEMA_TARGET = 'draft-2020-12';
-export const SNAPSHOT_FILE = new URL('./tool-schemas.json', import.meta.url);
+// Resolved from dist/src/server/ (this module) and from dist/src/bin/ (the bundled command) alike.
+export const SNAPSHOT_FILE = new URL('../server/tool-schemas.json', import.meta.url);
 
 type Json = Record<string, unknown>;
 export interface ToolSchemas {

@@ -116,7 +116,7 @@ export interface SessionEvents {
   ];
 }
 
-/** From dist/src/sessions or src/sessions, the agent's Python files are in ../agent. */
+/** From dist/src/sessions, src/sessions or dist/src/bin (the bundled command), the agent's Python files are in ../agent. */
 export const AGENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'agent');
 
 /** A box's limits from the server's settings: every box (a session's, a one-shot, a smoke test) uses these. */

@@ -7,7 +7,7 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 
-export const CLI = resolve(import.meta.dirname, '../../dist/src/cli.js');
+export const CLI = resolve(import.meta.dirname, '../../dist/src/bin/sandbox-mcp.js');
 
 export type TransportKind = 'stdio' | 'http';
 

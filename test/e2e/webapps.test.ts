@@ -167,7 +167,12 @@ describe('web apps in the sandbox', () => {
       code: 'import os, signal\nos.kill(os.getppid(), signal.SIGKILL)',
       session_id: s.session_id,
     });
-    const list = await h.sc('list_web_apps', { session_id: s.session_id });
+    // The cell's result can arrive over the kernel lane just before the server has seen the box exit.
+    let list = await h.sc('list_web_apps', { session_id: s.session_id });
+    for (let i = 0; i < 100 && list.apps[0]?.status === 'running'; i++) {
+      await new Promise((wake) => setTimeout(wake, 50));
+      list = await h.sc('list_web_apps', { session_id: s.session_id });
+    }
     expect(list.apps[0]).toMatchObject({ app_id: r.app_id, status: 'stopped', url: null });
     expect(list.apps[0].stop_reason).toMatch(/sandbox/);
     expect(await refused(r.url)).toBe('ECONNREFUSED');
