@@ -373,14 +373,15 @@ class Agent:
             targets = _descendants(table, [kpid, me], {me})
             targets.update(pid for pid, (_s, _pp, pgrp, sid) in table.items() if pgrp == kpid or sid == kpid)
             targets.discard(me)
-            return targets - self.apps.protected(table)  # managed web apps outlive a cell's timeout
+            # Managed web apps and what shell commands started outlive a cell's timeout.
+            return targets - self.apps.protected(table) - self.shells.protected(table)
 
         self._kill_until_gone(select, 200, 'kill sweep of kernel %d' % kpid, before=killpg)
 
     def _sweep_box(self):
         def kill_all():
-            if self.apps.apps:
-                return  # managed web apps outlive a cell's timeout: then pid by pid
+            if self.apps.apps or self.shells.protected(_proc_table()):
+                return  # managed web apps and shell commands' processes outlive a cell's timeout: then pid by pid
             try:
                 os.kill(-1, signal.SIGKILL)  # everything in the namespace but us and its init
             except OSError:
@@ -388,7 +389,7 @@ class Agent:
             self.reap()
 
         def select(table):
-            keep = {self.pid, 1} | self.apps.protected(table)
+            keep = {self.pid, 1} | self.apps.protected(table) | self.shells.protected(table)
             return [p for p in table if p not in keep]
 
         self._kill_until_gone(select, 500, 'box kill sweep', before=kill_all)
@@ -397,7 +398,7 @@ class Agent:
         """After a timeout or interrupt the kernel survived: kill what the cell left running (a fork bomb's copies)."""
 
         def select(table):
-            keep = {self.pid, 1, k.pid} | self.apps.protected(table)
+            keep = {self.pid, 1, k.pid} | self.apps.protected(table) | self.shells.protected(table)
             if self.in_box:
                 return [p for p in table if p not in keep]
             found = _descendants(table, [k.pid], keep)

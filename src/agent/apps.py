@@ -409,23 +409,13 @@ class AppManager:
 
     def protected(self, table):
         """Pids an execute timeout must spare: running apps, their process groups, sessions and descendants."""
+        if self.closed:
+            return set()
         roots = {a.pid for a in self.apps.values() if a.status is None}
         roots.update(self.probes)
-        if self.closed or not roots:
-            return set()
-        keep = set(roots)
-        children = {}
-        for pid, (_state, ppid, pgrp, sid) in table.items():
-            if pgrp in roots or sid in roots:
-                keep.add(pid)
-            children.setdefault(ppid, []).append(pid)
-        todo = list(keep)
-        while todo:
-            for c in children.get(todo.pop(), ()):
-                if c not in keep:
-                    keep.add(c)
-                    todo.append(c)
-        return keep
+        import procs  # only in the agent's process: run as a script (serve, probe), this file imports nothing of ours
+
+        return procs.groups_and_descendants(table, roots)
 
     def close(self):
         self.closed = True

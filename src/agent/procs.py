@@ -23,3 +23,23 @@ def proc_table():
             continue
         table[int(name)] = (fields[0], int(fields[1]), int(fields[2]), int(fields[3]))
     return table
+
+
+def groups_and_descendants(table, roots):
+    """Every pid in the process groups or sessions that roots lead, the roots themselves, and their descendants."""
+    roots = set(roots)
+    if not roots:
+        return set()
+    keep = {pid for pid in roots if pid in table}
+    children = {}
+    for pid, (_state, ppid, pgrp, sid) in table.items():
+        if pgrp in roots or sid in roots:
+            keep.add(pid)
+        children.setdefault(ppid, []).append(pid)
+    todo = list(keep)
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            if c not in keep:
+                keep.add(c)
+                todo.append(c)
+    return keep

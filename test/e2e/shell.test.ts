@@ -128,6 +128,33 @@ describe('shell_execute', () => {
     expect((await shc('kill $(cat srv.pid)')).exit_code).toBe(0);
   });
 
+  it("keeps what a command left in the background through a cell's timeout, interrupted or killed", async () => {
+    const bg = await shc('sleep 300 > /dev/null 2>&1 & echo $!');
+    const pid = Number(bg.stdout.trim());
+    expect(pid).toBeGreaterThan(1);
+    const alive = async () => (await shc(`kill -0 ${pid} && echo alive`)).stdout;
+    // Interrupted, the kernel survives and the cell's strays are swept; then a cell that ignores the interrupt.
+    const interrupted = await h.sc('execute', {
+      session_id: sessionId,
+      code: 'while True: pass',
+      timeout: 1,
+    });
+    expect(interrupted.status).toBe('timeout');
+    expect(await alive()).toBe('alive\n');
+    const killed = await h.sc('execute', {
+      session_id: sessionId,
+      code: 'import signal, subprocess\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nsubprocess.Popen(["sleep", "301"])\nwhile True: pass',
+      timeout: 1,
+    });
+    expect(killed.status).toBe('timeout');
+    expect(killed.state_preserved).toBe(false);
+    expect(await alive()).toBe('alive\n');
+    // What the cell itself started is gone.
+    const ps = await shc('ps -eo args');
+    expect(ps.stdout.split('\n').filter((l: string) => l.startsWith('sleep 301'))).toEqual([]);
+    expect((await shc(`kill ${pid}`)).exit_code).toBe(0);
+  });
+
   it('queues behind a running execute of the same session', async () => {
     const slow = h.sc('execute', {
       session_id: sessionId,
