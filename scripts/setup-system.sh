@@ -6,7 +6,7 @@ set -euo pipefail
 PY=/usr/bin/python3
 APT_PACKAGES=(bubblewrap python3 python3-numpy python3-matplotlib python3-pandas python3-pil python3-flask
   python3-fastapi python3-uvicorn python3-venv python3-pip iproute2
-  python3-gunicorn python3-yaml chromium)
+  python3-gunicorn python3-yaml chromium python3-nbformat)
 missing=()
 
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
