@@ -127,9 +127,11 @@ export class WebAppExportService {
         cmd,
         dockerCommand(src.type, appObject),
         this.opts.smokeTimeoutMs ?? 30_000,
+        workspace,
       );
       smoke.note +=
-        ". Packages came from the sandbox's own Python (the box has no network to install requirements.txt)";
+        ". Packages came from the session's Python, its virtualenv included (the box has no network to install " +
+        'requirements.txt)';
       const manifest: ExportManifest = {
         export_name: exportName,
         app_type: src.type,

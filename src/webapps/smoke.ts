@@ -1,10 +1,12 @@
-// The export smoke test: starts a bundle's app in a fresh, session-less box that holds only the exported files, with
-// the Dockerfile's command (or its nearest stand-in), and checks it answers HTTP. Never touches the bundle itself
-// (it runs on a copy) and never leaves its box or temp folder behind.
+// The export smoke test: starts a bundle's app in a fresh, session-less box that holds only the exported files (and,
+// read-only, the session's virtualenv when it has one), with the Dockerfile's command (or its nearest stand-in), and
+// checks it answers HTTP. Never touches the bundle itself (it runs on a copy) and never leaves its box or temp folder
+// behind.
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
+import { VENV_DIR, venvPaths, venvState } from '../packages/venv.js';
 import { Box } from '../sandbox/box.js';
 import { AGENT_DIR, boxLimits } from '../sessions/service.js';
 import { startApp, stopApp } from './agent-ops.js';
@@ -22,6 +24,8 @@ export async function smokeTest(
   cmd: SmokeCommand,
   dockerfileCommand: string[],
   timeoutMs: number,
+  /** The session's workspace: its virtualenv, when usable, is the smoke box's Python, as it is the session's. */
+  sessionWorkspace?: string,
 ): Promise<SmokeResult> {
   const t0 = performance.now();
   const base = join(config.dataDir, 'tmp');
@@ -33,6 +37,7 @@ export async function smokeTest(
   cpSync(bundleDir, workspace, { recursive: true });
   mkdirSync(sockets);
   mkdirSync(mpl);
+  const venv = sessionVenv(config, sessionWorkspace, workspace);
   const logs = new LogRing(400, 128 * 1024);
   let boxPort = '{port}';
   const result = (passed: boolean, status: number | null, note: string): SmokeResult => ({
@@ -57,10 +62,11 @@ export async function smokeTest(
       agentDir: AGENT_DIR,
       isolation: config.isolation,
       bwrapPath: config.bwrapPath,
-      python: config.python,
+      python: venv?.python ?? config.python,
       limits: boxLimits(config, config.memoryMb),
       env: { SANDBOX_SOCKET_DIR: config.isolation === 'bwrap' ? BOX_SOCKET_DIR : sockets },
       extraRwBinds: config.isolation === 'bwrap' ? [{ host: sockets, box: BOX_SOCKET_DIR }] : [],
+      extraRoBinds: venv?.binds ?? [],
     });
     const running = startApp(
       box,
@@ -87,4 +93,20 @@ export async function smokeTest(
     await box?.close();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The session's virtualenv as the smoke box sees it: bound read-only at the same /workspace/.venv (its scripts name
+ * that path), over an empty folder in the copy. Null when the session has no usable venv.
+ */
+function sessionVenv(
+  config: Config,
+  sessionWorkspace: string | undefined,
+  smokeWorkspace: string,
+): { python: string; binds: Array<{ host: string; box: string }> } | null {
+  if (sessionWorkspace === undefined || venvState(sessionWorkspace).state !== 'usable') return null;
+  const paths = venvPaths(sessionWorkspace, config.isolation);
+  if (config.isolation !== 'bwrap') return { python: paths.hostPython, binds: [] };
+  mkdirSync(join(smokeWorkspace, VENV_DIR), { recursive: true });
+  return { python: paths.boxPython, binds: [{ host: join(sessionWorkspace, VENV_DIR), box: paths.boxVenv }] };
 }

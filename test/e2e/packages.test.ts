@@ -122,6 +122,18 @@ describe('packages from a folder index, no network', () => {
     expect(run.result['text/plain']).toBe("'yes'");
   });
 
+  it("smoke-tests an exported app with the packages of the session's virtualenv", async () => {
+    const code =
+      'from flask import Flask\nimport sbx_demo_pkg\n\napp = Flask(__name__)\n\n' +
+      "@app.route('/')\ndef index():\n    return sbx_demo_pkg.greet('export')\n";
+    const r = await h.sc('export_web_app', { code, app_type: 'flask', session_id: sessionId });
+    expect(r.requirements.map((l: string) => l.toLowerCase().replaceAll('_', '-'))).toContain(
+      'sbx-demo-pkg==0.1.0',
+    );
+    expect(r.smoke_test.note).toContain('virtualenv');
+    expect(r.smoke_test).toMatchObject({ passed: true, http_status: 200 });
+  });
+
   it('lists installed packages, marking the venv and the system', async () => {
     const r = await h.sc('list_installed_packages', { session_id: sessionId });
     expect(r.venv).toBe('/workspace/.venv');
