@@ -40,8 +40,8 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDb(join(config.dataDir, 'sandbox.db'));
   // History, usage and audit rows share one write-behind queue: one timer and one commit per 200 ms window.
-  const writes = deferredWrites(db, (err) =>
-    log.error({ err: String(err) }, 'a background database write failed; the batch was dropped'),
+  const writes = deferredWrites(db, (err, outcome) =>
+    log.error({ err: String(err), rows: outcome }, 'a background database write failed'),
   );
   const sessions = new SessionService(config, db, (msg, extra) => log.info(extra ?? {}, msg), writes);
   if (config.isolation === 'none') {
@@ -174,7 +174,12 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
       await sessions.shutdown();
       await backups.idle();
       await network.shutdown();
-      audit.flush();
+      if (!writes.flush()) {
+        log.error(
+          { rows: writes.pending },
+          'history and audit rows could not be written before exit (the database refused them); they are lost',
+        );
+      }
       db.close();
     },
   };

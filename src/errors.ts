@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'invalid_argument',
   'isolation_unavailable',
   'docker_unavailable',
+  'disk_full',
   'internal',
 ] as const;
 
@@ -56,9 +57,27 @@ export function invalidArgument(message: string, details?: Record<string, unknow
   return new SandboxError('invalid_argument', message, details);
 }
 
+/** Error codes, from the OS or SQLite, that mean the disk holding the data dir has no room left. */
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && DISK_FULL_CODES.has(code);
+}
+
 /** Any thrown value as an error body; unknown errors become `internal` without leaking a stack. */
 export function toErrorBody(err: unknown): ErrorBody {
   if (err instanceof SandboxError) return err.toBody();
   const message = err instanceof Error ? err.message : String(err);
+  if (isDiskFull(err)) {
+    return {
+      code: 'disk_full',
+      message: `the disk that holds the sessions, backups and database is full (${message})`,
+      details: { cause: message },
+      hint:
+        'free space, then retry: delete workspace files (cleanup_artifacts, or rm in shell_execute), old backups ' +
+        '(cleanup_old_backups) or exports (cleanup_web_app_export). What this call was writing was not kept.',
+    };
+  }
   return { code: 'internal', message };
 }

@@ -21,6 +21,12 @@ function decodeFrom(tail: Buffer): string {
   return tail.subarray(i).toString('utf8');
 }
 
+function reason(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') return 'no space left on the disk';
+  return typeof e?.message === 'string' ? e.message : String(err);
+}
+
 export class OutputCapture {
   private readonly headN: number;
   private readonly tailN: number;
@@ -41,6 +47,8 @@ export class OutputCapture {
   private queued = 0;
   private paused = false;
   private writeFailed = false;
+  /** Why the file holds less than the whole stream, once it does. */
+  private shortfall: string | null = null;
 
   constructor(
     readonly name: 'stdout' | 'stderr',
@@ -84,13 +92,20 @@ export class OutputCapture {
     this.tailBytes = this.tail[0]!.length;
     this.spilled = true;
     this.writer = AtomicFileWriter.open(join(this.save.workspace, this.rel), this.save.workspace).catch(
-      () => null, // the box made the folder unusable, or the disk is full: the capped text is all there is
+      (err: unknown) => {
+        // The box made the folder unusable, or the disk is full: the capped text is all there is.
+        this.shortfall ??= `the whole output could not be saved (${reason(err)})`;
+        return null;
+      },
     );
     this.toFile(all);
   }
 
   private toFile(data: Buffer): void {
     const room = this.save.limitBytes - this.saved;
+    if (room < data.length && !this.writeFailed) {
+      this.shortfall ??= `${this.rel} holds the first ${this.save.limitBytes} bytes of ${this.name}: the box's file-size limit`;
+    }
     if (room <= 0 || this.writeFailed) return;
     const piece = data.length <= room ? data : data.subarray(0, room);
     this.saved += piece.length;
@@ -103,8 +118,9 @@ export class OutputCapture {
       const w = await this.writer;
       try {
         if (w && !this.writeFailed) await w.write(piece);
-      } catch {
+      } catch (err) {
         this.writeFailed = true; // a full disk: the file keeps what fitted
+        this.shortfall ??= `${this.rel} holds only the start of ${this.name} (${reason(err)})`;
       }
       this.queued -= piece.length;
       if (this.paused && this.queued < RESUME_AT) {
@@ -155,7 +171,7 @@ export class OutputCapture {
         // Renaming failed (the box removed the folder): nothing was saved.
       }
     }
-    return { text, truncated: true, bytes: this.total, saved_path: savedPath };
+    return { text, truncated: true, bytes: this.total, saved_path: savedPath, save_note: this.shortfall };
   }
 
   /** The request ended without a result (the box died): the temp file goes. */

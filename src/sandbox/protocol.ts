@@ -8,6 +8,8 @@ export interface StreamCapture {
   truncated: boolean;
   bytes: number;
   saved_path: string | null;
+  /** Why the saved file is missing or holds less than the whole output (a full disk, the file-size limit). */
+  save_note?: string | null;
 }
 
 export interface AgentErrorBody {

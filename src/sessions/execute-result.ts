@@ -115,6 +115,8 @@ export function buildExecuteResult(
   const full_output: ExecuteResult['full_output'] = {};
   if (stdout.saved_path) full_output.stdout = stdout.saved_path;
   if (stderr.saved_path) full_output.stderr = stderr.saved_path;
+  const notices = [...ctx.notices];
+  for (const s of [stdout, stderr]) if (s.save_note) notices.push(s.save_note);
   return {
     session_id: ctx.sessionId,
     status,
@@ -130,7 +132,7 @@ export function buildExecuteResult(
     error,
     state_preserved: final.state_preserved ?? true,
     kernel_restarted: final.kernel_restarted ?? false,
-    notices: ctx.notices,
+    notices,
     usage: {
       cpu_user_ms: final.usage ? round(final.usage.cpu_user_ms) : null,
       cpu_system_ms: final.usage ? round(final.usage.cpu_system_ms) : null,

@@ -26,17 +26,21 @@ export class HistoryWriter {
   /** The session was used at `at` with `count` executions so far (its last_used_at and execution_count). */
   used(sessionId: string, at: string, count: number): void {
     this.uses.set(sessionId, { at, count });
-    // The first of a batch's jobs for this session writes the newest use; the others find nothing left to write.
-    this.writes.push(() => {
+    // The first of a batch's jobs for this session writes the newest use; the others leave it be. The use is
+    // forgotten only once committed, so a batch the database refused writes it on its next try.
+    this.writes.push((attempt) => {
       const u = this.uses.get(sessionId);
-      if (!u) return;
-      this.uses.delete(sessionId);
+      if (!u || !attempt.once(`used:${sessionId}`)) return;
       this.sessions.used(sessionId, u.at, u.count);
+      attempt.afterCommit(() => {
+        if (this.uses.get(sessionId) === u) this.uses.delete(sessionId);
+      });
     });
   }
 
-  flush(): void {
-    this.writes.flush();
+  /** Writes what is queued; false when the database refused it (it stays queued and is retried). */
+  flush(): boolean {
+    return this.writes.flush();
   }
 
   list(sessionId: string): ExecutionRow[] {

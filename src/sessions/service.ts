@@ -147,8 +147,8 @@ export class SessionService {
     db: Db,
     private readonly log: (msg: string, extra?: Record<string, unknown>) => void = () => {},
     /** The queue history rows share with the audit log (app.ts); its own when absent. */
-    writes: DeferredWrites = deferredWrites(db, (err) =>
-      log('a background write failed; the batch was dropped', { err: String(err) }),
+    writes: DeferredWrites = deferredWrites(db, (err, outcome) =>
+      log('a background write failed', { err: String(err), rows: outcome }),
     ),
   ) {
     this.sessions = new SessionsRepo(db);
@@ -570,9 +570,10 @@ export class SessionService {
   }
 
   private async closeRuntime(rt: Runtime): Promise<void> {
-    rt.closed = true;
-    this.history.flush();
+    this.history.flush(); // what the database refuses stays queued, and is written once it can be
+    // First, and synchronously: on a full disk this throws and the session stays open, unchanged.
     this.sessions.close(rt.row.id, new Date().toISOString());
+    rt.closed = true;
     this.runtimes.delete(rt.row.id);
     await this.stopBox(rt);
     this.tracker?.forget(rt.row.id);

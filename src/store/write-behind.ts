@@ -1,53 +1,156 @@
 // A queue of rows written in one SQLite transaction at most every FLUSH_MS, so the calls that produce them
 // never wait for a commit (~0.5 ms here). Readers call flush() first; a crash loses at most FLUSH_MS of rows.
-// A write that fails on the timer (a full disk, a locked database) drops its batch and is reported; it never
-// takes the server down. flush() called directly throws, so its caller sees the failure.
+// A batch that cannot be written (a full disk, a locked database) stays queued and is retried with a growing delay,
+// so freeing space loses nothing; only past MAX_PENDING rows are the oldest dropped, and counted. A row whose own
+// write fails (not the database) is dropped alone and reported. Nothing here ever throws at a caller.
 import type { Db } from './db.js';
 
 export const FLUSH_MS = 200;
+export const MAX_PENDING = 50_000;
+const RETRY_MAX_MS = 30_000;
+
+/** SQLite errors that say the database cannot take writes right now, not that a row is wrong. */
+const TRANSIENT = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN|PROTOCOL)/;
+
+export function isTransientWriteError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (TRANSIENT.test(code) || code === 'ENOSPC' || code === 'EDQUOT');
+}
+
+export type WriteOutcome = 'retrying' | 'dropped';
 
 export class WriteBehind<T> {
   private queue: T[] = [];
-  private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  private retryMs = 0;
+  private dropped = 0;
 
   constructor(
     private readonly db: Db,
-    private readonly write: (items: T[]) => void,
-    private readonly onError: (err: unknown) => void = (err) =>
-      void process.stderr.write(`sandbox-mcp: a background database write failed: ${String(err)}\n`),
+    /** Writes the items inside the transaction; what it returns runs once they are committed. */
+    private readonly write: (items: T[]) => void | (() => void),
+    /** retrying: the rows stay queued; dropped: they are gone (a bad row, or the queue's overflow). */
+    private readonly onError: (err: unknown, outcome: WriteOutcome) => void = (err, outcome) =>
+      void process.stderr.write(`sandbox-mcp: a background database write failed (${outcome}): ${String(err)}\n`),
   ) {}
+
+  /** Rows waiting to be written (after a failure, until the database takes writes again). */
+  get pending(): number {
+    return this.queue.length;
+  }
 
   push(item: T): void {
     this.queue.push(item);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setTimeout(() => {
-        try {
-          this.flush();
-        } catch (err) {
-          this.onError(err);
-        }
-      }, FLUSH_MS).unref();
+    if (this.queue.length > MAX_PENDING) {
+      this.dropped += this.queue.length - MAX_PENDING;
+      this.queue.splice(0, this.queue.length - MAX_PENDING);
     }
+    this.schedule(FLUSH_MS);
   }
 
-  flush(): void {
-    this.scheduled = false;
-    if (this.queue.length === 0) return;
+  /** Writes what is queued now; false when the database refused (the rows stay queued for the next try). */
+  flush(): boolean {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.queue.length === 0) return true;
     const items = this.queue;
     this.queue = [];
-    this.db.transaction(() => this.write(items))();
+    try {
+      this.writeAll(items);
+    } catch (err) {
+      // Rolled back as a whole: put the batch back in front of what arrived since, and try again later.
+      this.queue = items.concat(this.queue);
+      if (this.retryMs === 0) this.onError(err, 'retrying'); // once per streak of failures, not every retry
+      this.retryMs = Math.min(Math.max(this.retryMs * 2, 1000), RETRY_MAX_MS);
+      this.schedule(this.retryMs);
+      return false;
+    }
+    if (this.retryMs !== 0 || this.dropped !== 0) {
+      const lost = this.dropped;
+      this.retryMs = 0;
+      this.dropped = 0;
+      if (lost) {
+        this.onError(new Error(`${lost} queued rows were dropped while the database could not be written`), 'dropped');
+      }
+    }
+    return true;
+  }
+
+  private writeAll(items: T[]): void {
+    let after: (() => void) | undefined;
+    try {
+      this.db.transaction(() => {
+        after = this.write(items) ?? undefined;
+      })();
+      after?.();
+      return;
+    } catch (err) {
+      if (isTransientWriteError(err) || items.length === 1) {
+        if (!isTransientWriteError(err)) return this.onError(err, 'dropped'); // one bad row: report it, drop it
+        throw err;
+      }
+    }
+    // A row of the batch is at fault, not the database: each row in its own savepoint, the bad ones dropped.
+    const afters: Array<() => void> = [];
+    this.db.transaction(() => {
+      for (const item of items) {
+        try {
+          this.db.transaction(() => {
+            const a = this.write([item]);
+            if (a) afters.push(a);
+          })();
+        } catch (err) {
+          if (isTransientWriteError(err)) throw err;
+          this.onError(err, 'dropped');
+        }
+      }
+    })();
+    for (const a of afters) a();
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, ms);
+    this.timer.unref();
   }
 }
 
-/** Deferred writes of several kinds (history, usage, audit) sharing one queue: one timer and one commit per window. */
-export type DeferredWrites = WriteBehind<() => void>;
+/** One try at writing a batch: a job may be retried in a later one, so it changes memory only after the commit. */
+export interface WriteAttempt {
+  /** True the first time key is asked in this attempt: several queued jobs can leave the write to one. */
+  once(key: string): boolean;
+  afterCommit(fn: () => void): void;
+}
 
-export function deferredWrites(db: Db, onError?: (err: unknown) => void): DeferredWrites {
-  return new WriteBehind<() => void>(
+export type DeferredJob = (attempt: WriteAttempt) => void;
+
+/** Deferred writes of several kinds (history, usage, audit) sharing one queue: one timer and one commit per window. */
+export type DeferredWrites = WriteBehind<DeferredJob>;
+
+export function deferredWrites(
+  db: Db,
+  onError?: (err: unknown, outcome: WriteOutcome) => void,
+): DeferredWrites {
+  return new WriteBehind<DeferredJob>(
     db,
     (jobs) => {
-      for (const job of jobs) job();
+      const seen = new Set<string>();
+      const afters: Array<() => void> = [];
+      const attempt: WriteAttempt = {
+        once: (key) => {
+          if (seen.has(key)) return false;
+          seen.add(key);
+          return true;
+        },
+        afterCommit: (fn) => void afters.push(fn),
+      };
+      for (const job of jobs) job(attempt);
+      return afters.length ? () => afters.forEach((fn) => fn()) : undefined;
     },
     onError,
   );

@@ -61,6 +61,9 @@ describe('OutputCapture', () => {
     const r = await c.result();
     expect(r.bytes).toBe(20);
     expect(readFileSync(join(ws, r.saved_path!), 'utf8')).toBe('0123456789abcdef');
+    expect(r.save_note).toBe(
+      ".sandbox/outputs/3.stdout.txt holds the first 16 bytes of stdout: the box's file-size limit",
+    );
 
     const outside = mkdtempSync(join(tmpdir(), 'capture-out-'));
     try {
@@ -71,6 +74,7 @@ describe('OutputCapture', () => {
       const r2 = await d.result();
       expect(r2.truncated).toBe(true);
       expect(r2.saved_path).toBeNull();
+      expect(r2.save_note).toMatch(/^the whole output could not be saved/);
       expect(() => readFileSync(join(outside, 'outputs', '4.stdout.txt'))).toThrow();
     } finally {
       rmSync(outside, { recursive: true, force: true });

@@ -1,11 +1,11 @@
-// The write-behind queue on a real SQLite database: batching, a failing timed write reported and survived, and the
-// queue history and audit share.
+// The write-behind queue on a real SQLite database: batching, a refused batch kept and retried, a bad row dropped
+// alone, the bound on what is kept, and the queue history and audit share (a refused use written on the next try).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../src/store/db.js';
-import { FLUSH_MS, WriteBehind, deferredWrites } from '../../src/store/write-behind.js';
+import { FLUSH_MS, MAX_PENDING, WriteBehind, deferredWrites } from '../../src/store/write-behind.js';
 import { SessionsRepo } from '../../src/store/sessions-repo.js';
 import { HistoryWriter } from '../../src/sessions/history.js';
 import { AuditLog } from '../../src/audit/log.js';
@@ -44,29 +44,76 @@ describe('WriteBehind', () => {
     expect(d.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }]);
   });
 
-  it('reports a failing timed write, rolls it back and keeps working', async () => {
+  it('keeps a batch the database refused, reports it once, and writes it when the database takes writes again', async () => {
     const d = fresh();
-    const errors: unknown[] = [];
-    let fail = true;
+    const errors: string[] = [];
+    let full = true;
     const q = new WriteBehind<number>(
       d,
       (items) => {
         for (const v of items) d.prepare('INSERT INTO t (v) VALUES (?)').run(v);
-        if (fail) throw new Error('disk full');
+        if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
       },
-      (err) => errors.push(err),
+      (err, outcome) => errors.push(`${outcome}: ${String(err)}`),
     );
     q.push(1);
     await wait(FLUSH_MS + 100);
-    expect(errors.map(String)).toEqual(['Error: disk full']);
-    expect(d.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 0 });
-    fail = false;
+    expect(errors).toEqual(['retrying: Error: database or disk is full']);
+    expect(d.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 0 }); // rolled back as a whole
     q.push(2);
-    expect(() => q.flush()).not.toThrow();
-    expect(d.prepare('SELECT v FROM t').all()).toEqual([{ v: 2 }]);
-    fail = true;
-    q.push(3);
-    expect(() => q.flush()).toThrow('disk full'); // a direct flush lets its caller see the failure
+    expect(q.flush()).toBe(false); // a direct flush never throws
+    expect(q.pending).toBe(2);
+    expect(errors).toHaveLength(1); // one report per streak of failures
+    full = false;
+    await wait(2000 + 300); // two failures so far: the next try comes two seconds after the last
+    expect(q.pending).toBe(0);
+    expect(d.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 2 }]);
+  });
+
+  it('drops only a row that fails by itself, and writes the rest of its batch', () => {
+    const d = fresh();
+    const errors: string[] = [];
+    const q = new WriteBehind<number>(
+      d,
+      (items) => {
+        for (const v of items) {
+          if (v === 2) throw new Error('bad row');
+          d.prepare('INSERT INTO t (v) VALUES (?)').run(v);
+        }
+      },
+      (err, outcome) => errors.push(`${outcome}: ${String(err)}`),
+    );
+    for (const v of [1, 2, 3]) q.push(v);
+    expect(q.flush()).toBe(true);
+    expect(d.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 3 }]);
+    expect(errors).toEqual(['dropped: Error: bad row']);
+  });
+
+  it('keeps at most MAX_PENDING rows while the database refuses them, dropping the oldest and saying how many', () => {
+    const d = fresh();
+    const errors: string[] = [];
+    let full = true;
+    const written: number[] = [];
+    const q = new WriteBehind<number>(
+      d,
+      (items) => {
+        if (full) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+        written.push(...items);
+      },
+      (err, outcome) => errors.push(`${outcome}: ${String(err)}`),
+    );
+    q.push(0);
+    expect(q.flush()).toBe(false);
+    for (let v = 1; v <= MAX_PENDING + 9; v++) q.push(v);
+    expect(q.pending).toBe(MAX_PENDING);
+    full = false;
+    expect(q.flush()).toBe(true);
+    expect(written[0]).toBe(10);
+    expect(written).toHaveLength(MAX_PENDING);
+    expect(errors).toEqual([
+      'retrying: Error: disk I/O error',
+      `dropped: Error: 10 queued rows were dropped while the database could not be written`,
+    ]);
   });
 });
 
@@ -74,7 +121,7 @@ describe('deferredWrites shared by history and audit', () => {
   it('writes both kinds in one batch, and only the newest use of a session', async () => {
     dir = mkdtempSync(join(tmpdir(), 'write-behind-'));
     db = openDb(join(dir, 'sandbox.db'));
-    const writes = deferredWrites(db);
+    const writes = deferredWrites(db, () => undefined);
     const sessions = new SessionsRepo(db);
     const at = '2026-11-28T00:00:00.000Z';
     sessions.insert({
@@ -117,5 +164,17 @@ describe('deferredWrites shared by history and audit', () => {
     expect(sessions.listOpen()[0]!.last_used_at).toBe('2026-11-28T00:00:02.000Z');
     expect(history.list('s_1').map((r) => JSON.parse(r.outputs))).toEqual([{ stdout: 'x' }]);
     expect(audit.list('o', 's_1', 10)).toHaveLength(1);
+
+    // A use the database refused is written on the next try, not forgotten.
+    let full = true;
+    sessions.used = (...args) => {
+      if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      used(...args);
+    };
+    history.used('s_1', '2026-11-28T00:00:03.000Z', 2);
+    expect(history.flush()).toBe(false);
+    full = false;
+    expect(history.flush()).toBe(true);
+    expect(sessions.listOpen()[0]!.last_used_at).toBe('2026-11-28T00:00:03.000Z');
   });
 });
