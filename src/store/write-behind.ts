@@ -31,7 +31,9 @@ export class WriteBehind<T> {
     private readonly write: (items: T[]) => void | (() => void),
     /** retrying: the rows stay queued; dropped: they are gone (a bad row, or the queue's overflow). */
     private readonly onError: (err: unknown, outcome: WriteOutcome) => void = (err, outcome) =>
-      void process.stderr.write(`sandbox-mcp: a background database write failed (${outcome}): ${String(err)}\n`),
+      void process.stderr.write(
+        `sandbox-mcp: a background database write failed (${outcome}): ${String(err)}\n`,
+      ),
   ) {}
 
   /** Rows waiting to be written (after a failure, until the database takes writes again). */
@@ -72,7 +74,10 @@ export class WriteBehind<T> {
       this.retryMs = 0;
       this.dropped = 0;
       if (lost) {
-        this.onError(new Error(`${lost} queued rows were dropped while the database could not be written`), 'dropped');
+        this.onError(
+          new Error(`${lost} queued rows were dropped while the database could not be written`),
+          'dropped',
+        );
       }
     }
     return true;
