@@ -48,10 +48,14 @@ describe('status page', () => {
         const text = await page.textContent('body');
         expect(text).toContain(sessionId);
         expect(text).toContain('status-demo');
-        const loaded = await page.$eval(
-          `[data-session="${sessionId}"] img`,
-          (img) => (img as HTMLImageElement).naturalWidth,
+        // The element is there before its picture has arrived: wait for the load to finish, then measure.
+        const img = `[data-session="${sessionId}"] img`;
+        await page.waitForFunction(
+          (sel) => (document.querySelector(sel) as HTMLImageElement | null)?.complete === true,
+          img,
+          { timeout: 15_000 },
         );
+        const loaded = await page.$eval(img, (el) => (el as HTMLImageElement).naturalWidth);
         expect(loaded).toBeGreaterThan(50);
         const shot = join(shots, 'status.png');
         await page.screenshot({ path: shot, fullPage: true });
