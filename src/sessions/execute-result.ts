@@ -63,8 +63,14 @@ export function agentErrorToBody(e: AgentErrorBody): ErrorBody {
   for (const [k, v] of Object.entries(rest)) if (v !== undefined && v !== null) details[k] = v;
   const body: ErrorBody = { code, message: message || `${e.ename}: ${e.evalue}`, details };
   if (hint) body.hint = hint;
+  else if (code === 'runtime_error' && /\[Errno (28|122)\]/.test(e.evalue)) body.hint = DISK_FULL_HINT;
   return body;
 }
+
+/** For a cell that hit ENOSPC or EDQUOT: the workspace's disk is full, and how to make room. */
+const DISK_FULL_HINT =
+  "the sandbox's disk is full: delete files you no longer need (os.remove, cleanup_artifacts, or rm in " +
+  'shell_execute) or old backups (cleanup_old_backups), then run the code again';
 
 export function buildExecuteResult(
   final: AgentFinal,

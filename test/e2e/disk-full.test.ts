@@ -45,6 +45,7 @@ describe('a full disk', () => {
     expect(fill.status).toBe('error');
     expect(fill.error.code).toBe('runtime_error');
     expect(fill.error.message).toContain('No space left on device');
+    expect(fill.error.hint).toContain('disk is full');
     await h.sc('execute', { session_id: sid, code: 'during = "the disk was full"' });
     const long = await h.sc('execute', { session_id: sid, code: "print('x' * 200_000)" });
     expect(long.stdout_truncated).toBe(true);

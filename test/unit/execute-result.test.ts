@@ -86,4 +86,46 @@ describe('buildExecuteResult', () => {
       details: { module: 'zz' },
     });
   });
+
+  it('hints at making room when a cell ran out of disk, and not for other OS errors', () => {
+    const oserror = (evalue: string) =>
+      buildExecuteResult(
+        final({
+          status: 'error',
+          error: {
+            code: 'runtime_error',
+            ename: 'OSError',
+            evalue,
+            message: `OSError: ${evalue}`,
+            traceback: [],
+          },
+        }),
+        [],
+        ctx,
+      ).error;
+    expect(oserror('[Errno 28] No space left on device')?.hint).toMatch(/disk is full.*cleanup_old_backups/);
+    expect(oserror('[Errno 2] No such file or directory')?.hint).toBeUndefined();
+  });
+
+  it('says in a notice when the saved file of a long output is short', () => {
+    const r = buildExecuteResult(
+      final({
+        stdout: {
+          text: 'x',
+          truncated: true,
+          bytes: 10,
+          saved_path: '.sandbox/outputs/4.stdout.txt',
+          save_note:
+            '.sandbox/outputs/4.stdout.txt holds only the start of stdout (no space left on the disk)',
+        },
+      }),
+      [],
+      { ...ctx, notices: ['earlier'] },
+    );
+    expect(r.notices).toEqual([
+      'earlier',
+      '.sandbox/outputs/4.stdout.txt holds only the start of stdout (no space left on the disk)',
+    ]);
+    expect(r.full_output).toEqual({ stdout: '.sandbox/outputs/4.stdout.txt' });
+  });
 });
