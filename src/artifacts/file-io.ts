@@ -171,6 +171,9 @@ export function sha256Of(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** The name of a host-side write's temp file (AtomicFileWriter): never an artifact, and swept after a crash. */
+export const HOST_TEMP_NAME = /^\.sbx-[0-9a-f]{16}\.tmp$/;
+
 /**
  * A workspace file written in pieces as data arrives, then renamed into place: a temp file in the target's folder
  * (folders created inside the workspace only, the temp created exclusively and checked to resolve inside it), so
@@ -187,7 +190,7 @@ export class AtomicFileWriter {
 
   static async open(abs: string, root: string, mode = 0o644): Promise<AtomicFileWriter> {
     const realDir = await mkdirInside(root, dirname(abs), basename(abs));
-    const tmp = join(realDir, `.sbx-${randomBytes(8).toString('hex')}.tmp`);
+    const tmp = join(realDir, `.sbx-${randomBytes(8).toString('hex')}.tmp`); // matches HOST_TEMP_NAME
     const fh = await open(
       tmp,
       constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,

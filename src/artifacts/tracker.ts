@@ -4,7 +4,7 @@ import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { lstat, realpath } from 'node:fs/promises';
 import { forEachLimit } from '../backups/pool.js';
 import { categorize, categorizeDeep } from './categorize.js';
-import { defaultFileIO, UnsafeFileError, type FileIO } from './file-io.js';
+import { defaultFileIO, HOST_TEMP_NAME, UnsafeFileError, type FileIO } from './file-io.js';
 import type { Artifact, ArtifactChanges, Category } from './types.js';
 import { eventsDelivered, WorkspaceWatch, type WalkedDir } from './workspace-watch.js';
 
@@ -39,7 +39,7 @@ export const DEFAULT_EXCLUDES: ExcludeRules = {
 };
 
 /** Temp files of an atomic host-side write in progress (see writeAtomic). */
-const HOST_TEMP = /^\.sbx-[0-9a-f]{16}\.tmp$/;
+const HOST_TEMP = HOST_TEMP_NAME;
 
 export function isExcludedPath(rel: string, rules: ExcludeRules = DEFAULT_EXCLUDES): boolean {
   const segments = rel.split('/');

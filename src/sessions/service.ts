@@ -16,7 +16,7 @@ import { buildExecuteResult, type ExecuteResult } from './execute-result.js';
 import { HistoryWriter } from './history.js';
 import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 import { isSessionId, newSessionId } from './ids.js';
-import { ensureSessionDirs, sessionPaths } from './paths.js';
+import { ensureSessionDirs, removeStaleOutputTemps, sessionPaths } from './paths.js';
 import { WarmPool } from './pool.js';
 import { removeTree } from '../remove-tree.js';
 import { runInBox } from './run-in-box.js';
@@ -166,9 +166,19 @@ export class SessionService {
 
   start(): void {
     this.pool.fill();
+    void this.sweepOutputTemps(Date.now());
     const every = Math.min(60_000, Math.max(1000, (this.config.idleTtlS * 1000) / 4));
     this.reaper = setInterval(() => void this.reapIdle(), every);
     this.reaper.unref();
+  }
+
+  /** After a restart: what the previous process left of long outputs it was saving when it stopped. */
+  private async sweepOutputTemps(before: number): Promise<void> {
+    let removed = 0;
+    for (const id of [...this.runtimes.keys()]) {
+      removed += await removeStaleOutputTemps(sessionPaths(this.config.dataDir, id).workspace, before);
+    }
+    if (removed) this.log('removed unfinished output files left by the previous run', { removed });
   }
 
   get idleTtlS(): number {

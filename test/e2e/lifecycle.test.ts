@@ -1,5 +1,6 @@
-// End-to-end: sessions across restarts, ownership between HTTP tokens, idle reaping, and running without bubblewrap.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// End-to-end: sessions across restarts (and what a killed server left half written), ownership between HTTP tokens,
+// idle reaping, and running without bubblewrap.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,9 +16,19 @@ describe('session lifecycle', () => {
       session_id: s.session_id,
     });
     await first.close({ keepData: true });
+    // What a server killed while saving a long output leaves behind, next to a file of the user's own.
+    const outputs = join(dataDir, 'sessions', s.session_id, 'workspace', '.sandbox', 'outputs');
+    mkdirSync(outputs, { recursive: true });
+    const stale = join(outputs, '.sbx-0123456789abcdef.tmp');
+    writeFileSync(stale, 'half an output');
+    writeFileSync(join(outputs, 'mine.tmp'), 'kept');
+    utimesSync(stale, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
 
     const second = await startStdio({ dataDir });
     try {
+      for (let i = 0; i < 100 && existsSync(stale); i++) await new Promise((wake) => setTimeout(wake, 20));
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(join(outputs, 'mine.tmp'))).toBe(true);
       const list = await second.sc('list_sessions');
       expect(list.sessions.map((x: any) => x.session_id)).toContain(s.session_id);
       const r = await second.sc('execute', { code: 'open("note.txt").read()', session_id: s.session_id });
