@@ -63,7 +63,8 @@ function wrap(
     sc: async (name, args = {}) => (await call(name, args)).structuredContent as Record<string, any>,
     close: async (o) => {
       await closeFn();
-      if (!o?.keepData) rmSync(dataDir, { recursive: true, force: true });
+      // Retried: a box's last processes can still be dying (and writing) for a moment after the server exited.
+      if (!o?.keepData) rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
     ...extra,
   };
