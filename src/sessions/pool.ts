@@ -12,6 +12,8 @@ export class WarmPool {
   private readonly ready: PooledBox[] = [];
   private starting = 0;
   private closed = false;
+  /** Starts under way: close() waits for them, so no box or folder outlives the pool. */
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(
     private readonly size: number,
@@ -36,36 +38,38 @@ export class WarmPool {
     while (this.ready.length + this.starting < this.size) {
       this.starting++;
       const id = newSessionId();
-      this.startBox(id)
+      const started = this.startBox(id)
         .then((box) => {
           if (this.closed) {
-            void box
+            return box
               .close()
               .then(() => this.discard(id))
               .catch(this.onError);
-            return;
           }
           this.ready.push({ id, box });
         })
-        .catch((err: unknown) => {
-          void this.discard(id).catch(this.onError);
+        .catch(async (err: unknown) => {
           // No retry loop here: the next take() tries again.
           this.onError(err);
+          await this.discard(id).catch(this.onError);
         })
         .finally(() => {
           this.starting--;
+          this.inflight.delete(started);
         });
+      this.inflight.add(started);
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     const items = this.ready.splice(0);
-    await Promise.all(
-      items.map(async (i) => {
+    await Promise.all([
+      ...items.map(async (i) => {
         await i.box.close();
         await this.discard(i.id);
       }),
-    );
+      ...this.inflight, // each sees `closed` and closes and discards its own box
+    ]);
   }
 }

@@ -1,7 +1,7 @@
 // The sessions service: create / get / list / close sessions, ownership, the default session per client,
 // idle reaping, the warm pool, and running code in a session's box with a queue per session.
 // It never builds MCP content and never runs code outside a box.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config.js';
@@ -165,11 +165,32 @@ export class SessionService {
   }
 
   start(): void {
+    const orphans = this.orphanSessionDirs(); // listed before the pool makes folders of its own
     this.pool.fill();
     void this.sweepOutputTemps(Date.now());
+    for (const id of orphans) {
+      void removeTree(sessionPaths(this.config.dataDir, id).root).catch((err: unknown) =>
+        this.log('could not remove a left-over session folder', { id, err: String(err) }),
+      );
+    }
+    if (orphans.length) this.log('removing session folders no open session owns', { count: orphans.length });
     const every = Math.min(60_000, Math.max(1000, (this.config.idleTtlS * 1000) / 4));
     this.reaper = setInterval(() => void this.reapIdle(), every);
     this.reaper.unref();
+  }
+
+  /**
+   * Session folders no open session owns: warm-pool boxes of a server that was killed, or a close cut short. A
+   * closed session's folder is removed at its close, so none of these hold anything a session still needs.
+   */
+  private orphanSessionDirs(): string[] {
+    let names: string[];
+    try {
+      names = readdirSync(join(this.config.dataDir, 'sessions'));
+    } catch {
+      return [];
+    }
+    return names.filter((name) => isSessionId(name) && !this.runtimes.has(name));
   }
 
   /** After a restart: what the previous process left of long outputs it was saving when it stopped. */

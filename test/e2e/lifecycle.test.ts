@@ -23,12 +23,18 @@ describe('session lifecycle', () => {
     writeFileSync(stale, 'half an output');
     writeFileSync(join(outputs, 'mine.tmp'), 'kept');
     utimesSync(stale, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    // And the folder of a warm-pool box that never became a session.
+    const orphan = join(dataDir, 'sessions', 's_AAAAAAAAAAAAAAAAAAAAAA');
+    mkdirSync(join(orphan, 'workspace'), { recursive: true });
+    writeFileSync(join(orphan, 'workspace', 'x.txt'), 'x');
 
     const second = await startStdio({ dataDir });
     try {
       for (let i = 0; i < 100 && existsSync(stale); i++) await new Promise((wake) => setTimeout(wake, 20));
       expect(existsSync(stale)).toBe(false);
       expect(existsSync(join(outputs, 'mine.tmp'))).toBe(true);
+      for (let i = 0; i < 100 && existsSync(orphan); i++) await new Promise((wake) => setTimeout(wake, 20));
+      expect(existsSync(orphan)).toBe(false);
       const list = await second.sc('list_sessions');
       expect(list.sessions.map((x: any) => x.session_id)).toContain(s.session_id);
       const r = await second.sc('execute', { code: 'open("note.txt").read()', session_id: s.session_id });
