@@ -17,6 +17,8 @@ export interface LimitationsInput {
   timeoutS: number;
   memoryMb: number;
   pids: number;
+  /** Free space of the disk that holds the workspace, in bytes, when it could be read. */
+  diskFreeBytes: number | null;
   mechanisms: Mechanisms;
   config: Pick<Config, 'fileSizeMb' | 'openFiles' | 'outputCap' | 'graceMs'>;
   policy: { source: string; rules: readonly ShellRule[] };
@@ -69,12 +71,24 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
       name: 'wall-clock time per call',
       value: i.timeoutS,
       unit: 's',
-      enforced_by: 'the in-box agent (SIGINT, then kill after the grace period)',
+      enforced_by: 'the server (SIGINT through the in-box agent, then a kill after the grace period)',
     },
     { name: 'memory', value: i.memoryMb, unit: 'MiB', enforced_by: memoryBy },
     { name: 'processes', value: i.pids, unit: 'count', enforced_by: pidsBy },
     { name: 'file size', value: i.config.fileSizeMb, unit: 'MiB', enforced_by: 'rlimit (RLIMIT_FSIZE)' },
     { name: 'open files', value: i.config.openFiles, unit: 'count', enforced_by: 'rlimit (RLIMIT_NOFILE)' },
+    ...(i.diskFreeBytes === null
+      ? []
+      : [
+          {
+            name: 'workspace disk space',
+            value: Math.floor(i.diskFreeBytes / 2 ** 20),
+            unit: 'MiB free',
+            enforced_by:
+              'not per session: the free space of the disk that holds the workspace, shared with other sessions ' +
+              '(writing past it fails with ENOSPC)',
+          },
+        ]),
     {
       name: 'output kept per stream',
       value: i.config.outputCap,
@@ -124,6 +138,9 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
     );
   if (i.mechanisms.memory !== 'cgroup') notes.push('the memory limit is not enforced on this machine');
   if (i.mechanisms.pids !== 'cgroup') notes.push('the process limit is not enforced on this machine');
+  notes.push(
+    'there is no per-session disk quota: the workspace can use the free space of the disk that holds it',
+  );
 
   return {
     session_id: i.sessionId,

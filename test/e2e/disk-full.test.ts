@@ -78,6 +78,9 @@ describe('a full disk', () => {
     ).cells;
     const sources = cells.map((c: { source: string[] | string }) => [c.source].flat().join(''));
     expect(sources).toContain('during = "the disk was full"');
+    const limits = await h.sc('get_sandbox_limitations', { session_id: sid });
+    const disk = limits.limits.find((l: { name: string }) => l.name === 'workspace disk space');
+    expect(disk.value).toBeLessThanOrEqual(64); // the 64 MiB tmpfs, as the session's own answer shows it
     const audit = await h.sc('get_audit_log', { session_id: sid });
     expect(audit.entries.filter((e: any) => e.kind === 'execute').length).toBeGreaterThanOrEqual(3);
   });

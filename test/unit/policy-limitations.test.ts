@@ -15,6 +15,7 @@ const base: LimitationsInput = {
   timeoutS: 60,
   memoryMb: 1024,
   pids: 256,
+  diskFreeBytes: 5 * 2 ** 30,
   mechanisms: { isolation: 'bwrap', memory: 'cgroup', pids: 'cgroup', seccomp: true },
   config: { fileSizeMb: 100, openFiles: 512, outputCap: 32768, graceMs: 2000 },
   policy: { source: 'built-in defaults', rules: DEFAULT_RULES },
@@ -31,6 +32,16 @@ describe('describeLimitations', () => {
     expect(l.cannot.join('\n')).toMatch(/more than 1024 MiB/);
     expect(l.cannot.join('\n')).not.toMatch(/WARNING/);
     expect(l.shell.denied).toHaveLength(DEFAULT_RULES.length);
+  });
+
+  it('gives the free disk space and says no quota of its own guards it', () => {
+    const l = describeLimitations(base);
+    const disk = l.limits.find((x) => x.name === 'workspace disk space');
+    expect(disk).toMatchObject({ value: 5120, unit: 'MiB free' });
+    expect(disk?.enforced_by).toMatch(/^not per session/);
+    expect(l.cannot.join('\n')).toMatch(/no per-session disk quota/);
+    const unknown = describeLimitations({ ...base, diskFreeBytes: null });
+    expect(unknown.limits.find((x) => x.name === 'workspace disk space')).toBeUndefined();
   });
 
   it('says which limits this machine does not enforce, and never claims them', () => {

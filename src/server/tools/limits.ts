@@ -1,4 +1,5 @@
 // The limitations tool: get_sandbox_limitations answers what a session can and cannot do, from the live configuration.
+import { statfs } from 'node:fs/promises';
 import { z } from 'zod';
 import { READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
@@ -56,6 +57,16 @@ const Out = z.object({
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
+/** Bytes an unprivileged writer can still use on the disk holding path, or null when it cannot be read. */
+async function freeBytes(path: string): Promise<number | null> {
+  try {
+    const st = await statfs(path);
+    return st.bavail * st.bsize;
+  } catch {
+    return null;
+  }
+}
+
 export function limitsTools(): ToolDef[] {
   return [
     defineTool({
@@ -84,6 +95,9 @@ export function limitsTools(): ToolDef[] {
           timeoutS: session.timeout_s,
           memoryMb: session.memory_mb,
           pids: session.pids,
+          diskFreeBytes: await freeBytes(
+            (await ctx.services.sessions.workspace(owner, session.session_id)).path,
+          ),
           mechanisms: box.mechanisms,
           config: ctx.services.config,
           policy: ctx.services.shell.policyInfo(),
