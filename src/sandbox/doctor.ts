@@ -292,6 +292,11 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   }
   if (cgroup.version === 1)
     notes.push('cgroup v1 hierarchy: memory and pids limits use the per-controller mounts.');
+  notes.push(
+    'workspace size: no per-session quota. Sessions share the free space of the disk that holds the data dir (a ' +
+      'full disk answers disk_full and loses nothing); give the data dir a filesystem of its own to keep sessions ' +
+      "from filling the host's disk.",
+  );
 
   const tmp = mkdtempSync(join(tmpdir(), 'sandbox-mcp-doctor-'));
   let connections = 0;

@@ -40,6 +40,8 @@ describe('runDoctor', () => {
     expect(by.network_off?.detail).toMatch(/ECONNREFUSED; interfaces inside: lo$/);
     expect(by.filesystem?.detail).toMatch(/\/etc\/shadow: ENOENT/);
     expect(by.seccomp?.detail).toMatch(/ptrace inside: EPERM/);
+    // what it cannot enforce is said, not skipped
+    expect(report.notes.join('\n')).toMatch(/workspace size: no per-session quota/);
     // its probe cgroup is gone (named after this process, so concurrent doctors do not interfere)
     expect(readdirSync('/sys/fs/cgroup/memory/sandbox-mcp')).not.toContain(`doctor-${process.pid}`);
     expect(readdirSync('/sys/fs/cgroup/pids/sandbox-mcp')).not.toContain(`doctor-${process.pid}`);
