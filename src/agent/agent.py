@@ -373,15 +373,17 @@ class Agent:
             targets = _descendants(table, [kpid, me], {me})
             targets.update(pid for pid, (_s, _pp, pgrp, sid) in table.items() if pgrp == kpid or sid == kpid)
             targets.discard(me)
-            # Managed web apps and what shell commands started outlive a cell's timeout.
-            return targets - self.apps.protected(table) - self.shells.protected(table)
+            return targets - self._spared(table)
 
         self._kill_until_gone(select, 200, 'kill sweep of kernel %d' % kpid, before=killpg)
 
     def _sweep_box(self):
+        # Decided once: while anything is spared, the sweep goes pid by pid instead of kill(-1).
+        spare_any = bool(self._spared(_proc_table()))
+
         def kill_all():
-            if self.apps.apps or self.shells.protected(_proc_table()):
-                return  # managed web apps and shell commands' processes outlive a cell's timeout: then pid by pid
+            if spare_any:
+                return
             try:
                 os.kill(-1, signal.SIGKILL)  # everything in the namespace but us and its init
             except OSError:
@@ -389,16 +391,22 @@ class Agent:
             self.reap()
 
         def select(table):
-            keep = {self.pid, 1} | self.apps.protected(table) | self.shells.protected(table)
+            keep = {self.pid, 1} | self._spared(table)
             return [p for p in table if p not in keep]
 
         self._kill_until_gone(select, 500, 'box kill sweep', before=kill_all)
+
+    def _spared(self, table):
+        """What outlives a cell's timeout: managed web apps and what shell commands started, with their process groups,
+        sessions and descendants."""
+        roots = self.apps.spared_roots() | self.shells.spared_roots(table)
+        return _procs.groups_and_descendants(table, roots)
 
     def kill_strays(self, k):
         """After a timeout or interrupt the kernel survived: kill what the cell left running (a fork bomb's copies)."""
 
         def select(table):
-            keep = {self.pid, 1, k.pid} | self.apps.protected(table) | self.shells.protected(table)
+            keep = {self.pid, 1, k.pid} | self._spared(table)
             if self.in_box:
                 return [p for p in table if p not in keep]
             found = _descendants(table, [k.pid], keep)

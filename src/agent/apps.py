@@ -407,15 +407,13 @@ class AppManager:
 
     # --- the agent's sweeps and shutdown ---------------------------------------------------
 
-    def protected(self, table):
-        """Pids an execute timeout must spare: running apps, their process groups, sessions and descendants."""
+    def spared_roots(self):
+        """Pids an execute timeout must spare, with their process groups, sessions and descendants: running apps."""
         if self.closed:
             return set()
         roots = {a.pid for a in self.apps.values() if a.status is None}
         roots.update(self.probes)
-        import procs  # only in the agent's process: run as a script (serve, probe), this file imports nothing of ours
-
-        return procs.groups_and_descendants(table, roots)
+        return roots
 
     def close(self):
         self.closed = True

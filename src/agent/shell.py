@@ -250,13 +250,16 @@ class Shells:
                     when.append(t)
         return min(when) if when else None
 
-    def protected(self, table):
-        """Pids a cell's timeout sweep must spare: whatever shell commands started, running or left in the background.
+    def spared_roots(self, table):
+        """Session ids a cell's timeout sweep must spare: whatever shell commands started, running or in the background.
 
-        Sessions with no process left are forgotten first, so a later process cannot inherit a spared id."""
-        live = {sid for (_s, _pp, _pgrp, sid) in table.values()} | {pgrp for (_s, _pp, pgrp, _sid) in table.values()}
+        Sessions with no process left in table are forgotten, so a later process cannot inherit a spared id."""
+        live = set()
+        for _state, _ppid, pgrp, sid in table.values():
+            live.add(pgrp)
+            live.add(sid)
         self.sessions = [s for s in self.sessions if s in live]
-        return procs.groups_and_descendants(table, self.sessions)
+        return set(self.sessions)
 
     def kill_all(self):
         """At agent shutdown: end every command and whatever the finished ones left running."""
