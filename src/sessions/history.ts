@@ -7,7 +7,7 @@ import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 
 export class HistoryWriter {
   private readonly executions: ExecutionsRepo;
-  /** The newest use of each session not yet written: only it is worth a write. */
+  /** The newest use of each session: of the jobs queued for it, only the one that recorded this use writes. */
   private readonly uses = new Map<string, { at: string; count: number }>();
 
   constructor(
@@ -25,17 +25,18 @@ export class HistoryWriter {
 
   /** The session was used at `at` with `count` executions so far (its last_used_at and execution_count). */
   used(sessionId: string, at: string, count: number): void {
-    this.uses.set(sessionId, { at, count });
-    // The first of a batch's jobs for this session writes the newest use; the others leave it be. The use is
-    // forgotten only once committed, so a batch the database refused writes it on its next try.
-    this.writes.push((attempt) => {
-      const u = this.uses.get(sessionId);
-      if (!u || !attempt.once(`used:${sessionId}`)) return;
-      this.sessions.used(sessionId, u.at, u.count);
-      attempt.afterCommit(() => {
-        if (this.uses.get(sessionId) === u) this.uses.delete(sessionId);
-      });
+    const use = { at, count };
+    this.uses.set(sessionId, use);
+    // Earlier jobs of the batch see a newer use and skip: one write per session per batch. Nothing is forgotten
+    // before the commit, so a batch the database refused writes the newest use on its next try.
+    this.writes.push(() => {
+      if (this.uses.get(sessionId) === use) this.sessions.used(sessionId, at, count);
     });
+  }
+
+  /** The session is closed: its uses are no longer written. */
+  forget(sessionId: string): void {
+    this.uses.delete(sessionId);
   }
 
   /** Writes what is queued; false when the database refused it (it stays queued and is retried). */

@@ -605,6 +605,7 @@ export class SessionService {
     // First, and synchronously: on a full disk this throws and the session stays open, unchanged.
     this.sessions.close(rt.row.id, new Date().toISOString());
     rt.closed = true;
+    this.history.forget(rt.row.id);
     this.runtimes.delete(rt.row.id);
     await this.stopBox(rt);
     this.tracker?.forget(rt.row.id);

@@ -3,6 +3,7 @@
 // A batch that cannot be written (a full disk, a locked database) stays queued and is retried with a growing delay,
 // so freeing space loses nothing; only past MAX_PENDING rows are the oldest dropped, and counted. A row whose own
 // write fails (not the database) is dropped alone and reported. Nothing here ever throws at a caller.
+import { isDiskFull } from '../errors.js';
 import type { Db } from './db.js';
 
 export const FLUSH_MS = 200;
@@ -14,7 +15,7 @@ const TRANSIENT = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN|PROTOCOL)/;
 
 export function isTransientWriteError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (TRANSIENT.test(code) || code === 'ENOSPC' || code === 'EDQUOT');
+  return isDiskFull(err) || (typeof code === 'string' && TRANSIENT.test(code));
 }
 
 export type WriteOutcome = 'retrying' | 'dropped';
@@ -27,8 +28,8 @@ export class WriteBehind<T> {
 
   constructor(
     private readonly db: Db,
-    /** Writes the items inside the transaction; what it returns runs once they are committed. */
-    private readonly write: (items: T[]) => void | (() => void),
+    /** Writes the items inside the transaction; it may run again for the same items after a rollback. */
+    private readonly write: (items: T[]) => void,
     /** retrying: the rows stay queued; dropped: they are gone (a bad row, or the queue's overflow). */
     private readonly onError: (err: unknown, outcome: WriteOutcome) => void = (err, outcome) =>
       void process.stderr.write(
@@ -84,12 +85,8 @@ export class WriteBehind<T> {
   }
 
   private writeAll(items: T[]): void {
-    let after: (() => void) | undefined;
     try {
-      this.db.transaction(() => {
-        after = this.write(items) ?? undefined;
-      })();
-      after?.();
+      this.db.transaction(() => this.write(items))();
       return;
     } catch (err) {
       if (isTransientWriteError(err) || items.length === 1) {
@@ -98,21 +95,16 @@ export class WriteBehind<T> {
       }
     }
     // A row of the batch is at fault, not the database: each row in its own savepoint, the bad ones dropped.
-    const afters: Array<() => void> = [];
     this.db.transaction(() => {
       for (const item of items) {
         try {
-          this.db.transaction(() => {
-            const a = this.write([item]);
-            if (a) afters.push(a);
-          })();
+          this.db.transaction(() => this.write([item]))();
         } catch (err) {
           if (isTransientWriteError(err)) throw err;
           this.onError(err, 'dropped');
         }
       }
     })();
-    for (const a of afters) a();
   }
 
   private schedule(ms: number): void {
@@ -125,37 +117,20 @@ export class WriteBehind<T> {
   }
 }
 
-/** One try at writing a batch: a job may be retried in a later one, so it changes memory only after the commit. */
-export interface WriteAttempt {
-  /** True the first time key is asked in this attempt: several queued jobs can leave the write to one. */
-  once(key: string): boolean;
-  afterCommit(fn: () => void): void;
-}
-
-export type DeferredJob = (attempt: WriteAttempt) => void;
-
-/** Deferred writes of several kinds (history, usage, audit) sharing one queue: one timer and one commit per window. */
-export type DeferredWrites = WriteBehind<DeferredJob>;
+/**
+ * Deferred writes of several kinds (history, usage, audit) sharing one queue: one timer and one commit per window.
+ * A job may run again after a rollback, so it must change nothing but the database.
+ */
+export type DeferredWrites = WriteBehind<() => void>;
 
 export function deferredWrites(
   db: Db,
   onError?: (err: unknown, outcome: WriteOutcome) => void,
 ): DeferredWrites {
-  return new WriteBehind<DeferredJob>(
+  return new WriteBehind<() => void>(
     db,
     (jobs) => {
-      const seen = new Set<string>();
-      const afters: Array<() => void> = [];
-      const attempt: WriteAttempt = {
-        once: (key) => {
-          if (seen.has(key)) return false;
-          seen.add(key);
-          return true;
-        },
-        afterCommit: (fn) => void afters.push(fn),
-      };
-      for (const job of jobs) job(attempt);
-      return afters.length ? () => afters.forEach((fn) => fn()) : undefined;
+      for (const job of jobs) job();
     },
     onError,
   );
