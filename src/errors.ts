@@ -57,6 +57,11 @@ export function invalidArgument(message: string, details?: Record<string, unknow
   return new SandboxError('invalid_argument', message, details);
 }
 
+/** How an agent makes room on a full disk, with the tools it has (the hints of disk_full and of a cell's ENOSPC). */
+export const MAKE_ROOM =
+  'delete files you no longer need (cleanup_artifacts, os.remove, or rm in shell_execute), old backups ' +
+  '(cleanup_old_backups) or exports (cleanup_web_app_export)';
+
 /** Error codes, from the OS or SQLite, that mean the disk holding the data dir has no room left. */
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
 
@@ -74,9 +79,7 @@ export function toErrorBody(err: unknown): ErrorBody {
       code: 'disk_full',
       message: `the disk that holds the sessions, backups and database is full (${message})`,
       details: { cause: message },
-      hint:
-        'free space, then retry: delete workspace files (cleanup_artifacts, or rm in shell_execute), old backups ' +
-        '(cleanup_old_backups) or exports (cleanup_web_app_export). What this call was writing was not kept.',
+      hint: `free space, then retry: ${MAKE_ROOM}. What this call was writing was not kept.`,
     };
   }
   return { code: 'internal', message };

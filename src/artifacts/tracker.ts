@@ -38,13 +38,10 @@ export const DEFAULT_EXCLUDES: ExcludeRules = {
   prefixes: ['.sandbox/state'],
 };
 
-/** Temp files of an atomic host-side write in progress (see writeAtomic). */
-const HOST_TEMP = HOST_TEMP_NAME;
-
 export function isExcludedPath(rel: string, rules: ExcludeRules = DEFAULT_EXCLUDES): boolean {
   const segments = rel.split('/');
   if (segments.some((s) => rules.names.includes(s))) return true;
-  if (HOST_TEMP.test(segments[segments.length - 1] ?? '')) return true;
+  if (HOST_TEMP_NAME.test(segments[segments.length - 1] ?? '')) return true;
   return rules.prefixes.some((p) => rel === p || rel.startsWith(p + '/'));
 }
 
@@ -152,7 +149,7 @@ export async function snapshot(
       // Symlinks, FIFOs, sockets and devices are never artifacts: reading through them is how a box would
       // reach host files or hang the server.
       if (!entry.isFile() || rules.prefixes.includes(childRel)) continue;
-      if (entry.name.charCodeAt(0) === 0x2e && HOST_TEMP.test(entry.name)) continue;
+      if (entry.name.charCodeAt(0) === 0x2e && HOST_TEMP_NAME.test(entry.name)) continue;
       const st = lstatFile(`${dir}/${entry.name}`);
       if (st?.isFile()) files.set(childRel, toFileStat(st));
     }

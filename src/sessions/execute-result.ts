@@ -1,7 +1,7 @@
 // Turns the kernel's events and the final message for one execute into the typed result the tools return.
 // Pure: no I/O, so every status mapping is unit-tested.
 import type { ArtifactChanges } from '../artifacts/types.js';
-import type { ErrorBody } from '../errors.js';
+import { MAKE_ROOM, type ErrorBody } from '../errors.js';
 import type {
   AgentErrorBody,
   AgentEvent,
@@ -68,9 +68,7 @@ export function agentErrorToBody(e: AgentErrorBody): ErrorBody {
 }
 
 /** For a cell that hit ENOSPC or EDQUOT: the workspace's disk is full, and how to make room. */
-const DISK_FULL_HINT =
-  "the sandbox's disk is full: delete files you no longer need (os.remove, cleanup_artifacts, or rm in " +
-  'shell_execute) or old backups (cleanup_old_backups), then run the code again';
+const DISK_FULL_HINT = `the sandbox's disk is full: ${MAKE_ROOM}, then run the code again`;
 
 export function buildExecuteResult(
   final: AgentFinal,

@@ -84,10 +84,8 @@ export function limitsTools(): ToolDef[] {
       handler: async (args, ctx) => {
         const owner = ctx.client.clientKey;
         const { session, env, box } = await ctx.services.sessions.environment(owner, args.session_id);
-        const boxed = box.mechanisms.isolation === 'bwrap';
-        const workspace = boxed
-          ? BOX_WORKSPACE
-          : (await ctx.services.sessions.workspace(owner, session.session_id)).path;
+        const hostWorkspace = (await ctx.services.sessions.workspace(owner, session.session_id)).path;
+        const workspace = box.mechanisms.isolation === 'bwrap' ? BOX_WORKSPACE : hostWorkspace;
         const out = describeLimitations({
           sessionId: session.session_id,
           workspace,
@@ -95,9 +93,7 @@ export function limitsTools(): ToolDef[] {
           timeoutS: session.timeout_s,
           memoryMb: session.memory_mb,
           pids: session.pids,
-          diskFreeBytes: await freeBytes(
-            (await ctx.services.sessions.workspace(owner, session.session_id)).path,
-          ),
+          diskFreeBytes: await freeBytes(hostWorkspace),
           mechanisms: box.mechanisms,
           config: ctx.services.config,
           policy: ctx.services.shell.policyInfo(),
