@@ -63,8 +63,7 @@ function wrap(
     sc: async (name, args = {}) => (await call(name, args)).structuredContent as Record<string, any>,
     close: async (o) => {
       await closeFn();
-      // Retried: a box's last processes can still be dying (and writing) for a moment after the server exited.
-      if (!o?.keepData) rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      if (!o?.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
     ...extra,
   };
