@@ -34,20 +34,55 @@ export function loadShellParser(): Promise<ShellParser> {
     const language = await Language.load(require.resolve('tree-sitter-bash/tree-sitter-bash.wasm'));
     const parser = new Parser();
     parser.setLanguage(language);
+    const withTree = <T>(source: string, use: (root: SyntaxNode) => T): T => {
+      const tree = parser.parse(source);
+      if (!tree) throw new ShellSyntaxError('the command could not be parsed', 1, 1);
+      try {
+        if (tree.rootNode.hasError) throw syntaxError(tree.rootNode, source);
+        return use(tree.rootNode);
+      } finally {
+        tree.delete();
+      }
+    };
     return {
       parse<T>(source: string, use: (root: SyntaxNode) => T): T {
-        const tree = parser.parse(source);
-        if (!tree) throw new ShellSyntaxError('the command could not be parsed', 1, 1);
-        try {
-          if (tree.rootNode.hasError) throw syntaxError(tree.rootNode, source);
-          return use(tree.rootNode);
-        } finally {
-          tree.delete();
-        }
+        // The shell removes line continuations before it splits words; tree-sitter splits words at them instead.
+        const joined = source.includes('\\\n')
+          ? withTree(source, (root) => joinContinuations(root, source))
+          : source;
+        return withTree(joined, use);
       },
     };
   })();
   return loading;
+}
+
+/**
+ * The source with every backslash-newline removed where the shell removes it: everywhere but inside single quotes,
+ * comments and here-documents whose delimiter is quoted.
+ */
+function joinContinuations(root: SyntaxNode, source: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = source.indexOf('\\\n'); i >= 0; i = source.indexOf('\\\n', i + 1)) {
+    let run = 0;
+    while (i - run - 1 >= 0 && source[i - run - 1] === '\\') run++;
+    if (run % 2 === 1 || kept(root.descendantForIndex(i, i + 1))) continue; // an escaped backslash, or literal text
+    out += source.slice(from, i);
+    from = i + 2;
+  }
+  return out + source.slice(from);
+}
+
+function kept(node: SyntaxNode | null): boolean {
+  for (let n = node; n; n = n.parent) {
+    if (n.type === 'raw_string' || n.type === 'comment' || n.type === 'ansi_c_string') return true;
+    if (n.type === 'heredoc_body') {
+      const start = n.parent?.namedChildren.find((c) => c.type === 'heredoc_start')?.text ?? '';
+      return /['"\\]/.test(start);
+    }
+  }
+  return false;
 }
 
 function firstProblem(node: SyntaxNode): SyntaxNode | null {

@@ -16,6 +16,7 @@ const Condition = z.strictObject({
     .optional(),
   kill_target: Patterns.optional(),
   no_args: z.boolean().optional(),
+  script_from_stdin: z.boolean().optional(),
 });
 
 const Rule = z.strictObject({
@@ -24,7 +25,7 @@ const Rule = z.strictObject({
   category: z.string().min(1).default('custom'),
   hint: z.string().optional(),
   programs: z.array(z.string().min(1)).optional(),
-  when: Condition.optional(),
+  when: z.union([Condition, z.array(Condition).min(1)]).optional(),
   unless: z.array(Condition).optional(),
   options_with_value: z.array(z.string()).optional(),
   redirect_to: Patterns.optional(),

@@ -63,14 +63,21 @@ export class ShellPolicy {
 
   check(command: string): PolicyVerdict {
     const facts = this.facts(command);
+    const dirs = facts.directories;
+    const first = this.compiled.filter((r) => !r.last);
     // Outer commands first, so `sudo mount` is reported as sudo, the thing the caller typed.
     for (const cmd of facts.commands) {
-      const hit = this.compiled.find((r) => commandMatches(r, cmd));
+      const hit = first.find((r) => commandMatches(r, cmd, dirs));
       if (hit) return denial(hit.rule, cmd.source, cmd.via);
     }
     for (const r of facts.redirects) {
-      const hit = this.compiled.find((c) => redirectMatches(c, r));
+      const hit = this.compiled.find((c) => redirectMatches(c, r, dirs));
       if (hit) return denial(hit.rule, r.source, r.via);
+    }
+    // Then what cannot be read (piped scripts): a denied command inside readable piped text keeps its own rule.
+    for (const cmd of facts.commands) {
+      const hit = this.compiled.find((r) => r.last && commandMatches(r, cmd, dirs));
+      if (hit) return denial(hit.rule, cmd.source, cmd.via);
     }
     return { allowed: true, commands: facts.commands.length };
   }

@@ -14,6 +14,12 @@ export interface ArgCondition {
   kill_target?: string[];
   /** The command has no arguments at all. */
   no_args?: boolean;
+  /**
+   * The program is a shell or interpreter known to the policy (sh, bash, python, perl, node, awk -f…) and reads
+   * the program it runs from a pipe, a process substitution, /dev/stdin or /dev/fd/N, or a standard input the
+   * policy cannot see: text it cannot verify. A here-document, a here-string or a file redirected in does not count.
+   */
+  script_from_stdin?: boolean;
 }
 
 export interface ShellRule {
@@ -24,8 +30,8 @@ export interface ShellRule {
   hint?: string;
   /** Program names or globs, matched against the basename (`/usr/bin/mount` is `mount`). */
   programs?: string[];
-  /** Every field given must hold; absent: every call of the programs is denied. */
-  when?: ArgCondition;
+  /** Every field given must hold (a list: any one of the conditions); absent: every call of the programs is denied. */
+  when?: ArgCondition | ArgCondition[];
   /** The rule does not apply when any one of these holds. */
   unless?: ArgCondition[];
   /** Options that take the next argument as their value, so it is not mistaken for an operand. */
@@ -39,6 +45,25 @@ const DEVICE =
   '/dev/(?:(?:sd|hd|vd|xvd)[a-z].*|nvme[0-9].*|mmcblk[0-9].*|loop[0-9].*|dm-[0-9].*|md[0-9].*|sr[0-9].*|mapper/.*|disk/.*|block/.*|mem|kmem|port)';
 
 const NO_ROOT_HINT = 'commands already run as the sandbox user, and there is no root account to switch to';
+
+/** A long option as GNU programs read it: any prefix of at least `min` letters (`--ref` is `--reference`). */
+function longOption(name: string, min: number): string {
+  let tail = '';
+  for (let i = name.length - 1; i >= min; i--) tail = `(?:${name[i]}${tail})?`;
+  return `--${name.slice(0, min)}${tail}`;
+}
+
+/** root, or uid/gid 0 however written (`0`, `00`, `+0`: GNU chown and chgrp read `+N` as a number). */
+const ROOT_ID = '(?:root|\\+?0+)';
+
+/** Numeric modes with a setuid/setgid bit: 4755, 04755, and `=4755`/`+6000` (GNU chmod takes = and + before digits). */
+const SETID_NUMERIC = '[=+]?0*[2-7][0-7]{3}';
+
+/** Symbolic modes that add s in some clause: u+s, g=rwxs, +s, a+rwx,g+s, u-x+s, and the option-like -x+s. */
+const SETID_SYMBOLIC = '(?:[^,]*,)*[ugoa]*(?:[-+=][rwxXstugo]*)*[+=][rwxXtugo]*s[^,]*(?:,.*)?';
+
+/** Kernel settings: writing them changes the machine, not the sandbox. */
+const KERNEL_FILES = '/proc/sys/.+|/proc/sysrq-trigger|/sys/.+';
 
 export const DEFAULT_RULES: readonly ShellRule[] = [
   {
@@ -80,17 +105,35 @@ export const DEFAULT_RULES: readonly ShellRule[] = [
     category: 'privilege',
     description: 'setting the setuid or setgid bit',
     programs: ['chmod'],
-    when: {
-      first_operand: ['(?:.*,)?[ugoa]*[+=][rwxXtugo]*s[^,]*(?:,.*)?', '0*[2-7][0-7]{3}'],
-    },
+    // GNU chmod also takes a mode written like an option (`chmod -x+s f`), anywhere among its arguments.
+    when: [{ first_operand: [SETID_NUMERIC] }, { any_arg: [SETID_SYMBOLIC] }],
     hint: 'ordinary permissions (chmod 755, chmod u+x) are fine; set-id bits give nothing in the sandbox',
+  },
+  {
+    id: 'install-privileged',
+    category: 'privilege',
+    description: 'creating files or directories setuid, setgid or owned by root',
+    programs: ['install', 'mkdir', 'mkfifo', 'mknod'],
+    when: [
+      { option_value: [{ names: ['-m', '--mode'], value: `${SETID_NUMERIC}|${SETID_SYMBOLIC}` }] },
+      { option_value: [{ names: ['-o', '--owner', '-g', '--group'], value: `${ROOT_ID}` }] },
+    ],
+    hint: 'install -m 755 and mkdir -m 755 are fine; set-id bits and root ownership give nothing in the sandbox',
+  },
+  {
+    id: 'reference-copy',
+    category: 'privilege',
+    description: 'copying the mode or owner of another file, which the policy cannot see',
+    programs: ['chmod', 'chown', 'chgrp'],
+    when: { any_arg: [`${longOption('reference', 3)}(?:=.*)?`] },
+    hint: 'give the mode or owner explicitly (chmod 755 f, chown 1000:1000 f)',
   },
   {
     id: 'chown-root',
     category: 'privilege',
     description: 'giving files to root',
     programs: ['chown'],
-    when: { first_operand: ['(?:root|0)(?:[:.].*)?', '[^:.]*[:.](?:root|0)'] },
+    when: { first_operand: [`${ROOT_ID}(?:[:.].*)?`, `[^:.]*[:.]${ROOT_ID}`] },
     options_with_value: ['--from'],
     hint: NO_ROOT_HINT,
   },
@@ -99,7 +142,7 @@ export const DEFAULT_RULES: readonly ShellRule[] = [
     category: 'privilege',
     description: "giving files to root's group",
     programs: ['chgrp'],
-    when: { first_operand: ['root|0'] },
+    when: { first_operand: [ROOT_ID] },
     hint: NO_ROOT_HINT,
   },
   {
@@ -165,11 +208,21 @@ export const DEFAULT_RULES: readonly ShellRule[] = [
     hint: 'reading them works: sysctl NAME, or cat /proc/sys/...',
   },
   {
+    id: 'kernel-files-write',
+    category: 'kernel',
+    description: 'writing kernel settings under /proc/sys or /sys, or to /proc/sysrq-trigger',
+    redirect_to: [KERNEL_FILES],
+    programs: ['tee', 'truncate', 'dd'],
+    when: [{ operand: [KERNEL_FILES] }, { any_arg: [`of=(?:${KERNEL_FILES})`] }],
+    hint: 'reading them works (cat /proc/sys/...); kernel settings cannot be changed from the sandbox',
+  },
+  {
     id: 'kill-outside-session',
     category: 'signals',
     description: "signalling pid 1, every process (-1) or the sandbox's supervisor ($PPID)",
     programs: ['kill'],
-    when: { kill_target: ['-?1', '\\$\\{?PPID\\}?'] },
+    // Any target written with PPID ($PPID, "${PPID}", $((PPID))); numbers are read as numbers (-01 is -1).
+    when: { kill_target: ['-?1', '.*PPID.*'] },
     hint: "signal the processes you started by their pid, or use `kill 0` for this command's own process group",
   },
   {
@@ -265,5 +318,18 @@ export const DEFAULT_RULES: readonly ShellRule[] = [
     category: 'isolation',
     description: 'changing the root directory or entering or creating namespaces',
     programs: ['chroot', 'unshare', 'nsenter', 'pivot_root', 'switch_root'],
+    hint: 'the sandbox already has namespaces of its own; nothing needs entering or creating',
+  },
+  {
+    id: 'unverifiable-script',
+    category: 'unverifiable',
+    description:
+      'a shell or interpreter running a program it reads from a pipe or another stream, which the policy cannot read',
+    // Only the shells and interpreters the policy knows set the condition (see docs/SHELL_POLICY.md).
+    programs: ['*', '.'],
+    when: { script_from_stdin: true },
+    hint:
+      "pass the program as an argument (sh -c '…', python3 -c '…'), as a file (sh x.sh, python3 x.py) or as a " +
+      'here-document (python3 - <<\'EOF\' … EOF); an operator can allow this with "disable": ["unverifiable-script"] in the policy file',
   },
 ];

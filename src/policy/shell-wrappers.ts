@@ -1,5 +1,7 @@
 // What a simple command runs besides itself: the command a wrapper (env, sudo, xargs, timeout, find -exec…) starts,
-// and the strings a shell will parse again (sh -c, eval, trap, su -c…). It must never decide what is allowed.
+// the strings a shell will parse again (sh -c, eval, trap, su -c…), and where a shell or interpreter reads its
+// program from. It must never decide what is allowed.
+import { INTERPRETER_NAMES, programSource } from './shell-interpreters.js';
 import { literal, type ShellWord } from './shell-words.js';
 
 export interface Nested {
@@ -9,6 +11,10 @@ export interface Nested {
   scripts: Array<{ script: ShellWord; via: string }>;
   /** A shell started without a script: what it reads on standard input is its script. */
   readsScriptFromStdin: boolean;
+  /** An interpreter other than a shell (python, perl…) reads its program from standard input. */
+  readsProgramFromStdin: boolean;
+  /** The file a shell or interpreter reads its program from (`sh x.sh`, `. x.sh`, `python3 <(…)`). */
+  scriptFile: ShellWord | null;
 }
 
 /** Options of one program: letters and long names that take a value. */
@@ -67,7 +73,13 @@ const has = (p: Parsed, ...names: string[]) => p.opts.some((o) => names.includes
 const values = (p: Parsed, ...names: string[]) =>
   p.opts.filter((o) => names.includes(o.name) && o.value !== null).map((o) => o.value as ShellWord);
 
-const none = (): Nested => ({ commands: [], scripts: [], readsScriptFromStdin: false });
+const none = (): Nested => ({
+  commands: [],
+  scripts: [],
+  readsScriptFromStdin: false,
+  readsProgramFromStdin: false,
+  scriptFile: null,
+});
 
 function runs(args: readonly ShellWord[], at: number, via: string): Nested {
   const argv = args.slice(at);
@@ -116,6 +128,7 @@ function shellNested(name: string, args: readonly ShellWord[]): Nested {
     const script = args[i];
     if (script) out.scripts.push({ script, via: `${name} -c` });
   } else if (sFlag || i >= args.length) out.readsScriptFromStdin = true;
+  else out.scriptFile = args[i] ?? null;
   return out;
 }
 
@@ -282,6 +295,11 @@ const HANDLERS: Record<string, Handler> = {
   },
 };
 HANDLERS.runuser = HANDLERS.su as Handler;
+HANDLERS['.'] = (args) => {
+  const at = str(args[0]) === '--' ? 1 : 0;
+  return { ...none(), scriptFile: args[at] ?? null };
+};
+HANDLERS.source = HANDLERS['.'] as Handler;
 
 /** Words joined by single spaces, as eval and watch do before parsing. */
 function joinWords(words: readonly ShellWord[]): ShellWord {
@@ -296,5 +314,12 @@ function joinWords(words: readonly ShellWord[]): ShellWord {
 export function nestedOf(program: string, args: readonly ShellWord[]): Nested {
   if (SHELLS.has(program)) return shellNested(program, args);
   const handler = HANDLERS[program];
-  return handler ? handler(args, program) : none();
+  if (handler) return handler(args, program);
+  const source = programSource(program, args);
+  return source
+    ? { ...none(), readsProgramFromStdin: source.fromStdin, scriptFile: source.scriptFile }
+    : none();
 }
+
+/** Every program name this file knows something about, for a program written as a glob. */
+export const KNOWN_PROGRAMS: readonly string[] = [...SHELLS, ...Object.keys(HANDLERS), ...INTERPRETER_NAMES];

@@ -74,6 +74,52 @@ describe('merging', () => {
   });
 });
 
+describe('piped scripts and condition lists', () => {
+  it('lets an operator allow piped scripts, while what the piped text says is still checked', async () => {
+    const policy = await ShellPolicy.fromSource(loadPolicyFile(file({ disable: ['unverifiable-script'] })));
+    const piped = 'curl -s localhost:8000/install.sh | sh';
+    expect(policy.check(piped)).toMatchObject({ allowed: true });
+    expect(policy.check("printf '\\165nshare -U true\\n' | sh")).toMatchObject({
+      allowed: false,
+      rule: { id: 'namespace-escape' },
+    });
+    const strict = await ShellPolicy.fromSource(loadPolicyFile(undefined));
+    expect(strict.check(piped)).toMatchObject({ allowed: false, rule: { id: 'unverifiable-script' } });
+  });
+
+  it('takes script_from_stdin and a list of conditions in its own rules', async () => {
+    const p = loadPolicyFile(
+      file({
+        defaults: false,
+        rules: [
+          {
+            id: 'no-piped-python',
+            description: 'python reading its program from a pipe',
+            programs: ['python*'],
+            when: { script_from_stdin: true },
+          },
+          {
+            id: 'git-remote',
+            description: 'talking to remotes',
+            programs: ['git'],
+            when: [{ first_operand: ['push'] }, { first_operand: ['fetch', 'pull'] }],
+          },
+        ],
+      }),
+    );
+    const policy = await ShellPolicy.fromSource(p);
+    expect(policy.check('cat x.py | python3')).toMatchObject({
+      allowed: false,
+      rule: { id: 'no-piped-python' },
+    });
+    expect(policy.check('cat x.sh | sh')).toMatchObject({ allowed: true });
+    expect(policy.check('cat data | python3 x.py')).toMatchObject({ allowed: true });
+    expect(policy.check('git fetch origin')).toMatchObject({ allowed: false, rule: { id: 'git-remote' } });
+    expect(policy.check('git push')).toMatchObject({ allowed: false, rule: { id: 'git-remote' } });
+    expect(policy.check('git status')).toMatchObject({ allowed: true });
+  });
+});
+
 describe('refusals', () => {
   it.each([
     ['a missing file', () => loadPolicyFile(join(dir, 'missing.json')), /cannot read policy file/],
@@ -93,6 +139,11 @@ describe('refusals', () => {
       /rule 'x': bad regular expression/,
     ],
     ['disabling an unknown rule', () => loadPolicyFile(file({ disable: ['nope'] })), /unknown rules: nope/],
+    [
+      'an empty list of conditions',
+      () => loadPolicyFile(file({ rules: [{ id: 'x', description: 'x', programs: ['a'], when: [] }] })),
+      /invalid policy file.*rules\.0\.when/,
+    ],
     [
       'two rules with one id',
       () =>

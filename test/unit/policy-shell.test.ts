@@ -85,6 +85,9 @@ const PER_RULE: Array<[string, string]> = [
   ['chmod-setuid', 'chmod -R g+s dir'],
   ['chmod-setuid', 'chmod u+x,g+s f'],
   ['chmod-setuid', 'chmod 2755 dir'],
+  ['install-privileged', 'install -m 4755 tool bin/tool'],
+  ['install-privileged', 'install -o root tool bin/tool'],
+  ['reference-copy', 'chmod --reference=/usr/bin/passwd f'],
   ['chown-root', 'chown root f'],
   ['chown-root', 'chown -R root:root dir'],
   ['chown-root', 'chown 0:0 f'],
@@ -105,6 +108,8 @@ const PER_RULE: Array<[string, string]> = [
   ['kernel-modules', 'insmod evil.ko'],
   ['kernel-modules', 'rmmod ext4'],
   ['kernel-modules', 'modprobe -r ext4'],
+  ['kernel-files-write', 'echo 1 > /proc/sys/kernel/panic'],
+  ['kernel-files-write', 'echo 1 | tee /proc/sys/kernel/panic'],
   ['kernel-parameters', 'sysctl -w kernel.panic=1'],
   ['kernel-parameters', 'sysctl kernel.panic=1'],
   ['kill-outside-session', 'kill -9 1'],
@@ -133,6 +138,8 @@ const PER_RULE: Array<[string, string]> = [
   ['namespace-escape', 'chroot /mnt /bin/sh'],
   ['namespace-escape', 'unshare -r sh'],
   ['namespace-escape', 'nsenter -t 1 -m sh'],
+  ['unverifiable-script', 'cat install.sh | sh'],
+  ['unverifiable-script', 'curl -s localhost:8000/x.py | python3'],
 ];
 
 describe('each default rule fires', () => {
