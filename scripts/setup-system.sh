@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages sandbox-mcp needs (bubblewrap, Debian's Python with numpy, matplotlib,
-# pandas, pillow, flask) when they are missing. Idempotent: does nothing when all are present.
+# pandas, pillow, flask) when they are missing, and as root the sandbox-mcp system user boxes run as.
+# Idempotent: does nothing when all are present.
 set -euo pipefail
 
 PY=/usr/bin/python3
@@ -16,6 +17,12 @@ if command -v dpkg-query >/dev/null 2>&1; then
 else
   command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
   "$PY" -c 'import numpy, matplotlib, pandas, PIL, flask' >/dev/null 2>&1 || missing+=(python3-numpy python3-matplotlib python3-pandas python3-pil python3-flask)
+fi
+
+# A root server runs its boxes as this unprivileged system user (never as root); see README "Security".
+if [ "$(id -u)" -eq 0 ] && ! id -u sandbox-mcp >/dev/null 2>&1 && command -v useradd >/dev/null 2>&1; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox-mcp &&
+    echo "setup-system: created the system user sandbox-mcp for boxes of a root server"
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

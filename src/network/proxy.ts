@@ -9,8 +9,9 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { lchownSync, rmSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
+import { workspaceChownTarget } from '../sandbox/box-user.js';
 import type { DomainRule } from './domains.js';
 import { decideTarget, printable, systemLookup, type Lookup } from './target.js';
 
@@ -223,6 +224,9 @@ export class AllowlistProxy {
     rmSync(opts.socketPath, { force: true });
     // For a Unix socket path Node binds synchronously inside listen(); 'listening' only follows on the next tick.
     server.listen(opts.socketPath);
+    // a root server's boxes run as the box uid, which must be able to connect
+    const owner = workspaceChownTarget();
+    if (owner) lchownSync(opts.socketPath, owner.uid, owner.gid);
     return proxy;
   }
 

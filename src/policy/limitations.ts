@@ -6,6 +6,7 @@ import type { NetworkDescription } from '../network/policy.js';
 import type { ProxyDenial } from '../network/proxy.js';
 import { BOX_AGENT_DIR, BOX_MPLCONFIG_DIR } from '../sandbox/bwrap-argv.js';
 import type { Mechanisms } from '../sandbox/box.js';
+import { boxOwner, serverIsRoot } from '../sandbox/box-user.js';
 import type { ShellRule } from './shell-rules.js';
 
 export interface LimitationsInput {
@@ -148,9 +149,7 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
       mode: i.mechanisms.isolation,
       namespaces,
       seccomp: i.mechanisms.seccomp,
-      runs_as: boxed
-        ? 'uid 1000 (sandbox) in its own user namespace, no capabilities'
-        : "the server's own user",
+      runs_as: boxed ? boxIdentityText() : "the server's own user",
     },
     limits,
     network: {
@@ -165,7 +164,7 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
       ? {
           workspace: i.workspace,
           writable: [i.workspace, '/tmp', BOX_MPLCONFIG_DIR],
-          read_only: ['/usr', '/etc (public configuration only)', BOX_AGENT_DIR],
+          read_only: ['/usr', '/etc (public configuration only)', BOX_AGENT_DIR, '/proc/sys'],
           not_visible: [
             "the host's home folders and other files",
             "the server's data folder",
@@ -183,4 +182,13 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
     can,
     cannot: [...notes, ...cannot],
   };
+}
+
+/** Who a box's code is, inside and on the host: what an agent reads must be true for a root server too. */
+function boxIdentityText(): string {
+  const owner = boxOwner();
+  const host = serverIsRoot()
+    ? `host uid ${owner.uid} (an unprivileged uid the server reserves for boxes, never root)`
+    : `the server's own unprivileged host uid ${owner.uid}`;
+  return `uid 1000 (sandbox) in its own user namespace, no capabilities; on the host it is ${host}; /proc/sys is read-only`;
 }

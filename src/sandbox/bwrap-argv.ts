@@ -39,7 +39,33 @@ export interface HostLayout {
   disableUserns: boolean;
   /** A private host directory holding SYNTHETIC_ETC_FILES, or null when it could not be written (the box then has no passwd/group/hosts). */
   syntheticEtcDir: string | null;
+  /** Entries of PROC_MASKED_FILES, PROC_MASKED_DIRS and PROC_READ_ONLY that exist in this kernel's /proc. */
+  procEntries: string[];
 }
+
+/**
+ * Global /proc entries the box must not read or write, as container runtimes mask them: files are covered with
+ * /dev/null, folders with an empty read-only tmpfs. A box never needs kernel symbols, keys or timer internals.
+ */
+export const PROC_MASKED_FILES: readonly string[] = [
+  'kcore',
+  'keys',
+  'key-users',
+  'timer_list',
+  'timer_stats',
+  'sched_debug',
+  'latency_stats',
+  'kallsyms',
+  'kmsg',
+  'kpagecount',
+  'kpageflags',
+  'kpagecgroup',
+  'config.gz',
+  'sysrq-trigger',
+];
+export const PROC_MASKED_DIRS: readonly string[] = ['acpi', 'scsi', 'asound'];
+/** Readable but never writable: sysctls (core_pattern, drop_caches, …), filesystem and bus settings. */
+export const PROC_READ_ONLY: readonly string[] = ['sys', 'fs', 'bus', 'irq'];
 
 export interface BoxSpec {
   workspace: string;
@@ -150,7 +176,11 @@ function ensureSyntheticEtcDir(): string | null {
  * Probes the host for the layout buildBwrapArgv needs. Read-only on the host, except that the first call writes the
  * synthetic /etc files into a private directory (/run/sandbox-mcp/etc for root). Cheap; call once at startup.
  */
-export function probeHostLayout(bwrapPath = '/usr/bin/bwrap', etcRoot = '/etc'): HostLayout {
+export function probeHostLayout(
+  bwrapPath = '/usr/bin/bwrap',
+  etcRoot = '/etc',
+  procRoot = '/proc',
+): HostLayout {
   const rootSymlinks: HostLayout['rootSymlinks'] = [];
   const rootDirs: string[] = [];
   for (const path of ROOT_LINK_CANDIDATES) {
@@ -188,7 +218,23 @@ export function probeHostLayout(bwrapPath = '/usr/bin/bwrap', etcRoot = '/etc'):
   } catch {
     // no bwrap: the layout is still useful for reporting
   }
-  return { rootSymlinks, rootDirs, etcEntries, disableUserns, syntheticEtcDir: ensureSyntheticEtcDir() };
+  const procEntries: string[] = [];
+  for (const entry of [...PROC_MASKED_FILES, ...PROC_MASKED_DIRS, ...PROC_READ_ONLY]) {
+    try {
+      lstatSync(join(procRoot, entry));
+      procEntries.push(entry);
+    } catch {
+      // not in this kernel: nothing to cover
+    }
+  }
+  return {
+    rootSymlinks,
+    rootDirs,
+    etcEntries,
+    disableUserns,
+    syntheticEtcDir: ensureSyntheticEtcDir(),
+    procEntries,
+  };
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -234,6 +280,28 @@ export function boxEnvironment(extra: Record<string, string>): Record<string, st
 
 /** The argv after `bwrap`, ending with `--` and the command. Pure: everything it needs is in spec. */
 export function buildBwrapArgv(spec: BoxSpec): string[] {
+  const parts = buildBwrapParts(spec);
+  return [...parts.options, '--', ...parts.command];
+}
+
+/** The /proc covers: after --proc, global entries are masked or bound read-only onto themselves. */
+function procProtection(present: readonly string[]): string[] {
+  const have = new Set(present);
+  const argv: string[] = [];
+  for (const entry of PROC_READ_ONLY)
+    if (have.has(entry)) argv.push('--ro-bind', `/proc/${entry}`, `/proc/${entry}`);
+  for (const entry of PROC_MASKED_FILES)
+    if (have.has(entry)) argv.push('--ro-bind', '/dev/null', `/proc/${entry}`);
+  for (const entry of PROC_MASKED_DIRS)
+    if (have.has(entry)) argv.push('--tmpfs', `/proc/${entry}`, '--remount-ro', `/proc/${entry}`);
+  return argv;
+}
+
+/**
+ * bwrap's options and the command apart: the options travel through a descriptor (`--args FD`), so the box's
+ * pid 1 shows no host path in its command line; only the command, which names box paths, stays on the argv.
+ */
+export function buildBwrapParts(spec: BoxSpec): { options: string[]; command: string[] } {
   assertAbsolute('workspace', spec.workspace);
   assertAbsolute('agentDir', spec.agentDir);
   assertAbsolute('mplConfigDir', spec.mplConfigDir);
@@ -284,7 +352,7 @@ export function buildBwrapArgv(spec: BoxSpec): string[] {
   if (etcDir !== null)
     for (const name of synthetic) argv.push('--ro-bind', posix.join(etcDir, name), `/etc/${name}`);
 
-  argv.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  argv.push('--proc', '/proc', ...procProtection(layout.procEntries), '--dev', '/dev', '--tmpfs', '/tmp');
   argv.push('--bind', spec.workspace, BOX_WORKSPACE);
   argv.push('--ro-bind', spec.agentDir, BOX_AGENT_DIR);
   argv.push('--bind', spec.mplConfigDir, BOX_MPLCONFIG_DIR);
@@ -297,6 +365,5 @@ export function buildBwrapArgv(spec: BoxSpec): string[] {
   for (const [name, value] of Object.entries(boxEnvironment(spec.env))) argv.push('--setenv', name, value);
   argv.push('--chdir', BOX_WORKSPACE);
   if (spec.seccompFd !== undefined) argv.push('--seccomp', String(spec.seccompFd));
-  argv.push('--', ...spec.command);
-  return argv;
+  return { options: argv, command: [...spec.command] };
 }

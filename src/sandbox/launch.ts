@@ -1,4 +1,4 @@
-// Builds (purely) the tiny /bin/sh launcher that joins the box cgroups and sets rlimits before exec'ing bwrap, and runs one-shot launches; it must never interpolate a path or argument into the script text.
+// Builds (purely) the tiny /bin/sh launcher that joins the box cgroups, stages binds, sets rlimits and drops to the box's uid before exec'ing bwrap, and runs one-shot launches; it must never interpolate a path or argument into the script text.
 import { spawn } from 'node:child_process';
 import { invalidArgument } from '../errors.js';
 
@@ -14,11 +14,17 @@ export interface LaunchOptions {
   bwrapArgv: string[];
   cgroupProcs: string[];
   rlimits: LaunchRlimits;
+  /** The host identity bwrap runs as (a root server's box uid); absent: the server's own. */
+  identity?: { uid: number; gid: number } | undefined;
+  /** Bind mounts made as root in a private mount namespace before the identity changes (see launch-plan.ts). */
+  stage?: Array<{ source: string; target: string }> | undefined;
 }
 
 export interface LaunchCommand {
   file: string;
   args: string[];
+  /** Data for inherited descriptors (index → bytes), written into pipes by the spawner. */
+  fds?: Record<number, Buffer>;
 }
 
 /** Exit status of the launcher when it could not set up the box (bwrap itself uses 1, python 1 or 120). */
@@ -27,17 +33,27 @@ export const LAUNCH_FAILURE_EXIT = 125;
 // POSIX specifies ulimit -f in 512-byte blocks, and dash, bash-as-sh and busybox ash follow it. Without -H/-S each
 // sets soft and hard together, so the box cannot raise them back.
 // The cgroup join happens first, so bwrap, its pid-1 reaper and everything they fork are accounted from the start.
+// Staged binds are made while still root (inside the private mount namespace `unshare` made), then setpriv drops to
+// the box's uid: bwrap and everything in the box run as that uid, never as host root.
 const SCRIPT = [
-  'fsize=$1 nofile=$2 n=$3',
-  'shift 3',
+  'fsize=$1 nofile=$2 n=$3 m=$4 who=$5',
+  'shift 5',
   'while [ "$n" -gt 0 ]; do',
   `  echo $$ > "$1" || { echo "sandbox-launch: cannot join cgroup $1" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
   '  shift',
   '  n=$((n - 1))',
   'done',
+  'while [ "$m" -gt 0 ]; do',
+  `  mount -n --bind "$1" "$2" || { echo "sandbox-launch: cannot stage a bind" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
+  '  shift 2',
+  '  m=$((m - 1))',
+  'done',
   `ulimit -f "$fsize" || { echo "sandbox-launch: cannot set RLIMIT_FSIZE" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
   `ulimit -n "$nofile" || { echo "sandbox-launch: cannot set RLIMIT_NOFILE" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
-  'exec "$@"',
+  'unset PWD OLDPWD',
+  'if [ "$who" = - ]; then exec "$@"; fi',
+  `command -v setpriv >/dev/null || { echo "sandbox-launch: setpriv (util-linux) is needed to run boxes as uid \${who%:*}" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
+  'exec setpriv --reuid="${who%:*}" --regid="${who#*:}" --clear-groups -- "$@"',
 ].join('\n');
 
 function limitArg(name: string, value: number, unit: number): string {
@@ -53,20 +69,28 @@ export function buildLaunchCommand(opts: LaunchOptions): LaunchCommand {
   const fsize = limitArg('fileSizeBytes', opts.rlimits.fileSizeBytes, 512);
   const nofile = limitArg('openFiles', opts.rlimits.openFiles, 1);
   if (opts.bwrapPath === '') throw invalidArgument('bwrapPath must not be empty');
-  return {
-    file: '/bin/sh',
-    args: [
-      '-c',
-      SCRIPT,
-      'sandbox-launch',
-      fsize,
-      nofile,
-      String(opts.cgroupProcs.length),
-      ...opts.cgroupProcs,
-      opts.bwrapPath,
-      ...opts.bwrapArgv,
-    ],
-  };
+  const id = opts.identity;
+  if (id && !(Number.isSafeInteger(id.uid) && id.uid > 0 && Number.isSafeInteger(id.gid) && id.gid > 0)) {
+    throw invalidArgument('the box identity must be a uid and gid above 0', { identity: id });
+  }
+  const stage = opts.stage ?? [];
+  const shArgs = [
+    '-c',
+    SCRIPT,
+    'sandbox-launch',
+    fsize,
+    nofile,
+    String(opts.cgroupProcs.length),
+    String(stage.length),
+    id ? `${id.uid}:${id.gid}` : '-',
+    ...opts.cgroupProcs,
+    ...stage.flatMap((s) => [s.source, s.target]),
+    opts.bwrapPath,
+    ...opts.bwrapArgv,
+  ];
+  if (stage.length === 0) return { file: '/bin/sh', args: shArgs };
+  // a private mount namespace: the staged binds never show on the host, and vanish with the box
+  return { file: 'unshare', args: ['--mount', '--propagation', 'private', '--', '/bin/sh', ...shArgs] };
 }
 
 export interface LaunchResult {
@@ -88,15 +112,45 @@ export interface RunLaunchOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** The launcher's environment and working folder: nothing of the server's (no PWD naming a host path). */
+export const LAUNCH_ENV: NodeJS.ProcessEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+export const LAUNCH_CWD = '/';
+
+/** The stdio array for a launch: pipes for stdio, then a pipe for every descriptor index up to the highest used. */
+export function launchStdio(cmd: LaunchCommand, base: Array<'pipe' | 'ignore'>): Array<'pipe' | 'ignore'> {
+  const stdio = [...base];
+  for (const key of Object.keys(cmd.fds ?? {})) {
+    const fd = Number(key);
+    while (stdio.length <= fd) stdio.push('ignore');
+    stdio[fd] = 'pipe';
+  }
+  return stdio;
+}
+
+/** Writes each descriptor's data into its pipe and closes it; a launcher that died early must not raise EPIPE. */
+export function feedLaunchFds(cmd: LaunchCommand, stdio: ReadonlyArray<unknown>): void {
+  for (const [key, data] of Object.entries(cmd.fds ?? {})) {
+    const stream = stdio[Number(key)] as NodeJS.WritableStream | null | undefined;
+    if (!stream || !('end' in stream)) continue;
+    stream.on('error', () => undefined);
+    stream.end(data);
+  }
+}
+
 /** Runs a launch command to completion and collects its output; for one-shot jails (doctor checks, tests). */
 export function runLaunchCommand(cmd: LaunchCommand, opts: RunLaunchOptions = {}): Promise<LaunchResult> {
   const maxOutput = opts.maxOutputBytes ?? 1024 * 1024;
   return new Promise((resolve, reject) => {
+    const base: Array<'pipe' | 'ignore'> = opts.seccompProgram
+      ? ['pipe', 'pipe', 'pipe', 'pipe']
+      : ['pipe', 'pipe', 'pipe'];
     const child = spawn(cmd.file, cmd.args, {
       // bwrap --clearenv rebuilds the box's environment; the launcher itself needs nothing of ours
-      env: opts.env ?? { PATH: '/usr/bin:/bin' },
-      stdio: opts.seccompProgram ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+      env: opts.env ?? LAUNCH_ENV,
+      cwd: LAUNCH_CWD,
+      stdio: launchStdio(cmd, base),
     });
+    feedLaunchFds(cmd, child.stdio);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const collect = (into: Buffer[]) => {

@@ -78,6 +78,28 @@ const SYSCALLS: Record<string, { x86_64?: number; aarch64?: number }> = {
   name_to_handle_at: { x86_64: 303, aarch64: 264 },
 };
 
+// Calls that set a file's mode, with the index of their mode argument: a mode with setuid or setgid is refused, so no
+// file the box makes can ever be setuid or setgid on the host, whichever uid the box maps to.
+const MODE_SETTERS: Array<{ name: string; x86_64?: number; aarch64?: number; arg: number }> = [
+  { name: 'chmod', x86_64: 90, arg: 1 },
+  { name: 'fchmod', x86_64: 91, aarch64: 52, arg: 1 },
+  { name: 'fchmodat', x86_64: 268, aarch64: 53, arg: 2 },
+  { name: 'fchmodat2', x86_64: 452, aarch64: 452, arg: 2 },
+  { name: 'open', x86_64: 2, arg: 2 },
+  { name: 'openat', x86_64: 257, aarch64: 56, arg: 3 },
+  { name: 'creat', x86_64: 85, arg: 1 },
+  { name: 'mkdir', x86_64: 83, arg: 1 },
+  { name: 'mkdirat', x86_64: 258, aarch64: 34, arg: 2 },
+  { name: 'mknod', x86_64: 133, arg: 1 },
+  { name: 'mknodat', x86_64: 259, aarch64: 33, arg: 2 },
+];
+const S_ISUID_ISGID = 0o6000;
+// openat2's mode sits behind a pointer BPF cannot follow; libc and Python fall back to openat on ENOSYS
+const OPENAT2 = { x86_64: 437, aarch64: 437 } as const;
+
+/** The calls whose mode argument is checked for setuid/setgid bits. */
+export const MODE_CHECKED_SYSCALLS: readonly string[] = MODE_SETTERS.map((m) => m.name);
+
 const CLONE = { x86_64: 56, aarch64: 220 } as const;
 const CLONE3 = { x86_64: 435, aarch64: 435 } as const;
 
@@ -107,8 +129,9 @@ const OFF_ARCH = 4;
 const OFF_ARG0_LOW = 16; // little-endian on both supported arches
 
 type Label = 'kill' | 'deny' | 'enosys' | 'allow';
+// A jump target is a label, or a number of instructions to skip
 type Insn =
-  | { code: number; k: number; jt?: Label; jf?: Label; label?: undefined }
+  | { code: number; k: number; jt?: Label | number; jf?: Label | number; label?: undefined }
   | { label: Label; code: number; k: number; jt?: undefined; jf?: undefined };
 
 function assemble(program: Insn[]): Buffer {
@@ -118,8 +141,9 @@ function assemble(program: Insn[]): Buffer {
   });
   const buf = Buffer.alloc(program.length * 8);
   program.forEach((insn, i) => {
-    const rel = (target: Label | undefined): number => {
+    const rel = (target: Label | number | undefined): number => {
       if (target === undefined) return 0;
+      if (typeof target === 'number') return target;
       const dest = at.get(target);
       if (dest === undefined) throw new Error(`seccomp: undefined label ${target}`);
       const off = dest - i - 1;
@@ -149,6 +173,15 @@ export function seccompProgram(arch: SeccompArch): Buffer {
   // x32 shares AUDIT_ARCH_X86_64 but numbers its syscalls above this bit
   if (arch === 'x86_64') p.push({ code: BPF_JMP_JGE_K, k: X32_SYSCALL_BIT, jt: 'kill' });
   for (const nr of denied) p.push({ code: BPF_JMP_JEQ_K, k: nr, jt: 'deny' });
+  for (const m of MODE_SETTERS) {
+    const nr = m[arch];
+    if (nr === undefined) continue;
+    // not this call: skip its two checks, the accumulator still holds the number
+    p.push({ code: BPF_JMP_JEQ_K, k: nr, jf: 2 });
+    p.push({ code: BPF_LD_W_ABS, k: OFF_ARG0_LOW + 8 * m.arg });
+    p.push({ code: BPF_JMP_JSET_K, k: S_ISUID_ISGID, jt: 'deny', jf: 'allow' });
+  }
+  p.push({ code: BPF_JMP_JEQ_K, k: OPENAT2[arch], jt: 'enosys' });
   // glibc falls back to clone() on ENOSYS; clone3's flags sit behind a pointer BPF cannot follow
   p.push({ code: BPF_JMP_JEQ_K, k: CLONE3[arch], jt: 'enosys' });
   p.push({ code: BPF_JMP_JEQ_K, k: CLONE[arch], jf: 'allow' });

@@ -6,6 +6,7 @@ import {
   BOX_PATH,
   boxEnvironment,
   buildBwrapArgv,
+  buildBwrapParts,
   probeHostLayout,
   syntheticEtcContents,
   type BoxSpec,
@@ -32,6 +33,7 @@ const layout: HostLayout = {
   ],
   disableUserns: true,
   syntheticEtcDir: '/run/sbx/etc',
+  procEntries: ['sys', 'kcore', 'keys', 'acpi', 'sysrq-trigger'],
 };
 
 function spec(over: Partial<BoxSpec> = {}): BoxSpec {
@@ -144,14 +146,42 @@ describe('buildBwrapArgv', () => {
     const hostSources = ro
       .map(([src]) => src)
       .filter((s) => !s.startsWith('/etc/') && !s.startsWith('/run/sbx/etc/'));
-    expect(hostSources.sort()).toEqual(['/srv/agent', '/srv/wheels', '/usr']);
-    expect(options(argv).join(' ')).toContain('--proc /proc --dev /dev --tmpfs /tmp');
+    expect(hostSources.filter((s) => !s.startsWith('/proc/') && s !== '/dev/null').sort()).toEqual([
+      '/srv/agent',
+      '/srv/wheels',
+      '/usr',
+    ]);
+    expect(options(argv).join(' ')).toContain('--proc /proc');
+    expect(options(argv).join(' ')).toContain('--dev /dev --tmpfs /tmp');
+  });
+
+  it('makes /proc/sys read-only and masks the global /proc entries the probe found', () => {
+    const argv = buildBwrapArgv(spec());
+    const ro = pairs(argv, '--ro-bind');
+    expect(ro).toContainEqual(['/proc/sys', '/proc/sys']);
+    expect(ro).toContainEqual(['/dev/null', '/proc/kcore']);
+    expect(ro).toContainEqual(['/dev/null', '/proc/keys']);
+    expect(ro).toContainEqual(['/dev/null', '/proc/sysrq-trigger']);
+    expect(pairs(argv, '--tmpfs')).toContainEqual(['/proc/acpi', '--remount-ro']);
+    // entries this kernel lacks are not named (bwrap would fail on a missing mount point)
+    expect(argv).not.toContain('/proc/timer_list');
+    // every cover comes after the fresh procfs it covers
+    const proc = argv.indexOf('--proc');
+    expect(argv.indexOf('/proc/sys')).toBeGreaterThan(proc);
+  });
+
+  it('splits options from the command so the options can travel through a descriptor', () => {
+    const parts = buildBwrapParts(spec({ env: { X: '--' } }));
+    expect(parts.command).toEqual(['/usr/bin/python3', '/opt/sandbox-agent/agent.py']);
+    expect(parts.options).toContain('--unshare-user');
+    expect(parts.options).not.toContain('/usr/bin/python3');
+    expect(buildBwrapArgv(spec({ env: { X: '--' } }))).toEqual([...parts.options, '--', ...parts.command]);
   });
 
   it('remounts the root read-only after every mount and before the command', () => {
     const argv = buildBwrapArgv(spec({ extraRwBinds: [{ host: '/a', box: '/b' }] }));
-    const remount = argv.indexOf('--remount-ro');
-    expect(argv[remount + 1]).toBe('/');
+    const remount = argv.findIndex((a, i) => a === '--remount-ro' && argv[i + 1] === '/');
+    expect(remount).toBeGreaterThan(0);
     const lastMount = Math.max(
       ...argv.map((a, i) =>
         ['--bind', '--ro-bind', '--symlink', '--tmpfs', '--proc', '--dev'].includes(a) ? i : -1,
@@ -199,6 +229,7 @@ describe('buildBwrapArgv', () => {
           etcEntries: [],
           disableUserns: false,
           syntheticEtcDir: null,
+          procEntries: [],
         },
       }),
     );

@@ -1,17 +1,14 @@
 // End-to-end tests of the jail as the server launches it (launcher + bwrap + cgroups + seccomp): each protection is checked from inside, most with a control run showing the check can fail. Never leaves processes or cgroups behind.
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBwrapArgv, probeHostLayout, type HostLayout } from '../../src/sandbox/bwrap-argv.js';
+import { probeHostLayout, type HostLayout } from '../../src/sandbox/bwrap-argv.js';
+import { boxOwner, ensureBoxOwnership } from '../../src/sandbox/box-user.js';
 import { BoxCgroup, cgroupSupport } from '../../src/sandbox/cgroups.js';
-import {
-  buildLaunchCommand,
-  runLaunchCommand,
-  type LaunchResult,
-  type LaunchRlimits,
-} from '../../src/sandbox/launch.js';
+import { planBoxLaunch } from '../../src/sandbox/launch-plan.js';
+import { runLaunchCommand, type LaunchResult, type LaunchRlimits } from '../../src/sandbox/launch.js';
 import { seccompProgram } from '../../src/sandbox/seccomp.js';
 
 const BWRAP = '/usr/bin/bwrap';
@@ -44,21 +41,22 @@ interface JailOptions {
 }
 
 function jail(command: string[], o: JailOptions = {}): Promise<LaunchResult> {
-  const argv = buildBwrapArgv({
-    workspace: join(tmp, 'workspace'),
-    agentDir: join(tmp, 'agent'),
-    mplConfigDir: join(tmp, 'mpl'),
-    command,
-    env: o.env ?? {},
-    network: o.network ?? 'none',
-    hostLayout: layout,
-    ...(o.seccomp ? { seccompFd: 3 } : {}),
-  });
-  const cmd = buildLaunchCommand({
+  ensureBoxOwnership([join(tmp, 'workspace'), join(tmp, 'mpl')]);
+  const cmd = planBoxLaunch({
     bwrapPath: BWRAP,
-    bwrapArgv: argv,
+    spec: {
+      workspace: join(tmp, 'workspace'),
+      agentDir: join(tmp, 'agent'),
+      mplConfigDir: join(tmp, 'mpl'),
+      command,
+      env: o.env ?? {},
+      network: o.network ?? 'none',
+      hostLayout: layout,
+      ...(o.seccomp ? { seccompFd: 3 } : {}),
+    },
     cgroupProcs: o.cgroup ? o.cgroup.procsFiles() : [],
     rlimits: { fileSizeBytes: 64 << 20, openFiles: 256, ...o.rlimits },
+    optionsFd: 4,
   });
   return runLaunchCommand(cmd, {
     ...(o.seccomp ? { seccompProgram: seccompProgram('x86_64') } : {}),
@@ -376,6 +374,82 @@ print(json.dumps({'forked': len(kids), 'err': err}))`,
         expect(out).toEqual({ forked: 29, err: 'EAGAIN' });
       } finally {
         cg.destroy();
+      }
+    });
+  });
+
+  describe('host identity and global /proc (the core_pattern escape)', () => {
+    it('never maps the box user onto host root: what it writes belongs to the box uid on the host', async () => {
+      await py(`
+import json
+open('/workspace/owner-probe', 'w').close()
+print(json.dumps({}))`);
+      const st = statSync(join(tmp, 'workspace', 'owner-probe'));
+      expect(st.uid).not.toBe(0);
+      expect(st.gid).not.toBe(0);
+      expect(st.uid).toBe(boxOwner().uid);
+    });
+
+    it('cannot open /proc/sys for writing (core_pattern, drop_caches) nor read masked kernel internals', async () => {
+      // opening for write changes nothing: the attack would go on to write |<script> into core_pattern
+      const out = await py(`
+import errno, json, os
+def w(p):
+    try:
+        os.close(os.open(p, os.O_WRONLY)); return 'writable'
+    except OSError as e: return errno.errorcode[e.errno]
+def r(p):
+    try:
+        with open(p, 'rb') as f: return 'readable' if f.read(64) else 'empty'
+    except OSError as e: return errno.errorcode[e.errno]
+paths = ['/proc/sys/kernel/core_pattern', '/proc/sys/vm/drop_caches', '/proc/sys/kernel/sysrq', '/proc/sysrq-trigger']
+masked = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/kallsyms', '/proc/sched_debug']
+print(json.dumps({'w': {p: w(p) for p in paths if os.path.exists(p)}, 'r': {p: r(p) for p in masked if os.path.exists(p)},
+  'pattern': open('/proc/sys/kernel/core_pattern').read().strip()}))`);
+      const writes = out.w as Record<string, string>;
+      expect(Object.keys(writes)).toContain('/proc/sys/kernel/core_pattern');
+      for (const [path, v] of Object.entries(writes)) expect([path, v]).not.toEqual([path, 'writable']);
+      for (const [path, v] of Object.entries(out.r as Record<string, string>))
+        expect([path, v]).not.toEqual([path, 'readable']);
+      // still readable: the sysctls are read-only, not gone
+      expect(out.pattern).toBe(readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim());
+    });
+
+    it("shows no host path in pid 1's command line or environment, nor in PWD", async () => {
+      const out = await py(`
+import json, os
+def rd(p):
+    try: return open(p, 'rb').read().decode('utf8', 'replace')
+    except OSError as e: return ''
+print(json.dumps({'text': rd('/proc/1/cmdline') + rd('/proc/1/environ') + rd('/proc/self/environ') + os.environ.get('PWD', '')}))`);
+      const text = out.text as string;
+      for (const host of [tmp, process.cwd(), join(tmp, 'workspace')]) expect(text).not.toContain(host);
+    });
+
+    it('cannot make a setuid or setgid file that the host would see', async () => {
+      const out = await py(
+        `
+import errno, json, os
+def t(f):
+    try: f(); return 'ok'
+    except OSError as e: return errno.errorcode[e.errno]
+open('/workspace/s1', 'w').close()
+res = {'chmod': t(lambda: os.chmod('/workspace/s1', 0o4755)), 'chmod_g': t(lambda: os.chmod('/workspace/s1', 0o2755)),
+  'create': t(lambda: os.close(os.open('/workspace/s2', os.O_CREAT | os.O_WRONLY, 0o4755))),
+  'plain': t(lambda: os.chmod('/workspace/s1', 0o755))}
+os.system('chmod u+s /workspace/s1 2>/dev/null')
+print(json.dumps(res))`,
+        { seccomp: true },
+      );
+      expect(out).toEqual({ chmod: 'EPERM', chmod_g: 'EPERM', create: 'EPERM', plain: 'ok' });
+      for (const name of ['s1', 's2']) {
+        let mode = 0;
+        try {
+          mode = statSync(join(tmp, 'workspace', name)).mode;
+        } catch {
+          // not created: nothing setuid either
+        }
+        expect(mode & 0o6000).toBe(0);
       }
     });
   });

@@ -43,6 +43,8 @@ describe('buildLaunchCommand', () => {
       '1',
       '256',
       '2',
+      '0',
+      '-',
       '/sys/fs/cgroup/x/cgroup.procs',
       '/sys/fs/cgroup/y/cgroup.procs',
       '/opt/odd path/bwrap',
@@ -110,6 +112,45 @@ describe('the launcher, spawned', () => {
     expect(r.stdout).toMatch(/Max address space\s+unlimited\s+unlimited/);
     expect(r.stderr).not.toContain('INJECTED');
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'as root, drops to the given uid and gid with no supplementary groups, and starts in / with no PWD',
+    async () => {
+      const cmd = buildLaunchCommand({
+        bwrapPath: '/bin/sh',
+        bwrapArgv: ['-c', 'echo "$(id -u) $(id -g) $(id -G) $(pwd) ${PWD-unset}"'],
+        cgroupProcs: [],
+        rlimits,
+        identity: { uid: 64_321, gid: 64_322 },
+      });
+      const r = await runLaunchCommand(cmd);
+      expect(r.code).toBe(0);
+      // dash sets PWD again for the new shell, but from / and never the server's folder
+      expect(r.stdout.trim()).toBe('64321 64322 64322 / /');
+    },
+  );
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'as root, stages a bind in a private mount namespace that the host never sees',
+    async () => {
+      const src = join(tmp, 'stage-src');
+      const dst = join(tmp, 'stage-dst');
+      mkdirSync(src);
+      mkdirSync(dst);
+      writeFileSync(join(src, 'f'), 'staged');
+      const cmd = buildLaunchCommand({
+        bwrapPath: '/bin/cat',
+        bwrapArgv: [join(dst, 'f')],
+        cgroupProcs: [],
+        rlimits,
+        stage: [{ source: src, target: dst }],
+      });
+      expect(cmd.file).toBe('unshare');
+      const r = await runLaunchCommand(cmd);
+      expect(r.stdout).toBe('staged');
+      expect(existsSync(join(dst, 'f'))).toBe(false);
+    },
+  );
 
   it('refuses to start the command when it cannot join a cgroup', async () => {
     const marker = join(tmp, 'ran');
