@@ -1,8 +1,11 @@
 // The server's side of the kernel lane: execute, info and clear_cache go straight to the box's kernel and back, the
 // kernel's stdout and stderr are captured here, and the timeout sequence is driven through the agent.
 import type { Readable, Writable } from 'node:stream';
+import { SandboxError } from '../errors.js';
+import { LineSplitter } from '../line-splitter.js';
 import { OutputCapture } from './output-capture.js';
 import type { AgentEvent, AgentFinal, AgentUsage, FinalStatus, StreamCapture } from './protocol.js';
+import { LaneMessageSchema, MAX_BOX_LINE_BYTES, parseBoxLine, type LaneMessage } from './protocol-schema.js';
 
 /** What the lane asks of the agent, which alone can signal and replace the kernel. */
 export interface LaneSupervisor {
@@ -12,6 +15,8 @@ export interface LaneSupervisor {
   kill(): void;
   /** Kill what a stopped cell left running, the kernel excepted. */
   killStrays(): Promise<void>;
+  /** The box broke the protocol (err says how): stop it; the lane has already ended its own calls. */
+  fail?(err: SandboxError): void;
 }
 
 /** The agent's report of a kernel that is gone, with its whole life's usage. */
@@ -77,7 +82,7 @@ function label(req: LaneExecute): string {
 }
 
 export class KernelLane {
-  private buf = '';
+  private readonly lines: LineSplitter;
   /** Lines from kernels older than this generation are a dead kernel's and are dropped. */
   private minGen = 1;
   private syncing = true;
@@ -90,6 +95,8 @@ export class KernelLane {
   private strayErr = '';
   lastCount: number | null = null;
   kernelPid: number | null = null;
+  /** Kernels that have exited so far (each report counted once): a change means Python state was lost. */
+  kernelExits = 0;
 
   constructor(
     private readonly io: LaneIo,
@@ -98,8 +105,11 @@ export class KernelLane {
     /** The most of one stream saved to its file (the box's file-size limit). */
     private readonly saveLimitBytes: number,
   ) {
-    io.lane.setEncoding?.('utf8');
-    io.lane.on('data', (chunk: string) => this.onData(chunk));
+    this.lines = new LineSplitter(MAX_BOX_LINE_BYTES, {
+      line: (line) => this.onLine(line),
+      overflow: () => this.fail(`a line longer than ${MAX_BOX_LINE_BYTES} bytes`, 'kernel'),
+    });
+    io.lane.on('data', (chunk: Buffer) => this.lines.push(chunk));
     io.lane.on('error', () => undefined);
     io.stdout.on('data', (b: Buffer) => this.onOutput('stdout', b));
     io.stderr.on('data', (b: Buffer) => this.onOutput('stderr', b));
@@ -186,6 +196,7 @@ export class KernelLane {
   onKernelExit(ev: KernelExit): void {
     if (ev.gen < this.minGen) return;
     this.minGen = ev.gen + 1;
+    this.kernelExits++;
     this.syncing = true;
     for (const [id, w] of this.calls) {
       this.calls.delete(id);
@@ -203,6 +214,43 @@ export class KernelLane {
         usage: this.usageAfterDeath(ev),
       }),
     );
+  }
+
+  /**
+   * The box broke the protocol: a line that is not a valid message, one too long, or a hello while a kernel serves
+   * (it would make the lane ignore the serving kernel's death). The running cell ends with an error that says so,
+   * every other call fails with it, and the box is stopped (the session's next call starts a new one). What the
+   * kernel says cannot be told from what the code it runs says, so no line of a box is trusted past this point.
+   */
+  fail(reason: string, from: 'kernel' | 'agent'): void {
+    if (this.closedWith) return;
+    const err = new SandboxError(
+      'internal',
+      `the sandbox broke its protocol: the ${from === 'kernel' ? "Python kernel's channel" : 'agent'} sent ${reason}. ` +
+        'The sandbox was stopped and the next call starts a new one: Python state is lost, workspace files are kept',
+      { protocol_error: reason, from },
+    );
+    const cell = this.cells[0];
+    const running = cell?.sent && !cell.ending ? cell : undefined;
+    if (running) {
+      running.ending = true;
+      this.cells.shift();
+    }
+    this.close(err);
+    this.sup.fail?.(err);
+    if (running) {
+      void this.end(running, 'error', {
+        state_preserved: false,
+        kernel_restarted: true,
+        error: {
+          code: 'runtime_error',
+          ename: 'SandboxProtocolError',
+          evalue: reason,
+          message: err.message,
+          traceback: [],
+        },
+      });
+    }
   }
 
   /** The box is gone: every waiting call fails with err. */
@@ -295,31 +343,23 @@ export class KernelLane {
     cell.lastFlush = performance.now();
   }
 
-  private onData(chunk: string): void {
-    this.buf += chunk;
-    let start = 0;
-    for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n', start)) {
-      const line = this.buf.slice(start, i);
-      start = i + 1;
-      if (line) this.onLine(line);
-    }
-    this.buf = this.buf.slice(start);
-  }
-
   private onLine(line: string): void {
-    let msg: Record<string, unknown>;
-    try {
-      msg = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return; // the end of a line a killed kernel left half-written
+    if (!line || this.closedWith) return; // the kernel starts with a newline that ends a dead one's last line
+    const parsed = parseBoxLine(LaneMessageSchema, line);
+    if (!parsed.ok) {
+      // While no kernel serves, what arrives is the end of a line a killed kernel left half-written.
+      if (!this.syncing) this.fail(parsed.reason, 'kernel');
+      return;
     }
-    if (typeof msg !== 'object' || msg === null) return;
+    const msg = parsed.msg;
     if (msg.type === 'hello') {
-      if (typeof msg.gen === 'number' && msg.gen >= this.minGen) {
+      if (!this.syncing) {
+        this.fail('a hello while a kernel was serving', 'kernel');
+      } else if (msg.gen >= this.minGen) {
         this.minGen = msg.gen;
         this.syncing = false;
-        if (msg.info && typeof msg.info === 'object') this.kernelInfo = msg.info as Record<string, unknown>;
-        this.kernelPid = typeof msg.pid === 'number' ? msg.pid : null;
+        this.kernelInfo = msg.info;
+        this.kernelPid = msg.pid;
         this.cpuTotalMs = 0;
         const waiters = this.readyWaiters.splice(0);
         for (const w of waiters) w();
@@ -327,53 +367,53 @@ export class KernelLane {
       return;
     }
     if (this.syncing) return; // a dead kernel's last words
+    // A valid message for no call now answers nothing: a display of an earlier cell's thread, a request the dead
+    // kernel left unread and the next one answered, or the real end of a cell whose code wrote its own. Only the
+    // running cell can be ended, so code in the kernel can end its own call but never answer another.
     const cell = this.cells[0];
+    const current = cell?.sent && !cell.ending ? cell : undefined;
     switch (msg.type) {
       case 'display_data':
       case 'execute_result':
-        if (cell?.sent && !cell.ending && msg.id === cell.req.id) {
-          this.flushStreams(cell, false);
-          cell.onEvent?.(msg as unknown as AgentEvent);
+        if (current && msg.id === current.req.id) {
+          this.flushStreams(current, false);
+          current.onEvent?.(msg as AgentEvent);
         }
         return;
       case 'done':
-        if (cell?.sent && !cell.ending && msg.id === cell.req.id) {
-          cell.ending = true;
-          if (typeof msg.cpu_total_ms === 'number') this.cpuTotalMs = msg.cpu_total_ms;
-          void this.onDone(cell, msg);
-        }
+        if (!current || msg.id !== current.req.id) return;
+        current.ending = true;
+        if (msg.cpu_total_ms !== undefined) this.cpuTotalMs = msg.cpu_total_ms;
+        void this.onDone(current, msg);
         return;
       case 'info':
       case 'reply': {
-        const w = typeof msg.id === 'string' ? this.calls.get(msg.id) : undefined;
+        const w = this.calls.get(msg.id);
         if (!w) return;
-        this.calls.delete(msg.id as string);
+        this.calls.delete(msg.id);
         if (msg.type === 'info') {
-          this.kernelInfo = (msg.info as Record<string, unknown>) ?? {};
+          this.kernelInfo = msg.info;
           w.resolve(this.kernelInfo);
         } else {
           w.resolve({ result: msg.result });
         }
         return;
       }
-      default:
     }
   }
 
-  private async onDone(cell: Cell, msg: Record<string, unknown>): Promise<void> {
+  private async onDone(cell: Cell, msg: Extract<LaneMessage, { type: 'done' }>): Promise<void> {
     // The kernel says whether its output sockets still hold bytes this process has not read; only then wait.
     if (msg.unread_output !== 0) await afterPendingReads();
-    let status = (msg.status as FinalStatus) || 'ok';
+    let status: FinalStatus = msg.status;
     if (cell.reason !== null) {
       status = cell.reason;
       // The kernel survived the stop: what the cell started (a fork bomb's copies) goes, then the kernel reaps.
       await this.sup.killStrays();
       this.write({ op: 'reap' });
     }
-    const extra: Partial<AgentFinal> = {
-      error: (msg.error as AgentFinal['error']) ?? null,
-    };
-    if (msg.usage) extra.usage = msg.usage as AgentUsage;
+    const extra: Partial<AgentFinal> = { error: msg.error };
+    if (msg.usage) extra.usage = msg.usage;
     await this.end(cell, status, extra);
   }
 

@@ -1,6 +1,7 @@
 // Serves MCP over this process's stdin/stdout for the one local client ('stdio'), both the 2025 handshake and the 2026-07-28 era. Never write anything but protocol messages to stdout.
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import type { ServerFactory } from './client-context.js';
+import { StdioWire } from './stdio-wire.js';
 
 export interface StdioOptions {
   /** Out-of-band errors (reporting only); defaults to a line on stderr. */
@@ -22,21 +23,14 @@ export async function startStdio(factory: ServerFactory, opts: StdioOptions = {}
 
   // The same factory answers both eras: serveStdio picks the era from the opening message and may build one
   // extra instance for a server/discover probe that it throws away if the client falls back to initialize.
+  // The wire caps one message and answers what it cannot read; it closes at the end of stdin.
+  const wire = new StdioWire();
   const handle = serveStdio(() => factory({ clientKey: STDIO_CLIENT_KEY, transport: 'stdio' }), {
     legacy: 'serve',
     onerror: onError,
+    transport: wire,
   });
-
-  let markClosed!: () => void;
-  const closed = new Promise<void>((resolve) => (markClosed = resolve));
-  const onHangUp = (): void => markClosed();
-  process.stdin.once('end', onHangUp);
-  process.stdin.once('close', onHangUp);
-  void closed.then(() => {
-    process.stdin.off('end', onHangUp);
-    process.stdin.off('close', onHangUp);
-    restoreConsole();
-  });
+  const closed = wire.closed.then(restoreConsole);
 
   return {
     closed,
@@ -44,7 +38,7 @@ export async function startStdio(factory: ServerFactory, opts: StdioOptions = {}
       try {
         await handle.close();
       } finally {
-        markClosed();
+        await wire.close();
       }
     },
   };

@@ -11,7 +11,8 @@ export function mplSeedDir(dataDir: string): string {
   return join(dataDir, 'cache', 'mplconfig-seed');
 }
 
-export async function seedMatplotlibCache(config: Config): Promise<void> {
+/** Builds the seed; an abort (the server closing) stops the import and leaves nothing behind. */
+export async function seedMatplotlibCache(config: Config, signal?: AbortSignal): Promise<void> {
   const dir = mplSeedDir(config.dataDir);
   if (existsSync(dir) && readdirSync(dir).some((f) => f.startsWith('fontlist'))) return;
   const tmp = `${dir}.tmp-${process.pid}`;
@@ -20,6 +21,7 @@ export async function seedMatplotlibCache(config: Config): Promise<void> {
     await promisify(execFile)(config.python, ['-I', '-c', 'import matplotlib.font_manager'], {
       env: { MPLCONFIGDIR: tmp, MPLBACKEND: 'Agg', PATH: '/usr/bin:/bin', HOME: tmp },
       timeout: 60_000,
+      ...(signal ? { signal } : {}),
     });
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true }); // no matplotlib here: leave nothing behind
