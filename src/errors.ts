@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'isolation_unavailable',
   'docker_unavailable',
   'disk_full',
+  'resource_exhausted',
   'internal',
 ] as const;
 

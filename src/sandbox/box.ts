@@ -3,13 +3,24 @@
 // unless the server was started with isolation 'none'.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { SandboxError } from '../errors.js';
-import { buildBwrapArgv, probeHostLayout, type HostLayout } from './bwrap-argv.js';
+import { LineSplitter } from '../line-splitter.js';
+import { probeHostLayout, type HostLayout } from './bwrap-argv.js';
+import { ensureBoxOwnership } from './box-user.js';
 import { BoxCgroup } from './cgroups.js';
 import { KernelLane, KernelRestartedError } from './kernel-lane.js';
-import { buildLaunchCommand } from './launch.js';
-import type { AgentEvent, AgentFinal, AgentMessage, AgentReady, AgentRequest } from './protocol.js';
+import {
+  buildLaunchCommand,
+  feedLaunchFds,
+  LAUNCH_CWD,
+  LAUNCH_ENV,
+  launchStdio,
+  type LaunchCommand,
+} from './launch.js';
+import { planBoxLaunch } from './launch-plan.js';
+import { boxThreads, threadPoolEnv } from './thread-pools.js';
+import type { AgentEvent, AgentFinal, AgentReady, AgentRequest } from './protocol.js';
+import { AgentLineSchema, MAX_BOX_LINE_BYTES, parseBoxLine, type AgentLine } from './protocol-schema.js';
 import { hostSeccompArch, seccompProgram, seccompSupported } from './seccomp.js';
 
 export interface BoxLimits {
@@ -17,6 +28,8 @@ export interface BoxLimits {
   pids: number;
   fileSizeBytes: number;
   openFiles: number;
+  /** CPUs' worth of time per period; absent or 0: the box has its CPU share but no quota. */
+  cpuQuota?: number | undefined;
 }
 
 export interface BoxOptions {
@@ -80,14 +93,20 @@ function seccompFilterForHost(): Buffer | null {
   return seccompFilter;
 }
 
-/** Descriptors the box gets besides stdio: 3 the seccomp program (when used), 4 the lane, 5 and 6 the kernel's output. */
+/**
+ * Descriptors the box gets besides stdio: 3 the seccomp program (when used), 4 the lane, 5 and 6 the kernel's output,
+ * 7 bwrap's options.
+ */
 const EXTRA_STDIO = 4;
+const OPTIONS_FD = 7;
 
 export class Box {
   readonly mechanisms: Mechanisms;
   private lane!: KernelLane;
   private readonly pending = new Map<string, Pending>();
   private exited = false;
+  /** It sent a line that is not a valid message: it is being stopped, and takes no more requests. */
+  private broken = false;
   private exitListeners: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];
   private stderrTail = '';
   private lastOomCount = 0;
@@ -105,6 +124,7 @@ export class Box {
     const cgroup = BoxCgroup.create(opts.name, {
       memoryBytes: opts.limits.memoryBytes,
       pids: opts.limits.pids,
+      cpuQuota: opts.limits.cpuQuota,
     });
     const agentArgs = ['-I', '-u'];
     const env: Record<string, string> = {
@@ -114,37 +134,44 @@ export class Box {
       PYTHONUNBUFFERED: '1',
       SANDBOX_RLIMIT_FSIZE: String(opts.limits.fileSizeBytes),
       SANDBOX_RLIMIT_NOFILE: String(opts.limits.openFiles),
+      ...threadPoolEnv(boxThreads(opts.limits.cpuQuota)),
       ...opts.env,
     };
-    let command: string[];
+    let launch: LaunchCommand;
     let filter: Buffer | null = null;
     if (opts.isolation === 'bwrap') {
       filter = seccompFilterForHost();
-      const argv = buildBwrapArgv({
-        workspace: opts.workspace,
-        agentDir: opts.agentDir,
-        mplConfigDir: opts.mplConfigDir,
-        command: [opts.python, ...agentArgs, '/opt/sandbox-agent/agent.py'],
-        env,
-        network: opts.network ?? 'none',
-        hostLayout: hostLayoutFor(opts.bwrapPath),
-        ...(opts.extraRoBinds ? { extraRoBinds: opts.extraRoBinds } : {}),
-        ...(opts.extraRwBinds ? { extraRwBinds: opts.extraRwBinds } : {}),
-        ...(filter ? { seccompFd: 3 } : {}),
+      const rw = [opts.workspace, opts.mplConfigDir, ...(opts.extraRwBinds ?? []).map((b) => b.host)];
+      ensureBoxOwnership(rw);
+      launch = planBoxLaunch({
+        bwrapPath: opts.bwrapPath,
+        spec: {
+          workspace: opts.workspace,
+          agentDir: opts.agentDir,
+          mplConfigDir: opts.mplConfigDir,
+          command: [opts.python, ...agentArgs, '/opt/sandbox-agent/agent.py'],
+          env,
+          network: opts.network ?? 'none',
+          hostLayout: hostLayoutFor(opts.bwrapPath),
+          ...(opts.extraRoBinds ? { extraRoBinds: opts.extraRoBinds } : {}),
+          ...(opts.extraRwBinds ? { extraRwBinds: opts.extraRwBinds } : {}),
+          ...(filter ? { seccompFd: 3 } : {}),
+        },
+        cgroupProcs: cgroup ? cgroup.procsFiles() : [],
+        rlimits: { fileSizeBytes: opts.limits.fileSizeBytes, openFiles: opts.limits.openFiles },
+        optionsFd: OPTIONS_FD,
       });
-      command = [opts.bwrapPath, ...argv];
     } else {
-      command = [opts.python, ...agentArgs, `${opts.agentDir}/agent.py`];
+      launch = buildLaunchCommand({
+        bwrapPath: opts.python,
+        bwrapArgv: [...agentArgs, `${opts.agentDir}/agent.py`],
+        cgroupProcs: cgroup ? cgroup.procsFiles() : [],
+        rlimits: { fileSizeBytes: opts.limits.fileSizeBytes, openFiles: opts.limits.openFiles },
+      });
     }
-    const launch = buildLaunchCommand({
-      bwrapPath: command[0] as string,
-      bwrapArgv: command.slice(1),
-      cgroupProcs: cgroup ? cgroup.procsFiles() : [],
-      rlimits: { fileSizeBytes: opts.limits.fileSizeBytes, openFiles: opts.limits.openFiles },
-    });
-    const childEnv: Record<string, string> =
+    const childEnv: NodeJS.ProcessEnv =
       opts.isolation === 'bwrap'
-        ? { PATH: '/usr/bin:/bin' }
+        ? LAUNCH_ENV
         : {
             ...env,
             HOME: opts.workspace,
@@ -152,10 +179,19 @@ export class Box {
             SANDBOX_WORKSPACE: opts.workspace,
           };
     const child = spawn(launch.file, launch.args, {
-      cwd: opts.workspace,
+      cwd: opts.isolation === 'bwrap' ? LAUNCH_CWD : opts.workspace,
       env: childEnv,
-      stdio: ['pipe', 'pipe', 'pipe', filter ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
+      stdio: launchStdio(launch, [
+        'pipe',
+        'pipe',
+        'pipe',
+        filter ? 'pipe' : 'ignore',
+        'pipe',
+        'pipe',
+        'pipe',
+      ]),
     });
+    feedLaunchFds(launch, child.stdio);
     // A write to a box that has just died fails with EPIPE: its exit is reported by the 'exit' handler, and an
     // unhandled stream error would end the server.
     child.stdin?.on('error', () => undefined);
@@ -177,6 +213,8 @@ export class Box {
     };
     // The agent answers kernel_* requests; they go through the box once it exists.
     let started: Box | undefined;
+    /** Set when the box broke the protocol before it was ready: its start fails with this. */
+    let brokeWith: SandboxError | undefined;
     const lane = new KernelLane(
       io,
       {
@@ -189,6 +227,14 @@ export class Box {
                 () => undefined,
               )
             : Promise.resolve(),
+        fail: (err) => {
+          if (started) {
+            started.fail(err);
+          } else {
+            brokeWith ??= err;
+            child.kill('SIGKILL');
+          }
+        },
       },
       opts.workspace,
       opts.limits.fileSizeBytes,
@@ -221,54 +267,64 @@ export class Box {
         clearTimeout(timer);
         if (!box) {
           cgroup?.destroy();
-          const err = new SandboxError(
-            'internal',
-            `the sandbox exited during start (code ${code}, signal ${signal})`,
-            { stderr: (stderr + lane.strayStderr).slice(-4000) },
-          );
+          const err =
+            brokeWith ??
+            new SandboxError('internal', `the sandbox exited during start (code ${code}, signal ${signal})`, {
+              stderr: (stderr + lane.strayStderr).slice(-4000),
+            });
           lane.close(err);
           reject(err);
           return;
         }
         box.onChildExit(code, signal);
       });
-      const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
-      lines.on('line', (line) => {
-        let msg: AgentMessage;
-        try {
-          msg = JSON.parse(line) as AgentMessage;
-        } catch {
+      // Every line of the agent is checked; one that is not a valid message is the box's failure (lane.fail).
+      const onAgentLine = (line: string) => {
+        if (!line || brokeWith || box?.broken) return;
+        const parsed = parseBoxLine(AgentLineSchema, line);
+        if (!parsed.ok) {
+          lane.fail(parsed.reason, 'agent');
           return;
         }
-        if (!box) {
-          if (msg.type === 'ready' && !agentReady) {
-            agentReady = msg;
-            // Ready means a kernel serves: wait for its hello on the lane too.
-            lane.ready().then(
-              () => {
-                clearTimeout(timer);
-                box = new Box(child, cgroup, mechanisms, {
-                  ...msg,
-                  kernel_pid: lane.kernelPid ?? msg.kernel_pid,
-                });
-                box.lane = lane;
-                started = box;
-                resolve(box);
-              },
-              () => undefined,
-            );
-          } else if (msg.type === 'kernel_exit') {
-            lane.onKernelExit(msg);
-          }
-          return;
+        const msg = parsed.msg;
+        if (box) {
+          box.dispatch(msg);
+        } else if (msg.type === 'ready' && !agentReady) {
+          const ready: AgentReady = {
+            type: 'ready',
+            pid: msg.pid,
+            kernel_pid: msg.kernel_pid ?? 0,
+            python: msg.python,
+          };
+          agentReady = ready;
+          // Ready means a kernel serves: wait for its hello on the lane too.
+          lane.ready().then(
+            () => {
+              clearTimeout(timer);
+              box = new Box(child, cgroup, mechanisms, {
+                ...ready,
+                kernel_pid: lane.kernelPid ?? ready.kernel_pid,
+              });
+              box.lane = lane;
+              started = box;
+              resolve(box);
+            },
+            () => undefined,
+          );
+        } else if (msg.type === 'kernel_exit') {
+          lane.onKernelExit(msg);
         }
-        box.dispatch(msg);
+      };
+      const agentLines = new LineSplitter(MAX_BOX_LINE_BYTES, {
+        line: onAgentLine,
+        overflow: () => lane.fail(`a line longer than ${MAX_BOX_LINE_BYTES} bytes`, 'agent'),
       });
+      child.stdout?.on('data', (chunk: Buffer) => agentLines.push(chunk));
     });
   }
 
   get alive(): boolean {
-    return !this.exited;
+    return !this.exited && !this.broken;
   }
 
   /** Sends a request; resolves with the agent's final message. Events stream to onEvent. */
@@ -278,7 +334,7 @@ export class Box {
     hardTimeoutMs?: number,
   ): { id: string; done: Promise<AgentFinal> } {
     const id = randomUUID();
-    if (this.exited) {
+    if (!this.alive) {
       return { id, done: Promise.reject(new SandboxError('internal', 'the sandbox is not running')) };
     }
     if (req.op === 'execute' || req.op === 'info' || req.op === 'clear_cache') {
@@ -361,9 +417,14 @@ export class Box {
 
   /** Sends a request that has no answer of its own (interrupt). */
   notify(req: AgentRequest): void {
-    if (this.exited) return;
+    if (!this.alive) return;
     if (req.op === 'interrupt' && this.lane.interrupt(req.target)) return;
     this.child.stdin?.write(JSON.stringify({ id: randomUUID(), ...req }) + '\n');
+  }
+
+  /** Kernels that have exited in this box so far, idle ones included: a change means Python state was lost. */
+  get kernelExits(): number {
+    return this.lane.kernelExits;
   }
 
   onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
@@ -437,16 +498,26 @@ export class Box {
     this.stderrTail = (this.stderrTail + chunk).slice(-8192);
   }
 
-  private dispatch(msg: AgentMessage): void {
+  private dispatch(msg: AgentLine): void {
     if (msg.type === 'ready') return;
     if (msg.type === 'kernel_exit') {
       this.lane.onKernelExit(msg);
       return;
     }
-    const p = this.pending.get(msg.id);
+    const p = msg.id === null ? undefined : this.pending.get(msg.id);
     if (!p) return;
-    if (msg.type === 'final') p.resolve(msg);
-    else p.onEvent?.(msg);
+    // Checked against the schema; a request's own fields (info, probe, result…) are its caller's to read.
+    if (msg.type === 'final') p.resolve(msg as AgentFinal);
+    else p.onEvent?.(msg as AgentEvent);
+  }
+
+  /** The box broke the protocol (the lane has ended its calls): fail the agent's, and stop the box. */
+  private fail(err: SandboxError): void {
+    if (this.broken) return;
+    this.broken = true;
+    for (const p of [...this.pending.values()]) p.reject(err);
+    this.pending.clear();
+    this.kill();
   }
 
   private onChildExit(code: number | null, signal: NodeJS.Signals | null): void {

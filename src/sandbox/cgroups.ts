@@ -1,4 +1,4 @@
-// Per-box memory and process-count limits through cgroups (v2, or v1 where that is what the machine has); it must never touch cgroups outside its own sandbox-mcp subtree nor kill a process it did not put there.
+// Per-box memory, process-count and CPU-share limits through cgroups (v2, or v1 where that is what the machine has); it must never touch cgroups outside its own sandbox-mcp subtree nor kill a process it did not put there.
 import {
   closeSync,
   existsSync,
@@ -9,7 +9,7 @@ import {
   rmdirSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SandboxError } from '../errors.js';
 
 export type CgroupVersion = 1 | 2;
@@ -17,6 +17,24 @@ export type CgroupVersion = 1 | 2;
 export interface CgroupLimits {
   memoryBytes: number;
   pids: number;
+  /** CPUs' worth of time the box may use per period (1.5 = one and a half CPUs); absent or 0: no quota, only the share. */
+  cpuQuota?: number | undefined;
+}
+
+/**
+ * Every box gets the same CPU share (v1 cpu.shares, v2 cpu.weight: the kernel's defaults, written explicitly), so
+ * the scheduler divides busy CPUs between boxes, not between processes: a box running 200 busy processes gets no
+ * more than one running a single one.
+ */
+export const CPU_SHARES_V1 = 1024;
+export const CPU_WEIGHT_V2 = 100;
+const CPU_PERIOD_US = 100_000;
+
+/** Whether boxes get a CPU share of their own here, and if not, why. */
+export interface CpuSupport {
+  enforced: boolean;
+  mechanism: string;
+  reason?: string;
 }
 
 export interface CgroupSupport {
@@ -29,7 +47,7 @@ export interface CgroupSupport {
 /** Where the hierarchies are mounted and where this process sits in them. */
 export type CgroupLayout =
   | { version: 2; mount: string; ownCgroup: string; controllers: string[] }
-  | { version: 1; memoryMount: string | null; pidsMount: string | null };
+  | { version: 1; memoryMount: string | null; pidsMount: string | null; cpuMount: string | null };
 
 export const CGROUP_PARENT = 'sandbox-mcp';
 
@@ -103,7 +121,7 @@ export function parseCgroupLayout(
   const memoryMount = v1('memory');
   const pidsMount = v1('pids');
   if (memoryMount === null && pidsMount === null) return null;
-  return { version: 1, memoryMount, pidsMount };
+  return { version: 1, memoryMount, pidsMount, cpuMount: v1('cpu') };
 }
 
 function readControllers(mount: string): string[] {
@@ -135,6 +153,32 @@ let hostLayout: CgroupLayout | null | undefined;
 export function hostCgroupLayout(): CgroupLayout | null {
   if (hostLayout === undefined) hostLayout = detectCgroupLayout();
   return hostLayout;
+}
+
+/**
+ * The lowest pids.max from this process's pids cgroup up to the root of the hierarchy it sees (a container's
+ * limit, a systemd unit's TasksMax), or null when none is set. Pure apart from reading the pids.max files.
+ */
+export function ownPidsMax(
+  mountinfo = readText('/proc/self/mountinfo') ?? '',
+  procSelfCgroup = readText('/proc/self/cgroup') ?? '',
+): number | null {
+  const mounts = parseMountinfo(mountinfo);
+  const lines = procSelfCgroup.split('\n');
+  const v1 = mounts.find((m) => m.fsType === 'cgroup' && m.superOptions.includes('pids'));
+  const mount = v1 ?? mounts.find((m) => m.fsType === 'cgroup2');
+  const line = v1
+    ? lines.find((l) => (l.split(':')[1] ?? '').split(',').includes('pids'))
+    : lines.find((l) => l.startsWith('0::'));
+  if (mount === undefined || line === undefined) return null;
+  let path = pathWithinMount(line.split(':').slice(2).join(':'), mount.root);
+  let lowest: number | null = null;
+  for (;;) {
+    const max = readNumber(join(mount.mountPoint, path, 'pids.max'));
+    if (max !== null && max > 0) lowest = lowest === null ? max : Math.min(lowest, max);
+    if (path === '/' || path === '') return lowest;
+    path = dirname(path);
+  }
 }
 
 function errnoOf(err: unknown): string | undefined {
@@ -287,6 +331,7 @@ interface BoxDirs {
   version: CgroupVersion;
   memoryDir: string | null;
   pidsDir: string | null;
+  cpuDir: string | null;
 }
 
 function writeLimits(dirs: BoxDirs, limits: CgroupLimits): void {
@@ -314,6 +359,22 @@ function writeLimits(dirs: BoxDirs, limits: CgroupLimits): void {
   if (dirs.pidsDir !== null) writeFileSync(join(dirs.pidsDir, 'pids.max'), pids);
 }
 
+/** The box's CPU share, and its quota when one is set. */
+function writeCpu(version: CgroupVersion, dir: string, limits: CgroupLimits): void {
+  const quota =
+    limits.cpuQuota !== undefined && limits.cpuQuota > 0 ? Math.round(limits.cpuQuota * CPU_PERIOD_US) : null;
+  if (version === 2) {
+    writeFileSync(join(dir, 'cpu.weight'), String(CPU_WEIGHT_V2));
+    if (quota !== null) writeFileSync(join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+    return;
+  }
+  writeFileSync(join(dir, 'cpu.shares'), String(CPU_SHARES_V1));
+  if (quota !== null) {
+    writeFileSync(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+    writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quota));
+  }
+}
+
 function removeDir(dir: string): void {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -329,6 +390,29 @@ function removeDir(dir: string): void {
   }
 }
 
+/** Unified mounts where handing the cpu controller down failed once: later boxes go without it, not retrying. */
+const v2CpuRefused = new Set<string>();
+
+/**
+ * Hands the cpu controller down to the boxes' parent, after memory and pids have found it: asked for apart from them
+ * so that a refusal (it is not delegated, or a realtime process sits outside the root cgroup) never costs those.
+ */
+function handDownCpu(
+  layout: Extract<CgroupLayout, { version: 2 }>,
+  parent: string,
+  wanted: string[],
+): boolean {
+  if (!layout.controllers.includes('cpu') || v2CpuRefused.has(layout.mount)) return false;
+  const above = parent === join(layout.mount, CGROUP_PARENT) ? layout.mount : dirname(parent);
+  try {
+    for (const dir of [above, parent]) enableControllers(dir, [...wanted, 'cpu']);
+    return true;
+  } catch {
+    v2CpuRefused.add(layout.mount);
+    return false;
+  }
+}
+
 function resolveDirs(layout: CgroupLayout, name: string): BoxDirs {
   if (layout.version === 2) {
     const wanted = ['memory', 'pids'].filter((c) => layout.controllers.includes(c));
@@ -338,6 +422,7 @@ function resolveDirs(layout: CgroupLayout, name: string): BoxDirs {
       version: 2,
       memoryDir: wanted.includes('memory') ? dir : null,
       pidsDir: wanted.includes('pids') ? dir : null,
+      cpuDir: handDownCpu(layout, parent, wanted) ? dir : null,
     };
   }
   const under = (mount: string | null): string | null => {
@@ -347,15 +432,23 @@ function resolveDirs(layout: CgroupLayout, name: string): BoxDirs {
   };
   const memoryDir = under(layout.memoryMount);
   const pidsDir = under(layout.pidsMount);
-  return { version: 1, memoryDir, pidsDir };
+  let cpuDir: string | null = null;
+  try {
+    cpuDir = under(layout.cpuMount);
+  } catch {
+    // no cpu share then; the memory and pids limits do not depend on it
+  }
+  return { version: 1, memoryDir, pidsDir, cpuDir };
 }
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
+function dirsOf(dirs: BoxDirs): string[] {
+  return [...new Set([dirs.memoryDir, dirs.pidsDir, dirs.cpuDir])].filter((d): d is string => d !== null);
+}
+
 function procsFilesOf(dirs: BoxDirs): string[] {
-  return [...new Set([dirs.memoryDir, dirs.pidsDir])]
-    .filter((d): d is string => d !== null)
-    .map((d) => join(d, 'cgroup.procs'));
+  return dirsOf(dirs).map((d) => join(d, 'cgroup.procs'));
 }
 
 function pidsOf(dirs: BoxDirs): number[] {
@@ -363,7 +456,7 @@ function pidsOf(dirs: BoxDirs): number[] {
 }
 
 function killAllIn(dirs: BoxDirs): void {
-  const v2Dir = dirs.version === 2 ? (dirs.memoryDir ?? dirs.pidsDir) : null;
+  const v2Dir = dirs.version === 2 ? (dirs.memoryDir ?? dirs.pidsDir ?? dirs.cpuDir) : null;
   if (v2Dir !== null && existsSync(join(v2Dir, 'cgroup.kill'))) {
     try {
       writeFileSync(join(v2Dir, 'cgroup.kill'), '1');
@@ -389,7 +482,7 @@ function killAllIn(dirs: BoxDirs): void {
 
 function destroyDirs(dirs: BoxDirs): void {
   killAllIn(dirs);
-  for (const dir of new Set([dirs.memoryDir, dirs.pidsDir])) if (dir !== null) removeDir(dir);
+  for (const dir of dirsOf(dirs)) removeDir(dir);
 }
 
 /** Makes the box directories and writes the limits; throws with the kernel's reason, leaving nothing behind. */
@@ -402,7 +495,8 @@ function createDirs(layout: CgroupLayout, name: string, limits: CgroupLimits): B
     for (const dir of new Set([dirs.memoryDir, dirs.pidsDir])) {
       if (dir === null) continue;
       // leftovers of a crashed run: their processes must not survive into the new box
-      if (existsSync(dir)) destroyDirs({ version: dirs.version, memoryDir: dir, pidsDir: null });
+      if (existsSync(dir))
+        destroyDirs({ version: dirs.version, memoryDir: dir, pidsDir: null, cpuDir: null });
       mkdirSync(dir);
       made.push(dir);
     }
@@ -417,7 +511,32 @@ function createDirs(layout: CgroupLayout, name: string, limits: CgroupLimits): B
     }
     throw err;
   }
-  return dirs;
+  return { ...dirs, cpuDir: withCpu(dirs, limits) };
+}
+
+/** Gives the box its CPU share (and quota); where that fails the box goes without one rather than not at all. */
+function withCpu(dirs: BoxDirs, limits: CgroupLimits): string | null {
+  const dir = dirs.cpuDir;
+  if (dir === null) return null;
+  const own = dir !== dirs.memoryDir && dir !== dirs.pidsDir;
+  try {
+    if (own) {
+      if (existsSync(dir))
+        destroyDirs({ version: dirs.version, memoryDir: null, pidsDir: null, cpuDir: dir });
+      mkdirSync(dir);
+    }
+    writeCpu(dirs.version, dir, limits);
+    return dir;
+  } catch {
+    if (own) {
+      try {
+        removeDir(dir);
+      } catch {
+        // an empty directory left behind is removed by the next box of that name
+      }
+    }
+    return null;
+  }
 }
 
 /** One box's cgroup(s): a single v2 directory, or a memory and a pids directory under v1. */
@@ -425,6 +544,8 @@ export class BoxCgroup {
   readonly version: CgroupVersion;
   readonly memoryDir: string | null;
   readonly pidsDir: string | null;
+  /** Where the box's CPU share is written; null when this machine gives boxes none. */
+  readonly cpuDir: string | null;
   /** The usage counters are read after every call, so their files stay open and are re-read in place. */
   private readonly counters = new CounterFiles();
 
@@ -432,6 +553,7 @@ export class BoxCgroup {
     this.version = dirs.version;
     this.memoryDir = dirs.memoryDir;
     this.pidsDir = dirs.pidsDir;
+    this.cpuDir = dirs.cpuDir;
   }
 
   /**
@@ -446,7 +568,7 @@ export class BoxCgroup {
   ): BoxCgroup | null {
     if (!NAME.test(name))
       throw new SandboxError('invalid_argument', `invalid cgroup name ${JSON.stringify(name)}`);
-    if (!(limits.memoryBytes > 0) || !(limits.pids > 0)) {
+    if (!(limits.memoryBytes > 0) || !(limits.pids > 0) || !((limits.cpuQuota ?? 0) >= 0)) {
       throw new SandboxError('invalid_argument', 'cgroup limits must be positive', { ...limits });
     }
     if (layout === null) return null;
@@ -463,6 +585,10 @@ export class BoxCgroup {
 
   get pidsEnforced(): boolean {
     return this.pidsDir !== null;
+  }
+
+  get cpuEnforced(): boolean {
+    return this.cpuDir !== null;
   }
 
   /** Every cgroup.procs a launcher must write its pid into before the box starts. */
@@ -564,4 +690,81 @@ export function cgroupSupport(layout: CgroupLayout | null = hostCgroupLayout()):
         : `the ${missing} controller is not mounted (cgroup v1); mount it or boot with cgroup v2`;
   }
   return result;
+}
+
+/**
+ * Whether boxes get a CPU share of their own here, found like cgroupSupport() by creating a probe cgroup. Without
+ * one, a session running many busy processes takes CPU time from every other session.
+ */
+export function cpuSupport(layout: CgroupLayout | null = hostCgroupLayout()): CpuSupport {
+  const none = (reason: string): CpuSupport => ({ enforced: false, mechanism: 'none', reason });
+  if (layout === null) return none(`no cgroup hierarchy is mounted; ${FIX_HINT}`);
+  if (layout.version === 1 && layout.cpuMount === null)
+    return none('the cpu controller is not mounted (cgroup v1); mount it, or boot with cgroup v2');
+  if (layout.version === 2 && !layout.controllers.includes('cpu')) {
+    return none(
+      "the cpu controller is not available in the unified hierarchy; enable it in the parent's cgroup.subtree_control or delegate it (Delegate=yes)",
+    );
+  }
+  let dirs: BoxDirs;
+  try {
+    dirs = createDirs(layout, `probe-cpu-${process.pid}-${Date.now().toString(36)}`, {
+      memoryBytes: 256 * 1024 * 1024,
+      pids: 64,
+    });
+  } catch (err) {
+    return none(`cannot create cgroups (${(err as Error).message}); ${FIX_HINT}`);
+  }
+  try {
+    destroyDirs(dirs);
+  } catch {
+    // a probe left behind is harmless; the next create of that name would clean it
+  }
+  if (dirs.cpuDir === null) {
+    return none(
+      layout.version === 2
+        ? 'the cpu controller could not be handed down to the boxes (it is not delegated, or a realtime process outside the root cgroup blocks it)'
+        : 'no cgroup could be made under the cpu controller mount',
+    );
+  }
+  return {
+    enforced: true,
+    mechanism:
+      layout.version === 2
+        ? `cpu cgroup (v2, cpu.weight ${CPU_WEIGHT_V2} per box)`
+        : `cpu cgroup (v1, cpu.shares ${CPU_SHARES_V1} per box)`,
+  };
+}
+
+/**
+ * Removes the cgroup folders that boxes of a killed server left behind, found by name (the session ids of the data
+ * dir this server owns; see sessions/ownership.ts): whatever still runs in one is killed first. Names of other
+ * servers' boxes are never passed here, and nothing outside the sandbox-mcp parents is looked at.
+ */
+export function removeLeftoverCgroups(
+  names: Iterable<string>,
+  layout: CgroupLayout | null = hostCgroupLayout(),
+): number {
+  if (layout === null) return 0;
+  const parents =
+    layout.version === 2
+      ? [join(layout.mount, CGROUP_PARENT), join(layout.mount, layout.ownCgroup, CGROUP_PARENT)]
+      : [layout.memoryMount, layout.pidsMount, layout.cpuMount]
+          .filter((m): m is string => m !== null)
+          .map((m) => join(m, CGROUP_PARENT));
+  let removed = 0;
+  for (const name of names) {
+    if (!NAME.test(name)) continue;
+    for (const parent of new Set(parents)) {
+      const dir = join(parent, name);
+      if (!existsSync(dir)) continue;
+      try {
+        destroyDirs({ version: layout.version, memoryDir: dir, pidsDir: null, cpuDir: null });
+        removed++;
+      } catch {
+        // still busy: the next start, or the next box of that name, removes it
+      }
+    }
+  }
+  return removed;
 }

@@ -1,11 +1,22 @@
 // `sandbox-mcp doctor`: finds out, by actually jailing a probe, which protections this machine enforces and by which mechanism; it must never report a protection as enforced without having seen it hold, nor leave probes or cgroups behind.
-import { accessSync, constants, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { buildBwrapArgv, probeHostLayout, type BindMount, type HostLayout } from './bwrap-argv.js';
-import { BoxCgroup, cgroupSupport, type CgroupSupport } from './cgroups.js';
-import { buildLaunchCommand, runLaunchCommand, type LaunchResult } from './launch.js';
+import { probeHostLayout, type BindMount, type HostLayout } from './bwrap-argv.js';
+import { boxOwner, ensureBoxOwnership, serverIsRoot } from './box-user.js';
+import { BoxCgroup, cgroupSupport, cpuSupport, type CgroupSupport, type CpuSupport } from './cgroups.js';
+import { runLaunchCommand, type LaunchCommand, type LaunchResult } from './launch.js';
+import { planBoxLaunch } from './launch-plan.js';
 import {
   DENIED_SYSCALLS,
   hostSeccompArch,
@@ -22,7 +33,11 @@ export type ProtectionName =
   | 'file_size_limit'
   | 'open_files_limit'
   | 'seccomp'
-  | 'filesystem';
+  | 'filesystem'
+  | 'host_identity'
+  | 'proc_protected'
+  | 'no_host_paths'
+  | 'no_setuid';
 
 export const PROTECTIONS: readonly ProtectionName[] = [
   'namespaces',
@@ -33,6 +48,10 @@ export const PROTECTIONS: readonly ProtectionName[] = [
   'open_files_limit',
   'seccomp',
   'filesystem',
+  'host_identity',
+  'proc_protected',
+  'no_host_paths',
+  'no_setuid',
 ];
 
 export interface ProtectionStatus {
@@ -47,6 +66,8 @@ export interface DoctorReport {
   bwrap: { path: string | null; version: string | null };
   python: string;
   cgroup: CgroupSupport;
+  /** Whether each box gets a CPU share of its own (not a protection row: a missing one slows, it does not expose). */
+  cpu?: CpuSupport;
   seccomp: SeccompSupport;
   protections: ProtectionStatus[];
   allEnforced: boolean;
@@ -178,6 +199,51 @@ for pid in children:
     os.kill(pid, 9)
 for pid in children:
     os.waitpid(pid, 0)
+try:
+    open('/workspace/owner-probe', 'w').close()
+    out['owner_probe'] = 'ok'
+except OSError as e:
+    out['owner_probe'] = ename(e)
+def opens_for_write(p):
+    try:
+        os.close(os.open(p, os.O_WRONLY))
+        return 'writable'
+    except OSError as e:
+        return ename(e)
+out['proc_writes'] = {p: opens_for_write(p) for p in ('/proc/sys/kernel/core_pattern', '/proc/sys/vm/drop_caches', '/proc/sysrq-trigger') if os.path.exists(p)}
+def reads(p):
+    try:
+        with open(p, 'rb') as f:
+            return 'readable' if f.read(64) else 'empty'
+    except OSError as e:
+        return ename(e)
+out['proc_reads'] = {p: reads(p) for p in ('/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/kallsyms', '/proc/sched_debug') if os.path.exists(p)}
+host_paths = [l for l in sys.stdin.read().split('\n') if l]
+leaks = []
+for p in ('/proc/1/environ', '/proc/1/cmdline', '/proc/self/environ', '/proc/self/cmdline'):
+    try:
+        with open(p, 'rb') as f:
+            text = f.read().decode('utf8', 'replace')
+    except OSError:
+        continue
+    leaks += [p for h in host_paths if h in text]
+leaks += ['PWD' for h in host_paths if h in os.environ.get('PWD', '') + os.getcwd()]
+out['host_path_leaks'] = sorted(set(leaks))
+def try_setuid():
+    try:
+        with open('/workspace/suid-chmod', 'w') as f:
+            f.write('x')
+        os.chmod('/workspace/suid-chmod', 0o4755)
+        chmod = 'ok'
+    except OSError as e:
+        chmod = ename(e)
+    try:
+        os.close(os.open('/workspace/suid-create', os.O_CREAT | os.O_WRONLY, 0o6755))
+        create = 'ok'
+    except OSError as e:
+        create = ename(e)
+    return {'chmod': chmod, 'create': create}
+out['setuid'] = try_setuid()
 print(json.dumps(out))
 `;
 
@@ -209,6 +275,11 @@ interface ProbeOutput {
   seccomp_mode: string | null;
   fork_error: string | null;
   forked: number;
+  owner_probe: string;
+  proc_writes: Record<string, string>;
+  proc_reads: Record<string, string>;
+  host_path_leaks: string[];
+  setuid: { chmod: string; create: string };
 }
 
 function parseProbe(result: LaunchResult): ProbeOutput | null {
@@ -256,6 +327,7 @@ function pythonBinds(python: string): BindMount[] {
 
 export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   const cgroup = cgroupSupport();
+  const cpu = cpuSupport();
   const seccomp = seccompSupported();
   const notes: string[] = [];
   const bwrap = findBwrap(opts.bwrapPath);
@@ -263,6 +335,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
     bwrap: { path: bwrap, version },
     python: opts.python,
     cgroup,
+    cpu,
     seccomp,
     protections,
     allEnforced: protections.every((p) => p.enforced),
@@ -284,10 +357,10 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   }
   const version = await bwrapVersion(bwrap);
   const bwrapName = version ?? 'bubblewrap';
-  if (process.getuid?.() === 0) {
+  if (serverIsRoot()) {
+    const owner = boxOwner();
     notes.push(
-      'bwrap runs as root here: uid 1000 in the box is host root for the permission checks of anything bound into it, ' +
-        'which is why the box sees only /usr and a public subset of /etc, and only the workspace, the matplotlib dir and /tmp are writable.',
+      `the server runs as root: boxes run as host uid ${owner.uid}:${owner.gid} (${owner.source === 'passwd' ? 'the sandbox-mcp user' : owner.source === 'configured' ? '--box-uid' : 'the default; create a user named sandbox-mcp or pass --box-uid to choose another'}), never as root.`,
     );
   }
   if (cgroup.version === 1)
@@ -321,10 +394,11 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       .filter((p) => p.startsWith(home + '/'))
       .map((p) => p.slice(home.length + 1).split('/')[0] ?? '');
 
+    ensureBoxOwnership([join(tmp, 'workspace'), join(tmp, 'mpl')]);
     const launch = (command: string[], withSeccomp: boolean) =>
-      buildLaunchCommand({
+      planBoxLaunch({
         bwrapPath: bwrap,
-        bwrapArgv: buildBwrapArgv({
+        spec: {
           workspace: join(tmp, 'workspace'),
           agentDir: join(tmp, 'agent'),
           mplConfigDir: join(tmp, 'mpl'),
@@ -334,9 +408,10 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
           extraRoBinds,
           hostLayout: layout,
           ...(withSeccomp ? { seccompFd: 3 } : {}),
-        }),
+        },
         cgroupProcs: box ? box.procsFiles() : [],
         rlimits: { fileSizeBytes: PROBE_FILE_SIZE_BYTES, openFiles: PROBE_OPEN_FILES },
+        optionsFd: 4,
       });
 
     const probeArgs = [
@@ -352,6 +427,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       launch([opts.python, '-c', PROBE_SCRIPT, ...probeArgs], program !== undefined),
       {
         ...(program ? { seccompProgram: program } : {}),
+        // the host paths the box must not see, on stdin so they appear in no command line
+        stdin: [tmp, realpathSync(tmp), process.cwd()].join('\n'),
         timeoutMs: 60_000,
       },
     );
@@ -465,6 +542,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
         `writing /: ${probe.root_write}`,
       ...(fsOk ? {} : { fix: 'report this: the box root exposes host files it should not' }),
     });
+    protections.push(...identityChecks(probe, tmp));
 
     return report(protections, version);
   } finally {
@@ -478,10 +556,74 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   }
 }
 
+/** Who the box is on the host, what of /proc it can touch, which host paths it sees, whether it can plant setuid files. */
+function identityChecks(probe: ProbeOutput, tmp: string): ProtectionStatus[] {
+  // the kernel's answer, seen from the host: who owns a file the box made
+  let hostUid = NaN;
+  try {
+    hostUid = lstatSync(join(tmp, 'workspace', 'owner-probe')).uid;
+  } catch {
+    // the box could not write its workspace: reported below
+  }
+  const owner = boxOwner();
+  const idOk = Number.isInteger(hostUid) && hostUid !== 0;
+  const writable = Object.entries(probe.proc_writes).filter(([, v]) => v === 'writable');
+  const readable = Object.entries(probe.proc_reads).filter(([, v]) => v === 'readable');
+  const procOk = writable.length === 0 && readable.length === 0;
+  const setuidOnHost = ['suid-chmod', 'suid-create'].filter((n) => {
+    try {
+      return (lstatSync(join(tmp, 'workspace', n)).mode & 0o6000) !== 0;
+    } catch {
+      return false;
+    }
+  });
+  const suidOk = setuidOnHost.length === 0;
+  const pathsOk = probe.host_path_leaks.length === 0;
+  return [
+    {
+      name: 'host_identity',
+      enforced: idOk,
+      mechanism: serverIsRoot()
+        ? `box uid ${owner.uid}:${owner.gid} (${owner.source === 'passwd' ? 'user sandbox-mcp' : owner.source}), set by setpriv before bwrap`
+        : "the server's own unprivileged uid (user namespace)",
+      detail: `box uid 1000 is host uid ${Number.isInteger(hostUid) ? hostUid : `unknown (${probe.owner_probe})`}`,
+      ...(idOk
+        ? {}
+        : { fix: 'the box must never map to host root: check --box-uid and that setpriv exists' }),
+    },
+    {
+      name: 'proc_protected',
+      enforced: procOk,
+      mechanism: '/proc/sys, /proc/fs, /proc/bus, /proc/irq read-only; kcore, keys, timer_list, … masked',
+      detail:
+        `writable: ${writable.map(([k]) => k).join(', ') || 'none'}; ` +
+        `readable kernel internals: ${readable.map(([k]) => k).join(', ') || 'none'}`,
+      ...(procOk ? {} : { fix: 'report this: a global /proc entry is open to the box' }),
+    },
+    {
+      name: 'no_host_paths',
+      enforced: pathsOk,
+      mechanism:
+        "bwrap options through a descriptor (--args), a clean environment, '/' as the launcher's folder",
+      detail: `host paths seen in: ${probe.host_path_leaks.join(', ') || 'nothing checked (environ, cmdline, PWD)'}`,
+      ...(pathsOk ? {} : { fix: 'report this: a host path reaches the box' }),
+    },
+    {
+      name: 'no_setuid',
+      enforced: suidOk && probe.setuid.chmod !== 'ok' && probe.setuid.create !== 'ok',
+      mechanism: 'seccomp refuses modes with setuid/setgid bits (chmod family, open/mkdir/mknod)',
+      detail: `chmod 4755 inside: ${probe.setuid.chmod}; create with 6755: ${probe.setuid.create}; setuid files on the host: ${setuidOnHost.join(', ') || 'none'}`,
+      ...(suidOk && probe.setuid.chmod !== 'ok'
+        ? {}
+        : { fix: 'needs the seccomp filter (x86_64 or aarch64 kernel with CONFIG_SECCOMP_FILTER)' }),
+    },
+  ];
+}
+
 async function memoryCheck(
   box: BoxCgroup | null,
   support: CgroupSupport,
-  launchBomb: (chunks16MiB: number) => ReturnType<typeof buildLaunchCommand>,
+  launchBomb: (chunks16MiB: number) => LaunchCommand,
 ): Promise<ProtectionStatus> {
   if (box === null || !box.memoryEnforced) {
     return {
@@ -515,6 +657,10 @@ async function memoryCheck(
   };
 }
 
+function cpuLine(cpu: CpuSupport): string {
+  return cpu.enforced ? cpu.mechanism : `NO: ${cpu.reason ?? 'no cpu cgroup'}`;
+}
+
 function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
@@ -526,6 +672,7 @@ export function formatDoctorReport(report: DoctorReport): string {
     `bubblewrap: ${report.bwrap.path ? `${report.bwrap.path} (${report.bwrap.version ?? 'unknown version'})` : 'not found'}`,
     `python:     ${report.python}`,
     `cgroups:    ${report.cgroup.version ? `v${report.cgroup.version}` : 'none'} (memory ${report.cgroup.memory ? 'yes' : 'no'}, pids ${report.cgroup.pids ? 'yes' : 'no'})`,
+    ...(report.cpu ? [`cpu share:  ${cpuLine(report.cpu)}`] : []),
     `seccomp:    ${report.seccomp.ok ? `yes (${report.seccomp.arch})` : `no (${report.seccomp.reason ?? report.seccomp.arch})`}`,
     '',
   );

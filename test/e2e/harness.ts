@@ -35,6 +35,8 @@ export interface StartOptions {
   dataDir?: string;
   args?: string[];
   env?: Record<string, string>;
+  /** Runs the server as this host user (through setpriv); the suite itself runs as root. */
+  runAs?: { uid: number; gid: number };
 }
 
 function newClient(era: Era = '2025'): Client {
@@ -69,7 +71,25 @@ function wrap(
   };
 }
 
-const baseEnv = (): Record<string, string> => ({
+/**
+ * The error body an agent gets from a failed call: structuredContent.error of a full result (a failed run, a
+ * command that timed out), else the JSON `{"error": …}` that is the text of an error result. Throws when neither.
+ */
+export function errorOf(r: CallToolResult): Record<string, any> {
+  const sc = r.structuredContent as { error?: Record<string, any> | null } | undefined;
+  if (sc?.error) return sc.error;
+  const text = r.content.find((c) => c.type === 'text')?.text ?? '';
+  let body: { error?: Record<string, any> } | undefined;
+  try {
+    body = JSON.parse(text) as { error?: Record<string, any> };
+  } catch {
+    body = undefined;
+  }
+  if (!body?.error) throw new Error(`no error in the result: ${text.slice(0, 300)}`);
+  return body.error;
+}
+
+export const baseEnv = (): Record<string, string> => ({
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   HOME: process.env.HOME ?? '/root',
   SANDBOX_MCP_LOG_LEVEL: 'warn',
@@ -79,9 +99,19 @@ const baseEnv = (): Record<string, string> => ({
 
 export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
   const dataDir = opts.dataDir ?? freshDataDir();
+  const serverArgv = [CLI, '--data-dir', dataDir, '--pool-size', '1', ...(opts.args ?? [])];
   const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [CLI, '--data-dir', dataDir, '--pool-size', '1', ...(opts.args ?? [])],
+    command: opts.runAs ? '/usr/bin/setpriv' : process.execPath,
+    args: opts.runAs
+      ? [
+          `--reuid=${opts.runAs.uid}`,
+          `--regid=${opts.runAs.gid}`,
+          '--clear-groups',
+          '--',
+          process.execPath,
+          ...serverArgv,
+        ]
+      : serverArgv,
     env: { ...baseEnv(), ...opts.env },
     stderr: 'pipe',
   });

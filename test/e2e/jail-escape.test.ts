@@ -1,6 +1,7 @@
 // The core_pattern escape and its relatives, tried through the real server as an attacker would: box code must never reach host root, global sysctls, host paths or setuid files.
-import { execFileSync } from 'node:child_process';
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, startStdio, type Harness } from './harness.js';
@@ -107,6 +108,32 @@ print(json.dumps({'text': text}))`);
     const text = JSON.stringify(sc);
     expect(text).toMatch(/host uid \d+/);
     expect(text).not.toMatch(/host uid 0\b/);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)("--box-uid chooses the host uid of a root server's boxes", () => {
+  it('runs boxes as the given uid:gid, and refuses root', async () => {
+    const other = await startStdio({ args: ['--box-uid', '64555:64556'] });
+    try {
+      const r = await other.sc('execute', { code: "open('/workspace/who', 'w').write('x')" });
+      const st = statSync(join(other.dataDir, 'sessions', r.session_id as string, 'workspace', 'who'));
+      expect([st.uid, st.gid]).toEqual([64555, 64556]);
+    } finally {
+      await other.close();
+    }
+    const scratch = mkdtempSync(join(tmpdir(), 'sandbox-mcp-boxuid-'));
+    const bad = spawnSync(
+      process.execPath,
+      [CLI, 'serve', '--port', '0', '--data-dir', scratch, '--box-uid', '0'],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
+      },
+    );
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/box uid/);
+    rmSync(scratch, { recursive: true, force: true });
   });
 });
 

@@ -8,9 +8,12 @@ import {
   BoxCgroup,
   CounterFiles,
   cgroupSupport,
+  cpuSupport,
   keyedValue,
+  ownPidsMax,
   parseCgroupLayout,
   type CgroupLayout,
+  type CgroupLimits,
 } from '../../src/sandbox/cgroups.js';
 import { buildLaunchCommand } from '../../src/sandbox/launch.js';
 
@@ -56,6 +59,7 @@ describe('parseCgroupLayout', () => {
       version: 1,
       memoryMount: '/sys/fs/cgroup/memory',
       pidsMount: '/sys/fs/cgroup/pids',
+      cpuMount: '/sys/fs/cgroup/cpu',
     });
   });
 
@@ -76,8 +80,24 @@ describe('parseCgroupLayout', () => {
       version: 1,
       memoryMount: '/sys/fs/cgroup/memory x',
       pidsMount: '/sys/fs/cgroup/memory x',
+      cpuMount: null,
     });
     expect(parseCgroupLayout('25 1 0:23 / /proc rw - proc proc rw\n', '', () => [])).toBeNull();
+  });
+
+  it("finds the lowest pids.max from this process's pids cgroup up to the root", () => {
+    const root = mkdtempSync(join(tmpdir(), 'fake-pids-'));
+    mkdirSync(join(root, 'a', 'b'), { recursive: true });
+    writeFileSync(join(root, 'pids.max'), 'max\n');
+    writeFileSync(join(root, 'a', 'pids.max'), '500\n');
+    writeFileSync(join(root, 'a', 'b', 'pids.max'), '900\n');
+    const v1 = `39 31 0:36 / ${root} rw - cgroup cgroup rw,pids\n`;
+    expect(ownPidsMax(v1, '8:pids:/a/b\n4:memory:/x\n')).toBe(500);
+    expect(ownPidsMax(v1, '8:pids:/\n')).toBeNull(); // 'max' everywhere: no limit
+    const v2 = `24 1 0:22 / ${root} rw - cgroup2 cgroup2 rw\n`;
+    expect(ownPidsMax(v2, '0::/a/b\n')).toBe(500);
+    expect(ownPidsMax('25 1 0:23 / /proc rw - proc proc rw\n', '0::/\n')).toBeNull();
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('reads flat keyed files', () => {
@@ -105,14 +125,19 @@ describe('BoxCgroup on a fake v2 tree', () => {
       ownCgroup: '/',
       controllers: ['cpu', 'memory', 'pids'],
     };
-    const cg = BoxCgroup.create('s1', { memoryBytes: 256 << 20, pids: 32 }, layout);
+    const cg = BoxCgroup.create('s1', { memoryBytes: 256 << 20, pids: 32, cpuQuota: 1.5 }, layout);
     expect(cg).not.toBeNull();
     const dir = join(root, 'sandbox-mcp', 's1');
     expect(cg!.procsFiles()).toEqual([join(dir, 'cgroup.procs')]);
-    expect(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids');
-    expect(readFileSync(join(root, 'sandbox-mcp', 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids');
+    expect(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids +cpu');
+    expect(readFileSync(join(root, 'sandbox-mcp', 'cgroup.subtree_control'), 'utf8')).toBe(
+      '+memory +pids +cpu',
+    );
     expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe(String(256 << 20));
     expect(readFileSync(join(dir, 'pids.max'), 'utf8')).toBe('32');
+    expect(cg!.cpuEnforced).toBe(true);
+    expect(readFileSync(join(dir, 'cpu.weight'), 'utf8')).toBe('100');
+    expect(readFileSync(join(dir, 'cpu.max'), 'utf8')).toBe('150000 100000');
     writeFileSync(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n');
     writeFileSync(join(dir, 'memory.current'), '1234\n');
     writeFileSync(join(dir, 'pids.current'), '5\n');
@@ -155,6 +180,21 @@ describe('BoxCgroup on a fake v2 tree', () => {
     expect(cgroupSupport(null)).toMatchObject({ version: null, memory: false, pids: false });
   });
 
+  it('goes without a CPU share where the cpu controller is missing, and says so', () => {
+    const root = fakeRoot();
+    const layout: CgroupLayout = { version: 2, mount: root, ownCgroup: '/', controllers: ['memory', 'pids'] };
+    const cg = BoxCgroup.create('s4', { memoryBytes: 64 << 20, pids: 16, cpuQuota: 1 }, layout);
+    expect(cg).toMatchObject({ memoryEnforced: true, pidsEnforced: true, cpuEnforced: false });
+    expect(existsSync(join(root, 'sandbox-mcp', 's4', 'cpu.weight'))).toBe(false);
+    expect(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids');
+    const cpu = cpuSupport(layout);
+    expect(cpu.enforced).toBe(false);
+    expect(cpu.reason).toMatch(/cpu controller is not available/);
+    expect(cpuSupport(null).enforced).toBe(false);
+    const v1: CgroupLayout = { version: 1, memoryMount: root, pidsMount: root, cpuMount: null };
+    expect(cpuSupport(v1).reason).toMatch(/not mounted/);
+  });
+
   it('rejects names that could escape the sandbox-mcp subtree', () => {
     const layout: CgroupLayout = { version: 2, mount: fakeRoot(), ownCgroup: '/', controllers: ['memory'] };
     for (const bad of ['..', '../x', 'a/b', '', '.hidden'])
@@ -167,7 +207,7 @@ const support = cgroupSupport();
 describe.skipIf(!(support.memory && support.pids))('BoxCgroup on this machine', () => {
   const made: BoxCgroup[] = [];
   afterAll(() => made.forEach((c) => c.destroy()));
-  const create = (suffix: string, limits = { memoryBytes: 256 << 20, pids: 32 }) => {
+  const create = (suffix: string, limits: CgroupLimits = { memoryBytes: 256 << 20, pids: 32 }) => {
     const cg = BoxCgroup.create(`test-${process.pid}-${suffix}`, limits);
     if (cg) made.push(cg);
     return cg;
@@ -175,15 +215,40 @@ describe.skipIf(!(support.memory && support.pids))('BoxCgroup on this machine', 
 
   it('probes support for real', () => {
     expect(support).toEqual({ version: 1, memory: true, pids: true });
+    expect(cpuSupport()).toEqual({ enforced: true, mechanism: 'cpu cgroup (v1, cpu.shares 1024 per box)' });
   });
 
-  it('creates a memory and a pids cgroup with the limits written', () => {
+  it('gives the box a cpu cgroup with its share and quota, which its processes join', async () => {
+    const cg = create('cpu', { memoryBytes: 64 << 20, pids: 16, cpuQuota: 0.5 })!;
+    const name = `test-${process.pid}-cpu`;
+    expect(cg.cpuDir).toBe(`/sys/fs/cgroup/cpu/sandbox-mcp/${name}`);
+    expect(cg.procsFiles()).toContain(`/sys/fs/cgroup/cpu/sandbox-mcp/${name}/cgroup.procs`);
+    expect(readFileSync(join(cg.cpuDir!, 'cpu.shares'), 'utf8').trim()).toBe('1024');
+    expect(readFileSync(join(cg.cpuDir!, 'cpu.cfs_period_us'), 'utf8').trim()).toBe('100000');
+    expect(readFileSync(join(cg.cpuDir!, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
+    const launch = buildLaunchCommand({
+      bwrapPath: '/bin/sh',
+      bwrapArgv: ['-c', 'echo ready; exec sleep 60'],
+      cgroupProcs: cg.procsFiles(),
+      rlimits: { fileSizeBytes: 1 << 20, openFiles: 64 },
+    });
+    const child = spawn(launch.file, launch.args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    expect(readFileSync(`/proc/${child.pid}/cgroup`, 'utf8')).toMatch(
+      new RegExp(`:cpu:/sandbox-mcp/${name}$`, 'm'),
+    );
+    cg.destroy();
+    expect(existsSync(cg.cpuDir!)).toBe(false);
+  });
+
+  it('creates a memory, a pids and a cpu cgroup with the limits written', () => {
     const cg = create('limits');
     expect(cg).not.toBeNull();
     expect(cg!.version).toBe(1);
     expect(cg!.procsFiles()).toEqual([
       `/sys/fs/cgroup/memory/sandbox-mcp/test-${process.pid}-limits/cgroup.procs`,
       `/sys/fs/cgroup/pids/sandbox-mcp/test-${process.pid}-limits/cgroup.procs`,
+      `/sys/fs/cgroup/cpu/sandbox-mcp/test-${process.pid}-limits/cgroup.procs`,
     ]);
     expect(readFileSync(join(cg!.memoryDir!, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(
       String(256 << 20),

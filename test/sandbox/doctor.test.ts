@@ -83,7 +83,7 @@ describe('formatDoctorReport', () => {
     const header = lines.find((l) => l.startsWith('PROTECTION'))!;
     expect(header).toMatch(/^PROTECTION\s+ENFORCED\s+MECHANISM\s+DETAIL$/);
     const rows = lines.filter((l) => PROTECTIONS.some((p) => l.startsWith(p + ' ')));
-    expect(rows).toHaveLength(8);
+    expect(rows).toHaveLength(PROTECTIONS.length);
     // columns line up with the header
     for (const r of rows)
       expect(r.indexOf(r.includes(' NO ') ? 'NO' : 'yes')).toBe(header.indexOf('ENFORCED'));
