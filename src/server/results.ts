@@ -1,5 +1,5 @@
-// Turns typed service results and errors into MCP tool results: structuredContent plus a short text,
-// and isError with the structured error body. The only place that shapes tool results.
+// Turns typed service results and errors into MCP tool results: structuredContent plus a short text, and isError
+// with the error body as JSON text. The only place that shapes tool results.
 import type { CallToolResult, ContentBlock } from '@modelcontextprotocol/server';
 import { toErrorBody, type ErrorBody } from '../errors.js';
 
@@ -16,12 +16,11 @@ export function errorText(body: ErrorBody): string {
   return text;
 }
 
-/** A failed call: isError with `{ error: { code, message, details, hint } }` as structuredContent. */
+/**
+ * A failed call: isError, and one text block that is the JSON `{"error": {code, message, details, hint}}`. No
+ * structuredContent: it would not match the tool's output schema, and SDK 1.x clients and the Inspector CLI
+ * refuse such a result whole, error included (docs/ARCHITECTURE.md, Results).
+ */
 export function errorResult(err: unknown): CallToolResult {
-  const body = toErrorBody(err);
-  return {
-    isError: true,
-    content: [{ type: 'text', text: errorText(body) }],
-    structuredContent: { error: body },
-  };
+  return { isError: true, content: [{ type: 'text', text: JSON.stringify({ error: toErrorBody(err) }) }] };
 }

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStdio, type Harness } from './harness.js';
+import { errorOf, startStdio, type Harness } from './harness.js';
 
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
 
@@ -132,10 +132,10 @@ describe('artifacts', () => {
     for (const path of ['../x', '/etc/passwd', 'a/../../x', 'escape/hostname', 'bad\0name']) {
       const w = await h.call('write_file', { session_id: sid, path, text: 'x' });
       expect(w.isError, `write ${path}`).toBe(true);
-      expect((w.structuredContent as any).error.code).toBe('invalid_argument');
+      expect(errorOf(w).code).toBe('invalid_argument');
       const r = await h.call('read_file', { session_id: sid, path });
       expect(r.isError, `read ${path}`).toBe(true);
-      expect(['invalid_argument', 'not_found']).toContain((r.structuredContent as any).error.code);
+      expect(['invalid_argument', 'not_found']).toContain(errorOf(r).code);
     }
     await expect(
       h.client.readResource({ uri: `sandbox://sessions/${sid}/files/escape/hostname` }),

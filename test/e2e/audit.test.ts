@@ -2,7 +2,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client, CallToolResult } from '@modelcontextprotocol/client';
-import { connectHttp, startHttpProcess } from './harness.js';
+import { connectHttp, errorOf, startHttpProcess } from './harness.js';
 
 describe('audit log ownership', () => {
   let proc: Awaited<ReturnType<typeof startHttpProcess>>;
@@ -43,7 +43,10 @@ describe('audit log ownership', () => {
     expect(mine.entries.every((e: { session_id: string }) => e.session_id === sa)).toBe(true);
 
     expect((await sc(b, 'get_audit_log')).entries).toEqual([]);
-    const peek = await sc(b, 'get_audit_log', { session_id: sa });
-    expect(peek.error.code).toBe('not_found');
+    const peek = (await b.callTool({
+      name: 'get_audit_log',
+      arguments: { session_id: sa },
+    })) as CallToolResult;
+    expect(errorOf(peek).code).toBe('not_found');
   });
 });

@@ -1,6 +1,6 @@
 // End-to-end: backups and rollback through the real server, with the session's Python running throughout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStdio, type Harness } from './harness.js';
+import { errorOf, startStdio, type Harness } from './harness.js';
 
 describe('backups through the server', () => {
   let h: Harness;
@@ -103,9 +103,9 @@ describe('backups through the server', () => {
     for (const name of ['../x', '', 'x'.repeat(1000), 'a\0b', 'first']) {
       const res = await h.call('backup_current_artifacts', { session_id: sid, backup_name: name });
       expect(res.isError, JSON.stringify(name.slice(0, 20))).toBe(true);
-      expect((res.structuredContent as any).error.code).toBe('invalid_argument');
+      expect(errorOf(res).code).toBe('invalid_argument');
     }
     const missing = await h.call('rollback_to_backup', { session_id: sid, backup_name: 'nope' });
-    expect((missing.structuredContent as any).error.code).toBe('not_found');
+    expect(errorOf(missing).code).toBe('not_found');
   });
 });

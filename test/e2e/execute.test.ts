@@ -1,6 +1,6 @@
 // End-to-end: the real server over stdio and HTTP, the SDK's Client, real bubblewrap and Python.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start, type Era, type Harness, type TransportKind } from './harness.js';
+import { errorOf, start, type Era, type Harness, type TransportKind } from './harness.js';
 
 const variants: Array<[TransportKind, Era]> = [
   ['stdio', '2025'],
@@ -94,7 +94,7 @@ describe.each(variants)('execute over %s, protocol era %s', (kind, era) => {
   it('answers not_found for an unknown session id', async () => {
     const res = await h.call('execute', { code: '1', session_id: 's_doesnotexistdoesnotexis' });
     expect(res.isError).toBe(true);
-    expect((res.structuredContent as any).error.code).toBe('not_found');
+    expect(errorOf(res).code).toBe('not_found');
   });
 
   it('creates, lists and closes sessions with separate namespaces', async () => {
@@ -104,14 +104,14 @@ describe.each(variants)('execute over %s, protocol era %s', (kind, era) => {
     expect(b.memory_mb).toBe(512);
     await h.sc('execute', { code: 'v = "in a"', session_id: a.session_id });
     const rb = await h.call('execute', { code: 'v', session_id: b.session_id });
-    expect((rb.structuredContent as any).error.details.ename).toBe('NameError');
+    expect(errorOf(rb).details.ename).toBe('NameError');
     const list = await h.sc('list_sessions');
     const ids = (list.sessions as any[]).map((s) => s.session_id);
     expect(ids).toEqual(expect.arrayContaining([a.session_id, b.session_id]));
     expect(list.idle_ttl_s).toBeGreaterThan(0);
     await h.sc('close_session', { session_id: b.session_id });
     const after = await h.call('execute', { code: '1', session_id: b.session_id });
-    expect((after.structuredContent as any).error.code).toBe('not_found');
+    expect(errorOf(after).code).toBe('not_found');
   });
 
   it('returns environment info', async () => {

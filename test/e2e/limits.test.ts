@@ -1,9 +1,40 @@
-// End-to-end: limits and isolation as a user sees them — timeouts, memory, fork bombs, escapes, huge output.
+// End-to-end: limits and isolation as a user sees them — timeouts, memory, fork bombs, escapes, huge output, CPU
+// shares, and server settings that a tool argument cannot raise.
 import { createServer, type Server } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStdio, type Harness } from './harness.js';
+import { hostCgroupLayout } from '../../src/sandbox/cgroups.js';
+import { errorOf as errorBody, startStdio, type Harness } from './harness.js';
+
+/** A file of a session's box cgroup, for the controller that holds it (v1), or in the one v2 directory. */
+function boxCgroupFile(sessionId: string, controller: 'memory' | 'cpu', file: string): string {
+  const layout = hostCgroupLayout();
+  const candidates =
+    layout?.version === 1
+      ? [join((controller === 'cpu' ? layout.cpuMount : layout.memoryMount) ?? '/nonexistent', 'sandbox-mcp')]
+      : layout?.version === 2
+        ? [join(layout.mount, 'sandbox-mcp'), join(layout.mount, layout.ownCgroup, 'sandbox-mcp')]
+        : [];
+  const dir = candidates.map((c) => join(c, sessionId)).find((d) => existsSync(d));
+  if (!dir) throw new Error(`no ${controller} cgroup for ${sessionId} in ${candidates.join(', ')}`);
+  return join(dir, file);
+}
+
+/**
+ * CPU seconds a cell spends: `busy` processes spinning for `seconds` of wall time. Each starts a session of its own,
+ * which on a kernel with autogroup scheduling would otherwise win it a CPU share of its own.
+ */
+function spinCode(busy: number, seconds: number): string {
+  return [
+    'import resource, subprocess, sys, time',
+    `spin = "import time\\nt = time.time()\\nwhile time.time() - t < ${seconds}: pass"`,
+    `procs = [subprocess.Popen([sys.executable, "-c", spin], start_new_session=True) for _ in range(${busy})]`,
+    '[p.wait() for p in procs]',
+    'r = resource.getrusage(resource.RUSAGE_CHILDREN)',
+    'r.ru_utime + r.ru_stime',
+  ].join('\n');
+}
 
 describe('limits and isolation', () => {
   let h: Harness;
@@ -41,7 +72,7 @@ describe('limits and isolation', () => {
     expect(sc.state_preserved).toBe(false);
     expect(sc.kernel_restarted).toBe(true);
     const after = await h.call('execute', { code: 'kept' });
-    expect((after.structuredContent as any).error.details.ename).toBe('NameError');
+    expect(errorBody(after).details.ename).toBe('NameError');
     expect((await h.sc('execute', { code: '1 + 1' })).result['text/plain']).toBe('2');
   });
 
@@ -137,6 +168,22 @@ describe('limits and isolation', () => {
     expect(seen.join('')).toContain('tick');
   });
 
+  it('shares the CPU between sessions, not between processes: eight busy processes do not starve one', async () => {
+    const crowd = await h.sc('create_session', {});
+    const single = await h.sc('create_session', {});
+    const cpuOf = async (sid: string, busy: number) => {
+      const sc = (await h.call('execute', { code: spinCode(busy, 4), session_id: sid, timeout: 30 }))
+        .structuredContent as any;
+      expect(sc.status).toBe('ok');
+      return Number(sc.result['text/plain']);
+    };
+    const [many, one] = await Promise.all([cpuOf(crowd.session_id, 8), cpuOf(single.session_id, 1)]);
+    expect(readFileSync(boxCgroupFile(single.session_id, 'cpu', 'cpu.shares'), 'utf8').trim()).toBe('1024');
+    // Shared per process (or per process session), the single one would get 1/8 of the crowd's CPU time; per box,
+    // about half of it or more on two cores. Other load on the machine slows both boxes alike.
+    expect(one / many).toBeGreaterThan(0.3);
+  });
+
   it('runs different sessions in parallel and queues calls to one session', async () => {
     const a = await h.sc('create_session', {});
     const b = await h.sc('create_session', {});
@@ -154,5 +201,82 @@ describe('limits and isolation', () => {
     const [q1, q2] = await Promise.all([run(a.session_id), run(a.session_id)]);
     const [first, second] = q1[0] < q2[0] ? [q1, q2] : [q2, q1];
     expect(second[0]).toBeGreaterThanOrEqual(first[1]);
+  });
+});
+
+describe('server settings are ceilings a client cannot raise', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startStdio({ args: ['--memory-mb', '256', '--timeout', '20', '--cpu-quota', '0.5'] });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const refusal = async (tool: string, args: Record<string, unknown>) => {
+    const res = await h.call(tool, args);
+    expect(res.isError, tool).toBe(true);
+    return errorBody(res);
+  };
+
+  it('refuses memory_mb above --memory-mb; below it is granted, and a 3 GiB allocation fails with memory_limit', async () => {
+    const refused = await refusal('create_session', { memory_mb: 1_048_576 });
+    expect(refused.code).toBe('invalid_argument');
+    expect(refused.details).toMatchObject({ argument: 'memory_mb', max: 256, setting: '--memory-mb' });
+    expect((await h.sc('list_sessions')).sessions).toHaveLength(0);
+    expect((await h.sc('create_session', { memory_mb: 128 })).memory_mb).toBe(128);
+    const s = await h.sc('create_session', {});
+    expect(s.memory_mb).toBe(256);
+    const res = await h.call('execute', {
+      code: 'b = bytearray(3 * 1024**3)\nb[::4096] = b"x" * len(b[::4096])',
+      session_id: s.session_id,
+    });
+    expect((res.structuredContent as any).status).toBe('memory_limit');
+    const limit = readFileSync(boxCgroupFile(s.session_id, 'memory', 'memory.limit_in_bytes'), 'utf8');
+    expect(Number(limit)).toBe(256 * 1024 * 1024);
+  });
+
+  it('refuses a timeout above --timeout on create_session, execute and shell_execute, and above 600 s on installs', async () => {
+    for (const [tool, args] of [
+      ['create_session', { timeout_s: 21 }],
+      ['execute', { code: '1', timeout: 3600 }],
+      ['shell_execute', { command: 'true', timeout: 21 }],
+    ] as const) {
+      const err = await refusal(tool, args);
+      expect(err.code, tool).toBe('invalid_argument');
+      expect(err.details, tool).toMatchObject({ max: 20, setting: '--timeout' });
+    }
+    const install = await refusal('install_package', { package: 'six', timeout: 601 });
+    expect(install.code).toBe('invalid_argument');
+    expect(install.details).toMatchObject({ argument: 'timeout', max: 600 });
+    expect((await h.sc('execute', { code: '6 * 7', timeout: 5 })).result['text/plain']).toBe('42');
+  });
+
+  it('lowers the sessions kept over a restart to a ceiling lowered meanwhile', async () => {
+    const first = await startStdio({ args: ['--memory-mb', '512', '--timeout', '30'] });
+    const kept = await first.sc('create_session', { memory_mb: 512, timeout_s: 30 });
+    await first.close({ keepData: true });
+    const second = await startStdio({
+      dataDir: first.dataDir,
+      args: ['--memory-mb', '256', '--timeout', '20'],
+    });
+    try {
+      const [row] = (await second.sc('list_sessions')).sessions;
+      expect(row).toMatchObject({ session_id: kept.session_id, memory_mb: 256, timeout_s: 20 });
+      await second.sc('execute', { code: '1', session_id: kept.session_id });
+      const limit = readFileSync(boxCgroupFile(kept.session_id, 'memory', 'memory.limit_in_bytes'), 'utf8');
+      expect(Number(limit)).toBe(256 * 1024 * 1024);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('gives each box its CPU share and the --cpu-quota, read back from the cgroup and felt by a busy loop', async () => {
+    const s = await h.sc('create_session', {});
+    const sc = await h.sc('execute', { code: spinCode(2, 3), session_id: s.session_id });
+    expect(readFileSync(boxCgroupFile(s.session_id, 'cpu', 'cpu.shares'), 'utf8').trim()).toBe('1024');
+    expect(readFileSync(boxCgroupFile(s.session_id, 'cpu', 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
+    // Two spinning processes for 3 s would use 6 CPU seconds unthrottled; half a CPU allows about 1.5.
+    expect(Number(sc.result['text/plain'])).toBeLessThan(2);
   });
 });

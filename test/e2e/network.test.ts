@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RELAY_URL } from '../../src/network/box-wiring.js';
-import { startStdio, type Harness } from './harness.js';
+import { errorOf, startStdio, type Harness } from './harness.js';
 
 let web: Server;
 let port: number;
@@ -165,17 +165,17 @@ print(head.split(b'\\r\\n')[0].decode(), '|', body.decode().split('\\r\\n\\r\\n'
   it('refuses bad allowlists and unknown modes with invalid_argument', async () => {
     const wide = await h.call('create_session', { network: 'allowlist', allowed_domains: ['*.com'] });
     expect(wide.isError).toBe(true);
-    expect((wide.structuredContent as any).error.code).toBe('invalid_argument');
+    expect(errorOf(wide).code).toBe('invalid_argument');
     const empty = await h.call('create_session', { network: 'allowlist' });
-    expect((empty.structuredContent as any).error.code).toBe('invalid_argument');
+    expect(errorOf(empty).code).toBe('invalid_argument');
     const stray = await h.call('create_session', { network: 'none', allowed_domains: ['pypi.org'] });
-    expect((stray.structuredContent as any).error.code).toBe('invalid_argument');
+    expect(errorOf(stray).code).toBe('invalid_argument');
   });
 
   it("refuses 'full' unless the server allows it, with a hint naming the flag", async () => {
     const r = await h.call('create_session', { network: 'full' });
     expect(r.isError).toBe(true);
-    const err = (r.structuredContent as any).error;
+    const err = errorOf(r);
     expect(err.code).toBe('policy_denied');
     expect(err.hint).toMatch(/--allow-full-network/);
   });

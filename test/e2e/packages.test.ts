@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStdio, type Harness } from './harness.js';
+import { errorOf, startStdio, type Harness } from './harness.js';
 
 let work: string;
 let wheels: string;
@@ -40,8 +40,6 @@ function buildWheel(): void {
 
 /** A server env that reads no pip config file of this machine: only what the test names. */
 const pipEnv = (extra: Record<string, string>) => ({ PIP_CONFIG_FILE: '/dev/null', ...extra });
-
-const errorOf = (r: { structuredContent?: unknown }) => (r.structuredContent as any).error;
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'sbx-pkg-test-'));

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, startStdio, type Harness } from './harness.js';
+import { CLI, errorOf, startStdio, type Harness } from './harness.js';
 
 describe('clear_cache and get_sandbox_limitations', () => {
   let h: Harness;
@@ -46,7 +46,7 @@ describe('clear_cache and get_sandbox_limitations', () => {
     // Variables and modules survive; so does the source of earlier cells that tracebacks show.
     expect((await h.sc('execute', { session_id, code: 'x + mymod.f()' })).result['text/plain']).toBe('8');
     const err = await h.call('execute', { session_id, code: 'boom()' });
-    expect(JSON.stringify((err.structuredContent as any).error)).toContain("raise ValueError('boom')");
+    expect(JSON.stringify(errorOf(err))).toContain("raise ValueError('boom')");
   });
 
   it('describes the live limits of a session', async () => {
@@ -95,7 +95,7 @@ describe('a policy file', () => {
     const h = await startStdio({ args: ['--policy-file', file] });
     try {
       const denied = await h.call('shell_execute', { command: 'echo x | curl -s localhost:1' });
-      expect((denied.structuredContent as any).error.details.rule).toMatchObject({
+      expect(errorOf(denied).details.rule).toMatchObject({
         id: 'no-curl',
         description: 'no downloads in this deployment',
       });

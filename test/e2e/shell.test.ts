@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStdio, type Harness } from './harness.js';
+import { errorOf, startStdio, type Harness } from './harness.js';
 
 const SECRET = 'sk-test-do-not-leak-4242';
 
@@ -177,7 +177,7 @@ describe('shell_execute', () => {
       async (dir) => {
         const r = await sh('pwd', { working_directory: dir });
         expect(r.isError).toBe(true);
-        expect((r.structuredContent as any).error.code).toBe('invalid_argument');
+        expect(errorOf(r).code).toBe('invalid_argument');
       },
     );
 
@@ -185,12 +185,12 @@ describe('shell_execute', () => {
       await shc('ln -sfn /etc escape');
       const r = await sh('pwd', { working_directory: 'escape' });
       expect(r.isError).toBe(true);
-      expect((r.structuredContent as any).error.code).toBe('invalid_argument');
+      expect(errorOf(r).code).toBe('invalid_argument');
     });
 
     it('says when the folder does not exist', async () => {
       const r = await sh('pwd', { working_directory: 'nope' });
-      expect((r.structuredContent as any).error.code).toBe('not_found');
+      expect(errorOf(r).code).toBe('not_found');
     });
   });
 
@@ -218,20 +218,35 @@ describe('shell_execute', () => {
     ])('denies through %s, naming the rule, and runs nothing', async (_how, command, rule) => {
       const marker = `ran-${rule}.txt`;
       const r = await sh(`touch ${marker}; ${command}`);
-      const sc = r.structuredContent as Record<string, any>;
+      const err = errorOf(r);
       expect(r.isError).toBe(true);
-      expect(sc.error.code).toBe('policy_denied');
-      expect(sc.error.details.rule.id).toBe(rule);
-      expect(sc.error.details.rule.description).toBeTruthy();
-      expect(sc.error.details.command).toBeTruthy();
+      expect(err.code).toBe('policy_denied');
+      expect(err.details.rule.id).toBe(rule);
+      expect(err.details.rule.description).toBeTruthy();
+      expect(err.details.command).toBeTruthy();
       expect(existsSync(join(h.dataDir, 'sessions', sessionId, 'workspace', marker))).toBe(false);
+    });
+
+    it.each([
+      ['a mode spelled with =', 'chmod =4755 file.txt', 'chmod-setuid', /chmod 755/],
+      ['a line continuation', 'un\\\nshare -U true', 'namespace-escape', /namespaces of its own/],
+      ['a script piped into sh', 'cat script.py | sh', 'unverifiable-script', /unverifiable-script/],
+    ])('denies %s, naming the rule and its hint', async (_how, command, rule, hint) => {
+      const r = await sh(`touch respelled.txt; ${command}`);
+      const err = errorOf(r);
+      expect(r.isError).toBe(true);
+      expect(err.code).toBe('policy_denied');
+      expect(err.details.rule.id).toBe(rule);
+      expect(err.hint).toMatch(hint);
+      expect(err.message).toContain(`policy rule '${rule}'`);
+      expect(existsSync(join(h.dataDir, 'sessions', sessionId, 'workspace', 'respelled.txt'))).toBe(false);
     });
 
     it('answers a command that does not parse with invalid_argument and the parser message', async () => {
       const r = await sh('echo $(');
-      const sc = r.structuredContent as Record<string, any>;
-      expect(sc.error.code).toBe('invalid_argument');
-      expect(sc.error.message).toMatch(/could not be parsed: syntax error at line 1/);
+      const err = errorOf(r);
+      expect(err.code).toBe('invalid_argument');
+      expect(err.message).toMatch(/could not be parsed: syntax error at line 1/);
     });
   });
 
@@ -256,6 +271,6 @@ describe('shell_execute', () => {
     const all = await h.sc('get_audit_log', { limit: 1000 });
     expect(all.entries.some((e: { session_id: string }) => e.session_id === sessionId)).toBe(true);
     const other = await h.call('get_audit_log', { session_id: 's_notmine0000000000000000' });
-    expect((other.structuredContent as any).error.code).toBe('not_found');
+    expect(errorOf(other).code).toBe('not_found');
   });
 });

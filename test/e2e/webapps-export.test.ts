@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start, type Harness } from './harness.js';
+import { errorOf, start, type Harness } from './harness.js';
 
 const FLASK = `from flask import Flask
 import helpers
@@ -17,10 +17,6 @@ def index():
 if __name__ == '__main__':
     app.run(debug=True)
 `;
-
-function errorOf(res: { structuredContent?: unknown }): { code: string; message: string; hint?: string } {
-  return (res.structuredContent as { error: { code: string; message: string; hint?: string } }).error;
-}
 
 describe('web app exports', () => {
   let h: Harness;

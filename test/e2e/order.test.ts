@@ -1,0 +1,28 @@
+// Calls to one session run in the order they arrive, including the calls that create the default session:
+// parallel tool calls without session_id sent back to back to a fresh server, over stdio and HTTP.
+import { describe, expect, it } from 'vitest';
+import { start, type TransportKind } from './harness.js';
+
+/** Each cell needs the one before it: run out of order, a later one fails with NameError. */
+const CELLS = ['seen = [0]', 'seen.append(1)', 'seen.append(2)', 'seen.append(3)'];
+const ROUNDS = 4;
+
+describe.each<TransportKind>(['stdio', 'http'])('call order over %s', (kind) => {
+  it(`runs ${CELLS.length} parallel first calls without session_id in arrival order, ${ROUNDS} fresh servers in a row`, async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const h = await start(kind);
+      try {
+        const results = await Promise.all(CELLS.map((code) => h.sc('execute', { code })));
+        expect(
+          results.map((r) => `${r.status} ${r.error?.code ?? ''}`.trim()),
+          `round ${round}`,
+        ).toEqual(CELLS.map(() => 'ok'));
+        expect(new Set(results.map((r) => r.session_id)).size).toBe(1);
+        const seen = await h.sc('execute', { code: 'seen' });
+        expect(seen.result?.['text/plain'], `round ${round}`).toBe('[0, 1, 2, 3]');
+      } finally {
+        await h.close();
+      }
+    }
+  }, 120_000);
+});
