@@ -1,6 +1,6 @@
 // Web-app benchmark: time from start_web_app to the first HTTP 200 (Flask, FastAPI), and the relay's throughput and
 // added latency against a direct connection inside the box (the same Python client both ways). Prints JSON and a
-// table and writes .bench/webapps.json; it only ever talks to 127.0.0.1 and its own temp data dir.
+// table and writes .bench/webapps.json; it only ever talks to loopback and its own temp data dir.
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,13 +38,13 @@ def big():
 // One client for both sides, so the difference is the relay: new connection per request, keep-alive, one big body.
 const CLIENT_PY = `
 import http.client, json, time
-def measure(host, port, n, big_runs):
+def measure(host, port, base, n, big_runs):
     def small(keep):
         out, conn = [], http.client.HTTPConnection(host, port) if keep else None
         for _ in range(n):
             t = time.perf_counter()
             c = conn or http.client.HTTPConnection(host, port)
-            c.request('GET', '/')
+            c.request('GET', base)
             c.getresponse().read()
             if not keep:
                 c.close()
@@ -56,7 +56,7 @@ def measure(host, port, n, big_runs):
     for _ in range(big_runs):
         c = http.client.HTTPConnection(host, port)
         t = time.perf_counter()
-        c.request('GET', '/big')
+        c.request('GET', base + 'big')
         r = c.getresponse()
         got = 0
         while True:
@@ -91,7 +91,7 @@ async function measureBoth(
 ): Promise<{ inBox: Measured; relayed: Measured; node: number[] }> {
   const url = new URL(String(app.url));
   const direct = await call('execute', {
-    code: `${CLIENT_PY}\nimport json\nprint(json.dumps(measure('127.0.0.1', ${Number(app.box_port)}, ${REQUESTS}, ${RUNS})))`,
+    code: `${CLIENT_PY}\nimport json\nprint(json.dumps(measure('127.0.0.1', ${Number(app.box_port)}, '/', ${REQUESTS}, ${RUNS})))`,
     timeout: 600,
   });
   if (direct.status !== 'ok') throw new Error(`in-box client: ${String(direct.stderr)}`);
@@ -100,7 +100,7 @@ async function measureBoth(
     [
       '-I',
       '-c',
-      `${CLIENT_PY}\nimport json\nprint(json.dumps(measure('127.0.0.1', ${url.port}, ${REQUESTS}, ${RUNS})))`,
+      `${CLIENT_PY}\nimport json\nprint(json.dumps(measure(${JSON.stringify(url.hostname)}, ${url.port}, ${JSON.stringify(url.pathname)}, ${REQUESTS}, ${RUNS})))`,
     ],
     { encoding: 'utf8', timeout: 600_000 },
   );

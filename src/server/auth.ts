@@ -1,4 +1,4 @@
-// Bearer tokens for the HTTP transport: where they come from, how they are stored and compared, and the client key each maps to. Never log, return in errors or compare a token in variable time.
+// Bearer tokens for the HTTP transport: where they come from, how they are stored and compared, the client key each maps to, and the status page's sign-ins that stand in for a token in a cookie. Never log, return in errors or compare a token in variable time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
   chmodSync,
@@ -84,6 +84,53 @@ export function createTokenChecker(
     }
     return clientKey === undefined ? { ok: false, reason: 'invalid' } : { ok: true, clientKey };
   };
+}
+
+/** How long a status-page sign-in lasts: the cookie's Max-Age and the server's own limit. */
+export const STATUS_SIGN_IN_TTL_MS = 12 * 60 * 60 * 1000;
+// Signing in again and again only drops that client's own oldest sign-ins.
+const SIGN_INS_PER_CLIENT = 64;
+
+/**
+ * Status-page sign-ins. The status cookie holds one of these random ids, never a token: an id maps to its client
+ * key, is known only to this check (so it opens the status pages and never /mcp), and expires after ttlMs.
+ * Ids are kept as digests, so a lookup compares no secret character by character.
+ */
+export class StatusSignIns {
+  private readonly byDigest = new Map<string, { clientKey: string; expiresAt: number }>();
+
+  constructor(readonly ttlMs: number = STATUS_SIGN_IN_TTL_MS) {}
+
+  issue(clientKey: string): string {
+    const now = Date.now();
+    let own = 0;
+    for (const [digest, s] of this.byDigest) {
+      if (s.expiresAt <= now) this.byDigest.delete(digest);
+      else if (s.clientKey === clientKey) own++;
+    }
+    for (const [digest, s] of this.byDigest) {
+      if (own < SIGN_INS_PER_CLIENT) break;
+      if (s.clientKey !== clientKey) continue;
+      this.byDigest.delete(digest); // Map order is insertion order: the oldest first
+      own--;
+    }
+    const id = randomBytes(32).toString('base64url');
+    this.byDigest.set(sha256(id).toString('hex'), { clientKey, expiresAt: now + this.ttlMs });
+    return id;
+  }
+
+  /** Checks the ids a request's cookie gives (any one valid is enough). */
+  check(ids: readonly string[]): TokenCheck {
+    if (ids.length === 0) return { ok: false, reason: 'missing' };
+    const now = Date.now();
+    for (const id of ids) {
+      const digest = sha256(id).toString('hex');
+      const s = this.byDigest.get(digest);
+      if (s !== undefined && s.expiresAt > now) return { ok: true, clientKey: s.clientKey };
+      if (s !== undefined) this.byDigest.delete(digest);
+    }
+    return { ok: false, reason: 'invalid' };
+  }
 }
 
 /** The token of a `Bearer` Authorization header, or undefined when there is none. */

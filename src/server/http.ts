@@ -10,11 +10,17 @@ import {
   validateOriginHeader,
   type McpHttpHandler,
 } from '@modelcontextprotocol/server';
-import { clientKeyForToken, createTokenChecker } from './auth.js';
+import { cookieValues, setCookie } from '../http-cookies.js';
+import { clientKeyForToken, createTokenChecker, StatusSignIns } from './auth.js';
+import { HttpExchanges, parseJsonBody } from './http-cancel.js';
 import type { ClientContext, ServerFactory } from './client-context.js';
 
 export const MCP_PATH = '/mcp';
-const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * write_file takes up to 25 MiB of content; sent as base64 (4/3 of it) inside its JSON-RPC message, that needs just
+ * under 34 MiB. The default leaves room for the envelope and for text with some escaping.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 36 * 1024 * 1024;
 
 /**
  * A hook for extra pages served behind the same checks as /mcp. It is called after the token check for
@@ -41,7 +47,9 @@ export interface HttpOptions {
    */
   allowedOrigins?: string[];
   extraRoutes?: ExtraRoutes;
-  /** Largest request body accepted, in bytes (default 4 MiB). */
+  /** How long a status-page sign-in cookie lasts (default 12 hours). */
+  statusSignInTtlMs?: number;
+  /** Largest request body accepted, in bytes (default 36 MiB: a 25 MiB write_file as base64). */
   maxBodyBytes?: number;
   /** Out-of-band errors (reporting only); defaults to a line on stderr. */
   onError?: (error: Error) => void;
@@ -57,15 +65,19 @@ export interface HttpHandle {
 
 /** Read-only pages served behind the same token (see extraRoutes). */
 export const STATUS_PATH = '/status';
-const STATUS_COOKIE = 'sandbox_mcp_token';
 
-function bearerFromPage(queryToken: string | null, cookieHeader: string | undefined): string | undefined {
-  if (queryToken) return `Bearer ${queryToken}`;
-  for (const part of (cookieHeader ?? '').split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === STATUS_COOKIE && v.length) return `Bearer ${decodeURIComponent(v.join('='))}`;
-  }
-  return undefined;
+const LEGACY_STATUS_COOKIE = 'sandbox_mcp_token';
+
+/** Cookies ignore ports: each server's status cookie is named for its port, so servers side by side keep theirs. */
+function statusCookieName(port: number): string {
+  return `sandbox_mcp_status_${port}`;
+}
+
+/** What serves one client (one token): its MCP handler and its open exchanges. */
+interface ClientHandler {
+  client: ClientContext;
+  mcp: McpHttpHandler;
+  exchanges: HttpExchanges;
 }
 
 export async function startHttp(factory: ServerFactory, opts: HttpOptions): Promise<HttpHandle> {
@@ -74,14 +86,16 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
   const allowedHostnames = hostAllowlist(opts.host, opts.allowedHosts ?? []);
   const originAllowed = originPolicy(opts.allowedOrigins ?? []);
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const signIns = new StatusSignIns(opts.statusSignInTtlMs);
   let baseUrl = ''; // known once listening; no request can arrive before that
+  let statusCookie = ''; // likewise
 
   // One handler per client: its factory closure carries the clientKey, so no secret has to travel through
   // the SDK's authInfo to the tool handlers. createMcpHandler serves 2026-07-28 per-request exchanges and
   // answers 2025 (initialize-era) traffic with its stateless fallback, each from a fresh factory instance.
   // Instances are not cached: one binds to the era of its first exchange and to one transport at a time,
   // and the factory costs well under a millisecond next to the SDK's own per-request work.
-  const handlers = new Map<string, { client: ClientContext; mcp: McpHttpHandler }>();
+  const handlers = new Map<string, ClientHandler>();
   for (const token of opts.tokens) {
     const client: ClientContext = { clientKey: clientKeyForToken(token), transport: 'http' };
     const mcp = createMcpHandler(() => factory(client), {
@@ -89,7 +103,7 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
       maxRequestBodySize: maxBodyBytes,
       onerror: onError,
     });
-    handlers.set(client.clientKey, { client, mcp });
+    handlers.set(client.clientKey, { client, mcp, exchanges: new HttpExchanges() });
   }
 
   const server = createServer((req, res) => {
@@ -107,19 +121,29 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     if (!host.ok) return sendJson(res, 403, rpcError(-32000, host.message));
     if (!originAllowed(req.headers.origin)) return sendJson(res, 403, rpcError(-32000, 'Origin not allowed'));
 
-    // Browsers cannot send a bearer header on navigation: the status pages also take the token from a
-    // cookie, set once from ?token= and then dropped from the URL by a redirect.
+    // Browsers cannot send a bearer header on navigation: the status pages take the token once from ?token=,
+    // trade it for a sign-in cookie that holds an opaque, expiring id (never the token, useless on /mcp), and
+    // drop it from the URL by a redirect.
     const page = url.pathname === STATUS_PATH || url.pathname.startsWith(`${STATUS_PATH}/`);
     // An empty ?token= is no token: it must neither pass on the cookie nor replace it.
     const queryToken = page ? url.searchParams.get('token') || null : null;
-    const authorization =
-      req.headers.authorization ?? (page ? bearerFromPage(queryToken, req.headers.cookie) : undefined);
-    const auth = checkToken(authorization);
+    const auth =
+      req.headers.authorization !== undefined || !page
+        ? checkToken(req.headers.authorization)
+        : queryToken !== null
+          ? checkToken(`Bearer ${queryToken}`)
+          : signIns.check(cookieValues(req.headers.cookie, statusCookie));
+    // Earlier versions kept the token itself in this cookie: a browser that still has it loses it now.
+    const cookies =
+      page && cookieValues(req.headers.cookie, LEGACY_STATUS_COOKIE).length > 0
+        ? [setCookie(LEGACY_STATUS_COOKIE, '', { path: STATUS_PATH, sameSite: 'Strict', maxAgeSeconds: 0 })]
+        : [];
+    if (cookies.length > 0) res.setHeader('Set-Cookie', cookies);
     if (auth.ok && queryToken !== null && req.headers.authorization === undefined) {
-      res.setHeader(
-        'Set-Cookie',
-        `${STATUS_COOKIE}=${encodeURIComponent(queryToken)}; HttpOnly; SameSite=Strict; Path=${STATUS_PATH}`,
-      );
+      const id = signIns.issue(auth.clientKey);
+      const maxAgeSeconds = Math.ceil(signIns.ttlMs / 1000);
+      cookies.push(setCookie(statusCookie, id, { path: STATUS_PATH, sameSite: 'Strict', maxAgeSeconds }));
+      res.setHeader('Set-Cookie', cookies);
       res.setHeader('Location', url.pathname);
       res.statusCode = 303;
       res.end();
@@ -140,13 +164,13 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     const entry = handlers.get(auth.clientKey);
     if (entry === undefined) throw new Error('token matched but has no handler');
 
-    if (url.pathname === MCP_PATH) return serveMcp(entry.mcp, req, res, url);
+    if (url.pathname === MCP_PATH) return serveMcp(entry, req, res, url);
     if (opts.extraRoutes !== undefined && (await opts.extraRoutes(req, res, url, entry.client))) return;
     sendJson(res, 404, { error: 'not_found' });
   }
 
   async function serveMcp(
-    mcp: McpHttpHandler,
+    { mcp, exchanges }: ClientHandler,
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
@@ -155,7 +179,7 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     let body: Buffer | undefined;
     if (method !== 'GET' && method !== 'HEAD') {
       body = await readBody(req, maxBodyBytes);
-      if (body === undefined) return sendJson(res, 413, rpcError(-32000, 'Request body too large'));
+      if (body === undefined) return sendJson(res, 413, bodyTooLarge(maxBodyBytes));
     }
     // The exchange is aborted when the client goes away, so a cancelled tool call stops streaming to nobody.
     const abort = new AbortController();
@@ -168,8 +192,17 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
       ...(body !== undefined && { body: new Uint8Array(body) }),
       signal: abort.signal,
     });
-    const response = await mcp.fetch(request);
-    await writeResponse(res, response);
+    // Parsed once here (the SDK takes it as is): requests are tracked by id, so that a notifications/cancelled,
+    // which arrives in a POST of its own, can abort the exchange that carries its request.
+    const parsed = parseJsonBody(body);
+    exchanges.cancel(parsed);
+    const untrack = exchanges.track(parsed, abort);
+    try {
+      const response = await mcp.fetch(request, parsed === undefined ? undefined : { parsedBody: parsed });
+      await writeResponse(res, response);
+    } finally {
+      untrack();
+    }
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -182,6 +215,7 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
   server.on('error', (err) => onError(err));
   const port = (server.address() as AddressInfo).port;
   baseUrl = `http://${urlHost(opts.host)}:${port}`;
+  statusCookie = statusCookieName(port);
 
   let closing: Promise<void> | undefined;
   return {
@@ -332,8 +366,18 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function rpcError(code: number, message: string): unknown {
-  return { jsonrpc: '2.0', error: { code, message }, id: null };
+function rpcError(code: number, message: string, data?: Record<string, unknown>): unknown {
+  return { jsonrpc: '2.0', error: { code, message, ...(data && { data }) }, id: null };
+}
+
+function bodyTooLarge(limit: number): unknown {
+  const mib = Math.floor((limit / (1024 * 1024)) * 10) / 10;
+  return rpcError(
+    -32000,
+    `Request body too large: one request to this server is at most ${limit} bytes (${mib} MiB). ` +
+      'write_file takes up to 25 MiB of content: send large or binary files as base64, which needs no escaping.',
+    { limit_bytes: limit },
+  );
 }
 
 function toError(err: unknown): Error {

@@ -62,7 +62,7 @@ export const PROMPTS: PromptDef[] = [
         '',
         'Plan:',
         `1. execute — prototype the app's logic as plain functions and test them with a few calls.`,
-        `2. start_web_app with app_type "${fw}" and the full app code — it returns a URL on 127.0.0.1 once the app answers.`,
+        `2. start_web_app with app_type "${fw}" and the full app code — it returns the app's URL (on 127.0.0.2, with its key) once the app answers.`,
         '3. get_web_app_logs — read the log tail if the app fails to start or a page errors.',
         '4. shell_execute `curl -s <in-box url>` or open the returned URL to check the pages.',
         '5. stop_web_app when done; export_web_app to get a Docker bundle (requirements detected, smoke-tested).',

@@ -128,6 +128,10 @@ function table(rows) {
 async function refresh() {
   try {
     const res = await fetch(base + '/data', { credentials: 'same-origin' });
+    if (res.status === 401) {
+      document.getElementById('updated').textContent = 'signed out (the sign-in expired): open ' + base + '?token=… again';
+      return;
+    }
     const data = await res.json();
     const root = document.getElementById('sessions');
     root.replaceChildren(...(data.sessions.length ? data.sessions.map(s => {

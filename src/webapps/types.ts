@@ -13,7 +13,7 @@ export interface WebAppInfo {
   session_id: string;
   app_type: AppType;
   status: AppStatus;
-  /** http://127.0.0.1:<host_port>/ while the app runs, else null. */
+  /** http://127.0.0.2:<host_port>/sandbox-mcp-key/<key>/ while the app runs, else null: only the key opens the app. */
   url: string | null;
   host_port: number | null;
   /** The app's port on the box's own loopback. */

@@ -44,6 +44,11 @@ describe('status page', () => {
       await withPage(async (page) => {
         await page.goto(`${base}/status?token=${encodeURIComponent(proc.token)}`);
         expect(page.url()).toBe(`${base}/status`); // the token left the address bar
+        // and went into no cookie: the browser holds an opaque sign-in that only the status pages accept.
+        const cookies = await page.context().cookies();
+        expect(cookies.map((c) => c.name)).toEqual([`sandbox_mcp_status_${new URL(base).port}`]);
+        expect(cookies[0]!.value).not.toContain(proc.token);
+        expect(cookies[0]!.httpOnly).toBe(true);
         await page.waitForSelector(`[data-session="${sessionId}"] img`, { timeout: 15_000 });
         const text = await page.textContent('body');
         expect(text).toContain(sessionId);
@@ -64,5 +69,36 @@ describe('status page', () => {
     } finally {
       rmSync(shots, { recursive: true, force: true });
     }
+  });
+
+  it("lists a running web app without its key; a link from another site to the app's URL opens it", async () => {
+    const base = proc.url.replace(/\/mcp$/, '');
+    const app = (
+      await client.callTool({
+        name: 'start_web_app',
+        arguments: { session_id: sessionId, code: '<!doctype html><title>a</title><p id="p">linked app</p>' },
+      })
+    ).structuredContent as { url: string };
+    const origin = new URL(app.url).origin;
+    const key = /sandbox-mcp-key\/([^/]+)\//.exec(app.url)![1]!;
+    await withPage(async (page) => {
+      await page.goto(`${base}/status?token=${encodeURIComponent(proc.token)}`);
+      // A status sign-in shows where the app is, never the key that opens it.
+      await page.getByText(`${origin}/`).waitFor({ timeout: 15_000 });
+      const data = await page.evaluate(async () => (await fetch('/status/data')).text());
+      expect(data).toContain(origin);
+      expect(data).not.toContain(key);
+      // The URL start_web_app returned, followed from a page of another site (as from a chat in a browser).
+      await page.evaluate((href) => {
+        const a = document.createElement('a');
+        a.href = href;
+        a.id = 'given';
+        a.textContent = 'open';
+        document.body.append(a);
+      }, app.url);
+      await page.click('#given');
+      await page.waitForURL(`${origin}/`);
+      expect(await page.textContent('#p')).toBe('linked app');
+    });
   });
 });

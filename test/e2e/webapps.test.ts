@@ -2,7 +2,7 @@
 // they outlive execute timeouts, stop on request and with their session, and a crash comes back with its traceback.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start, type Harness } from './harness.js';
+import { errorOf, start, type Harness } from './harness.js';
 import { CHROMIUM, withPage } from './webapps-browser.js';
 
 const FLASK = `from flask import Flask
@@ -49,7 +49,9 @@ describe('web apps in the sandbox', () => {
   it('serves a Flask app through the relayed URL, __main__ block and all', async () => {
     const r = await h.sc('start_web_app', { code: FLASK, app_type: 'flask' });
     expect(r.status).toBe('running');
-    expect(r.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    // The relay's own loopback address, and the app's key: nothing else on this machine opens it.
+    expect(r.url).toMatch(/^http:\/\/127\.0\.0\.2:\d+\/sandbox-mcp-key\/[A-Za-z0-9_-]{43}\/$/);
+    expect(r.url).toContain(`:${r.host_port}/`);
     expect(r.http_status).toBe(200);
     expect(r.first_logs.join('\n')).toContain('serving Flask app');
     const res = await fetch(new URL('data', r.url));
@@ -64,6 +66,8 @@ describe('web apps in the sandbox', () => {
     const r = await h.sc('start_web_app', { code: FLASK, app_type: 'flask' });
     const text = await withPage(async (page) => {
       await page.goto(r.url);
+      // The key moved into the relay's cookie and left the address bar.
+      await page.waitForURL(`${new URL(r.url).origin}/`);
       await page.waitForFunction(() => document.getElementById('x')?.textContent !== '');
       return [await page.textContent('#t'), await page.textContent('#x')];
     });
@@ -123,9 +127,7 @@ describe('web apps in the sandbox', () => {
       app_type: 'flask',
     });
     expect(res.isError).toBe(true);
-    const err = (
-      res.structuredContent as { error: { code: string; message: string; details: Record<string, any> } }
-    ).error;
+    const err = errorOf(res);
     expect(err.code).toBe('runtime_error');
     expect(err.message).toContain('ZeroDivisionError');
     expect(err.details.traceback).toMatch(/app\.py", line 2, in <module>/);
@@ -141,9 +143,7 @@ describe('web apps in the sandbox', () => {
       ready_timeout_s: 2,
     });
     expect(res.isError).toBe(true);
-    const err = (
-      res.structuredContent as { error: { code: string; message: string; details: Record<string, any> } }
-    ).error;
+    const err = errorOf(res);
     expect(err.code).toBe('runtime_error');
     expect(err.message).toContain('did not answer HTTP');
     expect(err.details.log_tail).toContain('warming up');
@@ -188,16 +188,16 @@ describe('web apps in the sandbox', () => {
   it('listens on the host port asked for, and refuses one that is taken', async () => {
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     const r = await h.sc('start_web_app', { code: FASTAPI, app_type: 'fastapi', port });
-    expect(r.url).toBe(`http://127.0.0.1:${port}/`);
+    expect(r.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.2:${port}/sandbox-mcp-key/`));
     const taken = await h.call('start_web_app', { code: FASTAPI, app_type: 'fastapi', port });
-    expect((taken.structuredContent as { error: { code: string } }).error.code).toBe('invalid_argument');
+    expect(errorOf(taken).code).toBe('invalid_argument');
     await h.sc('stop_web_app', { app_id: r.app_id });
   });
 
   it('refuses bad arguments and unknown apps', async () => {
     const noType = await h.call('start_web_app', { code: 'print(1)' });
-    expect((noType.structuredContent as { error: { code: string } }).error.code).toBe('invalid_argument');
+    expect(errorOf(noType).code).toBe('invalid_argument');
     const unknown = await h.call('stop_web_app', { app_id: 'app-000000000000' });
-    expect((unknown.structuredContent as { error: { code: string } }).error.code).toBe('not_found');
+    expect(errorOf(unknown).code).toBe('not_found');
   });
 });
