@@ -1,9 +1,11 @@
 // Host-side reads and writes of workspace files; must never follow a final symlink, open a FIFO or device, or touch a file that resolves outside the workspace.
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, type BigIntStats } from 'node:fs';
-import { mkdir, open, readlink, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { close, constants, fdatasync, write, type BigIntStats } from 'node:fs';
+import { basename, isAbsolute, relative, sep } from 'node:path';
+import { promisify } from 'node:util';
 import { SandboxError } from '../errors.js';
+import { Dir, workspaceOwner } from '../fsafe/dir.js';
+import { openRegularIn, ReadHandle } from '../fsafe/files.js';
 import { HEAD_BYTES } from './categorize.js';
 
 export interface HashResult {
@@ -42,86 +44,51 @@ export class UnsafeFileError extends Error {
   }
 }
 
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const closeAsync = promisify(close);
+const fdatasyncAsync = promisify(fdatasync);
+const writeAsync = (fd: number, data: Uint8Array, off: number, len: number): Promise<number> =>
+  new Promise((res, rej) => write(fd, data, off, len, null, (err, n) => (err ? rej(err) : res(n))));
+
 const CHUNK = 256 * 1024;
 
-let procFdUsable: boolean | null = null;
+function escapes(name: string): SandboxError {
+  return new SandboxError('invalid_argument', 'The target folder leads outside the workspace', {
+    path: name,
+    reason: 'escapes_workspace',
+  });
+}
 
-/**
- * Where the open descriptor really points. A directory on the way could have been swapped for a symlink
- * after the path was checked; the kernel's view of the open file cannot be raced.
- */
-async function openedPath(fh: FileHandle): Promise<string | null> {
-  if (procFdUsable === false) return null;
-  try {
-    const p = await readlink(`/proc/self/fd/${fh.fd}`);
-    procFdUsable = true;
-    return p;
-  } catch (err) {
-    // Only a machine without /proc turns the check off; any other failure must not skip it silently.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || procFdUsable === true) throw err;
-    procFdUsable = false;
-    return null;
-  }
+/** The segments of `abs` below `root`; null when it is not below it. */
+function segmentsUnder(root: string, abs: string): string[] | null {
+  const rel = relative(root, abs);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return null;
+  return rel.split(sep).filter((s) => s !== '' && s !== '.');
 }
 
 /**
- * Creates the missing folders of `dir` (under the real workspace root) one at a time, checking after each that it
- * really is a folder inside the workspace: a folder the box swapped for a symlink is never followed out of it.
- * Returns the real path of `dir`.
+ * Opens a regular file for reading through folder descriptors walked down from the workspace root: no component is
+ * followed if it is a symlink, the last one is opened O_NOFOLLOW|O_NONBLOCK, and fstat must say regular file.
  */
-async function mkdirInside(root: string, dir: string, name: string): Promise<string> {
-  const escapes = () =>
-    new SandboxError('invalid_argument', 'The target folder leads outside the workspace', {
-      path: name,
-      reason: 'escapes_workspace',
-    });
-  const rel = relative(root, dir);
-  if (rel.startsWith('..') || isAbsolute(rel)) throw escapes();
-  let real = root;
-  for (const segment of rel ? rel.split(sep) : []) {
-    const next = join(real, segment);
-    await mkdir(next).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-    real = await realpath(next);
-    if (!inside(root, real)) throw escapes();
-    if (!(await stat(real)).isDirectory()) {
-      throw new SandboxError('invalid_argument', `'${segment}' is a file, not a folder`, {
-        path: name,
-        reason: 'not_a_directory',
-      });
-    }
-  }
-  return real;
-}
-
-function inside(root: string, p: string): boolean {
-  return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
-}
-
-async function checkContained(fh: FileHandle, abs: string, root: string): Promise<void> {
-  const real = await openedPath(fh);
-  if (real !== null && !inside(root, real)) throw new UnsafeFileError(abs, 'outside_workspace');
-}
-
-/** Opens a regular file for reading without following a final symlink or blocking on a FIFO. */
-export async function openRegular(abs: string, root: string): Promise<{ fh: FileHandle; stat: BigIntStats }> {
-  let fh: FileHandle;
+export async function openRegular(abs: string, root: string): Promise<{ fh: ReadHandle; stat: BigIntStats }> {
+  const segs = segmentsUnder(root, abs);
+  if (segs === null || segs.length === 0) throw new UnsafeFileError(abs, 'outside_workspace');
+  const top = Dir.openPath(root);
+  let dir: Dir;
   try {
-    fh = await open(abs, READ_FLAGS);
+    dir = top.walk(segs.slice(0, -1));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeFileError(abs, 'not_regular');
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new UnsafeFileError(abs, 'outside_workspace');
     throw err;
+  } finally {
+    top.close();
   }
   try {
-    const stat = await fh.stat({ bigint: true });
-    if (!stat.isFile()) throw new UnsafeFileError(abs, 'not_regular');
-    await checkContained(fh, abs, root);
-    return { fh, stat };
-  } catch (err) {
-    await fh.close();
-    throw err;
+    const r = openRegularIn(dir, segs[segs.length - 1]!);
+    if (r === 'not_regular') throw new UnsafeFileError(abs, 'not_regular');
+    return { fh: new ReadHandle(r.fd), stat: r.stat };
+  } finally {
+    dir.close();
   }
 }
 
@@ -175,64 +142,93 @@ export function sha256Of(data: Uint8Array): string {
 export const HOST_TEMP_NAME = /^\.sbx-[0-9a-f]{16}\.tmp$/;
 
 /**
- * A workspace file written in pieces as data arrives, then renamed into place: a temp file in the target's folder
- * (folders created inside the workspace only, the temp created exclusively and checked to resolve inside it), so
- * readers see the old file or the whole new one, and a symlink at the target is replaced, never written through.
+ * A workspace file written in pieces as data arrives, then renamed into place: a temp file in the target's folder,
+ * reached through descriptors only, so readers see the old file or the whole new one, a symlink at the target is
+ * replaced, never written through, and no folder swapped for a symlink meanwhile can send the file elsewhere.
  */
 export class AtomicFileWriter {
   private done = false;
 
   private constructor(
-    private readonly fh: FileHandle,
+    private readonly dir: Dir,
+    private readonly fd: number,
     private readonly tmp: string,
-    private readonly target: string,
+    private readonly name: string,
   ) {}
 
+  /**
+   * Creates the missing folders (each made and opened relative to its parent, never through a symlink) and the temp
+   * file, exclusively, in the target's folder. Everything created is given the workspace's owner.
+   */
   static async open(abs: string, root: string, mode = 0o644): Promise<AtomicFileWriter> {
-    const realDir = await mkdirInside(root, dirname(abs), basename(abs));
-    const tmp = join(realDir, `.sbx-${randomBytes(8).toString('hex')}.tmp`); // matches HOST_TEMP_NAME
-    const fh = await open(
-      tmp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      mode,
-    );
+    const segs = segmentsUnder(root, abs);
+    if (segs === null || segs.length === 0) throw escapes(basename(abs));
+    const top = Dir.openPath(root, workspaceOwner());
+    let dir: Dir;
     try {
-      await checkContained(fh, tmp, root);
+      dir = top.walk(segs.slice(0, -1), { create: true });
     } catch (err) {
-      await fh.close();
-      await unlink(tmp).catch(() => undefined);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw escapes(basename(abs));
+      if (code === 'ENOTDIR' || code === 'EEXIST') {
+        throw new SandboxError('invalid_argument', 'A folder on the way is a file', {
+          path: basename(abs),
+          reason: 'not_a_directory',
+        });
+      }
+      throw err;
+    } finally {
+      top.close();
+    }
+    const tmp = `.sbx-${randomBytes(8).toString('hex')}.tmp`; // matches HOST_TEMP_NAME
+    let fd: number;
+    try {
+      fd = dir.openFile(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+    } catch (err) {
+      dir.close();
       throw err;
     }
-    return new AtomicFileWriter(fh, tmp, join(realDir, basename(abs)));
+    return new AtomicFileWriter(dir, fd, tmp, segs[segs.length - 1]!);
   }
 
   async write(data: Uint8Array): Promise<void> {
-    await this.fh.writeFile(data);
+    let off = 0;
+    while (off < data.length) off += await writeAsync(this.fd, data, off, data.length - off);
   }
 
-  /** Closes and renames into place; `sync` flushes the data to disk first. */
+  /** Closes and renames into place (within the folder's descriptor); `sync` flushes the data to disk first. */
   async commit(sync = false): Promise<void> {
     if (this.done) return;
     this.done = true;
     let renamed = false;
     try {
       try {
-        if (sync) await this.fh.datasync();
+        if (sync) await fdatasyncAsync(this.fd);
       } finally {
-        await this.fh.close();
+        await closeAsync(this.fd);
       }
-      await rename(this.tmp, this.target);
+      this.dir.rename(this.tmp, this.dir, this.name);
       renamed = true;
     } finally {
-      if (!renamed) await unlink(this.tmp).catch(() => undefined);
+      if (!renamed) unlinkQuiet(this.dir, this.tmp);
+      this.dir.close();
     }
   }
 
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await this.fh.close().catch(() => undefined);
-    await unlink(this.tmp).catch(() => undefined);
+    await closeAsync(this.fd).catch(() => undefined);
+    unlinkQuiet(this.dir, this.tmp);
+    this.dir.close();
+  }
+}
+
+function unlinkQuiet(dir: Dir, name: string): void {
+  try {
+    dir.unlink(name);
+  } catch {
+    // never created or already renamed
   }
 }
 

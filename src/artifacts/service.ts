@@ -1,8 +1,11 @@
 // The artifacts service: lists, reports, cleans up, reads and writes a session's workspace files and exports notebooks; must never touch a path outside the workspace or return MCP types.
-import { lstat, realpath, unlink } from 'node:fs/promises';
+import { lstat, realpath } from 'node:fs/promises';
 import { Minimatch } from 'minimatch';
-import { SandboxError } from '../errors.js';
+import { isDiskFull, SandboxError } from '../errors.js';
 import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../policy/paths.js';
+import { Dir } from '../fsafe/dir.js';
+import { DirCache } from '../fsafe/files.js';
+import { withFrozenBox } from '../sandbox/freezer.js';
 import { categorizeDeep, decodeUtf8, HEAD_BYTES } from './categorize.js';
 import { defaultFileIO, sha256Of, UnsafeFileError, writeAtomic, type FileIO } from './file-io.js';
 import { buildNotebook, notebookFileName } from './notebook.js';
@@ -280,7 +283,16 @@ export class ArtifactService {
     return this.cleanup(scope, 'all', opts);
   }
 
-  private async cleanup(
+  /** The box stands still while its files are chosen and deleted (and while the pre_cleanup backup runs). */
+  private cleanup(
+    scope: SessionScope,
+    which: Category | 'all',
+    opts: CleanupOptions,
+  ): Promise<CleanupResult> {
+    return withFrozenBox(scope.sessionId, () => this.cleanupFrozen(scope, which, opts));
+  }
+
+  private async cleanupFrozen(
     scope: SessionScope,
     which: Category | 'all',
     opts: CleanupOptions,
@@ -298,28 +310,53 @@ export class ArtifactService {
       failed: [],
     };
     if (files.length === 0) return result;
-    if (opts.beforeCleanup) await opts.beforeCleanup();
-    for (const f of files) {
+    if (opts.beforeCleanup) {
       try {
-        // Re-checked right before unlinking: a folder on the way may have become a symlink since the walk.
-        const abs = resolveInWorkspace(root, f.path, { mustExist: true });
-        const st = await lstat(abs, { bigint: true });
-        if (!st.isFile()) throw new Error('no longer a regular file');
-        await unlink(abs);
-        t.noteHostDelete(f.path);
-        result.removed.push({ path: f.path, category: f.category, size: Number(st.size) });
-        result.removed_bytes += Number(st.size);
+        await opts.beforeCleanup();
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || (err instanceof SandboxError && err.code === 'not_found')) {
-          t.noteHostDelete(f.path);
-          continue;
-        }
-        result.failed.push({ path: f.path, error: err instanceof Error ? err.message : String(err) });
+        // The disk is full: the backup has no room, and this cleanup is the remedy every disk_full hint names. It
+        // goes ahead without a backup and says so.
+        if (!isDiskFull(err) && !(err instanceof SandboxError && err.code === 'disk_full')) throw err;
+        result.backup_skipped =
+          'the disk is full, so no backup was taken first: rollback_to_backup cannot bring these files back';
       }
+    }
+    // Every folder is opened relative to its parent, never through a symlink, and the file is unlinked relative to
+    // its folder's descriptor: a folder swapped for a symlink since the walk is refused, not followed.
+    const dirs = new DirCache(Dir.openPath(root));
+    try {
+      for (const f of files) this.removeListed(dirs, f, t, result);
+    } finally {
+      dirs.close();
+      dirs.root.close();
     }
     result.removed_count = result.removed.length;
     return result;
+  }
+
+  private removeListed(dirs: DirCache, f: DescribedFile, t: ArtifactTracker, result: CleanupResult): void {
+    try {
+      const { dir, name } = dirs.locate(f.path);
+      const st = dir.lstat(name);
+      if (st === null) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
+      if (!st.isFile()) throw new Error('no longer a regular file');
+      dir.unlink(name);
+      t.noteHostDelete(f.path);
+      result.removed.push({ path: f.path, category: f.category, size: Number(st.size) });
+      result.removed_bytes += Number(st.size);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        t.noteHostDelete(f.path);
+        return;
+      }
+      const why =
+        code === 'ELOOP' || code === 'ENOTDIR' ? 'a folder on its path is no longer a folder' : null;
+      result.failed.push({
+        path: f.path,
+        error: why ?? (err instanceof Error ? err.message : String(err)),
+      });
+    }
   }
 
   /** Writes a file into the workspace atomically (temp file + rename), creating parent folders. */

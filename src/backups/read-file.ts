@@ -1,10 +1,10 @@
 // Reads sandbox-writable workspace files for hashing and backup; must never read a file whose open descriptor resolves outside the workspace.
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import type { BlobStore } from './blob-store.js';
 import { HEAD_BYTES } from '../artifacts/categorize.js';
-import { UnsafeFileError, openRegular } from '../artifacts/file-io.js';
+import { openRegularIn, ReadHandle, type DirCache } from '../fsafe/files.js';
 import { statKeyOf } from './scan.js';
 
 /** Size of the reusable read buffers: files up to this size are read once between hashing and storing. */
@@ -24,19 +24,22 @@ export interface HashedFile {
   statKey: string | null;
 }
 
-/** Opens a regular file inside the workspace for reading; anything else is a SkipFile with the reason. */
-async function openContained(abs: string, wsReal: string): Promise<{ fh: FileHandle; st: BigIntStats }> {
+/**
+ * Opens workspace file `rel` for reading through the operation's folder descriptors (no component followed if it is
+ * a symlink); anything but a regular file is a SkipFile with the reason.
+ */
+function openContained(dirs: DirCache, rel: string): { fh: ReadHandle; st: BigIntStats } {
   try {
-    const { fh, stat } = await openRegular(abs, wsReal);
-    return { fh, st: stat };
+    const { dir, name } = dirs.locate(rel);
+    const r = openRegularIn(dir, name);
+    if (r === 'not_regular') throw new SkipFile('no longer a regular file');
+    return { fh: new ReadHandle(r.fd), st: r.stat };
   } catch (err) {
-    if (err instanceof UnsafeFileError) {
-      throw new SkipFile(
-        err.reason === 'outside_workspace' ? 'resolves outside the workspace' : 'no longer a regular file',
-      );
-    }
+    if (err instanceof SkipFile) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new SkipFile('vanished while being read');
+    if (code === 'ELOOP' || code === 'ENOTDIR')
+      throw new SkipFile('a folder on its path is no longer a folder');
     if (code === 'EACCES' || code === 'EPERM') throw new SkipFile(`unreadable (${code})`);
     throw err;
   }
@@ -46,9 +49,9 @@ async function openContained(abs: string, wsReal: string): Promise<{ fh: FileHan
  * Hashes a workspace file in one pass, reading into `buf`. When the whole file fits, `data` is a view of it in
  * `buf` (valid only while the caller holds `buf`), so a small file is read once whether or not it is stored.
  */
-export async function hashWorkspaceFile(abs: string, wsReal: string, buf: Buffer): Promise<HashedFile> {
+export async function hashWorkspaceFile(dirs: DirCache, rel: string, buf: Buffer): Promise<HashedFile> {
   const openedAt = Date.now();
-  const { fh, st } = await openContained(abs, wsReal);
+  const { fh, st } = openContained(dirs, rel);
   try {
     const hash = createHash('sha256');
     let head: Uint8Array | null = null;
@@ -85,13 +88,13 @@ export async function hashWorkspaceFile(abs: string, wsReal: string, buf: Buffer
 
 /** Copies a workspace file into a blob temp file (fsynced when asked), hashing what was actually copied. */
 export async function copyToBlobTemp(
-  abs: string,
-  wsReal: string,
+  dirs: DirCache,
+  rel: string,
   blobs: BlobStore,
   sync: boolean,
   buf: Buffer,
 ): Promise<{ tmp: string; sha256: string; size: number }> {
-  const { fh } = await openContained(abs, wsReal);
+  const { fh } = openContained(dirs, rel);
   const tmp = blobs.tempPath();
   try {
     const out = await open(tmp, 'wx', 0o444);

@@ -1,6 +1,7 @@
-// Lists a workspace for a backup (folders, files, inside-pointing symlinks, minus excluded folders); never follows a symlink and never reads file contents.
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
-import { join, posix } from 'node:path';
+// Lists a workspace for a backup (folders, files, inside-pointing symlinks, minus excluded folders) through folder descriptors; never follows a symlink and never reads file contents.
+import { readlinkSync, type BigIntStats } from 'node:fs';
+import { posix } from 'node:path';
+import type { Dir } from '../fsafe/dir.js';
 import type { SkippedEntry } from './types.js';
 
 /** Rebuildable caches and environments: never backed up, never removed or replaced by a rollback. */
@@ -11,7 +12,6 @@ export const BOX_WORKSPACE = '/workspace';
 
 export interface ScanEntry {
   rel: string;
-  abs: string;
   kind: 'file' | 'dir' | 'symlink';
   /** Permission bits only: setuid, setgid and sticky are never carried (a restored setuid file would run as the server's user). */
   mode: number;
@@ -52,21 +52,40 @@ function decodeName(raw: Buffer): string | null {
   return Buffer.from(s, 'utf8').equals(raw) ? s : null;
 }
 
-export function scanWorkspace(workspace: string): ScanResult {
+interface Pending {
+  rel: string;
+  parent: Held;
+  name: Buffer;
+}
+
+/** A folder descriptor shared by the pending children listed in it; closed when the last one has been opened. */
+interface Held {
+  dir: Dir;
+  refs: number;
+}
+
+function release(h: Held): void {
+  if (--h.refs === 0) h.dir.close();
+}
+
+/**
+ * Lists the workspace through folder descriptors (each folder opened relative to its parent, never through a
+ * symlink), so a folder swapped for a symlink while scanning is skipped, never followed out of the workspace.
+ */
+export function scanWorkspace(root: Dir, hostWorkspace: string): ScanResult {
   const entries: ScanEntry[] = [];
   const skipped: SkippedEntry[] = [];
   const nestedExcluded: string[] = [];
-  const stack: string[] = [''];
-  while (stack.length > 0) {
-    const dirRel = stack.pop()!;
-    const dirAbs = dirRel === '' ? workspace : join(workspace, dirRel);
+  const stack: Pending[] = [];
+  const visit = (dirRel: string, held: Held): void => {
+    const dir = held.dir;
     let names: Buffer[];
     try {
-      names = readdirSync(dirAbs, { encoding: 'buffer' });
+      names = dir.list();
     } catch (err) {
-      if (dirRel !== '') skipped.push({ path: dirRel, reason: `unreadable folder (${codeOf(err)})` });
-      else throw err;
-      continue;
+      if (dirRel === '') throw err;
+      skipped.push({ path: dirRel, reason: `unreadable folder (${codeOf(err)})` });
+      return;
     }
     for (const raw of names) {
       const name = decodeName(raw);
@@ -79,35 +98,38 @@ export function scanWorkspace(workspace: string): ScanResult {
         if (dirRel !== '') nestedExcluded.push(rel);
         continue;
       }
-      const abs = join(dirAbs, name);
-      let st: BigIntStats;
+      let st: BigIntStats | null;
       try {
-        st = lstatSync(abs, { bigint: true });
+        st = dir.lstat(raw);
       } catch (err) {
         skipped.push({ path: rel, reason: `vanished while scanning (${codeOf(err)})` });
         continue;
       }
+      if (st === null) {
+        skipped.push({ path: rel, reason: 'vanished while scanning (ENOENT)' });
+        continue;
+      }
       const base = {
         rel,
-        abs,
         mode: Number(st.mode) & 0o777,
         mtimeMs: Number(st.mtimeNs / 1000n) / 1000,
         statKey: statKeyOf(st),
       };
       if (st.isDirectory()) {
         entries.push({ ...base, kind: 'dir', size: 0, target: null });
-        stack.push(rel);
+        held.refs++;
+        stack.push({ rel, parent: held, name: raw });
       } else if (st.isFile()) {
         entries.push({ ...base, kind: 'file', size: Number(st.size), target: null });
       } else if (st.isSymbolicLink()) {
         let target: string;
         try {
-          target = readlinkSync(abs);
+          target = readlinkSync(dir.at(raw), 'utf8');
         } catch (err) {
           skipped.push({ path: rel, reason: `unreadable symlink (${codeOf(err)})` });
           continue;
         }
-        if (!linkPointsInside(rel, target, workspace)) {
+        if (!linkPointsInside(rel, target, hostWorkspace)) {
           skipped.push({ path: rel, reason: `symlink points outside the workspace (${target})` });
           continue;
         }
@@ -115,6 +137,29 @@ export function scanWorkspace(workspace: string): ScanResult {
       } else {
         skipped.push({ path: rel, reason: 'not a regular file, folder or symlink' });
       }
+    }
+  };
+  const top: Held = { dir: root.reopen(), refs: 1 };
+  try {
+    visit('', top);
+  } finally {
+    release(top);
+  }
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    let held: Held;
+    try {
+      held = { dir: p.parent.dir.openDir(p.name), refs: 1 };
+    } catch (err) {
+      skipped.push({ path: p.rel, reason: `changed while scanning (${codeOf(err)})` });
+      continue;
+    } finally {
+      release(p.parent);
+    }
+    try {
+      visit(p.rel, held);
+    } finally {
+      release(held);
     }
   }
   entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));

@@ -19,12 +19,12 @@
 // python_restarted_required is false; modules it already imported are not reloaded. Callers should run a
 // rollback while no code runs in the box (the session's queue): a file written into the workspace during
 // the swap is moved out with the old entries.
-import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, join, posix } from 'node:path';
+import { join, posix } from 'node:path';
 import { categorize as categorizeArtifact } from '../artifacts/categorize.js';
 import { SandboxError, invalidArgument, notFound } from '../errors.js';
-import { resolveInWorkspace, workspaceSegments } from '../policy/paths.js';
+import { workspaceSegments } from '../policy/paths.js';
 import type { Db } from '../store/db.js';
 import {
   BackupsRepo,
@@ -51,7 +51,10 @@ import {
   writeJournal,
   type RollbackJournal,
 } from './swap.js';
-import { removeTree } from '../remove-tree.js';
+import { removeTree } from '../fsafe/remove.js';
+import { Dir, withDir, workspaceOwner } from '../fsafe/dir.js';
+import { withFrozenBox } from '../sandbox/freezer.js';
+import { DirCache } from '../fsafe/files.js';
 import {
   BACKUP_REASONS,
   type BackupDetails,
@@ -218,9 +221,8 @@ export class BackupService {
   // ---------------------------------------------------------------- backup
 
   backup(sessionId: string, workspace: string, opts: BackupOptions): Promise<BackupResult> {
-    return this.serial(
-      sessionId,
-      async () => (await this.backupLocked(sessionId, workspace, opts, [])).result,
+    return this.serial(sessionId, () =>
+      withFrozenBox(sessionId, async () => (await this.backupLocked(sessionId, workspace, opts, [])).result),
     );
   }
 
@@ -246,7 +248,26 @@ export class BackupService {
       name = uniqueName(base, new Set(this.repo.namesLike(sessionId, base)));
     }
     const wsReal = this.workspaceReal(workspace);
-    const scan = scanWorkspace(wsReal);
+    const dirs = new DirCache(Dir.openPath(wsReal));
+    try {
+      return await this.backupFrom(sessionId, wsReal, dirs, name, at, opts, alsoKeep, t0);
+    } finally {
+      dirs.close();
+      dirs.root.close();
+    }
+  }
+
+  private async backupFrom(
+    sessionId: string,
+    wsReal: string,
+    dirs: DirCache,
+    name: string,
+    at: Date,
+    opts: BackupOptions,
+    alsoKeep: readonly string[],
+    t0: number,
+  ): Promise<BackupOutcome> {
+    const scan = scanWorkspace(dirs.root, wsReal);
     const cache = new Map(this.repo.statCache(sessionId).map((r) => [r.path, r]));
     const createdAt = at.toISOString();
 
@@ -360,7 +381,7 @@ export class BackupService {
         const item = await this.scratch.with(async (buf): Promise<PendingItem | null> => {
           let hashed;
           try {
-            hashed = await hashWorkspaceFile(e.abs, wsReal, buf);
+            hashed = await hashWorkspaceFile(dirs, e.rel, buf);
           } catch (err) {
             if (!(err instanceof SkipFile)) throw err;
             skipped.push({ path: e.rel, reason: err.message });
@@ -379,7 +400,7 @@ export class BackupService {
           } else {
             // Large file: copied only now that we know the store lacks it; it may have changed since hashing.
             try {
-              const copy = await copyToBlobTemp(e.abs, wsReal, this.blobs, false, buf);
+              const copy = await copyToBlobTemp(dirs, e.rel, this.blobs, false, buf);
               tmp = copy.tmp;
               if (copy.sha256 !== row.sha256)
                 Object.assign(row, { sha256: copy.sha256, size: copy.size, stat_key: null });
@@ -396,8 +417,7 @@ export class BackupService {
         progress();
       });
       await flush();
-      for (const path of repairs)
-        newBytes += await this.repairReused(id, wsReal, path, rows, skipped, placed);
+      for (const path of repairs) newBytes += await this.repairReused(id, dirs, path, rows, skipped, placed);
 
       const totals = totalsOf(rows.values());
       let fileCount = 0;
@@ -469,7 +489,7 @@ export class BackupService {
    */
   private async repairReused(
     id: number,
-    wsReal: string,
+    dirs: DirCache,
     path: string,
     rows: Map<string, BackupFileRow>,
     skipped: SkippedEntry[],
@@ -477,9 +497,7 @@ export class BackupService {
   ): Promise<number> {
     let copy;
     try {
-      copy = await this.scratch.with((buf) =>
-        copyToBlobTemp(join(wsReal, path), wsReal, this.blobs, true, buf),
-      );
+      copy = await this.scratch.with((buf) => copyToBlobTemp(dirs, path, this.blobs, true, buf));
     } catch (err) {
       if (!(err instanceof SkipFile)) throw err;
       skipped.push({ path, reason: err.message });
@@ -568,7 +586,22 @@ export class BackupService {
     wsReal: string,
     known: readonly BackupFileRow[],
   ): Promise<ComparableEntry[]> {
-    const scan = scanWorkspace(wsReal);
+    const dirs = new DirCache(Dir.openPath(wsReal));
+    try {
+      return await this.entriesFrom(sessionId, wsReal, dirs, known);
+    } finally {
+      dirs.close();
+      dirs.root.close();
+    }
+  }
+
+  private async entriesFrom(
+    sessionId: string,
+    wsReal: string,
+    dirs: DirCache,
+    known: readonly BackupFileRow[],
+  ): Promise<ComparableEntry[]> {
+    const scan = scanWorkspace(dirs.root, wsReal);
     const byKey = new Map<string, string>();
     for (const r of [...known, ...this.repo.statCache(sessionId)]) {
       if (r.stat_key !== null && r.sha256 !== null) byKey.set(`${r.path}\0${r.stat_key}`, r.sha256);
@@ -580,7 +613,7 @@ export class BackupService {
         sha = byKey.get(`${e.rel}\0${e.statKey}`) ?? null;
         if (sha === null) {
           try {
-            sha = (await this.scratch.with((buf) => hashWorkspaceFile(e.abs, wsReal, buf))).sha256;
+            sha = (await this.scratch.with((buf) => hashWorkspaceFile(dirs, e.rel, buf))).sha256;
           } catch (err) {
             if (err instanceof SkipFile) return;
             throw err;
@@ -627,7 +660,9 @@ export class BackupService {
     workspace: string,
     opts: RollbackOptions = {},
   ): Promise<RollbackResult> {
-    return this.serial(sessionId, () => this.rollbackLocked(sessionId, name, workspace, opts));
+    return this.serial(sessionId, () =>
+      withFrozenBox(sessionId, () => this.rollbackLocked(sessionId, name, workspace, opts)),
+    );
   }
 
   private async rollbackLocked(
@@ -682,6 +717,7 @@ export class BackupService {
     try {
       await removeLeftovers(paths);
       const staged = await stageManifest(rows, paths.staging, this.blobs, {
+        owner: workspaceOwner(),
         concurrency: this.concurrency,
         scratch: this.scratch,
         onItem: () => opts.onProgress?.(++done, total),
@@ -778,61 +814,87 @@ export class BackupService {
   // ---------------------------------------------------------------- single file
 
   restoreFile(sessionId: string, name: string, path: string, workspace: string): Promise<RestoreFileResult> {
-    return this.serial(sessionId, async () => {
-      const b = this.getBackup(sessionId, name);
-      const segments = workspaceSegments(path);
-      if (segments.length === 0)
-        throw invalidArgument('give the path of a file, not the workspace itself', { path });
-      const rel = segments.join('/');
-      const row = this.repo.file(b.id, rel);
-      if (!row) throw notFound('file', rel, `get_backup_details lists the files in backup '${name}'`);
-      if (row.kind === 'dir')
-        throw invalidArgument(
-          `'${rel}' is a folder in backup '${name}'; restore its files one by one or roll back`,
-        );
-      const wsReal = this.workspaceReal(workspace);
-      // The entry itself is replaced (a symlink there is not followed); only its folder is resolved.
-      const parentRel = segments.slice(0, -1).join('/');
-      const parentOf = (): string =>
-        parentRel === '' ? wsReal : resolveInWorkspace(wsReal, parentRel, { allowDir: true });
-      mkdirSync(parentOf(), { recursive: true });
-      const dir = parentOf(); // again: the folders just created or found must still lead inside
-      if (!statSync(dir).isDirectory())
-        throw invalidArgument(`cannot restore '${rel}': '${parentRel}' is not a folder`, { path: rel });
-      const dest = join(dir, segments[segments.length - 1]!);
-      if (lstatSync(dest, { throwIfNoEntry: false })?.isDirectory()) {
+    return this.serial(sessionId, () =>
+      withFrozenBox(sessionId, () => this.restoreLocked(sessionId, name, path, workspace)),
+    );
+  }
+
+  private async restoreLocked(
+    sessionId: string,
+    name: string,
+    path: string,
+    workspace: string,
+  ): Promise<RestoreFileResult> {
+    const b = this.getBackup(sessionId, name);
+    const segments = workspaceSegments(path);
+    if (segments.length === 0)
+      throw invalidArgument('give the path of a file, not the workspace itself', { path });
+    const rel = segments.join('/');
+    const row = this.repo.file(b.id, rel);
+    if (!row) throw notFound('file', rel, `get_backup_details lists the files in backup '${name}'`);
+    if (row.kind === 'dir')
+      throw invalidArgument(
+        `'${rel}' is a folder in backup '${name}'; restore its files one by one or roll back`,
+      );
+    const wsReal = this.workspaceReal(workspace);
+    const parentRel = segments.slice(0, -1).join('/');
+    const last = segments[segments.length - 1]!;
+    // Folders are opened (or made) one by one relative to their parent, never through a symlink; the entry itself
+    // is replaced by rename within its folder's descriptor, so nothing the box swaps meanwhile redirects it.
+    const dir = withDir(Dir.openPath(wsReal, workspaceOwner()), (root) => {
+      try {
+        return root.walk(segments.slice(0, -1), { create: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ELOOP' || code === 'ENOTDIR' || code === 'EEXIST') {
+          throw invalidArgument(`cannot restore '${rel}': '${parentRel}' is not a folder`, { path: rel });
+        }
+        throw err;
+      }
+    });
+    const tmp = `.${last}.restore-${randomBytes(6).toString('hex')}`;
+    try {
+      if (dir.lstat(last)?.isDirectory()) {
         throw invalidArgument(`cannot restore '${rel}': a folder with that name is in the workspace`, {
           path: rel,
         });
       }
-      const tmp = join(dir, `.${basename(dest)}.restore-${randomBytes(6).toString('hex')}`);
-      try {
-        if (row.kind === 'symlink') {
-          materializeSymlink(row.target ?? '', tmp, row.mtime_ms);
-        } else {
-          const res = await this.scratch.with((buf) =>
-            materializeFile(this.blobs, row.sha256 ?? '', tmp, row.mode, row.mtime_ms, true, buf),
-          );
-          if (res !== 'ok') {
-            throw new SandboxError('internal', `the stored copy of '${rel}' in backup '${name}' is ${res}`, {
-              backup: name,
-              path: rel,
-              problem: res,
-            });
-          }
+      if (row.kind === 'symlink') {
+        materializeSymlink(row.target ?? '', dir.at(tmp) as string, row.mtime_ms, dir.owner);
+      } else {
+        const res = await this.scratch.with((buf) =>
+          materializeFile(
+            this.blobs,
+            row.sha256 ?? '',
+            dir.at(tmp) as string,
+            row.mode,
+            row.mtime_ms,
+            true,
+            buf,
+            dir.owner,
+          ),
+        );
+        if (res !== 'ok') {
+          throw new SandboxError('internal', `the stored copy of '${rel}' in backup '${name}' is ${res}`, {
+            backup: name,
+            path: rel,
+            problem: res,
+          });
         }
-        renameSync(tmp, dest);
-        fsyncDir(dir);
-      } catch (err) {
-        try {
-          unlinkSync(tmp);
-        } catch {
-          // never created or already renamed
-        }
-        throw err;
       }
-      return { path: rel, kind: row.kind, size: row.size, sha256: row.sha256 };
-    });
+      dir.rename(tmp, dir, last);
+      dir.sync();
+    } catch (err) {
+      try {
+        dir.unlink(tmp);
+      } catch {
+        // never created or already renamed
+      }
+      throw err;
+    } finally {
+      dir.close();
+    }
+    return { path: rel, kind: row.kind, size: row.size, sha256: row.sha256 };
   }
 
   // ---------------------------------------------------------------- retention and garbage

@@ -1,5 +1,15 @@
 // Materializes backup content from the blob store (a manifest into a staging folder, or one file), re-hashing every byte; never installs a damaged blob or writes outside the folder it is given.
-import { constants, chmodSync, lutimesSync, mkdirSync, symlinkSync, utimesSync } from 'node:fs';
+import {
+  constants,
+  chmodSync,
+  chownSync,
+  lchownSync,
+  lutimesSync,
+  mkdirSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
+import type { Owner } from '../fsafe/dir.js';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupFileRow } from '../store/backups-repo.js';
@@ -27,6 +37,7 @@ export async function materializeFile(
   mtimeMs: number,
   sync: boolean,
   buf: Buffer,
+  owner: Owner | null = null,
 ): Promise<BlobCheck> {
   const src = await blobs.openBlob(sha);
   if (src === null) return 'missing';
@@ -37,6 +48,7 @@ export async function materializeFile(
       0o600,
     );
     try {
+      if (owner) await out.chown(owner.uid, owner.gid);
       const digest = await hashBlob(src, buf, async (bytesRead) => {
         let off = 0;
         while (off < bytesRead) off += (await out.write(buf, off, bytesRead - off)).bytesWritten;
@@ -56,8 +68,14 @@ export async function materializeFile(
 }
 
 /** Creates symlink `dest` (which must not exist) pointing at `target`, with its own times set to mtimeMs. */
-export function materializeSymlink(target: string, dest: string, mtimeMs: number): void {
+export function materializeSymlink(
+  target: string,
+  dest: string,
+  mtimeMs: number,
+  owner: Owner | null = null,
+): void {
   symlinkSync(target, dest);
+  if (owner) lchownSync(dest, owner.uid, owner.gid);
   const t = new Date(mtimeMs);
   lutimesSync(dest, t, t);
 }
@@ -72,11 +90,22 @@ export async function stageManifest(
   rows: readonly BackupFileRow[],
   dest: string,
   blobs: BlobStore,
-  opts: { concurrency: number; scratch: ScratchPool; onItem?: (() => void) | undefined },
+  opts: {
+    concurrency: number;
+    scratch: ScratchPool;
+    onItem?: (() => void) | undefined;
+    /** Given to everything staged (it becomes the workspace's content). */
+    owner?: Owner | null;
+  },
 ): Promise<StageReport> {
+  const owner = opts.owner ?? null;
+  // The staging folder is the server's own (beside the workspace, invisible to the box): paths are safe here.
   mkdirSync(dest, { mode: 0o700 });
   const dirs = rows.filter((r) => r.kind === 'dir');
-  for (const d of dirs) mkdirSync(join(dest, d.path), { mode: 0o700 });
+  for (const d of dirs) {
+    mkdirSync(join(dest, d.path), { mode: 0o700 });
+    if (owner) chownSync(join(dest, d.path), owner.uid, owner.gid);
+  }
   const missing: string[] = [];
   const corrupt: string[] = [];
   const written: string[] = [];
@@ -87,10 +116,10 @@ export async function stageManifest(
     async (r) => {
       const abs = join(dest, r.path);
       if (r.kind === 'symlink') {
-        materializeSymlink(r.target ?? '', abs, r.mtime_ms);
+        materializeSymlink(r.target ?? '', abs, r.mtime_ms, owner);
       } else {
         const res = await opts.scratch.with((buf) =>
-          materializeFile(blobs, r.sha256 ?? '', abs, r.mode, r.mtime_ms, false, buf),
+          materializeFile(blobs, r.sha256 ?? '', abs, r.mode, r.mtime_ms, false, buf, owner),
         );
         written.push(abs);
         if (res === 'missing') missing.push(r.path);

@@ -1,7 +1,9 @@
 // The crash-safe core of rollback: the journal and the redoable entry-by-entry swap of the workspace's contents; never renames the workspace itself or deletes anything before the commit.
 import {
-  chmodSync,
   closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
   fsyncSync,
   lstatSync,
   openSync,
@@ -12,7 +14,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { removeTree } from '../remove-tree.js';
+import { Dir, withDir } from '../fsafe/dir.js';
+import { removeTree } from '../fsafe/remove.js';
 import { fsyncDir } from './blob-store.js';
 import { faultPoint } from './fault.js';
 import { EXCLUDED_NAMES } from './scan.js';
@@ -103,15 +106,31 @@ function renameForce(src: Buffer, dst: Buffer): void {
   }
   const srcParent = Buffer.from(dirname(src.toString('latin1')), 'latin1');
   const dstParent = Buffer.from(dirname(dst.toString('latin1')), 'latin1');
-  const saved: Array<[Buffer, number]> = [];
-  for (const p of [src, srcParent, dstParent]) {
-    const st = lstatSync(p);
-    if (!st.isDirectory()) continue;
-    saved.push([p, st.mode & 0o7777]);
-    chmodSync(p, (st.mode & 0o7777) | 0o700);
+  // Modes are changed through descriptors of the folders themselves (opened O_NOFOLLOW): a folder the box swapped
+  // for a symlink meanwhile is never followed to a host file.
+  const saved: Array<[number, number]> = [];
+  try {
+    for (const p of [src, srcParent, dstParent]) {
+      let fd: number;
+      try {
+        fd = openSync(p, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      } catch {
+        continue; // not a folder
+      }
+      const mode = fstatSync(fd).mode & 0o7777;
+      saved.push([fd, mode]);
+      fchmodSync(fd, mode | 0o700);
+    }
+    renameSync(src, dst);
+  } finally {
+    for (const [fd, mode] of saved) {
+      try {
+        fchmodSync(fd, mode);
+      } finally {
+        closeSync(fd);
+      }
+    }
   }
-  renameSync(src, dst);
-  for (const [p, mode] of saved) chmodSync(p.equals(src) ? dst : p, mode);
 }
 
 const buf = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -124,11 +143,27 @@ function moveInto(src: Buffer, dir: string, name: Buffer): void {
   renameForce(src, dst);
 }
 
-function isRealDir(path: string): boolean {
+/**
+ * Moves excluded folder `rel` (like pkg/__pycache__) from the old tree back under its restored parent. Both parents
+ * are walked through descriptors: the old tree and the workspace hold what the box made, so neither is followed
+ * through a symlink.
+ */
+function carryBack(old: string, workspace: string, rel: string): void {
+  const segs = rel.split('/');
+  const name = segs.pop()!;
+  let from: Dir | null = null;
+  let to: Dir | null = null;
   try {
-    return lstatSync(path).isDirectory();
+    from = withDir(Dir.openPath(old), (d) => d.walk(segs));
+    to = withDir(Dir.openPath(workspace), (d) => d.walk(segs));
+    if (from.lstat(name) === null || to.lstat(name) !== null) return;
+    from.rename(name, to, name);
+    to.sync();
   } catch {
-    return false;
+    // a parent that is not a plain folder any more: the excluded folder stays in the old tree
+  } finally {
+    from?.close();
+    to?.close();
   }
 }
 
@@ -167,14 +202,7 @@ export function completeSwap(paths: RollbackPaths, journal: RollbackJournal, who
       faultPoint(`${who}:install_mid`);
     }
   }
-  for (const rel of journal.carry) {
-    const from = join(old, rel);
-    const to = join(workspace, rel);
-    if (exists(from) && isRealDir(dirname(to)) && !exists(to)) {
-      renameForce(buf(from), buf(to));
-      fsyncDir(dirname(to));
-    }
-  }
+  for (const rel of journal.carry) carryBack(old, workspace, rel);
   fsyncDir(workspace);
   faultPoint(`${who}:before_commit`);
   unlinkSync(paths.journal);

@@ -1,11 +1,15 @@
 // The web-app export service: writes a Docker bundle for an app (detected requirements, Dockerfile, compose file,
 // README), smoke-tests it in a fresh box, and lists, describes, removes and builds exports. Never builds an image
 // unless asked, never overwrites an export, never reads a session's files outside its workspace.
-import { cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, sep } from 'node:path';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Config } from '../config.js';
 import { invalidArgument, notFound } from '../errors.js';
+import { Dir, withDir } from '../fsafe/dir.js';
+import { copyOut, sizeOf } from '../fsafe/copy.js';
 import { normalizeName } from '../packages/spec.js';
+import { workspaceSegments } from '../policy/paths.js';
+import { withFrozenBox } from '../sandbox/freezer.js';
 import type { SessionService } from '../sessions/service.js';
 import { probeApp, type ProbeResult } from './agent-ops.js';
 import {
@@ -25,7 +29,7 @@ import { buildRequirements, extraDistributions } from './requirements.js';
 import type { WebAppService } from './service.js';
 import { smokeTest } from './smoke.js';
 import type { AppType, AppTypeArg, ExportDetails, ExportFile, ExportInfo } from './types.js';
-import { existingInWorkspace, readAppFile } from './workspace-files.js';
+import { readAppFile } from './workspace-files.js';
 
 export interface ExportArgs {
   code?: string | undefined;
@@ -108,7 +112,8 @@ export class WebAppExportService {
     try {
       onProgress(1, EXPORT_STEPS, 'writing the bundle');
       staging = this.store.newStaging(exportName);
-      this.writeSources(staging, src, probe, workspace, warnings);
+      const into = staging;
+      await withFrozenBox(sessionId, async () => this.writeSources(into, src, probe, workspace, warnings));
       writeFileSync(join(staging, 'requirements.txt'), requirementsTxt(spec));
       writeFileSync(join(staging, 'Dockerfile'), dockerfile(spec));
       writeFileSync(join(staging, 'docker-compose.yml'), compose(spec));
@@ -247,6 +252,10 @@ export class WebAppExportService {
     return readAppFile(ws, rel, MAX_APP_FILE);
   }
 
+  /**
+   * Copies the app's files out of the workspace into the bundle, with the box stopped, through folder descriptors
+   * (copyOut): nothing the box swaps for a symlink is followed, so no host file can end up in a bundle.
+   */
   private writeSources(
     staging: string,
     src: Source,
@@ -256,12 +265,11 @@ export class WebAppExportService {
   ): void {
     if (src.type === 'static') {
       if (src.staticFolder !== null) {
-        const from = existingInWorkspace(workspace, src.staticFolder);
-        if (!from) throw notFound('folder', src.staticFolder);
-        cpSync(from, join(staging, 'static'), {
-          recursive: true,
-          filter: (p) => !lstatSync(p).isSymbolicLink(),
-        });
+        const segs = workspaceSegments(src.staticFolder);
+        const copied = withDir(Dir.openPath(realpathSync(workspace)), (root) =>
+          copyOut(root, segs, join(staging, 'static')),
+        );
+        if (!copied) throw notFound('folder', src.staticFolder);
       } else {
         mkdirSync(join(staging, 'static'));
         writeFileSync(join(staging, 'static', 'index.html'), src.staticHtml ?? '');
@@ -270,21 +278,25 @@ export class WebAppExportService {
     }
     writeFileSync(join(staging, 'app.py'), src.code);
     let copied = 0;
-    for (const rel of probe.local_files) {
-      const from = existingInWorkspace(workspace, rel);
-      const to = join(staging, basename(rel));
-      if (!from || basename(rel) === 'app.py') continue;
-      const size = listFiles(from).reduce((a, f) => a + f.size, 0);
-      if (copied + size > LOCAL_COPY_LIMIT) {
-        warnings.push(`local module '${rel}' was not copied: the export's local modules would pass 50 MB`);
-        continue;
+    const skip = (name: string) => name === '__pycache__';
+    withDir(Dir.openPath(realpathSync(workspace)), (root) => {
+      for (const rel of probe.local_files) {
+        if (basename(rel) === 'app.py') continue;
+        let segs: string[];
+        try {
+          segs = workspaceSegments(rel);
+        } catch {
+          continue;
+        }
+        if (segs.length === 0) continue;
+        const size = sizeOf(root, segs, { skip });
+        if (copied + size > LOCAL_COPY_LIMIT) {
+          warnings.push(`local module '${rel}' was not copied: the export's local modules would pass 50 MB`);
+          continue;
+        }
+        if (copyOut(root, segs, join(staging, basename(rel)), { skip })) copied += size;
       }
-      copied += size;
-      cpSync(from, to, {
-        recursive: true,
-        filter: (p) => !p.includes(`${sep}__pycache__`) && !lstatSync(p).isSymbolicLink(),
-      });
-    }
+    });
   }
 
   private codeWarnings(type: AppType, probe: ProbeResult): string[] {

@@ -18,6 +18,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SandboxError } from '../../src/errors.js';
 import { BackupsRepo } from '../../src/store/backups-repo.js';
 import { duBytes, makeEnv, randomFile, treeMap, writeTree, type Env, type Spec } from './helpers.js';
+import { Dir } from '../../src/fsafe/dir.js';
+import { DirCache } from '../../src/fsafe/files.js';
 
 const SID = 's_test';
 
@@ -427,15 +429,16 @@ describe('categories', () => {
 describe('reading', () => {
   it('hashes files that fit the read buffer and files that do not, keeping bytes only for the former', async () => {
     const { hashWorkspaceFile } = await import('../../src/backups/read-file.js');
+    const dirs = new DirCache(Dir.openPath(env.workspace));
     const small = randomFile(100);
     const big = randomFile(1000);
     writeFileSync(join(env.workspace, 'small.bin'), small);
     writeFileSync(join(env.workspace, 'big.bin'), big);
     const buf = Buffer.alloc(256);
-    const a = await hashWorkspaceFile(join(env.workspace, 'small.bin'), env.workspace, buf);
+    const a = await hashWorkspaceFile(dirs, 'small.bin', buf);
     expect(a.sha256).toBe(createHash('sha256').update(small).digest('hex'));
     expect(Buffer.compare(a.data!, small)).toBe(0);
-    const b = await hashWorkspaceFile(join(env.workspace, 'big.bin'), env.workspace, buf);
+    const b = await hashWorkspaceFile(dirs, 'big.bin', buf);
     expect(b).toMatchObject({
       sha256: createHash('sha256').update(big).digest('hex'),
       size: 1000,
@@ -444,8 +447,10 @@ describe('reading', () => {
     expect(Buffer.compare(Buffer.from(b.head), big.subarray(0, 256))).toBe(0); // the head is at most one buffer
     // A file exactly the buffer's size cannot be told from a longer one mid-read; it is streamed.
     writeFileSync(join(env.workspace, 'exact.bin'), randomFile(256));
-    const c = await hashWorkspaceFile(join(env.workspace, 'exact.bin'), env.workspace, buf);
+    const c = await hashWorkspaceFile(dirs, 'exact.bin', buf);
     expect(c).toMatchObject({ size: 256, data: null });
+    dirs.close();
+    dirs.root.close();
   });
 });
 
@@ -456,9 +461,11 @@ describe('hostile workspaces', () => {
     writeFileSync(join(outside, 'secret.txt'), 'host secret');
     const { hashWorkspaceFile, SkipFile } = await import('../../src/backups/read-file.js');
     symlinkSync(outside, join(env.workspace, 'sub'));
-    await expect(
-      hashWorkspaceFile(join(env.workspace, 'sub', 'secret.txt'), env.workspace, Buffer.alloc(64)),
-    ).rejects.toThrow(new SkipFile('resolves outside the workspace'));
+    const dirs = new DirCache(Dir.openPath(env.workspace));
+    await expect(hashWorkspaceFile(dirs, 'sub/secret.txt', Buffer.alloc(64))).rejects.toThrow(
+      new SkipFile('a folder on its path is no longer a folder'),
+    );
+    dirs.root.close();
     const b = await env.service.backup(SID, env.workspace, { reason: 'manual' });
     expect(b.file_count).toBe(0);
     expect(b.skipped).toEqual([{ path: 'sub', reason: `symlink points outside the workspace (${outside})` }]);
