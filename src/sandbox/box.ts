@@ -59,7 +59,8 @@ export interface BoxUsage {
 }
 
 export interface Mechanisms {
-  isolation: 'bwrap' | 'none';
+  /** The box backend; 'docker' boxes come from src/sandbox/docker/. */
+  isolation: 'bwrap' | 'docker' | 'none';
   memory: 'cgroup' | 'none';
   pids: 'cgroup' | 'none';
   seccomp: boolean;

@@ -135,7 +135,10 @@ export function buildOverview(
     `- file size: ${config.fileSizeMb} MiB; open files: ${config.openFiles} (rlimits)`,
     `- seccomp: ${facts.seccomp}`,
     `- network: ${facts.network}`,
-    `- idle sessions closed after ${config.idleTtlS} s`,
+    `- idle sessions: processes stopped after ${config.idleTtlS} s (files kept; the next call restarts them), ` +
+      (config.sessionRetentionS > 0
+        ? `closed and deleted after ${config.sessionRetentionS} s unused`
+        : 'never closed for want of use'),
     '',
     '## Tools by domain',
   ];

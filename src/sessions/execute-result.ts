@@ -37,18 +37,22 @@ export interface ExecuteResult {
     memory_peak_bytes: number | null;
     pids: number | null;
   };
-  isolation: 'bwrap' | 'none';
+  isolation: 'bwrap' | 'docker' | 'none';
   /** Files the call created, changed and deleted in the workspace (null when tracking is off). */
   artifacts: ArtifactChanges | null;
 }
 
 export interface ResultContext {
   sessionId: string;
+  /** The kernel's count for this call (it starts over with Python state), whatever number the box was given. */
   executionCount: number;
+  /** Python state was lost before or during this call for a reason the final message does not tell (idle kernel
+   * death, a new box, a server restart): the flags then say so too. */
+  stateLost?: boolean;
   timeoutS: number;
   memoryMb: number;
   oomKilled: boolean;
-  isolation: 'bwrap' | 'none';
+  isolation: 'bwrap' | 'docker' | 'none';
   notices: string[];
   memoryPeakBytes: number | null;
   pids: number | null;
@@ -79,9 +83,10 @@ export function buildExecuteResult(
   const stderr = final.stderr ?? emptyStream;
   let result: MimeBundle | null = null;
   const displays: MimeBundle[] = [];
+  const imageNotices: string[] = [];
   for (const ev of events) {
-    if (ev.type === 'execute_result') result = ev.data;
-    else if (ev.type === 'display_data') displays.push(ev.data);
+    if (ev.type === 'execute_result') result = checkedImages(ev.data, imageNotices);
+    else if (ev.type === 'display_data') displays.push(checkedImages(ev.data, imageNotices));
   }
   let status: ExecuteStatus = final.status;
   let error: ErrorBody | null = final.error ? agentErrorToBody(final.error) : null;
@@ -104,10 +109,15 @@ export function buildExecuteResult(
       hint: 'process the data in chunks, or create a session with a larger memory_mb',
     };
   } else if (final.status === 'killed') {
+    const exitCode = typeof final['exit_code'] === 'number' ? final['exit_code'] : null;
+    const how =
+      final.signal == null && exitCode !== null
+        ? `exited with code ${exitCode} (os._exit, or a library that ended the process)`
+        : `was killed by signal ${final.signal ?? 'unknown'}`;
     error = {
       code: 'runtime_error',
-      message: `the Python process was killed by signal ${final.signal ?? 'unknown'}; ${stateNote}`,
-      details: { signal: final.signal ?? null, state_preserved: false },
+      message: `the Python process ${how}; ${stateNote}`,
+      details: { signal: final.signal ?? null, exit_code: exitCode, state_preserved: false },
     };
   } else if (final.status === 'interrupted') {
     error = {
@@ -119,12 +129,12 @@ export function buildExecuteResult(
   const full_output: ExecuteResult['full_output'] = {};
   if (stdout.saved_path) full_output.stdout = stdout.saved_path;
   if (stderr.saved_path) full_output.stderr = stderr.saved_path;
-  const notices = [...ctx.notices];
+  const notices = [...ctx.notices, ...imageNotices];
   for (const s of [stdout, stderr]) if (s.save_note) notices.push(s.save_note);
   return {
     session_id: ctx.sessionId,
     status,
-    execution_count: final.execution_count ?? ctx.executionCount,
+    execution_count: ctx.executionCount,
     duration_ms: round(final.duration_ms ?? 0),
     stdout: stdout.text,
     stderr: stderr.text,
@@ -134,8 +144,8 @@ export function buildExecuteResult(
     result,
     displays,
     error,
-    state_preserved: final.state_preserved ?? true,
-    kernel_restarted: final.kernel_restarted ?? false,
+    state_preserved: ctx.stateLost ? false : (final.state_preserved ?? true),
+    kernel_restarted: ctx.stateLost ? true : (final.kernel_restarted ?? false),
     notices,
     usage: {
       cpu_user_ms: final.usage ? round(final.usage.cpu_user_ms) : null,
@@ -147,6 +157,90 @@ export function buildExecuteResult(
     isolation: ctx.isolation,
     artifacts: ctx.artifacts ?? null,
   };
+}
+
+/** The most paths a result lists under created, changed and deleted together; counts stay whole beyond it. */
+export const MAX_LISTED_CHANGES = 100;
+
+export interface BoundedChanges extends ArtifactChanges {
+  counts: { created: number; changed: number; deleted: number };
+  /** Paths left out of the three lists. */
+  omitted: number;
+  /** How to list what was left out (null when nothing was). */
+  more: string | null;
+}
+
+/**
+ * A call's file changes with at most `max` paths listed (created first, then changed, then deleted), so a call
+ * that writes 150,000 files still gets a small result. `since` is when the call arrived: every file it created
+ * or changed is newer, so list_artifacts with newer_than lists them all, page by page.
+ */
+export function boundChanges(
+  changes: ArtifactChanges | null,
+  since: string,
+  max = MAX_LISTED_CHANGES,
+): BoundedChanges | null {
+  if (!changes) return null;
+  const counts = {
+    created: changes.created.length,
+    changed: changes.changed.length,
+    deleted: changes.deleted.length,
+  };
+  let room = max;
+  const take = <T>(list: T[]): T[] => {
+    const kept = list.slice(0, Math.max(0, room));
+    room -= kept.length;
+    return kept;
+  };
+  const created = take(changes.created);
+  const changed = take(changes.changed);
+  const deleted = take(changes.deleted);
+  const omitted = counts.created + counts.changed + counts.deleted - (created.length + changed.length + deleted.length);
+  let more: string | null = null;
+  if (omitted > 0) {
+    more =
+      `list_artifacts with newer_than "${since}" lists every file this call created or changed, page by page ` +
+      '(pass next_cursor back as cursor)';
+    if (deleted.length < counts.deleted) more += `; ${counts.deleted - deleted.length} deleted path(s) are not listed`;
+  }
+  return { created, changed, deleted, counts, omitted, more };
+}
+
+/** What each image type's bytes start with: a display claiming the type must hold such bytes to go out as one. */
+const IMAGE_MAGIC: Record<string, Array<number[]>> = {
+  'image/png': [[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]],
+  'image/jpeg': [[0xff, 0xd8, 0xff]],
+  'image/gif': [
+    [0x47, 0x49, 0x46, 0x38, 0x37, 0x61],
+    [0x47, 0x49, 0x46, 0x38, 0x39, 0x61],
+  ],
+};
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * A bundle without the images whose data is not what their type says (a `_repr_png_` returning junk, anything
+ * but base64, bytes of another format): clients would be sent them as images. Each one left out gets a notice.
+ */
+export function checkedImages(bundle: MimeBundle, notices: string[]): MimeBundle {
+  let out = bundle;
+  for (const [mime, magics] of Object.entries(IMAGE_MAGIC)) {
+    if (!(mime in bundle)) continue;
+    const why = imageProblem(bundle[mime], mime, magics);
+    if (!why) continue;
+    if (out === bundle) out = { ...bundle };
+    delete out[mime];
+    notices.push(`a display's ${mime} was not sent as an image: ${why}`);
+  }
+  return out;
+}
+
+function imageProblem(data: unknown, mime: string, magics: number[][]): string | null {
+  if (typeof data !== 'string') return `its data is a ${data === null ? 'null' : typeof data}, not base64 text`;
+  const compact = data.replace(/\s+/g, '');
+  if (!BASE64.test(compact) || compact.length % 4 === 1) return 'its data is not valid base64';
+  const head = Buffer.from(compact.slice(0, 16), 'base64');
+  const ok = magics.some((m) => m.every((b, i) => head[i] === b));
+  return ok ? null : `its bytes do not start with the ${mime.slice(6).toUpperCase()} signature`;
 }
 
 function round(n: number): number {

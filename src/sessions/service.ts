@@ -16,11 +16,28 @@ import { buildExecuteResult, type ExecuteResult } from './execute-result.js';
 import { HistoryWriter } from './history.js';
 import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 import { isSessionId, newSessionId } from './ids.js';
-import { ensureSessionDirs, removeStaleOutputTemps, sessionPaths } from './paths.js';
+import {
+  ensureSessionDirs,
+  removeStaleAppSockets,
+  removeStaleOutputTemps,
+  rotateSavedOutputs,
+  sessionPaths,
+} from './paths.js';
+import { removeLeftoverCgroups } from '../sandbox/cgroups.js';
+import { startBox, usesDocker } from '../sandbox/docker/backend.js';
 import { WarmPool } from './pool.js';
-import { removeTree } from '../remove-tree.js';
+import { removeTree } from '../fsafe/remove.js';
 import { runInBox } from './run-in-box.js';
 import { mplSeedDir } from './mpl-seed.js';
+import { checkSessionRoom, requireWithin, underCeilings, type SessionHold } from './caps.js';
+import { idleAction, reapEveryMs } from './reaper.js';
+import {
+  BOX_RESTART_NOTICE,
+  KERNEL_EXITED_NOTICE,
+  KERNEL_LOST_IN_CALL_NOTICE,
+  SERVER_RESTART_NOTICE,
+  reapedNotice,
+} from './state-loss.js';
 
 export interface SessionOptions {
   name?: string | undefined;
@@ -28,6 +45,8 @@ export interface SessionOptions {
   memory_mb?: number | undefined;
   network?: string | undefined;
   allowed_domains?: string[] | undefined;
+  /** false: a bare interpreter, never a pooled box with libraries imported ahead (--preload). */
+  preload?: boolean | undefined;
 }
 
 /** Decides a new session's network mode before its row exists; record() runs once the id is known, before its box starts. */
@@ -61,21 +80,25 @@ export interface ExecuteOptions {
 /** A live session: its row (cached; the database is written behind), its box and its call queue. */
 interface Runtime {
   row: SessionRow;
+  /** The Python kernel's execution count: it starts over whenever Python state is lost, as Jupyter's does. */
   count: number;
+  /** Executes ever run in the session (history rows and saved outputs are numbered by it); never starts over. */
+  seq: number;
+  /** Why Python state was lost since the last execute (its notice), until an execute result reports it. */
+  lost: string | null;
+  /** How many kernels of this box had exited when the last execute ended: a change means state was lost idle. */
+  kernelMark: { box: Box; exits: number } | null;
   lastUsed: string;
   box: Box | null;
   starting: Promise<Box> | null;
+  /** The previous box's close, while it runs: a new box waits for it (they share the session's cgroup). */
+  stopping: Promise<void> | null;
   queue: Promise<unknown>;
   busy: number;
   notices: string[];
   /** Set first thing on close: calls still queued then end as not_found instead of starting a new box. */
   closed: boolean;
 }
-
-const RESTART_NOTICE =
-  'the server restarted since the last call: Python variables and imports were reset; workspace files are kept';
-const BOX_RESTART_NOTICE =
-  'the sandbox had stopped and was restarted: Python state was reset; workspace files are kept';
 
 /** What another service sees of a session when it runs something in its box. */
 export interface SessionHandle {
@@ -119,6 +142,11 @@ export interface SessionEvents {
 /** From dist/src/sessions, src/sessions or dist/src/bin (the bundled command), the agent's Python files are in ../agent. */
 export const AGENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'agent');
 
+/** Below this memory limit pooled boxes start bare: numpy, pandas and matplotlib take about 90 MiB. */
+const PRELOAD_MIN_MEMORY_MB = 256;
+/** A pooled box that preloads may take this long to be ready (a bare one: Box's default, 15 s). */
+const POOL_PRELOAD_START_MS = 60_000;
+
 /** A box's limits from the server's settings: every box (a session's, a one-shot, a smoke test) uses these. */
 export function boxLimits(config: Config, memoryMb: number, pids = config.pids): BoxOptions['limits'] {
   return {
@@ -126,6 +154,7 @@ export function boxLimits(config: Config, memoryMb: number, pids = config.pids):
     pids,
     fileSizeBytes: config.fileSizeMb * 1024 * 1024,
     openFiles: config.openFiles,
+    cpuQuota: config.cpuQuota,
   };
 }
 
@@ -133,7 +162,6 @@ export class SessionService {
   private readonly sessions: SessionsRepo;
   private readonly history: HistoryWriter;
   private readonly runtimes = new Map<string, Runtime>();
-  private readonly defaultCreating = new Map<string, Promise<SessionInfo>>();
   private readonly pool: WarmPool;
   private reaper: NodeJS.Timeout | undefined;
   private readonly mplSeedDir: string;
@@ -161,11 +189,15 @@ export class SessionService {
       (err) => this.log('warm pool box failed to start', { err: String(err) }),
     );
     // Sessions open when the server stopped keep their workspace; their Python state is gone.
-    for (const row of this.sessions.listOpen()) this.runtimes.set(row.id, newRuntime(row, [RESTART_NOTICE]));
+    for (const row of this.sessions.listOpen())
+      this.runtimes.set(row.id, newRuntime(underCeilings(row, config), SERVER_RESTART_NOTICE));
   }
 
   start(): void {
     const orphans = this.orphanSessionDirs(); // listed before the pool makes folders of its own
+    // Before any box starts: the cgroups a killed predecessor left, of this data dir's boxes only (ownership.ts).
+    const cgroups = removeLeftoverCgroups([...orphans, ...this.runtimes.keys()]);
+    if (cgroups) this.log('removed cgroups left by the previous run', { count: cgroups });
     this.pool.fill();
     void this.sweepOutputTemps(Date.now());
     for (const id of orphans) {
@@ -174,8 +206,12 @@ export class SessionService {
       );
     }
     if (orphans.length) this.log('removing session folders no open session owns', { count: orphans.length });
-    const every = Math.min(60_000, Math.max(1000, (this.config.idleTtlS * 1000) / 4));
-    this.reaper = setInterval(() => void this.reapIdle(), every);
+    let reaping: Promise<unknown> | null = null; // one pass at a time: a pass may wait for boxes to stop
+    this.reaper = setInterval(() => {
+      reaping ??= this.reapIdle()
+        .catch((err: unknown) => this.log('idle reaper pass failed', { err: String(err) }))
+        .finally(() => (reaping = null));
+    }, reapEveryMs(this.config));
     this.reaper.unref();
   }
 
@@ -193,21 +229,36 @@ export class SessionService {
     return names.filter((name) => isSessionId(name) && !this.runtimes.has(name));
   }
 
-  /** After a restart: what the previous process left of long outputs it was saving when it stopped. */
+  /** After a restart: what the previous process left of long outputs it was saving, and its web apps' sockets. */
   private async sweepOutputTemps(before: number): Promise<void> {
     let removed = 0;
+    let sockets = 0;
     for (const id of [...this.runtimes.keys()]) {
-      removed += await removeStaleOutputTemps(sessionPaths(this.config.dataDir, id).workspace, before);
+      const paths = sessionPaths(this.config.dataDir, id);
+      removed += await removeStaleOutputTemps(paths.workspace, before);
+      sockets += removeStaleAppSockets(paths.root, before);
     }
     if (removed) this.log('removed unfinished output files left by the previous run', { removed });
+    if (sockets) this.log('removed web-app sockets left by the previous run', { removed: sockets });
   }
 
   get idleTtlS(): number {
     return this.config.idleTtlS;
   }
 
-  async create(owner: string, opts: SessionOptions = {}, isDefault = false): Promise<SessionInfo> {
+  async create(owner: string, opts: SessionOptions = {}): Promise<SessionInfo> {
+    return this.info(this.open(owner, opts, false));
+  }
+
+  /**
+   * Registers a new session. Synchronous on purpose: the default session is opened by the first call that
+   * needs it, and the calls right behind that one must find it already registered, queued after that call.
+   */
+  private open(owner: string, opts: SessionOptions, isDefault: boolean): Runtime {
     this.requireIsolation();
+    // The server's settings are ceilings: a session may ask for less, never for more.
+    requireWithin('timeout_s', opts.timeout_s, this.config.timeoutS, '--timeout', 's');
+    requireWithin('memory_mb', opts.memory_mb, this.config.memoryMb, '--memory-mb', 'MiB');
     const timeout = opts.timeout_s ?? this.config.timeoutS;
     const memory = opts.memory_mb ?? this.config.memoryMb;
     if (!(timeout > 0) || timeout > 86_400)
@@ -218,8 +269,13 @@ export class SessionService {
     if (!this.networkPolicy && opts.network && opts.network !== 'none') {
       throw invalidArgument(`network '${opts.network}' is not available; sessions have no network`);
     }
-    // Pooled boxes were started with no network, so only 'none' sessions may take one.
-    const pooled = net.mode === 'none' && memory === this.config.memoryMb ? this.pool.take() : undefined;
+    // Checked and registered with no await in between, so parallel creates cannot slip past a cap together.
+    checkSessionRoom(this.config, this.holds(), { owner, memoryMb: memory, pids: this.config.pids });
+    // Pooled boxes were started with no network, so only 'none' sessions may take one; one that asks for a bare
+    // interpreter takes one only when the pool preloads nothing.
+    const bareFits = opts.preload !== false || this.poolPreload() === null;
+    const pooled =
+      net.mode === 'none' && memory === this.config.memoryMb && bareFits ? this.pool.take() : undefined;
     const id = pooled?.id ?? newSessionId();
     const now = new Date().toISOString();
     const row: SessionRow = {
@@ -238,31 +294,29 @@ export class SessionService {
     };
     this.sessions.insert(row);
     net.record?.(id);
-    const rt = newRuntime(row, []);
+    const rt = newRuntime(row, null);
     this.runtimes.set(id, rt);
     if (pooled) rt.box = pooled.box;
     else void this.ensureBox(rt).catch(() => undefined); // start now; a failure surfaces on the first call
-    return this.info(rt);
+    return rt;
   }
 
   /** The caller's session: the one named, or the caller's default session (created on first use). */
   async resolve(owner: string, sessionId?: string): Promise<Runtime> {
-    return this.touch(await this.find(owner, sessionId));
+    return this.touch(this.find(owner, sessionId));
   }
 
-  private async find(owner: string, sessionId?: string): Promise<Runtime> {
+  /**
+   * No await on any path, the default session's creation included: every call reaches its session's queue in
+   * the same number of steps, so calls to one session queue in the order they arrived.
+   */
+  private find(owner: string, sessionId?: string): Runtime {
     if (sessionId !== undefined) return this.owned(owner, sessionId);
     // Every open session is in memory: finding the default needs no query.
     for (const rt of this.runtimes.values()) {
       if (rt.row.owner === owner && rt.row.is_default === 1 && !rt.closed) return rt;
     }
-    // Parallel first calls from one client must share one default session.
-    let creating = this.defaultCreating.get(owner);
-    if (!creating) {
-      creating = this.create(owner, {}, true).finally(() => this.defaultCreating.delete(owner));
-      this.defaultCreating.set(owner, creating);
-    }
-    return this.owned(owner, (await creating).session_id);
+    return this.open(owner, {}, true);
   }
 
   list(owner: string): SessionInfo[] {
@@ -278,7 +332,15 @@ export class SessionService {
 
   async close(owner: string, sessionId: string): Promise<{ session_id: string; closed: boolean }> {
     const rt = this.owned(owner, sessionId);
-    await this.closeRuntime(rt);
+    const unremoved = await this.closeRuntime(rt);
+    if (unremoved !== null) {
+      throw new SandboxError(
+        'internal',
+        `session '${rt.row.id}' is closed, but its files could not all be deleted (${unremoved})`,
+        { session_id: rt.row.id, closed: true, files_removed: false, error: unremoved },
+        'nothing to do: the server deletes what is left when it next starts',
+      );
+    }
     return { session_id: rt.row.id, closed: true };
   }
 
@@ -290,6 +352,7 @@ export class SessionService {
     opts: ExecuteOptions = {},
   ): Promise<ExecuteResult> {
     this.requireIsolation();
+    requireWithin('timeout', opts.timeout_s, this.config.timeoutS, '--timeout', 's');
     const rt = await this.resolve(owner, sessionId);
     const timeoutS = opts.timeout_s ?? rt.row.timeout_s;
     if (!(timeoutS > 0) || timeoutS > 86_400)
@@ -352,6 +415,18 @@ export class SessionService {
     if (rt) pushNotice(rt, notice);
   }
 
+  /** Traffic to one of the session's web apps: use, as a call is, so the idle reaper leaves the session running. */
+  markUsed(sessionId: string): void {
+    const rt = this.runtimes.get(sessionId);
+    if (rt && !rt.closed) this.touch(rt);
+  }
+
+  /** What every open session holds of the caps (memory, processes), with its owner. */
+  private *holds(): Iterable<SessionHold> {
+    for (const rt of this.runtimes.values())
+      yield { owner: rt.row.owner, memoryMb: rt.row.memory_mb, pids: rt.row.pids };
+  }
+
   /** The owner of an open session, or null. */
   ownerOf(sessionId: string): string | null {
     return this.runtimes.get(sessionId)?.row.owner ?? null;
@@ -359,7 +434,9 @@ export class SessionService {
 
   /** The lines waiting for the session's next result (execute or shell), plus the warning when isolation is off. */
   takeNotices(sessionId: string, what: 'code' | 'command'): string[] {
-    const notices = this.runtimes.get(sessionId)?.notices.splice(0) ?? [];
+    const rt = this.runtimes.get(sessionId);
+    if (rt) noteKernelExits(rt);
+    const notices = rt?.notices.splice(0) ?? [];
     if (this.config.isolation === 'none') {
       notices.push(
         `WARNING: isolation is off (--isolation none): this ${what} ran without a sandbox, with the server user's rights`,
@@ -410,13 +487,30 @@ export class SessionService {
     const rt = await this.resolve(owner, sessionId);
     await this.enqueue(rt, async () => {
       await this.stopBox(rt);
-      pushNotice(rt, notice);
+      markLost(rt, notice);
       await this.ensureBox(rt);
     });
   }
 
   executions(sessionId: string): ExecutionRow[] {
     return this.history.list(sessionId);
+  }
+
+  /** Rotates every open session's saved long outputs (--outputs-keep, --outputs-days); returns the files removed. */
+  rotateOutputs(now = Date.now()): number {
+    let removed = 0;
+    for (const id of [...this.runtimes.keys()]) removed += this.rotateOutputsOf(id, now);
+    return removed;
+  }
+
+  private rotateOutputsOf(sessionId: string, now = Date.now()): number {
+    const keep = { keep: this.config.outputsKeep, maxAgeMs: this.config.outputsDays * 86_400_000 };
+    try {
+      return rotateSavedOutputs(sessionPaths(this.config.dataDir, sessionId).workspace, keep, now).removed;
+    } catch (err) {
+      this.log('saved outputs not rotated', { session: sessionId, err: String(err) });
+      return 0;
+    }
   }
 
   async shutdown(): Promise<void> {
@@ -427,16 +521,36 @@ export class SessionService {
     this.history.flush();
   }
 
-  async reapIdle(now = Date.now()): Promise<string[]> {
-    const before = new Date(now - this.config.idleTtlS * 1000).toISOString();
-    const reaped: string[] = [];
+  /**
+   * Stops the processes of sessions unused for --idle-ttl (their files, backups and history stay; the next call
+   * starts a new box and says Python state was reset), and closes those unused for --session-retention.
+   */
+  async reapIdle(now = Date.now()): Promise<{ stopped: string[]; closed: string[] }> {
+    const stopped: string[] = [];
+    const closed: string[] = [];
     for (const rt of [...this.runtimes.values()]) {
-      if (rt.busy > 0 || rt.lastUsed >= before) continue;
-      await this.closeRuntime(rt);
-      reaped.push(rt.row.id);
+      if (rt.closed) continue;
+      // Decided and begun with no await in between: a call arriving after it starts a new box.
+      const running = rt.box !== null;
+      const action = idleAction({ busy: rt.busy, lastUsed: rt.lastUsed, running }, now, this.config);
+      if (action === 'stop') {
+        markLost(rt, rt.box?.alive ? reapedNotice(this.config.idleTtlS) : BOX_RESTART_NOTICE);
+        stopped.push(rt.row.id);
+        await this.stopBox(rt).catch((err: unknown) =>
+          this.log('an idle box did not stop cleanly', { session: rt.row.id, err: String(err) }),
+        );
+      } else if (action === 'close') {
+        try {
+          await this.closeRuntime(rt);
+          closed.push(rt.row.id);
+        } catch (err) {
+          this.log('could not close an abandoned session', { session: rt.row.id, err: String(err) });
+        }
+      }
     }
-    if (reaped.length) this.log('reaped idle sessions', { reaped });
-    return reaped;
+    if (stopped.length) this.log('stopped idle sessions (files kept)', { stopped });
+    if (closed.length) this.log('closed sessions unused past --session-retention', { closed });
+    return { stopped, closed };
   }
 
   private owned(owner: string, sessionId: string): Runtime {
@@ -458,7 +572,13 @@ export class SessionService {
     opts: ExecuteOptions,
   ): Promise<ExecuteResult> {
     const box = await this.ensureBox(rt);
+    noteKernelExits(rt);
+    const lostBefore = rt.lost;
+    rt.lost = null;
     const count = ++rt.count;
+    // The box numbers calls by the session's sequence, so saved output files never overwrite older ones.
+    const seq = ++rt.seq;
+    const exitsBefore = box.kernelExits;
     const started = new Date();
     const { value: outcome, artifacts } = await this.tracked(this.handle(rt), () =>
       runInBox(box, {
@@ -466,11 +586,18 @@ export class SessionService {
         timeoutMs: Math.round(timeoutS * 1000),
         graceMs: this.config.graceMs,
         outputCap: this.config.outputCap,
-        executionCount: count,
+        executionCount: seq,
         signal: opts.signal,
         onProgress: opts.onProgress,
       }),
-    );
+    ).catch((err: unknown) => {
+      rt.lost ??= lostBefore; // no result carried the loss: the next one must
+      throw err;
+    });
+    // A kernel that ended during the call took the state with it; the next call counts from 1 again.
+    const restartedInCall = outcome.final.kernel_restarted === true || box.kernelExits !== exitsBefore;
+    if (restartedInCall) rt.count = outcome.final.kernel_restarted === true ? 0 : 1;
+    rt.kernelMark = { box, exits: box.kernelExits };
     // Read before a dead box is closed: closing removes its cgroup and the counters with it.
     const usage = box.callUsage();
     if (outcome.boxDied) {
@@ -481,23 +608,28 @@ export class SessionService {
       await box.close();
     }
     const notices = this.takeNotices(rt.row.id, 'code');
+    // A shell result may have shown the notice already; the execute that first runs on the new state says it too.
+    if (lostBefore !== null && !notices.includes(lostBefore)) notices.unshift(lostBefore);
+    if (restartedInCall) notices.push(KERNEL_LOST_IN_CALL_NOTICE);
     const result = buildExecuteResult(outcome.final, outcome.events, {
       sessionId: rt.row.id,
       executionCount: count,
+      stateLost: lostBefore !== null || restartedInCall,
       timeoutS,
       memoryMb: rt.row.memory_mb,
       oomKilled: outcome.oomKilled,
-      isolation: this.config.isolation,
+      isolation: this.config.isolation === 'none' ? 'none' : this.config.boxBackend,
       notices,
       memoryPeakBytes: usage.memory_peak_bytes,
       pids: usage.pids,
       artifacts,
     });
+    if (result.full_output.stdout || result.full_output.stderr) this.rotateOutputsOf(rt.row.id);
     const items = outcome.events.map(({ id: _id, ...rest }) => rest);
     this.history.record(
       {
         session_id: rt.row.id,
-        execution_count: count,
+        execution_count: seq,
         kind: 'python',
         code,
         status: result.status,
@@ -523,7 +655,7 @@ export class SessionService {
    */
   private touch(rt: Runtime): Runtime {
     rt.lastUsed = new Date().toISOString();
-    this.history.used(rt.row.id, rt.lastUsed, rt.count);
+    this.history.used(rt.row.id, rt.lastUsed, rt.seq);
     return rt;
   }
 
@@ -552,9 +684,14 @@ export class SessionService {
     if (rt.box?.alive) return Promise.resolve(rt.box);
     if (rt.box) {
       rt.box = null;
-      pushNotice(rt, BOX_RESTART_NOTICE);
+      markLost(rt, BOX_RESTART_NOTICE);
     }
-    rt.starting ??= this.startBox(rt.row.id, rt.row.memory_mb, rt)
+    // A box still stopping (an idle stop) holds the session's cgroup: the new one starts once it is gone.
+    rt.starting ??= (rt.stopping ?? Promise.resolve())
+      .then(() => {
+        if (rt.closed) throw this.closedError(rt);
+        return this.startBox(rt.row.id, rt.row.memory_mb, rt);
+      })
       .then((b) => {
         rt.box = b;
         this.events.emit('box-started', rt.row.id, b);
@@ -590,17 +727,39 @@ export class SessionService {
     };
     // Pooled boxes start before they have an owner; they are only handed to sessions with default settings.
     const network = rt?.row.network ?? 'none';
+    const preload = rt ? null : this.poolPreload();
+    if (preload) {
+      // The kernel imports the set before it says hello (src/agent/preload.py), so the box is only handed out
+      // once it is done; on a busy host that takes longer than a bare start.
+      opts.env = { ...opts.env, SANDBOX_PRELOAD: preload };
+      opts.startTimeoutMs = POOL_PRELOAD_START_MS;
+    }
     for (const c of this.customizers) c({ sessionId: id, workspace: paths.workspace, network }, opts);
-    return Box.start(opts);
+    return startBox(this.config, opts); // the box backend (bwrap or Docker): src/sandbox/docker/backend.ts
+  }
+
+  /** The library set pooled boxes import ahead, or null: none asked for, or a box too small to hold it. */
+  private poolPreload(): string | null {
+    const c = this.config;
+    return c.preload === 'none' || c.memoryMb < PRELOAD_MIN_MEMORY_MB ? null : c.preload;
   }
 
   private async stopBox(rt: Runtime): Promise<void> {
     const box = rt.box ?? (rt.starting ? await rt.starting.catch(() => null) : null);
     rt.box = null;
-    await box?.close();
+    if (!box) return;
+    const closing = box.close();
+    const stopping = closing.catch(() => undefined);
+    rt.stopping = stopping;
+    try {
+      await closing;
+    } finally {
+      if (rt.stopping === stopping) rt.stopping = null;
+    }
   }
 
-  private async closeRuntime(rt: Runtime): Promise<void> {
+  /** Closes the session; resolves with why its folder could not be removed entirely, or null when it was. */
+  private async closeRuntime(rt: Runtime): Promise<string | null> {
     this.history.flush(); // what the database refuses stays queued, and is written once it can be
     // First, and synchronously: on a full disk this throws and the session stays open, unchanged.
     this.sessions.close(rt.row.id, new Date().toISOString());
@@ -610,16 +769,21 @@ export class SessionService {
     await this.stopBox(rt);
     this.tracker?.forget(rt.row.id);
     this.events.emit('closed', rt.row.id);
-    await removeTree(sessionPaths(this.config.dataDir, rt.row.id).root).catch((err: unknown) =>
-      this.log('session folder not removed', { session: rt.row.id, err: String(err) }),
-    );
+    try {
+      await removeTree(sessionPaths(this.config.dataDir, rt.row.id).root);
+      return null;
+    } catch (err) {
+      this.log('session folder not removed', { session: rt.row.id, err: String(err) });
+      return err instanceof Error ? err.message : String(err);
+    }
   }
 
   private bwrapMissing: boolean | undefined;
 
   /** Checked once: a per-call existsSync sat on the execute hot path for a fact that does not change. */
   isolationMissing(): boolean {
-    this.bwrapMissing ??= this.config.isolation === 'bwrap' && !existsSync(this.config.bwrapPath);
+    this.bwrapMissing ??=
+      this.config.isolation === 'bwrap' && !usesDocker(this.config) && !existsSync(this.config.bwrapPath);
     return this.bwrapMissing;
   }
 
@@ -646,7 +810,7 @@ export class SessionService {
       memory_mb: rt.row.memory_mb,
       pids: rt.row.pids,
       network: rt.row.network,
-      execution_count: rt.count,
+      execution_count: rt.seq,
       running: Boolean(rt.box?.alive),
       workspace: '/workspace',
     };
@@ -657,16 +821,35 @@ function pushNotice(rt: Runtime, notice: string): void {
   if (rt.notices.length < 20 && !rt.notices.includes(notice)) rt.notices.push(notice);
 }
 
-function newRuntime(row: SessionRow, notices: string[]): Runtime {
+/** Python state is gone (why: the notice): the next result says so, and the execution count starts over. */
+function markLost(rt: Runtime, notice: string): void {
+  pushNotice(rt, notice);
+  rt.lost ??= notice;
+  rt.count = 0;
+  rt.kernelMark = null;
+}
+
+/** A kernel of the session's box ended since its last execute (killed or crashed while idle): its state is gone. */
+function noteKernelExits(rt: Runtime): void {
+  const mark = rt.kernelMark;
+  if (mark && mark.box === rt.box && mark.box.kernelExits !== mark.exits) markLost(rt, KERNEL_EXITED_NOTICE);
+}
+
+/** lost: the notice of a session whose Python state is already gone (one left open by the previous server). */
+function newRuntime(row: SessionRow, lost: string | null): Runtime {
   return {
     row,
-    count: row.execution_count,
+    count: 0,
+    seq: row.execution_count,
+    lost,
+    kernelMark: null,
     lastUsed: row.last_used_at,
     box: null,
     starting: null,
+    stopping: null,
     queue: Promise.resolve(),
     busy: 0,
-    notices,
+    notices: lost === null ? [] : [lost],
     closed: false,
   };
 }

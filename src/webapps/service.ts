@@ -1,4 +1,4 @@
-// The web-apps service: starts apps inside a session's box, relays each to a 127.0.0.1 port on the host, keeps their
+// The web-apps service: starts apps inside a session's box, relays each to a keyed host port (127.0.0.2), keeps their
 // logs, and stops them with their session or box. It never runs app code outside a box and never builds MCP content.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { SandboxError, invalidArgument, notFound } from '../errors.js';
 import type { Box } from '../sandbox/box.js';
 import type { SessionService } from '../sessions/service.js';
+import { checkWebAppRoom } from '../sessions/caps.js';
 import { startApp, stopApp, type AppExit } from './agent-ops.js';
 import { detectAppType, entryFile, requestedAppType, sessionCommand } from './commands.js';
 import { HostRelay } from './host-relay.js';
@@ -50,6 +51,8 @@ const ERROR_TAIL_LINES = 40;
 
 export class WebAppService {
   private readonly apps = new Map<string, AppRecord>();
+  /** Starts that passed the cap check but have no record yet (app id → owner): they count against the cap too. */
+  private readonly reserved = new Map<string, string>();
   private readonly readyTimeoutMs: number;
 
   constructor(
@@ -90,7 +93,8 @@ export class WebAppService {
       throw invalidArgument('port must be an integer between 1024 and 65535 (omit it for a free port)');
     }
     const appId = 'app-' + randomBytes(6).toString('hex');
-    return this.sessions.useBox(
+    this.reserve(owner, appId);
+    const starting = this.sessions.useBox(
       owner,
       args.session_id,
       async (box, session) => {
@@ -103,6 +107,7 @@ export class WebAppService {
           join(hostSocketDir(this.config.dataDir, session.sessionId), `${appId}.sock`),
           args.port ?? 0,
         );
+        relay.onUse = () => this.sessions.markUsed(session.sessionId); // app traffic keeps the session running
         const rec: AppRecord = {
           info: {
             app_id: appId,
@@ -153,6 +158,20 @@ export class WebAppService {
       },
       { queued: false },
     );
+    const release = () => void this.reserved.delete(appId);
+    starting.then(release, release);
+    return starting;
+  }
+
+  /** Holds a place under the client's web-app cap for a start under way, or throws resource_exhausted. */
+  private reserve(owner: string, appId: string): void {
+    let running = 0;
+    for (const r of this.apps.values()) {
+      if (r.owner === owner && (r.info.status === 'starting' || r.info.status === 'running')) running++;
+    }
+    for (const [id, o] of this.reserved) if (o === owner && !this.apps.has(id)) running++;
+    checkWebAppRoom(this.config, running);
+    this.reserved.set(appId, owner);
   }
 
   list(owner: string, sessionId?: string): WebAppInfo[] {
