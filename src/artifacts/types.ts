@@ -101,6 +101,8 @@ export interface CleanupResult {
   removed_bytes: number;
   /** Files that matched but could not be removed, with the reason. */
   failed: Array<{ path: string; error: string }>;
+  /** Why no backup was taken before the removal (a full disk); absent when one was, or none was asked for. */
+  backup_skipped?: string;
 }
 
 export interface CleanupOptions {
@@ -123,6 +125,12 @@ interface ReadMeta {
   category: Category;
   /** Size of the whole file, even when only part of it was read. */
   size: number;
+  /** Where the bytes returned start, and how many there are. */
+  offset: number;
+  length: number;
+  /** Where the rest starts; null when the range reaches the end of the file. */
+  next_offset: number | null;
+  /** True when the result is not the whole file. */
   truncated: boolean;
 }
 

@@ -11,7 +11,7 @@ import {
 import { LineSplitter } from '../line-splitter.js';
 
 /** The largest message a client may send on stdin (one line), in bytes. */
-export const STDIO_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+export const STDIO_MAX_MESSAGE_BYTES = 36 * 1024 * 1024;
 
 type RpcId = string | number | null;
 

@@ -1,5 +1,5 @@
 // Audit log rows: who ran what kind of call in which session, when, with what outcome. Insert and read only;
-// nothing updates or deletes an audit row.
+// nothing updates an audit row, and only retention (retention.ts) deletes one, once it is past --audit-days.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 

@@ -5,9 +5,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { STDIO_MAX_MESSAGE_BYTES } from '../../src/server/stdio-wire.js';
 import { CLI, startStdio } from './harness.js';
 
-const LIMIT = 10 * 1024 * 1024;
+const LIMIT = STDIO_MAX_MESSAGE_BYTES;
 const big = (n: number) => 'a'.repeat(n);
 
 interface Raw {
@@ -141,11 +142,11 @@ async function exitsWithin(raw: Raw, ms: number): Promise<number | null | 'still
 }
 
 describe('stdio limits', () => {
-  it('answers an 11 MB message with -32600 naming the limit, then answers the next request', async () => {
+  it('answers a message over the limit with -32600 naming the limit, then answers the next request', async () => {
     const raw = await startRaw();
     // The SDK clients write the id last; the oversized request must still get its own error.
     raw.child.stdin.write(
-      `{"method":"tools/call","params":{"name":"execute","arguments":{"code":"${big(11 * 1024 * 1024)}"}},"jsonrpc":"2.0","id":7}\n`,
+      `{"method":"tools/call","params":{"name":"execute","arguments":{"code":"${big(LIMIT + 1024 * 1024)}"}},"jsonrpc":"2.0","id":7}\n`,
     );
     const over = await raw.answer(7);
     expect(over.error.code).toBe(-32600);
@@ -226,7 +227,7 @@ describe('stdio limits', () => {
     });
     await raw.answer(2);
     const boxes = descendants(raw.child.pid!);
-    raw.child.stdin.write(`{"x":"${big(11 * 1024 * 1024)}"}\n`);
+    raw.child.stdin.write(`{"x":"${big(LIMIT + 1024 * 1024)}"}\n`);
     raw.child.stdin.end();
     expect(await exitsWithin(raw, 5000)).toBe(0);
     await new Promise((r) => setTimeout(r, 200));
