@@ -10,7 +10,7 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
-  external: ['better-sqlite3', 'web-tree-sitter', 'tree-sitter-bash'],
+  external: ['better-sqlite3', 'web-tree-sitter', 'tree-sitter-bash', 'dockerode'],
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
   banner: {
     js: "import { createRequire as __sandboxMcpRequire } from 'node:module';\nconst require = __sandboxMcpRequire(import.meta.url);",

@@ -26,6 +26,8 @@ KOUT_FD = 5
 KERR_FD = 6
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(',', ':')).encode
+# A pooled box's library set (src/agent/preload.py), for its first kernel only; kept out of every child's environment.
+PRELOAD = os.environ.pop('SANDBOX_PRELOAD', '')
 monotonic = time.monotonic
 
 
@@ -65,6 +67,14 @@ def _set_child_subreaper():
         pass
 
 
+def _pid1_is_docker_init():
+    try:
+        with open('/proc/1/cmdline', 'rb') as f:
+            return f.read().split(b'\0')[:4] == [b'/usr/bin/python3', b'-I', b'-u', b'/opt/sandbox-agent/docker_init.py']
+    except OSError:
+        return False
+
+
 def _box_mode():
     if os.environ.get('SANDBOX_IN_BOX') != '1':
         return False
@@ -77,6 +87,9 @@ def _box_mode():
     except OSError:
         argv0 = b''
     if os.path.basename(argv0) == b'bwrap':
+        return True
+    # A Docker box's pid 1 is its stream carrier, run from the image's read-only agent folder.
+    if argv0.startswith(b'/usr/bin/python3') and _pid1_is_docker_init():
         return True
     log('SANDBOX_IN_BOX=1 but pid 1 is not bwrap; killing only the kernel process tree')
     return False
@@ -198,9 +211,12 @@ class KernelProc:
         hello_r, hello_w = os.pipe()
         env = dict(os.environ)
         env['MPLBACKEND'] = 'Agg'
+        argv = [sys.executable, '-I', '-u', KERNEL_PY, str(LANE_FD), str(gen), str(hello_w)]
+        if gen == 1 and PRELOAD:
+            argv.append(PRELOAD)  # a restarted kernel starts bare: its session waits for it, the pool does not
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, '-I', '-u', KERNEL_PY, str(LANE_FD), str(gen), str(hello_w)],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=KOUT_FD,
                 stderr=KERR_FD,

@@ -1,7 +1,7 @@
 // Runs one Python program in a throwaway box beside a session's own: same workspace and limits, its own network
 // settings and binds, and no effect on the session's Python state. It never runs anything outside a box.
 import type { Config } from '../config.js';
-import { Box } from '../sandbox/box.js';
+import { startBox } from '../sandbox/docker/backend.js';
 import type { FinalStatus } from '../sandbox/protocol.js';
 import { AGENT_DIR, boxLimits, type SessionHandle } from '../sessions/service.js';
 import { relayRequest } from '../sessions/run-in-box.js';
@@ -31,7 +31,7 @@ let counter = 0;
 
 export async function runOneShot(config: Config, p: OneShotParams): Promise<OneShotResult> {
   const paths = sessionPaths(config.dataDir, p.session.sessionId);
-  const box = await Box.start({
+  const box = await startBox(config, {
     // Its own cgroup name, so it never collides with the session's box.
     name: `${p.session.sessionId}.${p.label}.${++counter}`,
     workspace: paths.workspace,

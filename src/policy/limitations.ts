@@ -36,7 +36,7 @@ export interface Limit {
 export interface SandboxLimitations {
   session_id: string;
   isolation: {
-    mode: 'bwrap' | 'none';
+    mode: 'bwrap' | 'docker' | 'none';
     namespaces: string[];
     seccomp: boolean;
     runs_as: string;
@@ -62,7 +62,7 @@ export interface SandboxLimitations {
 }
 
 export function describeLimitations(i: LimitationsInput): SandboxLimitations {
-  const boxed = i.mechanisms.isolation === 'bwrap';
+  const boxed = i.mechanisms.isolation !== 'none';
   const net = i.network;
   const ownNet = boxed && net.mode !== 'full';
   const memoryBy = i.mechanisms.memory === 'cgroup' ? 'cgroup' : 'not enforced on this machine';

@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import { SandboxError, invalidArgument, type ErrorBody } from '../errors.js';
 import { CommandParseError, type PolicyVerdict, type ShellPolicy } from '../policy/shell-policy.js';
 import type { ShellRule } from '../policy/shell-rules.js';
+import { requireWithin } from '../sessions/caps.js';
 import { relayRequest } from '../sessions/run-in-box.js';
 import type { SessionService } from '../sessions/service.js';
 import { resolveWorkDir } from './workdir.js';
@@ -38,7 +39,7 @@ export interface ShellResult {
   /** Files the command created, changed or deleted; null when no tracker is configured. */
   artifacts: ArtifactChanges | null;
   error: ErrorBody | null;
-  isolation: 'bwrap' | 'none';
+  isolation: 'bwrap' | 'docker' | 'none';
   notices: string[];
 }
 
@@ -104,6 +105,7 @@ export class ShellService {
     if (opts.timeout_s !== undefined && !(opts.timeout_s > 0 && opts.timeout_s <= 86_400)) {
       throw invalidArgument('timeout must be between 0 and 86400 seconds');
     }
+    requireWithin('timeout', opts.timeout_s, this.config.timeoutS, '--timeout', 's');
     const ws = await this.sessions.workspace(owner, sessionId);
     const verdict = await this.check(command);
     if (!verdict.allowed) {
@@ -179,7 +181,7 @@ export class ShellService {
         full_output,
         artifacts,
         error: stopError(final.status, timeoutS),
-        isolation: this.config.isolation,
+        isolation: this.config.isolation === 'none' ? 'none' : this.config.boxBackend,
         notices: this.sessions.takeNotices(session.sessionId, 'command'),
       };
       this.audit.record({

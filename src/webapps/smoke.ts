@@ -7,7 +7,8 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { VENV_DIR, venvPaths, venvState } from '../packages/venv.js';
-import { Box } from '../sandbox/box.js';
+import type { Box } from '../sandbox/box.js';
+import { startBox } from '../sandbox/docker/backend.js';
 import { AGENT_DIR, boxLimits } from '../sessions/service.js';
 import { startApp, stopApp } from './agent-ops.js';
 import { showCommand, type SmokeCommand } from './commands.js';
@@ -55,7 +56,7 @@ export async function smokeTest(
   let box: Box | null = null;
   const socketPath = join(sockets, `${SMOKE_APP_ID}.sock`);
   try {
-    box = await Box.start({
+    box = await startBox(config, {
       name: `smoke-${randomBytes(6).toString('hex')}`,
       workspace,
       mplConfigDir: mpl,

@@ -28,7 +28,7 @@ export function infoTools(): ToolDef[] {
           output_cap_bytes: z.number(),
         }),
         isolation: z.object({
-          mechanism: z.enum(['bwrap', 'none']),
+          mechanism: z.enum(['bwrap', 'docker', 'none']),
           memory_limit: z.string(),
           pids_limit: z.string(),
           seccomp: z.boolean(),

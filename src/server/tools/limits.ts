@@ -10,7 +10,7 @@ import { BOX_WORKSPACE } from '../../sandbox/bwrap-argv.js';
 const Out = z.object({
   session_id: z.string(),
   isolation: z.object({
-    mode: z.enum(['bwrap', 'none']),
+    mode: z.enum(['bwrap', 'docker', 'none']),
     namespaces: z.array(z.string()),
     seccomp: z.boolean(),
     runs_as: z.string(),
@@ -85,7 +85,7 @@ export function limitsTools(): ToolDef[] {
         const owner = ctx.client.clientKey;
         const { session, env, box } = await ctx.services.sessions.environment(owner, args.session_id);
         const hostWorkspace = (await ctx.services.sessions.workspace(owner, session.session_id)).path;
-        const workspace = box.mechanisms.isolation === 'bwrap' ? BOX_WORKSPACE : hostWorkspace;
+        const workspace = box.mechanisms.isolation !== 'none' ? BOX_WORKSPACE : hostWorkspace;
         const out = describeLimitations({
           sessionId: session.session_id,
           workspace,

@@ -1,0 +1,96 @@
+// Builds (purely) the Engine API create options of one Docker box: the same limits and protections a bubblewrap box
+// has, expressed as container settings; unit-tested, and read back by doctor from a real container.
+import type { ContainerCreateOptions } from 'dockerode';
+import {
+  BOX_AGENT_DIR,
+  BOX_HOSTNAME,
+  BOX_MPLCONFIG_DIR,
+  BOX_WORKSPACE,
+  boxEnvironment,
+} from '../bwrap-argv.js';
+import type { BoxLimits } from '../box.js';
+
+/** The label every box of this server carries: leftovers of a killed server are found by it. */
+export const BOX_LABEL = 'dev.sandbox-mcp.box';
+
+export interface ContainerSpecInput {
+  image: string;
+  /** The session id; names the container with the server's instance key. */
+  name: string;
+  /** Distinguishes this data dir's boxes from another server's on the same engine. */
+  instance: string;
+  workspace: string;
+  mplConfigDir: string;
+  /** The Python that runs the agent, as the box sees it (the image's, or a session venv's). */
+  python: string;
+  user: { uid: number; gid: number };
+  limits: BoxLimits;
+  env: Record<string, string>;
+  network: 'none' | 'host';
+  extraRoBinds?: Array<{ host: string; box: string }> | undefined;
+  extraRwBinds?: Array<{ host: string; box: string }> | undefined;
+}
+
+/** A host path in a bind spec must not carry the separator Docker splits on. */
+function bind(host: string, box: string, mode: 'ro' | 'rw'): string {
+  if (host.includes(':') || box.includes(':')) throw new Error(`a bind path must not contain ':' (${host})`);
+  return `${host}:${box}:${mode}`;
+}
+
+export function containerName(instance: string, name: string): string {
+  return `sandbox-mcp-${instance}-${name}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
+}
+
+export function containerSpec(input: ContainerSpecInput): ContainerCreateOptions {
+  const l = input.limits;
+  const env = boxEnvironment({
+    ...input.env,
+    SANDBOX_RLIMIT_FSIZE: String(l.fileSizeBytes),
+    SANDBOX_RLIMIT_NOFILE: String(l.openFiles),
+    SANDBOX_AGENT_PYTHON: input.python,
+  });
+  const ulimit = (Name: string, v: number) => ({ Name, Soft: v, Hard: v });
+  return {
+    name: containerName(input.instance, input.name),
+    Image: input.image,
+    Cmd: ['/usr/bin/python3', '-I', '-u', `${BOX_AGENT_DIR}/docker_init.py`],
+    Entrypoint: [],
+    User: `${input.user.uid}:${input.user.gid}`,
+    WorkingDir: BOX_WORKSPACE,
+    Hostname: BOX_HOSTNAME,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: { [BOX_LABEL]: input.instance, [`${BOX_LABEL}.session`]: input.name },
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    OpenStdin: true,
+    StdinOnce: false,
+    Tty: false,
+    NetworkDisabled: input.network === 'none',
+    HostConfig: {
+      Binds: [
+        bind(input.workspace, BOX_WORKSPACE, 'rw'),
+        bind(input.mplConfigDir, BOX_MPLCONFIG_DIR, 'rw'),
+        ...(input.extraRoBinds ?? []).map((b) => bind(b.host, b.box, 'ro')),
+        ...(input.extraRwBinds ?? []).map((b) => bind(b.host, b.box, 'rw')),
+      ],
+      NetworkMode: input.network === 'host' ? 'host' : 'none',
+      ReadonlyRootfs: true,
+      // memory-backed and charged to the box's memory limit, as a bubblewrap box's /tmp
+      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${Math.max(1, Math.floor(l.memoryBytes / 1024))}k` },
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges:true'],
+      Memory: l.memoryBytes,
+      MemorySwap: l.memoryBytes, // no swap: the limit is the limit
+      PidsLimit: l.pids,
+      CpuShares: 1024,
+      ...(l.cpuQuota ? { NanoCpus: Math.round(l.cpuQuota * 1e9) } : {}),
+      Ulimits: [ulimit('nofile', l.openFiles), ulimit('fsize', l.fileSizeBytes)],
+      IpcMode: 'private',
+      Init: false, // docker_init.py is pid 1: it carries the streams and reaps
+      AutoRemove: true,
+      // a box never keeps the host's /dev devices; /proc and /sys are the runtime's masked, read-only views
+      Privileged: false,
+    },
+  };
+}

@@ -1,0 +1,93 @@
+// The connection to the Docker engine (dockerode, loaded on first use so servers on bubblewrap never load it), with a
+// bounded ping and the engine facts doctor and the box need (cgroup version, user-namespace remapping, seccomp).
+import type Dockerode from 'dockerode';
+import { SandboxError } from '../../errors.js';
+import { findDockerEndpoint, type DockerEndpoint } from './endpoint.js';
+
+export interface EngineFacts {
+  serverVersion: string;
+  apiVersion: string;
+  os: string;
+  kernel: string;
+  cgroupVersion: string;
+  /** The engine's security options (name=seccomp,profile=default, name=userns, name=rootless…). */
+  securityOptions: string[];
+  usernsRemap: boolean;
+  rootless: boolean;
+}
+
+export interface Engine {
+  docker: Dockerode;
+  endpoint: DockerEndpoint;
+  facts: EngineFacts;
+}
+
+const PING_MS = 5000;
+let current: { host: string; engine: Promise<Engine> } | null = null;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export function unavailable(endpoint: DockerEndpoint | null, reason: string): SandboxError {
+  return new SandboxError(
+    'isolation_unavailable',
+    endpoint
+      ? `the Docker engine at ${endpoint.host} does not answer: ${reason}`
+      : `no Docker engine was found (${reason})`,
+    { docker_host: endpoint?.host ?? null },
+    'start Docker (Docker Desktop, OrbStack, Colima, or dockerd), or set DOCKER_HOST; `sandbox-mcp doctor` shows what answers',
+  );
+}
+
+async function open(endpoint: DockerEndpoint): Promise<Engine> {
+  const { default: Docker } = await import('dockerode');
+  // DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, or ssh://) is read by dockerode itself.
+  const docker =
+    process.env.DOCKER_HOST?.trim() === endpoint.host
+      ? new Docker()
+      : new Docker({ socketPath: endpoint.host.replace(/^unix:\/\//, '') });
+  try {
+    await withTimeout(docker.ping(), PING_MS, 'ping');
+    const info = (await withTimeout(docker.info(), PING_MS, 'info')) as Record<string, unknown>;
+    const version = (await withTimeout(docker.version(), PING_MS, 'version')) as unknown as Record<
+      string,
+      unknown
+    >;
+    const security = Array.isArray(info.SecurityOptions) ? (info.SecurityOptions as string[]) : [];
+    return {
+      docker,
+      endpoint,
+      facts: {
+        serverVersion: String(version.Version ?? info.ServerVersion ?? '?'),
+        apiVersion: String(version.ApiVersion ?? '?'),
+        os: String(info.OperatingSystem ?? '?'),
+        kernel: String(info.KernelVersion ?? '?'),
+        cgroupVersion: String(info.CgroupVersion ?? '1'),
+        securityOptions: security,
+        usernsRemap: security.some((s) => s.includes('name=userns')),
+        rootless: security.some((s) => s.includes('name=rootless')),
+      },
+    };
+  } catch (err) {
+    throw unavailable(endpoint, err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** The engine, connected once per endpoint; a failed connection is forgotten so a later call tries again. */
+export function connectEngine(endpoint: DockerEndpoint | null = findDockerEndpoint()): Promise<Engine> {
+  if (!endpoint)
+    return Promise.reject(unavailable(null, 'DOCKER_HOST is not set and no engine socket exists'));
+  if (current?.host !== endpoint.host) {
+    const engine = open(endpoint);
+    current = { host: endpoint.host, engine };
+    engine.catch(() => {
+      if (current?.engine === engine) current = null;
+    });
+  }
+  return current.engine;
+}

@@ -1,0 +1,255 @@
+// End-to-end: the real server with `--isolation docker` against a real Docker engine (started by
+// scripts/test-docker-engine.sh): execute with state, plots, files, timeouts, memory and network limits, doctor.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, errorOf, startStdio, type Harness } from './harness.js';
+
+const SCRIPT = resolve(import.meta.dirname, '../../scripts/test-docker-engine.sh');
+const BASE_IMAGE = 'sandbox-mcp-base:bookworm';
+
+/** Starts the private engine; null with the reason when no engine can run on this machine (exit status 3). */
+function engine(): { host: string } | { skip: string } {
+  const r = spawnSync('bash', [SCRIPT, 'start'], { encoding: 'utf8', timeout: 25 * 60_000 });
+  if (r.status === 3) return { skip: r.stderr.trim() };
+  if (r.status !== 0)
+    throw new Error(`the Docker engine did not start (${r.status}): ${r.stderr.slice(-2000)}`);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  return { host: line.replace(/^DOCKER_HOST=/, '') };
+}
+
+const got = engine();
+const skip = 'skip' in got ? got.skip : null;
+if (skip) console.warn(`docker-backend: skipped, no Docker engine can run here: ${skip}`);
+const dockerEnv = (): Record<string, string> =>
+  'host' in got ? { DOCKER_HOST: got.host, SANDBOX_MCP_DOCKER_BASE_IMAGE: BASE_IMAGE } : {};
+
+describe.skipIf(skip !== null)('sessions on the Docker backend', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // The box image is built on first use (the Python layer is reused from the engine's build cache after a first
+    // run); doctor builds it here, before any call with a client-side timeout.
+    execFileSync(process.execPath, [CLI, 'doctor', '--isolation', 'docker', '--json'], {
+      env: { ...process.env, ...dockerEnv() },
+      timeout: 20 * 60_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    h = await startStdio({ args: ['--isolation', 'docker', '--memory-mb', '512'], env: dockerEnv() });
+  }, 25 * 60_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it("doctor's docker section checks every protection from inside a real box", () => {
+    const r = spawnSync(process.execPath, [CLI, 'doctor', '--isolation', 'docker', '--json'], {
+      env: { ...process.env, ...dockerEnv() },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const docker = JSON.parse(r.stdout).docker as Record<string, any>;
+    expect(docker.available).toBe(true);
+    const rows = Object.fromEntries(
+      (docker.protections as Array<{ name: string; enforced: boolean }>).map((p) => [p.name, p.enforced]),
+    );
+    for (const name of [
+      'memory_limit',
+      'pids_limit',
+      'cpu_share',
+      'network_off',
+      'read_only_root',
+      'no_capabilities',
+      'no_new_privileges',
+      'seccomp',
+      'non_root_user',
+    ])
+      expect(rows[name], name).toBe(true);
+    expect(Object.keys(rows)).toContain('userns_remap');
+    expect(docker.allEnforced).toBe(true);
+  });
+
+  it('runs code in a container whose pid 1 carries the streams, and keeps state between calls', async () => {
+    const first = await h.sc('execute', { code: 'x = 41\nimport os\nopen("/proc/1/cmdline").read()' });
+    expect(first.isolation).toBe('docker');
+    expect(first.result['text/plain']).toContain('/opt/sandbox-agent/docker_init.py');
+    const second = await h.sc('execute', { code: 'x + 1' });
+    expect(second.result['text/plain']).toBe('42');
+    expect(second.state_preserved).toBe(true);
+    const who = await h.sc('execute', {
+      code: 'import os, socket\n(os.getuid() != 0, socket.gethostname(), os.getcwd())',
+    });
+    expect(who.result['text/plain']).toBe("(True, 'sandbox', '/workspace')");
+  });
+
+  it('streams large output and saves it past the cap, as on bubblewrap', async () => {
+    const r = await h.sc('execute', { code: 'print("y" * 200_000)\nprint("end")' });
+    expect(r.status).toBe('ok');
+    expect(r.stdout_truncated).toBe(true);
+    expect(r.stdout).toContain('end');
+  });
+
+  it('returns a matplotlib plot as an image and a workspace file', async () => {
+    const res = await h.call('execute', {
+      code: 'import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title("docker")',
+    });
+    expect(res.isError).toBeFalsy();
+    expect(res.content.some((c) => c.type === 'image')).toBe(true);
+    const sc = res.structuredContent as Record<string, any>;
+    const created = JSON.stringify(sc.artifacts ?? sc);
+    expect(created).toMatch(/plots\/figure_\d+_1\.png/);
+    const file = await h.sc('read_file', { path: created.match(/plots\/figure_\d+_1\.png/)![0] });
+    expect(Buffer.from(file.base64, 'base64').subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('moves files both ways between the file tools and the box', async () => {
+    await h.sc('write_file', { path: 'in/note.txt', text: 'héllo from the host' });
+    const r = await h.sc('execute', {
+      code: 'open("in/note.txt").read().upper()',
+    });
+    expect(r.result['text/plain']).toBe("'HÉLLO FROM THE HOST'");
+    await h.sc('execute', { code: 'open("out.csv", "w").write("a,b\\n1,2\\n")' });
+    expect((await h.sc('read_file', { path: 'out.csv' })).text).toBe('a,b\n1,2\n');
+    const files = await h.sc('list_artifacts', {});
+    expect(JSON.stringify(files)).toContain('out.csv');
+  });
+
+  it('ends an endless loop at its timeout and keeps the state', async () => {
+    await h.sc('execute', { code: 'kept = "still here"' });
+    const res = await h.call('execute', { code: 'while True:\n    pass', timeout: 2 });
+    const sc = res.structuredContent as Record<string, any>;
+    expect(sc.status).toBe('timeout');
+    expect(errorOf(res).code).toBe('timeout');
+    expect((await h.sc('execute', { code: 'kept' })).result['text/plain']).toBe("'still here'");
+  });
+
+  it('answers memory_limit when the code passes the memory limit, and the session goes on', async () => {
+    const small = await h.sc('create_session', { memory_mb: 160 });
+    const res = await h.call('execute', {
+      code: 'b = bytearray(600 * 1024**2)\nb[::4096] = b"x" * len(b[::4096])',
+      session_id: small.session_id,
+      timeout: 30,
+    });
+    const sc = res.structuredContent as Record<string, any>;
+    expect(sc.status).toBe('memory_limit');
+    expect(sc.error.code).toBe('memory_limit');
+    const after = await h.sc('execute', { code: '6 * 7', session_id: small.session_id });
+    expect(after.result['text/plain']).toBe('42');
+  });
+
+  it('contains a fork bomb with the pids limit', async () => {
+    const s = await h.sc('create_session', {});
+    const res = await h.sc('execute', {
+      code: [
+        'import os',
+        'n = 0',
+        'try:',
+        '    for _ in range(2000):',
+        '        if os.fork() == 0:',
+        '            os.execv("/bin/sleep", ["sleep", "60"])',
+        '        n += 1',
+        'except OSError as e:',
+        '    err = e.errno',
+        'n < 2000',
+      ].join('\n'),
+      session_id: s.session_id,
+      timeout: 30,
+    });
+    expect(res.result?.['text/plain'], JSON.stringify(res).slice(0, 1500)).toBe('True');
+  });
+
+  it('has no network: only loopback, and connections out fail', async () => {
+    const r = await h.sc('execute', {
+      code: [
+        'import os, socket',
+        's = socket.socket()',
+        's.settimeout(3)',
+        'try:',
+        '    s.connect(("1.1.1.1", 80)); out = "connected"',
+        'except OSError as e:',
+        '    out = type(e).__name__',
+        '(sorted(os.listdir("/sys/class/net")), out)',
+      ].join('\n'),
+    });
+    expect(r.result['text/plain']).toMatch(/^\(\['lo'\], '(OSError|TimeoutError|ConnectionRefusedError)'\)$/);
+  });
+
+  it('cannot write outside the workspace and /tmp, and has no capabilities', async () => {
+    const r = await h.sc('execute', {
+      code: [
+        'def w(p):',
+        '    try:',
+        '        open(p, "w").write("x"); return "written"',
+        '    except OSError as e:',
+        '        return e.strerror',
+        'caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]',
+        '(w("/usr/x"), w("/etc/x"), w("/opt/sandbox-agent/agent.py"), w("/tmp/x"), caps)',
+      ].join('\n'),
+    });
+    expect(r.result['text/plain']).toBe(
+      "('Read-only file system', 'Read-only file system', 'Read-only file system', 'written', '0000000000000000')",
+    );
+  });
+
+  it('runs shell commands in the same container', async () => {
+    await h.sc('execute', { code: 'open("from-python.txt", "w").write("ok")' });
+    const r = await h.sc('shell_execute', { command: 'cat from-python.txt; echo; id -u; hostname' });
+    expect(r.isolation).toBe('docker');
+    expect(r.exit_code).toBe(0);
+    const [text, uid, host] = String(r.stdout).trim().split('\n');
+    expect(text).toBe('ok');
+    expect(Number(uid)).not.toBe(0);
+    expect(host).toBe('sandbox');
+  });
+
+  it('reports limits with the docker mechanism', async () => {
+    const lim = await h.sc('get_sandbox_limitations', {});
+    expect(lim.isolation.mode).toBe('docker');
+    expect(lim.filesystem.workspace).toBe('/workspace');
+  });
+
+  it('--isolation auto takes the Docker engine where bubblewrap is missing', async () => {
+    const auto = await startStdio({
+      args: ['--pool-size', '0'],
+      env: { ...dockerEnv(), SANDBOX_MCP_BWRAP: '/nonexistent/bwrap' },
+    });
+    try {
+      const r = await auto.sc('execute', { code: 'open("/proc/1/cmdline").read().split("\\0")[-2]' });
+      expect(r.isolation).toBe('docker');
+      expect(r.result['text/plain']).toBe("'/opt/sandbox-agent/docker_init.py'");
+    } finally {
+      await auto.close();
+    }
+  });
+
+  it('writes workspace files on the host owned by the box uid, never root', async () => {
+    await h.sc('execute', { code: 'open("owned.txt", "w").write("x")' });
+    const sessions = await h.sc('list_sessions', {});
+    const id = (sessions.sessions as Array<{ is_default: boolean; session_id: string }>).find(
+      (s) => s.is_default,
+    )!.session_id;
+    const path = join(h.dataDir, 'sessions', id, 'workspace', 'owned.txt');
+    expect(existsSync(path)).toBe(true);
+    expect(readFileSync(path, 'utf8')).toBe('x');
+    const uid = Number(execFileSync('stat', ['-c', '%u', path], { encoding: 'utf8' }).trim());
+    expect(uid).not.toBe(0);
+  });
+});
+
+describe('the Docker backend without an engine', () => {
+  it('refuses code with isolation_unavailable naming the engine, never running it unboxed', async () => {
+    const h = await startStdio({
+      args: ['--isolation', 'docker'],
+      env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+    });
+    try {
+      const res = await h.call('execute', { code: '1 + 1' });
+      expect(res.isError).toBe(true);
+      const err = errorOf(res);
+      expect(err.code).toBe('isolation_unavailable');
+      expect(err.message).toContain('/nonexistent/docker.sock');
+    } finally {
+      await h.close();
+    }
+  });
+});
