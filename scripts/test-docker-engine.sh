@@ -19,7 +19,16 @@ LOG="$ROOT/dockerd.log"
 EXEC_ROOT="/tmp/sandbox-mcp-test-docker-exec"
 BASE_TAG="sandbox-mcp-base:bookworm"
 CACHE="$ROOT/cache/debian-bookworm-minbase.tar"
-MIRROR="${SANDBOX_MCP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror this machine's apt already uses (deb822 or one-line sources), unless one is given.
+apt_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+    [ -f "$f" ] || continue
+    sed -n -e 's/^URIs:[[:space:]]*\([^[:space:]]*\/debian\)[[:space:]]*$/\1/p' \
+      -e 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\/debian\)[[:space:]].*/\2/p' "$f" | head -n 1
+  done | head -n 1
+}
+MIRROR="${SANDBOX_MCP_DEBIAN_MIRROR:-$(apt_mirror)}"
 export DOCKER_HOST="unix://$SOCK"
 
 say() { echo "test-docker-engine: $*" >&2; }
