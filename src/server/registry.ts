@@ -16,8 +16,8 @@ import { webAppTools } from './tools/webapps.js';
 
 export function allTools(config: Config): ToolDef[] {
   return [
-    ...sessionTools(config.idleTtlS),
-    ...executeTools(config.timeoutS),
+    ...sessionTools(config.idleTtlS, config.networkDefault),
+    ...executeTools(config.timeoutS, config.networkDefault),
     ...infoTools(),
     ...fileTools(),
     ...artifactTools(),

@@ -2,7 +2,9 @@
 // Only MCP wiring here; all behaviour lives in the services.
 import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
 import type { ClientContext, ServerFactory } from './client-context.js';
-import { errorResult } from './results.js';
+import { errorResult, projectForVersion } from './results.js';
+import { CallProgress } from './call-progress.js';
+import { atLeast, fitToolListToVersion, requestVersion, SINCE_PROGRESS_MESSAGE } from './protocol-version.js';
 import type { Services } from './services.js';
 import type { ToolDef, ToolProfile } from './tool-def.js';
 import { toolsForProfile } from './registry.js';
@@ -35,9 +37,15 @@ export function createServerFactory(services: Services, profile: ToolProfile = '
   return (client: ClientContext) => {
     const server = new McpServer(
       { name: SERVER_NAME, version: SERVER_VERSION },
-      { capabilities: { tools: {}, resources: {}, prompts: {}, logging: {} }, instructions: INSTRUCTIONS },
+      // No logging capability: the server's log goes to stderr (or the terminal of `serve`), and the 2026-07-28
+      // protocol deprecates MCP logging; advertising it without sending messages would promise what never comes.
+      { capabilities: { tools: {}, resources: {}, prompts: {} }, instructions: INSTRUCTIONS },
     );
-    for (const tool of tools) registerTool(server, tool, services, client);
+    // One instance serves one stdio connection or one HTTP exchange, so all its requests speak one version.
+    let version = '';
+    projectForVersion(server, () => version);
+    for (const tool of tools) registerTool(server, tool, services, client, (v) => (version = v));
+    fitToolListToVersion(server);
     registerResources(server, services, client);
     registerDocResources(server, services, { name: SERVER_NAME, version: SERVER_VERSION });
     registerPrompts(server);
@@ -45,7 +53,13 @@ export function createServerFactory(services: Services, profile: ToolProfile = '
   };
 }
 
-function registerTool(server: McpServer, tool: ToolDef, services: Services, client: ClientContext): void {
+function registerTool(
+  server: McpServer,
+  tool: ToolDef,
+  services: Services,
+  client: ClientContext,
+  onVersion: (version: string) => void,
+): void {
   server.registerTool(
     tool.name,
     {
@@ -57,24 +71,31 @@ function registerTool(server: McpServer, tool: ToolDef, services: Services, clie
     },
     async (args: unknown, ctx): Promise<CallToolResult> => {
       const token = ctx.mcpReq._meta?.progressToken;
-      const progress = (value: number, total?: number, message?: string) => {
-        if (token === undefined) return;
-        const params: Record<string, unknown> = { progressToken: token, progress: value };
-        if (total !== undefined) params['total'] = total;
-        if (message !== undefined) params['message'] = message;
-        ctx.mcpReq.notify({ method: 'notifications/progress', params }).catch(() => undefined);
-      };
-      let sent = 0;
+      const version = requestVersion(server, ctx);
+      onVersion(version);
+      const send =
+        token === undefined
+          ? undefined
+          : (params: Record<string, unknown>) =>
+              void ctx.mcpReq
+                .notify({ method: 'notifications/progress', params: { progressToken: token, ...params } })
+                .catch(() => undefined);
+      const progress = new CallProgress(send, {
+        withMessage: atLeast(version, SINCE_PROGRESS_MESSAGE),
+      });
+      progress.start();
       try {
         return await tool.handler(args as never, {
           client,
           services,
           signal: ctx.mcpReq.signal,
-          progress,
-          progressText: token === undefined ? undefined : (text) => progress(++sent, undefined, text),
+          progress: (value, total, message) => progress.step(value, total, message),
+          progressText: progress.active ? (text) => progress.text(text) : undefined,
         });
       } catch (err) {
         return errorResult(err);
+      } finally {
+        progress.stop();
       }
     },
   );

@@ -140,7 +140,7 @@ describe('limits and isolation', () => {
   it('caps 10 MB of output, keeps head and tail, saves the whole', async () => {
     const code =
       'import sys\nfor i in range(100_000):\n    sys.stdout.write(f"line {i:06d} " + "x" * 88 + "\\n")';
-    const sc = await h.sc('execute', { code, timeout: 60 });
+    const sc = await h.sc('execute', { code, timeout: 50 });
     expect(sc.status).toBe('ok');
     expect(sc.stdout_truncated).toBe(true);
     expect(sc.stdout.length).toBeLessThan(40_000);

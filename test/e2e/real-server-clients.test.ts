@@ -13,14 +13,8 @@ import {
   startTokenProxy,
 } from './third-party.js';
 
-/** The scenarios that apply to a tools-only server with logging; each must pass against the real server. */
-const SCENARIOS = [
-  'server-initialize',
-  'ping',
-  'tools-list',
-  'logging-set-level',
-  'dns-rebinding-protection',
-];
+/** The scenarios that apply to a tools server (no logging capability); each must pass against the real server. */
+const SCENARIOS = ['server-initialize', 'ping', 'tools-list', 'dns-rebinding-protection'];
 
 describe('real server with third-party clients', () => {
   let http: Awaited<ReturnType<typeof startHttpProcess>>;

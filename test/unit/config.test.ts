@@ -9,7 +9,7 @@ describe('loadConfig', () => {
   it('uses the documented defaults', () => {
     const c = loadConfig({}, { HOME: '/home/u' });
     expect(c).toMatchObject({
-      timeoutS: 60,
+      timeoutS: 50,
       memoryMb: 1024,
       pids: 256,
       isolation: 'bwrap',
