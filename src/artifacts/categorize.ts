@@ -137,7 +137,7 @@ function sniffBinary(head: Uint8Array): Sniffed | null {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Bytes to drop at the end so a UTF-8 sequence cut by the head limit does not look like binary. */
-function incompleteTail(head: Uint8Array): number {
+export function incompleteTail(head: Uint8Array): number {
   for (let back = 1; back <= Math.min(3, head.length); back++) {
     const byte = head[head.length - back]!;
     if ((byte & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead byte

@@ -6,8 +6,15 @@ import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../policy
 import { Dir } from '../fsafe/dir.js';
 import { DirCache } from '../fsafe/files.js';
 import { withFrozenBox } from '../sandbox/freezer.js';
-import { categorizeDeep, decodeUtf8, HEAD_BYTES } from './categorize.js';
-import { defaultFileIO, sha256Of, UnsafeFileError, writeAtomic, type FileIO } from './file-io.js';
+import { categorizeDeep, decodeUtf8, HEAD_BYTES, incompleteTail } from './categorize.js';
+import {
+  defaultFileIO,
+  openRegular,
+  sha256Of,
+  UnsafeFileError,
+  writeAtomic,
+  type FileIO,
+} from './file-io.js';
 import { buildNotebook, notebookFileName } from './notebook.js';
 import {
   ArtifactTracker,
@@ -53,6 +60,17 @@ export interface ArtifactServiceOptions {
 
 const MiB = 1024 * 1024;
 const TOP_N = 10;
+export interface ListPage {
+  /** Only files whose path sorts after this one (the last path of the previous page). */
+  after?: string;
+  /** The most files returned (default: all). */
+  limit?: number;
+}
+
+export interface ArtifactPage extends ArtifactList {
+  /** The last path of this page when more files follow, else null. */
+  next_after: string | null;
+}
 /** Folders the agent and server own; writing there could corrupt a session's state. */
 const PROTECTED_PREFIXES = ['.sandbox/state'];
 
@@ -118,6 +136,24 @@ function decodeContent(content: WriteContent, limit: number, path: string): Buff
   throw new SandboxError('invalid_argument', 'Give the content as {text} or {base64}', { path });
 }
 
+/** Up to `bytes` bytes from `offset` of a regular file inside the workspace, opened as readHead opens it. */
+async function readRange(abs: string, root: string, offset: number, bytes: number): Promise<Uint8Array> {
+  const { fh, stat } = await openRegular(abs, root);
+  try {
+    const want = Math.max(0, Math.min(bytes, Number(stat.size) - offset));
+    const buf = Buffer.alloc(want);
+    let n = 0;
+    while (n < want) {
+      const { bytesRead } = await fh.read(buf, n, want - n, offset + n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
+}
+
 function timestampName(d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
   return `session-${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
@@ -177,7 +213,8 @@ export class ArtifactService {
     return files.map((f) => toArtifact(scope.sessionId, f));
   }
 
-  async list(scope: SessionScope, filter: ListFilter = {}): Promise<ArtifactList> {
+  /** One page of the matching files in path order, after `page.after` (a path); totals count every match. */
+  async list(scope: SessionScope, filter: ListFilter = {}, page: ListPage = {}): Promise<ArtifactPage> {
     await this.root(scope);
     if (filter.category !== undefined && !isCategory(filter.category)) {
       throw new SandboxError(
@@ -212,15 +249,47 @@ export class ArtifactService {
     const cheapFilter = (path: string, st: FileStat) =>
       (newerThanNs === null || st.mtimeNs > newerThanNs) && (matcher === null || matcher.match(path));
     const t = this.tracker(scope);
-    // Without a category every listed file is hashed, so it is read once, whole; with one, only the head of
-    // each candidate is read until its category is known, and only the files kept are hashed.
-    let files = await t.describeAll({ hash: filter.category === undefined, filter: cheapFilter });
-    if (filter.category !== undefined) files = files.filter((f) => f.category === filter.category);
-    const artifacts = this.toArtifacts(scope, await t.withHashes(files));
+    const limit = page.limit ?? Infinity;
+    const after = page.after;
+    const pick = <T>(sorted: T[], path: (x: T) => string) => {
+      const rest = after === undefined ? sorted : sorted.filter((x) => path(x) > after);
+      const shown = rest.slice(0, limit);
+      const last = shown.at(-1);
+      return { shown, next_after: rest.length > shown.length && last ? path(last) : null };
+    };
+    if (filter.category === undefined) {
+      // The page is known from paths alone: a first walk only collects them, and only the page's files are then
+      // read, each once, whole (hash and category from the same read).
+      const matched = new Map<string, FileStat>();
+      await t.describeAll({
+        hash: false,
+        filter: (path, st) => {
+          if (cheapFilter(path, st)) matched.set(path, st);
+          return false;
+        },
+      });
+      const { shown, next_after } = pick([...matched.keys()].sort(), (p) => p);
+      const wanted = new Set(shown);
+      const described = await t.describeAll({ hash: true, filter: (path) => wanted.has(path) });
+      let total_bytes = 0;
+      for (const st of matched.values()) total_bytes += st.size;
+      return {
+        artifacts: this.toArtifacts(scope, described),
+        total_count: matched.size,
+        total_bytes,
+        next_after,
+      };
+    }
+    // With a category, only the head of each candidate is read until its category is known; the page is hashed.
+    const files = (await t.describeAll({ hash: false, filter: cheapFilter })).filter(
+      (f) => f.category === filter.category,
+    );
+    const { shown, next_after } = pick(files, (f) => f.path);
     return {
-      artifacts,
-      total_count: artifacts.length,
-      total_bytes: artifacts.reduce((n, a) => n + a.size, 0),
+      artifacts: this.toArtifacts(scope, await t.withHashes(shown)),
+      total_count: files.length,
+      total_bytes: files.reduce((n, f) => n + f.stat.size, 0),
+      next_after,
     };
   }
 
@@ -406,10 +475,19 @@ export class ArtifactService {
     };
   }
 
-  /** Reads up to `maxBytes`: text when the bytes are UTF-8, base64 otherwise. */
-  async readFile(scope: SessionScope, path: string, opts: { maxBytes?: number } = {}): Promise<ReadResult> {
+  /**
+   * Reads up to `maxBytes` from `offset`: text when the bytes are UTF-8, base64 otherwise. A text range starts and
+   * ends on whole characters (offset moves past a cut one); next_offset is where the next range starts, null at
+   * the end of the file.
+   */
+  async readFile(
+    scope: SessionScope,
+    path: string,
+    opts: { maxBytes?: number; offset?: number } = {},
+  ): Promise<ReadResult> {
     const root = await this.root(scope);
     const maxBytes = opts.maxBytes ?? this.defaultReadBytes;
+    const offset = opts.offset ?? 0;
     if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > this.maxReadBytes) {
       throw new SandboxError(
         'invalid_argument',
@@ -417,10 +495,20 @@ export class ArtifactService {
         { maxBytes, limit: this.maxReadBytes },
       );
     }
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new SandboxError('invalid_argument', 'offset must be a whole number of bytes, 0 or more', {
+        offset,
+      });
+    }
     const abs = resolveInWorkspace(root, path, { mustExist: true });
-    let read;
+    let head: Uint8Array;
+    let range: Uint8Array;
+    let size: number;
     try {
-      read = await this.io.head(abs, root, maxBytes);
+      const first = await this.io.head(abs, root, offset === 0 ? maxBytes : HEAD_BYTES);
+      size = Number(first.stat.size);
+      head = first.head;
+      range = offset === 0 ? first.head : await readRange(abs, root, offset, maxBytes);
     } catch (err) {
       if (err instanceof UnsafeFileError) {
         throw new SandboxError('invalid_argument', `'${path}' is not a regular file inside the workspace`, {
@@ -430,22 +518,45 @@ export class ArtifactService {
       }
       throw err;
     }
-    const buf = Buffer.from(read.head.buffer, read.head.byteOffset, read.head.length);
-    const size = Number(read.stat.size);
-    const truncated = size > buf.length;
+    if (offset > size) {
+      throw new SandboxError(
+        'invalid_argument',
+        `offset ${offset} is past the end of '${path}' (${size} bytes)`,
+        { path, offset, size },
+        'Read from an offset below the size, or from 0.',
+      );
+    }
     const rel = toWorkspaceRel(root, abs);
-    const c = await categorizeDeep(rel, buf.subarray(0, HEAD_BYTES), !truncated && buf.length <= HEAD_BYTES);
+    const whole = offset === 0 && range.length >= size;
+    const c = await categorizeDeep(rel, head.subarray(0, HEAD_BYTES), whole && head.length <= HEAD_BYTES);
     const meta = {
       path: rel,
       uri: artifactUri(scope.sessionId, rel),
       mime: c.mime,
       category: c.category,
       size,
-      truncated,
     };
-    const text = decodeUtf8(buf, !truncated);
-    if (text !== null) return { ...meta, encoding: 'utf8', text };
-    return { ...meta, encoding: 'base64', base64: buf.toString('base64') };
+    const atEnd = offset + range.length >= size;
+    // Whole characters only: skip the tail of one cut at the start, leave one cut at the end to the next range.
+    let lead = 0;
+    while (offset > 0 && lead < 3 && lead < range.length && (range[lead]! & 0xc0) === 0x80) lead++;
+    const body = range.subarray(lead, atEnd ? range.length : range.length - incompleteTail(range));
+    const text = decodeUtf8(body, true);
+    const span = (start: number, length: number) => ({
+      offset: start,
+      length,
+      next_offset: start + length < size ? start + length : null,
+      truncated: start > 0 || start + length < size,
+    });
+    if (text !== null && (body.length > 0 || range.length === 0)) {
+      return { ...meta, ...span(offset + lead, body.length), encoding: 'utf8', text };
+    }
+    return {
+      ...meta,
+      ...span(offset, range.length),
+      encoding: 'base64',
+      base64: Buffer.from(range.buffer, range.byteOffset, range.length).toString('base64'),
+    };
   }
 
   /** Writes the history as notebooks/<name>.ipynb (nbformat 4.5) and returns it as an artifact. */

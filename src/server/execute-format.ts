@@ -1,6 +1,6 @@
 // Renders an execute result as MCP content: a short text an agent reads first, plus inline images.
 import type { ContentBlock } from '@modelcontextprotocol/server';
-import type { ExecuteResult } from '../sessions/execute-result.js';
+import type { BoundedChanges, ExecuteResult } from '../sessions/execute-result.js';
 import { errorText } from './results.js';
 import { changesText } from './artifact-links.js';
 
@@ -26,7 +26,7 @@ export function streamsText(r: StreamsView): string[] {
   return parts;
 }
 
-export function executeText(r: ExecuteResult): string {
+export function executeText(r: ExecuteResult & { artifacts: BoundedChanges | null }): string {
   const parts = streamsText(r);
   for (const d of r.displays) {
     const t = d['text/plain'];

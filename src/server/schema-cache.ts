@@ -2,7 +2,7 @@
 // a server instance per HTTP request, on every call (~0.6 ms for a large output schema). Validation is unchanged
 // unless the caller opts out of it (output schemas when checkOutput is off).
 import type { z } from 'zod';
-import { SCHEMA_TARGET } from './schema-snapshot.js';
+import { SCHEMA_TARGET, toolJsonSchema } from './schema-snapshot.js';
 
 type Json = Record<string, unknown>;
 type JsonSchemaFn = (options: { target: string }) => Json;
@@ -31,7 +31,8 @@ export function withCachedJsonSchema<S extends z.ZodType>(
       const key = `${io}:${options.target}`;
       let hit = memo.get(key);
       if (!hit) {
-        hit = original[io](options);
+        // The SDK's target gets the lean form tools/list sends (schemas-lean.ts); any other, zod's own.
+        hit = options.target === SCHEMA_TARGET ? toolJsonSchema(schema as never, io) : original[io](options);
         memo.set(key, hit);
       }
       // A copy, so a caller that adds keys cannot change what the next caller gets.

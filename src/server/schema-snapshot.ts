@@ -2,9 +2,9 @@
 // start does not convert every zod schema. Settings change tool descriptions, never schemas (a test holds that).
 import { readFileSync } from 'node:fs';
 import type { ToolDef } from './tool-def.js';
+import { leanJsonSchema } from './schemas-lean.js';
 
-/** The JSON Schema dialect the MCP SDK asks zod for (its JSON_SCHEMA_CONVERSION_TARGET). */
-export const SCHEMA_TARGET = 'draft-2020-12';
+export { SCHEMA_TARGET } from './schemas-lean.js';
 // Resolved from dist/src/server/ (this module) and from dist/src/bin/ (the bundled command) alike.
 export const SNAPSHOT_FILE = new URL('../server/tool-schemas.json', import.meta.url);
 
@@ -15,10 +15,9 @@ export interface ToolSchemas {
 }
 export type SchemaSnapshot = Record<string, ToolSchemas>;
 
-/** A tool schema's JSON Schema exactly as the SDK converts it for tools/list (inputs as input, outputs as output). */
+/** A tool schema's JSON Schema as tools/list sends it (inputs as input, outputs as output; see schemas-lean.ts). */
 export function toolJsonSchema(schema: ToolDef['inputSchema'], io: 'input' | 'output'): Json {
-  const std = schema['~standard'] as { jsonSchema: Record<typeof io, (o: { target: string }) => Json> };
-  return std.jsonSchema[io]({ target: SCHEMA_TARGET });
+  return leanJsonSchema(schema, io);
 }
 
 export function buildSnapshot(tools: readonly ToolDef[]): SchemaSnapshot {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { CATEGORIES } from '../artifacts/types.js';
 import { ERROR_CODES } from '../errors.js';
+import { shareAs } from './schemas-lean.js';
 
 export const ErrorBodySchema = z.object({
   code: z.enum(ERROR_CODES),
@@ -10,11 +11,7 @@ export const ErrorBodySchema = z.object({
   hint: z.string().optional(),
 });
 
-export const SessionIdArg = z
-  .string()
-  .max(200)
-  .optional()
-  .describe('The session to use; omit it to use your default session (created on first use).');
+export const SessionIdArg = z.string().max(200).optional().describe('Omit for your default session.');
 
 export const SessionInfoSchema = z.object({
   session_id: z.string(),
@@ -35,21 +32,32 @@ export const MimeBundleSchema = z.record(z.string(), z.unknown());
 
 export const CategorySchema = z.enum(CATEGORIES);
 
-export const ArtifactSchema = z.object({
-  path: z.string(),
-  category: CategorySchema,
-  mime: z.string(),
-  size: z.number(),
-  sha256: z.string().nullable(),
-  mtime: z.string(),
-  uri: z.string(),
-});
+export const ArtifactSchema = shareAs(
+  'Artifact',
+  z.object({
+    path: z.string(),
+    category: CategorySchema,
+    mime: z.string(),
+    size: z.number(),
+    sha256: z.string().nullable(),
+    mtime: z.string(),
+    uri: z.string(),
+  }),
+);
 
+/** What a call did to the workspace, at most MAX_LISTED_CHANGES paths listed; the counts are always whole. */
 export const ArtifactChangesSchema = z.object({
   created: z.array(ArtifactSchema),
   changed: z.array(ArtifactSchema),
   deleted: z.array(z.string()),
+  counts: z.object({ created: z.number(), changed: z.number(), deleted: z.number() }),
+  omitted: z.number().describe('Paths left out of the three lists.'),
+  more: z.string().nullable().describe('How to list what was left out.'),
 });
+
+/** Paging for lists that can be long: pass next_cursor back as cursor, with the same filters. */
+export const CursorArg = z.string().max(2000).optional().describe('next_cursor of the previous page.');
+export const NextCursor = z.string().nullable().describe('null on the last page.');
 
 export const CleanupResultSchema = z.object({
   scope: z.string(),
@@ -58,4 +66,5 @@ export const CleanupResultSchema = z.object({
   removed_bytes: z.number(),
   failed: z.array(z.object({ path: z.string(), error: z.string() })),
   backup: z.string().nullable().optional(),
+  backup_skipped: z.string().optional(),
 });

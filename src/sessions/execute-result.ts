@@ -195,13 +195,15 @@ export function boundChanges(
   const created = take(changes.created);
   const changed = take(changes.changed);
   const deleted = take(changes.deleted);
-  const omitted = counts.created + counts.changed + counts.deleted - (created.length + changed.length + deleted.length);
+  const omitted =
+    counts.created + counts.changed + counts.deleted - (created.length + changed.length + deleted.length);
   let more: string | null = null;
   if (omitted > 0) {
     more =
       `list_artifacts with newer_than "${since}" lists every file this call created or changed, page by page ` +
       '(pass next_cursor back as cursor)';
-    if (deleted.length < counts.deleted) more += `; ${counts.deleted - deleted.length} deleted path(s) are not listed`;
+    if (deleted.length < counts.deleted)
+      more += `; ${counts.deleted - deleted.length} deleted path(s) are not listed`;
   }
   return { created, changed, deleted, counts, omitted, more };
 }
@@ -235,7 +237,8 @@ export function checkedImages(bundle: MimeBundle, notices: string[]): MimeBundle
 }
 
 function imageProblem(data: unknown, mime: string, magics: number[][]): string | null {
-  if (typeof data !== 'string') return `its data is a ${data === null ? 'null' : typeof data}, not base64 text`;
+  if (typeof data !== 'string')
+    return `its data is a ${data === null ? 'null' : typeof data}, not base64 text`;
   const compact = data.replace(/\s+/g, '');
   if (!BASE64.test(compact) || compact.length % 4 === 1) return 'its data is not valid base64';
   const head = Buffer.from(compact.slice(0, 16), 'base64');

@@ -25,6 +25,28 @@ describe('tool schema snapshot', () => {
     expect(buildSnapshot(allTools(other))).toEqual(buildSnapshot(allTools(defaults)));
   });
 
+  it('is lean: no default dialect, no key or date-time noise, inputs inline, a repeated shape once under $defs', () => {
+    const snap = buildSnapshot(allTools(defaults));
+    const text = JSON.stringify(snap);
+    expect(text).not.toContain('"$schema"');
+    expect(text).not.toContain('"propertyNames"');
+    expect(text).not.toContain('"additionalProperties":{}');
+    expect(text).not.toMatch(/"format":"date-time","pattern"/);
+    for (const [name, s] of Object.entries(snap)) {
+      expect(JSON.stringify(s.input), `${name} input`).not.toContain('$ref');
+      expect(JSON.stringify(s.output), `${name} output`).not.toContain('"additionalProperties":false');
+    }
+    // execute's created and changed lists share one Artifact definition.
+    const execute = JSON.stringify(snap['execute']!.output);
+    expect(execute.match(/"sha256":/g)).toHaveLength(1);
+    expect(execute.match(/"\$ref":"#\/\$defs\/Artifact"/g)).toHaveLength(2);
+    // The session_id argument, in almost every tool, says it in a few words.
+    const sessionArg = (snap['execute']!.input['properties'] as Record<string, { description?: string }>)[
+      'session_id'
+    ];
+    expect(sessionArg?.description?.length).toBeLessThan(40);
+  });
+
   it('a missing or broken file is null', () => {
     const dir = mkdtempSync(join(tmpdir(), 'snap-'));
     const file = join(dir, 'tool-schemas.json');

@@ -2,7 +2,15 @@
 import { z } from 'zod';
 import { DESTRUCTIVE, ACTS, READ_ONLY, defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
-import { ArtifactSchema, CategorySchema, CleanupResultSchema, SessionIdArg } from '../schemas.js';
+import {
+  ArtifactSchema,
+  CategorySchema,
+  CleanupResultSchema,
+  CursorArg,
+  NextCursor,
+  SessionIdArg,
+} from '../schemas.js';
+import { decodeCursor, encodeCursor } from '../page-cursor.js';
 import { sessionScope } from '../services.js';
 import { artifactLink } from '../artifact-links.js';
 import type {
@@ -30,10 +38,15 @@ async function cleanup(
   const text =
     `Removed ${result.removed_count} file(s), ${result.removed_bytes} bytes` +
     (backup ? `; backup ${backup} holds them (rollback_to_backup restores)` : '') +
+    (result.backup_skipped ? `; no backup: ${result.backup_skipped}` : '') +
     (result.failed.length ? `; ${result.failed.length} could not be removed` : '') +
     '.';
   return okResult(out, text);
 }
+
+/** Files a list_artifacts page holds unless the caller says, and the most it may ask for. */
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
 
 export function artifactTools(): ToolDef[] {
   return [
@@ -44,34 +57,42 @@ export function artifactTools(): ToolDef[] {
       profile: 'core',
       description:
         "List the files in a session's workspace (plots, images, data, code…) with category, MIME type, size, sha256 " +
-        'and a sandbox:// URI readable as a resource. Filter by category, glob (e.g. "*.csv", "plots/**") or newer_than (ISO time).',
+        'and a sandbox:// URI readable as a resource. Filter by category, glob (e.g. "*.csv", "plots/**") or newer_than (ISO time). ' +
+        `Pages of ${DEFAULT_PAGE} files in path order: pass next_cursor back as cursor, with the same filters, for the next.`,
       inputSchema: z.object({
         session_id: SessionIdArg,
         category: CategorySchema.optional(),
         glob: z.string().max(500).optional(),
         newer_than: z.string().datetime({ offset: true }).optional(),
+        cursor: CursorArg,
+        limit: z.number().int().min(1).max(MAX_PAGE).optional().describe(`Files per page (${DEFAULT_PAGE}).`),
       }),
       outputSchema: z.object({
         artifacts: z.array(ArtifactSchema),
         total_count: z.number(),
         total_bytes: z.number(),
+        next_cursor: NextCursor,
       }),
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
-        const r = await ctx.services.artifacts.list(scope, {
-          ...(args.category ? { category: args.category } : {}),
-          ...(args.glob ? { glob: args.glob } : {}),
-          ...(args.newer_than ? { newerThan: args.newer_than } : {}),
-        });
-        const lines = r.artifacts.slice(0, 50).map((a) => `${a.path} (${a.category}, ${a.size} bytes)`);
-        return okResult(
-          r,
-          r.total_count
-            ? `${r.total_count} file(s), ${r.total_bytes} bytes:\n${lines.join('\n')}`
-            : 'No files.',
-          r.artifacts.slice(0, 20).map(artifactLink),
+        const after = args.cursor === undefined ? undefined : decodeCursor(args.cursor, ['after']).after;
+        const { next_after, ...r } = await ctx.services.artifacts.list(
+          scope,
+          {
+            ...(args.category ? { category: args.category } : {}),
+            ...(args.glob ? { glob: args.glob } : {}),
+            ...(args.newer_than ? { newerThan: args.newer_than } : {}),
+          },
+          { limit: args.limit ?? DEFAULT_PAGE, ...(after !== undefined ? { after } : {}) },
         );
+        const next_cursor = next_after === null ? null : encodeCursor({ after: next_after });
+        // The list itself is in structuredContent; the text only counts it and says how to go on.
+        const text = r.total_count
+          ? `${r.total_count} file(s), ${r.total_bytes} bytes; ${r.artifacts.length} on this page` +
+            (next_cursor ? ', more with cursor = next_cursor.' : '.')
+          : 'No files.';
+        return okResult({ ...r, next_cursor }, text, r.artifacts.slice(0, 20).map(artifactLink));
       },
     }),
     defineTool({
@@ -129,7 +150,7 @@ export function artifactTools(): ToolDef[] {
       profile: 'full',
       description:
         "Delete every workspace file of one category (e.g. 'plots'). A backup is taken first when backups are enabled, " +
-        'so rollback_to_backup can undo it. Reports what was removed.',
+        'so rollback_to_backup can undo it (not on a full disk: backup_skipped says so). Reports what was removed.',
       inputSchema: z.object({ artifact_type: CategorySchema, session_id: SessionIdArg }),
       outputSchema: CleanupResultSchema,
       annotations: DESTRUCTIVE,
@@ -146,7 +167,7 @@ export function artifactTools(): ToolDef[] {
       profile: 'full',
       description:
         "Delete every file in a session's workspace (the virtualenv is kept). A backup is taken first when backups are " +
-        'enabled, so rollback_to_backup can undo it. Reports what was removed.',
+        'enabled, so rollback_to_backup can undo it (not on a full disk: backup_skipped says so). Reports what was removed.',
       inputSchema: z.object({ session_id: SessionIdArg }),
       outputSchema: CleanupResultSchema,
       annotations: DESTRUCTIVE,
@@ -191,7 +212,8 @@ interface StoredOutputs {
   items?: Array<{ type: string; data?: Record<string, unknown>; error?: NotebookOutputItem['error'] }>;
 }
 
-function toHistoryEntry(row: {
+/** A history row as the notebook export takes it (the status page's download uses it too). */
+export function toHistoryEntry(row: {
   execution_count: number;
   code: string;
   status: string;

@@ -5,6 +5,7 @@ import { okResult } from '../results.js';
 import { ArtifactChangesSchema, ErrorBodySchema, MimeBundleSchema, SessionIdArg } from '../schemas.js';
 import { changeLinks } from '../artifact-links.js';
 import { executeText, imageBlocks } from '../execute-format.js';
+import { boundChanges } from '../../sessions/execute-result.js';
 
 const ExecuteInput = z.object({
   code: z.string().max(1_000_000).describe('Python source to run, like a notebook cell.'),
@@ -35,16 +36,18 @@ const ExecuteOutput = z.object({
     memory_peak_bytes: z.number().nullable(),
     pids: z.number().nullable(),
   }),
-  isolation: z.enum(['bwrap', 'none']),
+  isolation: z.enum(['bwrap', 'docker', 'none']),
   artifacts: ArtifactChangesSchema.nullable(),
 });
 
 async function runExecute(args: z.infer<typeof ExecuteInput>, ctx: ToolCtx) {
-  const r = await ctx.services.sessions.execute(ctx.client.clientKey, args.session_id, args.code, {
+  const since = new Date().toISOString();
+  const run = await ctx.services.sessions.execute(ctx.client.clientKey, args.session_id, args.code, {
     timeout_s: args.timeout,
     signal: ctx.signal,
     onProgress: ctx.progressText,
   });
+  const r = { ...run, artifacts: boundChanges(run.artifacts, since) };
   const extra = [...imageBlocks(r, ctx.services.config.imageInlineCap), ...changeLinks(r.artifacts)];
   const result = okResult(r, executeText(r), extra);
   // A failed run is still a full result: the error body sits in structuredContent.error next to the output.
@@ -52,13 +55,26 @@ async function runExecute(args: z.infer<typeof ExecuteInput>, ctx: ToolCtx) {
   return result;
 }
 
-export function executeTools(defaultTimeoutS: number): ToolDef[] {
+export type NetworkMode = 'none' | 'allowlist' | 'full';
+
+/** What agents read about the network, true for this server: its default policy, and where a session's is shown. */
+export function networkSentence(networkDefault: NetworkMode): string {
+  const what = {
+    none: 'no network',
+    allowlist: "only allowlisted domains, through the sandbox's proxy",
+    full: "the host's network",
+  }[networkDefault];
+  return `Network: the session's policy (for new sessions on this server: ${what}; get_sandbox_limitations shows a session's).`;
+}
+
+export function executeTools(defaultTimeoutS: number, networkDefault: NetworkMode = 'none'): ToolDef[] {
   const description =
     'Run Python code in a persistent, isolated session (variables, imports and functions survive between calls). ' +
     'Returns stdout, stderr, the value of a final expression (as a notebook shows it), duration and resource usage. ' +
-    `Each call is limited to the session's timeout (default ${defaultTimeoutS} s; pass timeout to change it) and memory; ` +
+    `Each call is limited to the session's timeout (default ${defaultTimeoutS} s, the most this server allows; pass a smaller timeout to shorten it) and memory; ` +
     'long output is capped (head and tail kept, the whole saved in the workspace). Errors come back with a code: ' +
-    'syntax_error, truncated_code, import_error, runtime_error, timeout, memory_limit. No network.';
+    'syntax_error, truncated_code, import_error, runtime_error, timeout, memory_limit. ' +
+    networkSentence(networkDefault);
 
   return [
     defineTool({

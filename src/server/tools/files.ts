@@ -6,6 +6,18 @@ import { okResult } from '../results.js';
 import { ArtifactSchema, SessionIdArg } from '../schemas.js';
 import { sessionScope } from '../services.js';
 import { artifactLink } from '../artifact-links.js';
+import { STDIO_MAX_MESSAGE_BYTES } from '../stdio-wire.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/** Bytes read_file returns unless asked for more (up to 10 MiB): about 32k tokens of text. */
+const READ_DEFAULT = 128 * KiB;
+const ReadLength = z
+  .number()
+  .int()
+  .positive()
+  .max(10 * MiB)
+  .optional();
 
 export function fileTools(): ToolDef[] {
   return [
@@ -16,7 +28,8 @@ export function fileTools(): ToolDef[] {
       profile: 'core',
       description:
         "Write a file into the session's /workspace (path relative to it; folders are created). Give text, or base64 for " +
-        'binary content. Written atomically; at most 25 MiB. Paths outside the workspace are refused.',
+        `binary content. Written atomically; at most 25 MiB on both transports (a message may be ${STDIO_MAX_MESSAGE_BYTES / MiB} MiB: ` +
+        'the content as base64). Paths outside the workspace are refused.',
       inputSchema: z.object({
         path: z.string().min(1).max(1024),
         text: z.string().optional(),
@@ -45,16 +58,14 @@ export function fileTools(): ToolDef[] {
       domain: 'files',
       profile: 'core',
       description:
-        "Read a file from the session's /workspace: text when it is UTF-8, otherwise base64. Capped (default 1 MiB, " +
-        'max_bytes up to 10 MiB) with a truncated flag. Paths outside the workspace are refused.',
+        "Read a file from the session's /workspace: text when it is UTF-8, otherwise base64, in structuredContent. " +
+        `Reads length bytes (default ${READ_DEFAULT / KiB} KiB, at most 10 MiB) from offset; next_offset says where ` +
+        'the rest starts (null at the end). Paths outside the workspace are refused.',
       inputSchema: z.object({
         path: z.string().min(1).max(1024),
-        max_bytes: z
-          .number()
-          .int()
-          .positive()
-          .max(10 * 1024 * 1024)
-          .optional(),
+        offset: z.number().int().min(0).optional().describe('Byte to start at (0).'),
+        length: ReadLength.describe(`Bytes to read (${READ_DEFAULT}).`),
+        max_bytes: ReadLength.describe('Old name of length.'),
         session_id: SessionIdArg,
       }),
       outputSchema: z.object({
@@ -63,6 +74,9 @@ export function fileTools(): ToolDef[] {
         mime: z.string(),
         category: z.string(),
         size: z.number(),
+        offset: z.number(),
+        length: z.number(),
+        next_offset: z.number().nullable(),
         truncated: z.boolean(),
         encoding: z.enum(['utf8', 'base64']),
         text: z.string().optional(),
@@ -71,15 +85,14 @@ export function fileTools(): ToolDef[] {
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
-        const r = await ctx.services.artifacts.readFile(
-          scope,
-          args.path,
-          args.max_bytes !== undefined ? { maxBytes: args.max_bytes } : {},
-        );
-        const text =
-          r.encoding === 'utf8'
-            ? r.text + (r.truncated ? `\n[truncated: ${r.size} bytes in all]` : '')
-            : `${r.path}: ${r.mime}, ${r.size} bytes (base64 in structuredContent)`;
+        const r = await ctx.services.artifacts.readFile(scope, args.path, {
+          maxBytes: args.length ?? args.max_bytes ?? READ_DEFAULT,
+          offset: args.offset ?? 0,
+        });
+        // The content is in structuredContent only; the text says what the result holds and how to read on.
+        const end = r.offset + r.length;
+        let text = `${r.path}: ${r.mime}, ${r.size} bytes; bytes ${r.offset}-${end} as ${r.encoding === 'utf8' ? 'text' : 'base64'} in structuredContent.${r.encoding === 'utf8' ? 'text' : 'base64'}`;
+        text += r.next_offset === null ? ' (to the end).' : `; the rest: offset ${r.next_offset}.`;
         return okResult(r, text);
       },
     }),

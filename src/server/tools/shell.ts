@@ -5,6 +5,7 @@ import { okResult, errorText } from '../results.js';
 import { ArtifactChangesSchema, ErrorBodySchema, SessionIdArg } from '../schemas.js';
 import { changeLinks, changesText } from '../artifact-links.js';
 import type { ShellResult } from '../../shell/service.js';
+import { boundChanges, type BoundedChanges } from '../../sessions/execute-result.js';
 import { streamsText } from '../execute-format.js';
 
 const ShellInput = z.object({
@@ -46,11 +47,11 @@ const ShellOutput = z.object({
   full_output: z.object({ stdout: z.string().optional(), stderr: z.string().optional() }),
   artifacts: ArtifactChangesSchema.nullable(),
   error: ErrorBodySchema.nullable(),
-  isolation: z.enum(['bwrap', 'none']),
+  isolation: z.enum(['bwrap', 'docker', 'none']),
   notices: z.array(z.string()),
 });
 
-function shellText(r: ShellResult): string {
+function shellText(r: ShellResult & { artifacts: BoundedChanges | null }): string {
   const parts = streamsText(r);
   if (r.error) parts.push(errorText(r.error));
   const files = changesText(r.artifacts);
@@ -80,12 +81,14 @@ export function shellTools(): ToolDef[] {
       outputSchema: ShellOutput,
       annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
-        const r = await ctx.services.shell.run(ctx.client.clientKey, args.session_id, args.command, {
+        const since = new Date().toISOString();
+        const run = await ctx.services.shell.run(ctx.client.clientKey, args.session_id, args.command, {
           working_directory: args.working_directory,
           timeout_s: args.timeout,
           signal: ctx.signal,
           onProgress: ctx.progressText,
         });
+        const r = { ...run, artifacts: boundChanges(run.artifacts, since) };
         const result = okResult(r, shellText(r), changeLinks(r.artifacts));
         if (r.error) result.isError = true;
         return result;
