@@ -965,6 +965,7 @@ def main():
     _setup_fds(int(sys.argv[1]))
     gen = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     hello_fd = int(sys.argv[3]) if len(sys.argv) > 3 else -1
+    preload = sys.argv[4] if len(sys.argv) > 4 else ''
     if hello_fd >= 0:
         os.set_inheritable(hello_fd, False)
     # Let the OOM killer pick the kernel (and whatever it starts), never the agent.
@@ -978,7 +979,6 @@ def main():
     here = os.path.dirname(KERNEL_FILE)
     if sys.path and os.path.abspath(sys.path[0] or '.') == here:
         del sys.path[0]
-    sys.path.insert(0, '')
     for s in (sys.stdout, sys.stderr):
         try:
             s.reconfigure(encoding='utf-8', errors='backslashreplace', write_through=True)
@@ -986,6 +986,11 @@ def main():
             pass
     sys.argv = ['']
     _install_capture()
+    if preload:
+        # A pooled box's first kernel only (docs/AGENT_PROTOCOL.md); before the workspace joins sys.path, so
+        # only installed libraries load, and before the hello, so the box is handed out once it is done.
+        _load_sibling('preload').run(preload)
+    sys.path.insert(0, '')
     Kernel().serve(gen, hello_fd)
 
 

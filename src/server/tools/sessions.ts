@@ -3,9 +3,12 @@ import { z } from 'zod';
 import { DESTRUCTIVE, ACTS, READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionInfoSchema } from '../schemas.js';
+import type { NetworkMode } from './execute.js';
 
-export function sessionTools(idleTtlS: number): ToolDef[] {
-  const ttl = `Sessions idle for ${idleTtlS} s are closed automatically (their workspace is deleted).`;
+export function sessionTools(idleTtlS: number, networkDefault: NetworkMode = 'none'): ToolDef[] {
+  const ttl =
+    `Sessions idle for ${idleTtlS} s have their processes stopped (Python state, web apps); ` +
+    'files, backups and history are kept and the next call restarts them.';
   return [
     defineTool({
       name: 'create_session',
@@ -16,8 +19,9 @@ export function sessionTools(idleTtlS: number): ToolDef[] {
         'Start a new isolated Python session: its own jail, persistent namespace and /workspace folder. ' +
         'Use it to keep separate work apart; calls without session_id use your default session instead. ' +
         'Options: timeout_s per call (default server-wide), memory_mb, network: ' +
-        '\'none\' (default: no network), \'allowlist\' (only allowed_domains, e.g. ["pypi.org", "*.example.com"], ' +
-        "through the sandbox's proxy; other hosts fail as network_denied) or 'full' (only if the server allows it). " +
+        '\'none\' (no network), \'allowlist\' (only allowed_domains, e.g. ["pypi.org", "*.example.com"], ' +
+        "through the sandbox's proxy; other hosts fail as network_denied) or 'full' (only if the server allows it); " +
+        `default on this server: '${networkDefault}'. ` +
         ttl,
       inputSchema: z.object({
         name: z.string().max(100).optional().describe('A label for your own use.'),
@@ -43,6 +47,12 @@ export function sessionTools(idleTtlS: number): ToolDef[] {
           .max(100)
           .optional()
           .describe("For 'allowlist': hosts (pypi.org) and *.domains (*.example.com) the session may reach."),
+        preload: z
+          .boolean()
+          .optional()
+          .describe(
+            'false: a bare Python. By default numpy, pandas and matplotlib may be imported ahead (in sys.modules, not in your namespace).',
+          ),
       }),
       outputSchema: SessionInfoSchema.extend({
         allowed_domains: z.array(z.string()),
