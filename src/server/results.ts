@@ -51,6 +51,10 @@ export function forVersion(result: CallToolResult, version: string): CallToolRes
   }
   if (links.length)
     content.push({ type: 'text', text: `[resources] read with resources/read:\n${links.join('\n')}` });
+  // the text of a structured result is a summary (read_file's content, for one, is only in the data): a client that
+  // cannot see structuredContent gets it as JSON text instead, so it loses nothing
+  if (_dropped !== undefined && !result.isError)
+    content.push({ type: 'text', text: JSON.stringify(_dropped) });
   return { ...rest, content };
 }
 

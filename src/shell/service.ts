@@ -126,7 +126,9 @@ export class ShellService {
       );
     }
     const dir = resolveWorkDir(ws.path, opts.working_directory);
-    return this.sessions.useBox(owner, ws.sessionId, async (box, session) => {
+    const live = this.sessions.calls.call({ id: ws.sessionId, owner }, 'shell', command);
+    const run = this.sessions.useBox(owner, ws.sessionId, async (box, session) => {
+      const watched = live.start(opts);
       const timeoutS = opts.timeout_s ?? session.row.timeout_s;
       const timeoutMs = Math.round(timeoutS * 1000);
       const startedAt = new Date();
@@ -148,7 +150,7 @@ export class ShellService {
               timeoutMs,
               graceMs: this.config.graceMs,
               signal: opts.signal,
-              onProgress: opts.onProgress,
+              onProgress: watched.onProgress,
             },
           ).done,
       );
@@ -196,6 +198,7 @@ export class ShellService {
       });
       return result;
     });
+    return live.settle(run);
   }
 }
 

@@ -99,7 +99,17 @@ export const baseEnv = (): Record<string, string> => ({
 
 export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
   const dataDir = opts.dataDir ?? freshDataDir();
-  const serverArgv = [CLI, '--data-dir', dataDir, '--pool-size', '1', ...(opts.args ?? [])];
+  // the suite's servers keep bare pools (a preloading refill costs CPU the tests need); preload.test.ts asks for it
+  const serverArgv = [
+    CLI,
+    '--data-dir',
+    dataDir,
+    '--pool-size',
+    '1',
+    '--preload',
+    'none',
+    ...(opts.args ?? []),
+  ];
   const transport = new StdioClientTransport({
     command: opts.runAs ? '/usr/bin/setpriv' : process.execPath,
     args: opts.runAs
@@ -144,6 +154,8 @@ export async function startHttpProcess(opts: StartOptions & { token?: string } =
       dataDir,
       '--pool-size',
       '1',
+      '--preload',
+      'none',
       ...(opts.args ?? []),
     ],
     { env: { ...baseEnv(), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },

@@ -50,7 +50,7 @@ async function pooledSession(
 describe('preloaded pool (default --preload scientific)', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startStdio();
+    h = await startStdio({ args: ['--preload', 'scientific'] });
   }, 120_000);
   afterAll(() => h?.close());
 

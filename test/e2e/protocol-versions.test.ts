@@ -85,6 +85,10 @@ describe('content for the negotiated protocol version', () => {
         'made.csv',
       );
       await expectFor20250326(client, await call(client, 'list_artifacts', { session_id: sid }), 'made.csv');
+      // read_file's content lives in the structured data: without it, the client still gets it as text
+      const read = await call(client, 'read_file', { session_id: sid, path: 'notes.txt' });
+      expect(read.structuredContent).toBeUndefined();
+      expect(read.content.map((c) => c.text ?? '').join('\n')).toContain('"hi"');
     },
     60_000,
   );
