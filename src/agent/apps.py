@@ -1,6 +1,6 @@
 # Web apps for agent.py (ops app_start, app_stop, app_probe): managed app processes that survive execute timeouts,
-# each app's loopback port relayed to a Unix socket the server connects to, app output streamed as log events, and an
-# import probe for exports. Run as a script it is the app launcher (`serve`) and the probe (`probe`).
+# each app's loopback port relayed to a Unix socket the server connects to (app_relay.py), app output streamed as log
+# events, and the import probe for exports run as a child (app_probe.py); apps start through app_launch.py.
 # It must never open a port outside the box's own loopback, never signal the kernel, and never emit from a thread.
 import codecs
 import json
@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 
+from app_relay import Relay
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPS = ('app_start', 'app_stop', 'app_probe')
 _APP_ID = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
@@ -21,8 +23,6 @@ LOG_CHUNK = 1 << 16
 LOG_RATE = 1 << 20  # log bytes per second one app may send; a flood must not crowd execute results off the channel
 DRAIN_LIMIT = 4 << 20  # log bytes read after an app exited, before its final is sent
 STOP_GRACE_S = 3.0
-RELAY_BUF = 1 << 18
-CONNECT_TIMEOUT_S = 5.0
 PROBE_OUT_LIMIT = 8 << 20
 
 
@@ -41,105 +41,6 @@ def _free_port():
         return s.getsockname()[1]
     finally:
         s.close()
-
-
-def _shutdown(sock, how=socket.SHUT_RDWR):
-    try:
-        sock.shutdown(how)
-    except OSError:
-        pass
-
-
-def _pump(src, dst):
-    buf = bytearray(RELAY_BUF)
-    view = memoryview(buf)
-    try:
-        while True:
-            n = src.recv_into(buf)
-            if not n:
-                break
-            dst.sendall(view[:n])
-    except OSError:
-        # A reset on either side ends both directions, so the other pump wakes up too.
-        _shutdown(src)
-        _shutdown(dst)
-        return
-    _shutdown(dst, socket.SHUT_WR)  # half-close: the peer may still answer
-
-
-class Relay:
-    """A Unix socket whose every connection is piped to 127.0.0.1:port inside the box (two threads per connection)."""
-
-    def __init__(self, path, port):
-        self.path = path
-        self.port = port
-        self.closed = False
-        self.lock = threading.Lock()
-        self.conns = set()
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self.sock.bind(path)
-            os.chmod(path, 0o600)
-            self.sock.listen(128)
-        except OSError:
-            self.sock.close()
-            raise
-        threading.Thread(target=self._accept, name='relay-accept', daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _addr = self.sock.accept()
-            except OSError:
-                if self.closed:
-                    return
-                time.sleep(0.05)  # out of fds: wait rather than spin
-                continue
-            threading.Thread(target=self._bridge, args=(conn,), name='relay-conn', daemon=True).start()
-
-    def _bridge(self, client):
-        try:
-            up = socket.create_connection(('127.0.0.1', self.port), timeout=CONNECT_TIMEOUT_S)
-        except OSError:
-            client.close()  # not listening (yet): the server sees the connection close and retries
-            return
-        up.settimeout(None)
-        up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.lock:
-            if self.closed:
-                up.close()
-                client.close()
-                return
-            self.conns.update((client, up))
-        back = threading.Thread(target=_pump, args=(up, client), name='relay-back', daemon=True)
-        back.start()
-        _pump(client, up)
-        back.join()
-        with self.lock:
-            self.conns.discard(client)
-            self.conns.discard(up)
-        up.close()
-        client.close()
-
-    def close(self):
-        with self.lock:
-            if self.closed:
-                return
-            self.closed = True
-            conns = list(self.conns)
-        # Only shut down from here: the threads that own the sockets close them, so no fd is closed twice.
-        for s in conns:
-            _shutdown(s)
-        _shutdown(self.sock)
-        self.sock.close()
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
 
 
 class App:
@@ -280,7 +181,7 @@ class AppManager:
             }
         ).encode('utf-8', 'surrogatepass')
         proc = subprocess.Popen(
-            [sys.executable, '-I', os.path.join(HERE, 'apps.py'), 'probe'],
+            [sys.executable, '-I', os.path.join(HERE, 'app_probe.py')],
             cwd=self.agent.workspace,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -431,256 +332,3 @@ def _killpg(pid, sig):
         os.killpg(pid, sig)
     except OSError:
         pass
-
-
-# --- launcher: `apps.py serve flask|asgi FILE` --------------------------------------------------------------------
-
-
-def _find_app(ns, classes, names=('app', 'application', 'api', 'server'), factories=('create_app', 'make_app')):
-    def ok(v):
-        return isinstance(v, classes)
-
-    for n in names:
-        if ok(ns.get(n)):
-            return ns[n]
-    for v in list(ns.values()):
-        if ok(v):
-            return v
-    for f in factories:
-        fn = ns.get(f)
-        if callable(fn):
-            v = fn()
-            if ok(v):
-                return v
-    return None
-
-
-def _resolve(target, ns):
-    # uvicorn.run("module:attr") names an attribute; the module is the file being run.
-    if isinstance(target, str) and ':' in target:
-        return ns.get(target.rsplit(':', 1)[1])
-    return target
-
-
-def _run_user_file(path):
-    """Runs the app file as __main__; an exception is printed with the launcher's own frames left out."""
-    import runpy
-    import traceback
-
-    try:
-        return runpy.run_path(path, run_name='__main__')
-    except SystemExit:
-        raise
-    except BaseException as e:
-        tb = e.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename != path:
-            tb = tb.tb_next
-        traceback.print_exception(type(e), e, tb or e.__traceback__)
-        sys.exit(1)
-
-
-def serve_main(kind, path):
-
-    port = int(os.environ['PORT'])
-    path = os.path.abspath(path)
-    # The launcher's own folder must not shadow user modules; the app's folder comes first, as for `python app.py`.
-    sys.path[0] = os.path.dirname(path)
-    sys.argv = [path]
-    calls = []
-    if kind == 'flask':
-        import flask
-
-        # __main__ semantics: the file runs as a script; app.run() only records the app (host, port, debug and the
-        # reloader are the sandbox's to choose), and an app the script never runs is found afterwards.
-        flask.Flask.run = lambda self, *a, **kw: calls.append(self)
-        ns = _run_user_file(path)
-        app = calls[-1] if calls else _find_app(ns, flask.Flask)
-        if app is None:
-            sys.stderr.write('no Flask app found: define a module-level `app = Flask(__name__)`\n')
-            sys.exit(2)
-        from werkzeug.serving import run_simple
-
-        print(' * serving Flask app %r on 127.0.0.1:%d' % (app.import_name, port), flush=True)
-        run_simple('127.0.0.1', port, app, threaded=True, use_reloader=False, use_debugger=False)
-        return
-    import uvicorn
-
-    real_run = uvicorn.run
-    uvicorn.run = lambda target, *a, **kw: calls.append(target)
-    ns = _run_user_file(path)
-    classes = []
-    for mod, cls in (('fastapi', 'FastAPI'), ('starlette.applications', 'Starlette')):
-        try:
-            classes.append(getattr(__import__(mod, fromlist=[cls]), cls))
-        except ImportError:
-            pass
-    app = _resolve(calls[-1], ns) if calls else _find_app(ns, tuple(classes))
-    if app is None:
-        sys.stderr.write('no ASGI app found: define a module-level `app = FastAPI()`\n')
-        sys.exit(2)
-    real_run(app, host='127.0.0.1', port=port, log_level='info')
-
-
-# --- probe: `apps.py probe` (JSON on stdin, one JSON line on stdout) --------------------------------------------------
-
-_APP_CLASSES = ('Flask', 'FastAPI', 'Starlette', 'Quart')
-
-
-def _imports(tree):
-    import ast  # here, not at the top: only the probe process parses code
-
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(a.name.split('.')[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and node.module:
-                found.add(node.module.split('.')[0])
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            f = node.func
-            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
-            if name in ('__import__', 'import_module') and isinstance(node.args[0].value, str):
-                if not node.args[0].value.startswith('.'):
-                    found.add(node.args[0].value.split('.')[0])
-    found.discard('')
-    return found
-
-
-def _app_object(tree):
-    import ast
-
-    for node in tree.body:
-        value = getattr(node, 'value', None)
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call):
-            f = value.func
-            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if name in _APP_CLASSES:
-                for t in targets:
-                    if isinstance(t, ast.Name):
-                        return t.id
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name in ('create_app', 'make_app'):
-            return node.name + '()'
-    return None
-
-
-def _unguarded_run(tree):
-    import ast
-
-    for node in tree.body:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            f = node.value.func
-            if isinstance(f, ast.Attribute) and f.attr == 'run':
-                return True
-    return False
-
-
-def _dist_tops(dist):
-    text = dist.read_text('top_level.txt')
-    if text:
-        return {line.strip() for line in text.splitlines() if line.strip()}
-    tops = set()
-    for f in dist.files or ():
-        parts = f.parts
-        if parts and not parts[0].endswith(('.dist-info', '.egg-info')) and parts[0] != '..':
-            tops.add(parts[0][:-3] if parts[0].endswith('.py') else parts[0])
-    return tops
-
-
-def _local_module(m, dirs):
-    for d in dirs:
-        f = os.path.join(d, m + '.py')
-        if os.path.isfile(f):
-            return f
-        if os.path.isdir(os.path.join(d, m)):
-            return os.path.join(d, m)
-    return None
-
-
-def _imports_of_files(path, limit=200):
-    import ast
-
-    files = [path] if os.path.isfile(path) else []
-    if os.path.isdir(path):
-        for root, subdirs, names in os.walk(path):
-            subdirs[:] = [x for x in subdirs if x != '__pycache__']
-            files.extend(os.path.join(root, n) for n in names if n.endswith('.py'))
-    found = set()
-    for f in files[:limit]:
-        try:
-            with open(f, 'rb') as fh:
-                found |= _imports(ast.parse(fh.read()))
-        except (OSError, SyntaxError, ValueError):
-            pass
-    return found
-
-
-def probe_main():
-    import ast
-    import importlib.metadata as md
-
-    req = json.loads(sys.stdin.buffer.read().decode('utf-8', 'surrogatepass'))
-    try:
-        tree = ast.parse(req.get('code') or '')
-    except SyntaxError as e:
-        print(json.dumps({'error': {'code': 'syntax_error', 'message': str(e), 'line': e.lineno}}))
-        return
-    dirs = [os.path.abspath(d) for d in req.get('search_dirs') or []]
-    sys.path.extend(d for d in dirs if os.path.isdir(d))  # packages installed into the workspace count as installed
-    imports = _imports(tree)
-    stdlib = set(sys.stdlib_module_names)
-    installed_here = set()
-    for d in dirs:
-        for dist in md.distributions(path=[d]):
-            installed_here |= _dist_tops(dist)
-    local = []
-    local_files = []
-    seen = set()
-    # A local module's own imports count too (numpy used only by helpers.py is still needed); bounded, in case of cycles.
-    for _round in range(50):
-        fresh = sorted(imports - stdlib - installed_here - seen)
-        if not fresh:
-            break
-        for m in fresh:
-            seen.add(m)
-            found = _local_module(m, dirs)
-            if found is None:
-                continue
-            local.append(m)
-            local_files.append(os.path.relpath(found))  # relative to the workspace
-            imports |= _imports_of_files(found)
-    pd = md.packages_distributions()
-    dists = {m: sorted(set(pd.get(m, []))) for m in sorted(imports - stdlib - set(local))}
-    names = {d for ds in dists.values() for d in ds} | set(req.get('extra_dists') or [])
-    versions = {}
-    for n in sorted(names):
-        try:
-            versions[n] = md.version(n)
-        except md.PackageNotFoundError:
-            pass
-    print(
-        json.dumps(
-            {
-                'python_version': '%d.%d.%d' % sys.version_info[:3],
-                'imports': sorted(imports),
-                'stdlib': sorted(imports & stdlib),
-                'local': local,
-                'local_files': local_files,
-                'dists': dists,
-                'versions': versions,
-                'app_object': _app_object(tree),
-                'unguarded_run': _unguarded_run(tree),
-            }
-        )
-    )
-
-
-if __name__ == '__main__':
-    if len(sys.argv) >= 2 and sys.argv[1] == 'probe':
-        probe_main()
-    elif len(sys.argv) == 4 and sys.argv[1] == 'serve' and sys.argv[2] in ('flask', 'asgi'):
-        serve_main(sys.argv[2], sys.argv[3])
-    else:
-        sys.stderr.write('usage: apps.py probe | apps.py serve flask|asgi FILE\n')
-        sys.exit(2)

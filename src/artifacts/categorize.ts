@@ -1,4 +1,4 @@
-// Decides an artifact's category and MIME type from its first bytes, with the file name as fallback; must never touch the file system.
+// Decides an artifact's category and MIME type from its first bytes (file-type's signatures, and the few it lacks), with the file name as fallback; must never touch the file system.
 import mime from 'mime';
 import type { Categorization, Category } from './types.js';
 
@@ -9,129 +9,80 @@ interface Sniffed {
   category: Category;
   mime: string;
   /**
-   * Containers (zip, gzip, HDF5, OLE2…) and short or textual signatures: a known extension says more
+   * Containers (zip, gzip, HDF5, OLE2…) and loose or textual signatures: a known extension says more
    * (a zip named .xlsx is data, one named .pt is a model), so the extension wins over these.
    */
   weak?: boolean;
 }
 
-type Source = 'magic' | 'weak-magic' | 'extension' | 'text' | 'unknown';
-
-const enc = new TextEncoder();
-const b = (s: string): Uint8Array => enc.encode(s);
-
-function at(head: Uint8Array, offset: number, sig: Uint8Array | number[]): boolean {
+function at(head: Uint8Array, offset: number, sig: number[]): boolean {
   if (head.length < offset + sig.length) return false;
   for (let i = 0; i < sig.length; i++) if (head[offset + i] !== sig[i]) return false;
   return true;
 }
 
-function ascii(head: Uint8Array, start: number, end: number): string {
-  let s = '';
-  for (let i = start; i < Math.min(end, head.length); i++) s += String.fromCharCode(head[i]!);
-  return s;
-}
-
-const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-const HDF5 = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
-const OLE2 = [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1];
-
-function sniffIsoBmff(head: Uint8Array): Sniffed | null {
-  if (!at(head, 4, b('ftyp'))) return null;
-  const brand = ascii(head, 8, 12);
-  if (['heic', 'heix', 'hevc', 'heim', 'heis', 'mif1', 'msf1'].includes(brand)) {
-    return { category: 'images', mime: 'image/heic' };
-  }
-  if (brand === 'avif' || brand === 'avis') return { category: 'images', mime: 'image/avif' };
-  if (brand.startsWith('M4A') || brand.startsWith('M4B') || brand.startsWith('M4P')) {
-    return { category: 'audio', mime: 'audio/mp4' };
-  }
-  if (brand === 'qt  ') return { category: 'videos', mime: 'video/quicktime' };
-  if (brand.startsWith('3g')) return { category: 'videos', mime: 'video/3gpp' };
-  return { category: 'videos', mime: 'video/mp4' };
-}
-
-function sniffRiff(head: Uint8Array): Sniffed | null {
-  if (!at(head, 0, b('RIFF'))) return null;
-  const form = ascii(head, 8, 12);
-  if (form === 'WEBP') return { category: 'images', mime: 'image/webp' };
-  if (form === 'WAVE') return { category: 'audio', mime: 'audio/wav' };
-  if (form === 'AVI ') return { category: 'videos', mime: 'video/x-msvideo' };
-  return null;
-}
-
-function sniffBmp(head: Uint8Array): Sniffed | null {
-  // "BM" alone matches ordinary text; the reserved zero bytes and a known DIB header size make it a bitmap.
-  if (!at(head, 0, b('BM')) || head.length < 18) return null;
-  if (head[6] !== 0 || head[7] !== 0 || head[8] !== 0 || head[9] !== 0) return null;
-  const dib = head[14]! | (head[15]! << 8) | (head[16]! << 16) | (head[17]! << 24);
-  return [12, 40, 52, 56, 64, 108, 124].includes(dib) ? { category: 'images', mime: 'image/bmp' } : null;
-}
-
-/** Signatures of binary formats; the first match wins. */
-function sniffBinary(head: Uint8Array): Sniffed | null {
-  if (at(head, 0, PNG)) return { category: 'images', mime: 'image/png' };
-  if (at(head, 0, [0xff, 0xd8, 0xff])) return { category: 'images', mime: 'image/jpeg' };
-  if (at(head, 0, b('GIF87a')) || at(head, 0, b('GIF89a'))) return { category: 'images', mime: 'image/gif' };
-  if (at(head, 0, b('II*\0')) || at(head, 0, b('MM\0*'))) return { category: 'images', mime: 'image/tiff' };
-  if (at(head, 0, b('8BPS'))) return { category: 'images', mime: 'image/vnd.adobe.photoshop' };
-  const riff = sniffRiff(head);
-  if (riff) return riff;
-  const bmp = sniffBmp(head);
-  if (bmp) return bmp;
-  const iso = sniffIsoBmff(head);
-  if (iso) return iso;
-  if (at(head, 0, [0x1a, 0x45, 0xdf, 0xa3])) {
-    const webm = ascii(head, 0, 64).includes('webm');
-    return { category: 'videos', mime: webm ? 'video/webm' : 'video/x-matroska' };
-  }
-  if (at(head, 0, b('FLV\x01'))) return { category: 'videos', mime: 'video/x-flv' };
-  if (at(head, 0, b('OggS'))) return { category: 'audio', mime: 'audio/ogg', weak: true };
-  if (at(head, 0, b('fLaC'))) return { category: 'audio', mime: 'audio/flac' };
-  if (at(head, 0, b('ID3'))) return { category: 'audio', mime: 'audio/mpeg' };
-  if (at(head, 0, b('MThd'))) return { category: 'audio', mime: 'audio/midi' };
-  if (at(head, 0, b('FORM')) && ['AIFF', 'AIFC'].includes(ascii(head, 8, 12))) {
-    return { category: 'audio', mime: 'audio/aiff' };
-  }
-  if (at(head, 0, b('%PDF-'))) return { category: 'documents', mime: 'application/pdf' };
-  if (at(head, 0, b('{\\rtf'))) return { category: 'documents', mime: 'application/rtf' };
-  if (at(head, 0, b('%!PS'))) return { category: 'documents', mime: 'application/postscript', weak: true };
-  if (at(head, 0, OLE2)) return { category: 'documents', mime: 'application/x-ole-storage', weak: true };
-  if (at(head, 0, b('PK\x03\x04')) || at(head, 0, b('PK\x05\x06'))) {
-    return { category: 'archives', mime: 'application/zip', weak: true };
-  }
-  if (at(head, 0, [0x1f, 0x8b, 0x08])) return { category: 'archives', mime: 'application/gzip', weak: true };
-  if (at(head, 0, b('BZh')) && head.length > 3 && head[3]! >= 0x31 && head[3]! <= 0x39) {
-    return { category: 'archives', mime: 'application/x-bzip2', weak: true };
-  }
-  if (at(head, 0, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) {
-    return { category: 'archives', mime: 'application/x-xz', weak: true };
-  }
-  if (at(head, 0, [0x28, 0xb5, 0x2f, 0xfd]))
-    return { category: 'archives', mime: 'application/zstd', weak: true };
-  if (at(head, 0, [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c])) {
-    return { category: 'archives', mime: 'application/x-7z-compressed' };
-  }
-  if (at(head, 0, b('Rar!\x1a\x07'))) return { category: 'archives', mime: 'application/vnd.rar' };
-  if (at(head, 257, b('ustar'))) return { category: 'archives', mime: 'application/x-tar', weak: true };
-  if (at(head, 0, b('SQLite format 3\0')))
-    return { category: 'data', mime: 'application/vnd.sqlite3', weak: true };
-  if (at(head, 0, b('PAR1'))) return { category: 'data', mime: 'application/vnd.apache.parquet' };
-  if (at(head, 0, b('ARROW1'))) return { category: 'data', mime: 'application/vnd.apache.arrow.file' };
+/** Signatures file-type does not know: NumPy arrays, HDF5, and pickles of protocols 4 and 5. */
+function sniffUnlisted(head: Uint8Array): Sniffed | null {
   if (at(head, 0, [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]))
     return { category: 'data', mime: 'application/x-npy' };
-  if (at(head, 0, HDF5)) return { category: 'data', mime: 'application/x-hdf5', weak: true };
+  if (at(head, 0, [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a])) {
+    return { category: 'data', mime: 'application/x-hdf5', weak: true };
+  }
   // Pickle protocols 4 and 5 open with PROTO then FRAME; older protocols are too ambiguous to sniff.
   if (at(head, 0, [0x80, 0x04, 0x95]) || at(head, 0, [0x80, 0x05, 0x95])) {
     return { category: 'models', mime: 'application/x-python-pickle', weak: true };
   }
-  if (at(head, 0, [0x00, 0x61, 0x73, 0x6d])) return { category: 'code', mime: 'application/wasm' };
-  if (at(head, 0, [0x7f, 0x45, 0x4c, 0x46])) return { category: 'other', mime: 'application/x-executable' };
-  // A bare MPEG frame sync is two bytes: only trusted when nothing better is known.
-  if (head.length > 1 && head[0] === 0xff && [0xfb, 0xf3, 0xf2].includes(head[1]!)) {
-    return { category: 'audio', mime: 'audio/mpeg', weak: true };
-  }
   return null;
+}
+
+function bitmapStructure(head: Uint8Array): boolean {
+  // "BM" alone matches ordinary text; the reserved zero bytes and a known DIB header size make it a bitmap.
+  if (!at(head, 0, [0x42, 0x4d]) || head.length < 18) return false;
+  if (head[6] !== 0 || head[7] !== 0 || head[8] !== 0 || head[9] !== 0) return false;
+  const dib = head[14]! | (head[15]! << 8) | (head[16]! << 16) | (head[17]! << 24);
+  return [12, 40, 52, 56, 64, 108, 124].includes(dib);
+}
+
+/** Formats that are text by nature: the only answers file-type may give for a head that decodes as UTF-8. */
+const TEXT_FORMATS = new Set(['application/pdf', 'application/rtf', 'application/postscript']);
+
+/** Containers and loose signatures, over which a known extension wins. */
+const WEAK_MIMES = new Set([
+  'application/zip',
+  'application/gzip',
+  'application/x-tar',
+  'application/x-bzip2',
+  'application/x-xz',
+  'application/zstd',
+  'application/x-hdf5',
+  'application/x-cfb',
+  'application/x-ole-storage',
+  'application/x-sqlite3',
+  'application/vnd.sqlite3',
+  'application/postscript',
+  'application/ogg',
+  'audio/mpeg',
+]);
+
+/**
+ * file-type's answer for the head. Text is never taken for a binary format (file-type would call "BMW…" a bitmap
+ * and "ID3 tags…" audio), and "BM" needs a real bitmap header.
+ */
+async function sniffFileType(head: Uint8Array, text: boolean): Promise<Sniffed | null> {
+  if (head.length === 0) return null;
+  let found: { mime: string } | undefined;
+  try {
+    // Loaded on first use: importing file-type costs ~100 ms of server start-up.
+    const { fileTypeFromBuffer } = await import('file-type');
+    found = await fileTypeFromBuffer(head);
+  } catch {
+    found = undefined;
+  }
+  if (!found || (text && !TEXT_FORMATS.has(found.mime))) return null;
+  if (found.mime === 'image/bmp' && !bitmapStructure(head)) return null;
+  const category = categoryOfMime(found.mime);
+  // an answer of category `other` (an executable, say) says less than a known name
+  return { category, mime: found.mime, weak: WEAK_MIMES.has(found.mime) || category === 'other' };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -291,49 +242,37 @@ function withPlots(relPath: string, c: Categorization): Categorization {
   return c.category === 'images' && isPlotPath(relPath) ? { category: 'plots', mime: c.mime } : c;
 }
 
-interface Classified extends Categorization {
-  source: Source;
-  /** Whether the head decodes as UTF-8; undefined when a binary signature matched first and it was not checked. */
-  text: boolean | undefined;
-}
-
-function classify(relPath: string, head: Uint8Array, complete: boolean): Classified {
-  const binary = sniffBinary(head);
-  const text = binary ? undefined : looksLikeText(head, complete);
-  const sniffed = binary ?? (text ? sniffText(head) : null);
+/** Category and MIME type from the file name alone, for entries whose content is not read (symlinks, unreadable files). */
+export function categorizeByName(relPath: string): Categorization {
   const named = nameEntry(relPath);
-  if (sniffed && (!sniffed.weak || !named)) {
-    const source = sniffed.weak ? 'weak-magic' : 'magic';
-    return { category: sniffed.category, mime: sniffed.mime, source, text };
-  }
-  if (named) {
-    const guessed = named[1] ?? mime.getType(relPath) ?? (text ? 'text/plain' : 'application/octet-stream');
-    return { category: named[0], mime: guessed, source: 'extension', text };
-  }
-  if (text && head.length > 0) return { category: 'other', mime: 'text/plain', source: 'text', text };
-  return { category: 'other', mime: 'application/octet-stream', source: 'unknown', text };
+  if (!named) return { category: 'other', mime: 'application/octet-stream' };
+  return withPlots(relPath, {
+    category: named[0],
+    mime: named[1] ?? mime.getType(relPath) ?? 'application/octet-stream',
+  });
 }
 
 /**
- * Category and MIME type from the leading bytes (magic numbers first), then the name. `head` should be the
- * first HEAD_BYTES bytes; pass `complete` when it is the whole file so a cut UTF-8 sequence is not excused.
+ * Category and MIME type from the leading bytes (signatures first), then the name. `head` should be the first
+ * HEAD_BYTES bytes; pass `complete` when it is the whole file so a cut UTF-8 sequence is not excused.
  */
-export function categorize(relPath: string, head: Uint8Array, complete = false): Categorization {
-  const { category, mime: m } = classify(relPath, head, complete);
-  return withPlots(relPath, { category, mime: m });
+export async function categorize(
+  relPath: string,
+  head: Uint8Array,
+  complete = false,
+): Promise<Categorization> {
+  const text = looksLikeText(head, complete);
+  const sniffed = sniffUnlisted(head) ?? (await sniffFileType(head, text)) ?? (text ? sniffText(head) : null);
+  const named = nameEntry(relPath);
+  if (sniffed && (!sniffed.weak || !named))
+    return withPlots(relPath, { category: sniffed.category, mime: sniffed.mime });
+  if (named) {
+    const guessed = named[1] ?? mime.getType(relPath) ?? (text ? 'text/plain' : 'application/octet-stream');
+    return withPlots(relPath, { category: named[0], mime: guessed });
+  }
+  if (text && head.length > 0) return { category: 'other', mime: 'text/plain' };
+  return { category: 'other', mime: 'application/octet-stream' };
 }
-
-const CONTAINER_MIMES = new Set([
-  'application/zip',
-  'application/gzip',
-  'application/x-tar',
-  'application/x-bzip2',
-  'application/x-xz',
-  'application/zstd',
-  'application/x-hdf5',
-  'application/x-cfb',
-  'application/x-ole-storage',
-]);
 
 const DOCUMENT_MIMES =
   /^application\/(pdf|rtf|postscript|epub\+zip|msword|vnd\.ms-powerpoint|vnd\.openxmlformats-officedocument\.(wordprocessingml|presentationml)|vnd\.oasis\.opendocument\.(text|presentation))/;
@@ -353,35 +292,4 @@ export function categoryOfMime(m: string): Category {
   if (ARCHIVE_MIMES.test(m)) return 'archives';
   if (m === 'application/wasm' || m === 'application/x-python-bytecode') return 'code';
   return 'other';
-}
-
-/**
- * `categorize`, then file-type's much larger signature set for binary content the built-in table does not
- * know (or only knows as a container). Text is never handed to file-type: its loose MPEG detection would
- * call some text files audio.
- */
-export async function categorizeDeep(
-  relPath: string,
-  head: Uint8Array,
-  complete = false,
-): Promise<Categorization> {
-  const base = classify(relPath, head, complete);
-  const baseResult = withPlots(relPath, { category: base.category, mime: base.mime });
-  if (base.source === 'magic' || base.source === 'text') return baseResult;
-  // classify already knows whether the head is UTF-8, unless a binary signature matched before it checked.
-  if (head.length === 0 || (base.text ?? looksLikeText(head, complete))) return baseResult;
-  let found: { mime: string } | undefined;
-  try {
-    // Loaded on first use: importing file-type costs ~100 ms of server start-up.
-    const { fileTypeFromBuffer } = await import('file-type');
-    found = await fileTypeFromBuffer(head);
-  } catch {
-    found = undefined;
-  }
-  if (!found) return baseResult;
-  // A known extension says more than a generic container signature (.pt and .npz are zips).
-  if (CONTAINER_MIMES.has(found.mime) && base.source === 'extension') return baseResult;
-  const category = categoryOfMime(found.mime);
-  if (category === 'other' && base.category !== 'other') return baseResult;
-  return withPlots(relPath, { category, mime: found.mime });
 }

@@ -6,7 +6,7 @@ import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../policy
 import { Dir } from '../fsafe/dir.js';
 import { DirCache } from '../fsafe/files.js';
 import { withFrozenBox } from '../sandbox/freezer.js';
-import { categorizeDeep, decodeUtf8, HEAD_BYTES, incompleteTail } from './categorize.js';
+import { categorize, decodeUtf8, HEAD_BYTES, incompleteTail } from './categorize.js';
 import {
   defaultFileIO,
   openRegular,
@@ -459,7 +459,7 @@ export class ArtifactService {
   ): Promise<Artifact> {
     const finalRel = toWorkspaceRel(root, abs);
     const sha256 = sha256Of(data);
-    const c = await categorizeDeep(finalRel, data.subarray(0, HEAD_BYTES), data.length <= HEAD_BYTES);
+    const c = await categorize(finalRel, data.subarray(0, HEAD_BYTES), data.length <= HEAD_BYTES);
     const t = this.tracker(scope);
     // The tracker's stat of the new file; a path excluded from tracking is stat'ed here instead.
     const st =
@@ -528,7 +528,7 @@ export class ArtifactService {
     }
     const rel = toWorkspaceRel(root, abs);
     const whole = offset === 0 && range.length >= size;
-    const c = await categorizeDeep(rel, head.subarray(0, HEAD_BYTES), whole && head.length <= HEAD_BYTES);
+    const c = await categorize(rel, head.subarray(0, HEAD_BYTES), whole && head.length <= HEAD_BYTES);
     const meta = {
       path: rel,
       uri: artifactUri(scope.sessionId, rel),

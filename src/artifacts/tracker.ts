@@ -3,7 +3,7 @@ import type { Dirent } from 'node:fs';
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { lstat, realpath } from 'node:fs/promises';
 import { forEachLimit } from '../backups/pool.js';
-import { categorize, categorizeDeep } from './categorize.js';
+import { categorize, categorizeByName } from './categorize.js';
 import { defaultFileIO, HOST_TEMP_NAME, UnsafeFileError, type FileIO } from './file-io.js';
 import type { Artifact, ArtifactChanges, Category } from './types.js';
 import { eventsDelivered, WorkspaceWatch, type WalkedDir } from './workspace-watch.js';
@@ -272,13 +272,13 @@ export async function describeFile(
     if (opts.hash) {
       const r = await io.hash(abs, root);
       const stat = toFileStat(r.stat);
-      const c = await categorizeDeep(path, r.head, r.head.length === r.size);
+      const c = await categorize(path, r.head, r.head.length === r.size);
       opts.cache.store(path, stat, { category: c.category, mime: c.mime, sha256: r.sha256 }, readAt);
       return { path, stat: { ...stat, size: r.size }, category: c.category, mime: c.mime, sha256: r.sha256 };
     }
     const r = await io.head(abs, root);
     const stat = toFileStat(r.stat);
-    const c = await categorizeDeep(path, r.head, r.complete);
+    const c = await categorize(path, r.head, r.complete);
     opts.cache.store(path, stat, { category: c.category, mime: c.mime }, readAt);
     return { path, stat, category: c.category, mime: c.mime, sha256: undefined };
   } catch (err) {
@@ -287,7 +287,7 @@ export async function describeFile(
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     if (code === 'EACCES' || code === 'EPERM') {
       // The box may chmod a file so the server cannot read it; it is still the box's output.
-      const c = categorize(path, new Uint8Array(0));
+      const c = categorizeByName(path);
       return { path, stat: st, category: c.category, mime: c.mime, sha256: null };
     }
     throw err;

@@ -9,7 +9,11 @@ export const BACKUP_REASONS: readonly BackupReason[] = ['manual', 'pre_rollback'
 export type ProgressFn = (done: number, total: number) => void;
 
 /** Decides a file's category from its workspace-relative path and its first bytes; `complete` when they are the whole file. */
-export type CategorizeFn = (relPath: string, head: Uint8Array, complete?: boolean) => { category: string };
+export type CategorizeFn = (
+  relPath: string,
+  head: Uint8Array,
+  complete?: boolean,
+) => { category: string } | Promise<{ category: string }>;
 
 export interface BackupOptions {
   /** Letters, digits, '-' and '_', 1–64 characters; default `backup_<UTC timestamp>`. */

@@ -91,7 +91,7 @@ export async function runInstall(
   const v = venvPaths(session.workspace, config.isolation);
   const uv = findUv();
   const plan = planInstall({
-    config: readHostPipConfig(config.python),
+    config: await readHostPipConfig(config.python),
     spec,
     venvPython: v.boxPython,
     uv,

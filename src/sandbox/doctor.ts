@@ -12,7 +12,7 @@ import {
 import { createServer, type Server } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { probeHostLayout, type BindMount, type HostLayout } from './bwrap-argv.js';
+import { BOX_AGENT_DIR, probeHostLayout, type BindMount, type HostLayout } from './bwrap-argv.js';
 import { boxOwner, ensureBoxOwnership, serverIsRoot } from './box-user.js';
 import { BoxCgroup, cgroupSupport, cpuSupport, type CgroupSupport, type CpuSupport } from './cgroups.js';
 import { runLaunchCommand, type LaunchCommand, type LaunchResult } from './launch.js';
@@ -77,6 +77,8 @@ export interface DoctorReport {
 export interface DoctorOptions {
   bwrapPath?: string;
   python: string;
+  /** The agent's folder (it holds doctor_probe.py), bound read-only into the probe's box. */
+  agentDir: string;
 }
 
 // The limits the probe runs under: small, so the checks are quick and cannot hurt the host.
@@ -114,146 +116,10 @@ function hostNamespace(name: string): string | null {
   }
 }
 
-// Everything the jailed probe checks from the inside, in one interpreter start. Inputs arrive as argv, never as code.
-const PROBE_SCRIPT = String.raw`
-import ctypes, errno, json, os, resource, socket, sys, time
-port, home, fsize, nofile, fork_cap, ptrace_nr = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-allowed_home_entries = set(sys.argv[7].split('/')) - {''}
-def ename(e):
-    return errno.errorcode.get(e.errno, str(e))
-out = {}
-def ns(n):
-    try:
-        return os.readlink('/proc/self/ns/' + n)
-    except OSError as e:
-        return 'error:' + ename(e)
-out['ns'] = {n: ns(n) for n in ('user', 'pid', 'mnt', 'ipc', 'uts', 'net')}
-out['pid'] = os.getpid()
-out['uid'] = os.getuid()
-out['hostname'] = socket.gethostname()
-s = socket.socket()
-s.settimeout(3)
-try:
-    s.connect(('127.0.0.1', port))
-    out['connect'] = 'connected'
-except OSError as e:
-    out['connect'] = ename(e) if e.errno else 'timeout'
-finally:
-    s.close()
-out['interfaces'] = sorted(n for _, n in socket.if_nameindex())
-try:
-    with open('/etc/shadow') as f:
-        f.read(1)
-    out['shadow'] = 'readable'
-except OSError as e:
-    out['shadow'] = ename(e)
-try:
-    out['home_entries'] = sorted(set(os.listdir(home)) - allowed_home_entries)
-except OSError as e:
-    out['home_entries'] = ename(e)
-try:
-    open('/sandbox-doctor-probe', 'w').close()
-    out['root_write'] = 'ok'
-except OSError as e:
-    out['root_write'] = ename(e)
-out['fsize_limit'] = list(resource.getrlimit(resource.RLIMIT_FSIZE))
-try:
-    with open('/tmp/fsize-probe', 'wb') as f:
-        f.write(b'\0' * (fsize + 65536))
-    out['fsize_write'] = 'ok'
-except OSError as e:
-    out['fsize_write'] = ename(e)
-out['fsize_written'] = os.path.getsize('/tmp/fsize-probe')
-os.unlink('/tmp/fsize-probe')
-out['nofile_limit'] = list(resource.getrlimit(resource.RLIMIT_NOFILE))
-fds = []
-try:
-    while len(fds) < nofile + 16:
-        fds.append(os.open('/dev/null', os.O_RDONLY))
-    out['nofile_open'] = 'ok'
-except OSError as e:
-    out['nofile_open'] = ename(e)
-out['nofile_max_fd'] = max(fds) if fds else -1
-for fd in fds:
-    os.close(fd)
-libc = ctypes.CDLL(None, use_errno=True)
-r = libc.syscall(ptrace_nr, 3, os.getpid(), 0, 0)
-out['ptrace'] = 'ok' if r == 0 else errno.errorcode.get(ctypes.get_errno(), '?')
-with open('/proc/self/status') as f:
-    out['seccomp_mode'] = next((l.split()[1] for l in f if l.startswith('Seccomp:')), None)
-children = []
-out['fork_error'] = None
-try:
-    for _ in range(fork_cap):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                time.sleep(30)
-            finally:
-                os._exit(0)
-        children.append(pid)
-except OSError as e:
-    out['fork_error'] = ename(e)
-out['forked'] = len(children)
-for pid in children:
-    os.kill(pid, 9)
-for pid in children:
-    os.waitpid(pid, 0)
-try:
-    open('/workspace/owner-probe', 'w').close()
-    out['owner_probe'] = 'ok'
-except OSError as e:
-    out['owner_probe'] = ename(e)
-def opens_for_write(p):
-    try:
-        os.close(os.open(p, os.O_WRONLY))
-        return 'writable'
-    except OSError as e:
-        return ename(e)
-out['proc_writes'] = {p: opens_for_write(p) for p in ('/proc/sys/kernel/core_pattern', '/proc/sys/vm/drop_caches', '/proc/sysrq-trigger') if os.path.exists(p)}
-def reads(p):
-    try:
-        with open(p, 'rb') as f:
-            return 'readable' if f.read(64) else 'empty'
-    except OSError as e:
-        return ename(e)
-out['proc_reads'] = {p: reads(p) for p in ('/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/kallsyms', '/proc/sched_debug') if os.path.exists(p)}
-host_paths = [l for l in sys.stdin.read().split('\n') if l]
-leaks = []
-for p in ('/proc/1/environ', '/proc/1/cmdline', '/proc/self/environ', '/proc/self/cmdline'):
-    try:
-        with open(p, 'rb') as f:
-            text = f.read().decode('utf8', 'replace')
-    except OSError:
-        continue
-    leaks += [p for h in host_paths if h in text]
-leaks += ['PWD' for h in host_paths if h in os.environ.get('PWD', '') + os.getcwd()]
-out['host_path_leaks'] = sorted(set(leaks))
-def try_setuid():
-    try:
-        with open('/workspace/suid-chmod', 'w') as f:
-            f.write('x')
-        os.chmod('/workspace/suid-chmod', 0o4755)
-        chmod = 'ok'
-    except OSError as e:
-        chmod = ename(e)
-    try:
-        os.close(os.open('/workspace/suid-create', os.O_CREAT | os.O_WRONLY, 0o6755))
-        create = 'ok'
-    except OSError as e:
-        create = ename(e)
-    return {'chmod': chmod, 'create': create}
-out['setuid'] = try_setuid()
-print(json.dumps(out))
-`;
-
-const MEMORY_BOMB = String.raw`
-import sys
-chunks = []
-for _ in range(int(sys.argv[1])):
-    chunks.append(b'\x01' * (16 << 20))
-print('survived', len(chunks) * 16, 'MiB')
-`;
+// The jailed checks and the memory allocation are scripts in the agent dir (bound read-only into the box as it is for
+// sessions): doctor_probe.py reports what it sees as one JSON line; its inputs arrive as argv, never as code.
+const PROBE_PY = `${BOX_AGENT_DIR}/doctor_probe.py`;
+const MEMORY_PY = `${BOX_AGENT_DIR}/doctor_memory.py`;
 
 interface ProbeOutput {
   ns: Record<string, string>;
@@ -384,7 +250,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   try {
     const port = await listen(server);
     const layout: HostLayout = probeHostLayout(bwrap);
-    for (const d of ['workspace', 'agent', 'mpl']) mkdirSync(join(tmp, d));
+    for (const d of ['workspace', 'mpl']) mkdirSync(join(tmp, d));
     const extraRoBinds = pythonBinds(opts.python);
     const arch = hostSeccompArch();
     const program = seccomp.ok && arch !== null ? seccompProgram(arch) : undefined;
@@ -400,7 +266,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
         bwrapPath: bwrap,
         spec: {
           workspace: join(tmp, 'workspace'),
-          agentDir: join(tmp, 'agent'),
+          agentDir: opts.agentDir,
           mplConfigDir: join(tmp, 'mpl'),
           command,
           env: {},
@@ -424,7 +290,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       boundInHome.join('/'),
     ];
     const result = await runLaunchCommand(
-      launch([opts.python, '-c', PROBE_SCRIPT, ...probeArgs], program !== undefined),
+      launch([opts.python, '-I', PROBE_PY, ...probeArgs], program !== undefined),
       {
         ...(program ? { seccompProgram: program } : {}),
         // the host paths the box must not see, on stdin so they appear in no command line
@@ -437,8 +303,10 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       const why = (result.stderr.trim() || `exit ${result.code ?? result.signal}`).slice(0, 400);
       const fix = /execvp/.test(why)
         ? `check --python: ${opts.python} could not be executed inside the box (an interpreter outside /usr is bound read-only by its installation prefix)`
-        : 'allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04+ ' +
-          'kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap), or run the server as root';
+        : /can't open file/.test(why)
+          ? `the agent folder ${opts.agentDir} lacks doctor_probe.py or doctor_memory.py: reinstall sandbox-mcp`
+          : 'allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04+ ' +
+            'kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap), or run the server as root';
       return report(notEnforcedEverywhere(bwrapName, `the jailed probe did not run: ${why}`, fix), version);
     }
 
@@ -470,7 +338,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
     });
 
     protections.push(
-      await memoryCheck(box, cgroup, (n) => launch([opts.python, '-c', MEMORY_BOMB, String(n)], false)),
+      await memoryCheck(box, cgroup, (n) => launch([opts.python, '-I', MEMORY_PY, String(n)], false)),
     );
 
     const pidsOk = box?.pidsEnforced === true && probe.fork_error === 'EAGAIN' && probe.forked < PROBE_PIDS;

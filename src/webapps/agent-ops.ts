@@ -22,7 +22,7 @@ export interface AppStarted {
   socket: string;
 }
 
-/** What the session's Python says about an app's imports (apps.py probe_main). */
+/** What the session's Python says about an app's imports (src/agent/app_probe.py). */
 export interface ProbeResult {
   python_version: string;
   imports: string[];

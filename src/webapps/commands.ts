@@ -42,9 +42,9 @@ export function sessionCommand(type: AppType, source: string): BoxCommand {
   const env = { PYTHONPATH: '{workspace}' };
   switch (type) {
     case 'flask':
-      return { argv: ['{python}', '-u', '{agent_dir}/apps.py', 'serve', 'flask', source], cwd: '.', env };
+      return { argv: ['{python}', '-u', '{agent_dir}/app_launch.py', 'flask', source], cwd: '.', env };
     case 'fastapi':
-      return { argv: ['{python}', '-u', '{agent_dir}/apps.py', 'serve', 'asgi', source], cwd: '.', env };
+      return { argv: ['{python}', '-u', '{agent_dir}/app_launch.py', 'asgi', source], cwd: '.', env };
     case 'streamlit':
       return {
         argv: [

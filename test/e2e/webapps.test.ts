@@ -131,7 +131,7 @@ describe('web apps in the sandbox', () => {
     expect(err.code).toBe('runtime_error');
     expect(err.message).toContain('ZeroDivisionError');
     expect(err.details.traceback).toMatch(/app\.py", line 2, in <module>/);
-    expect(err.details.traceback).not.toContain('apps.py');
+    expect(err.details.traceback).not.toContain('app_launch.py');
     expect(err.details.exit_code).toBe(1);
     expect(err.details.log_tail.length).toBeGreaterThan(0);
   });

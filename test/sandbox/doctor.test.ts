@@ -1,13 +1,16 @@
 // Tests of `doctor`: on this machine every protection is seen to hold, and without bwrap or a usable python nothing is claimed. Never leaves its probe cgroup behind.
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROTECTIONS, formatDoctorReport, runDoctor, type DoctorReport } from '../../src/sandbox/doctor.js';
 
 const hasBwrap = existsSync('/usr/bin/bwrap');
+const agentDir = resolve(import.meta.dirname, '../../src/agent');
 
 describe('runDoctor', () => {
   it('reports every protection as not enforced, with the install fix, when bwrap is missing', async () => {
-    const report = await runDoctor({ bwrapPath: '/nonexistent/bwrap', python: '/usr/bin/python3' });
+    const report = await runDoctor({ bwrapPath: '/nonexistent/bwrap', python: '/usr/bin/python3', agentDir });
     expect(report.bwrap).toEqual({ path: null, version: null });
     expect(report.protections.map((p) => p.name)).toEqual(PROTECTIONS);
     for (const p of report.protections) {
@@ -23,7 +26,7 @@ describe('runDoctor', () => {
   });
 
   it.skipIf(!hasBwrap)('sees every protection hold on this machine, by the expected mechanism', async () => {
-    const report = await runDoctor({ python: '/usr/bin/python3' });
+    const report = await runDoctor({ python: '/usr/bin/python3', agentDir });
     const by = Object.fromEntries(report.protections.map((p) => [p.name, p]));
     expect(report.protections.map((p) => p.name)).toEqual(PROTECTIONS);
     for (const p of report.protections)
@@ -48,13 +51,32 @@ describe('runDoctor', () => {
   });
 
   it.skipIf(!hasBwrap)('claims nothing when the jailed probe cannot run', async () => {
-    const report = await runDoctor({ python: '/usr/bin/no-such-python' });
+    const report = await runDoctor({ python: '/usr/bin/no-such-python', agentDir });
     for (const p of report.protections) {
       expect(p.enforced).toBe(false);
       expect(p.detail).toMatch(/did not run: .*no-such-python/);
       expect(p.fix).toMatch(/--python/);
     }
   });
+
+  it.skipIf(!hasBwrap)(
+    'claims nothing, and names the folder, when the agent folder lacks the probe',
+    async () => {
+      const empty = mkdtempSync(join(tmpdir(), 'doctor-agent-'));
+      chmodSync(empty, 0o755); // the box's user must reach it, as it reaches the real agent folder
+      try {
+        const report = await runDoctor({ python: '/usr/bin/python3', agentDir: empty });
+        expect(report.allEnforced).toBe(false);
+        for (const p of report.protections) {
+          expect(p.enforced).toBe(false);
+          expect(p.detail).toMatch(/did not run: .*doctor_probe\.py/);
+          expect(p.fix).toContain(empty);
+        }
+      } finally {
+        rmSync(empty, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('formatDoctorReport', () => {

@@ -1,7 +1,7 @@
 // Unit tests for artifact categorization: content sniffing first, the file name as fallback, plots by folder; never reads files, only byte fixtures.
 import { crc32, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { categorize, categorizeDeep, decodeUtf8, isPlotPath } from '../../src/artifacts/categorize.js';
+import { categorize, categorizeByName, decodeUtf8, isPlotPath } from '../../src/artifacts/categorize.js';
 
 function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4);
@@ -95,70 +95,104 @@ describe('categorize', () => {
       'other',
       'application/octet-stream',
     ],
-  ])('%s → %s', (path, bytes, category, mime) => {
-    expect(categorize(path, bytes, true)).toEqual({ category, mime });
+  ])('%s → %s', async (path, bytes, category, mime) => {
+    expect(await categorize(path, bytes, true)).toEqual({ category, mime });
   });
 
-  it('lets content win over a misleading extension, but a known extension win over a container', () => {
-    expect(categorize('chart.csv', png()).category).toBe('images');
-    expect(categorize('weights.pt', zip([['archive/data.pkl', 'x']])).category).toBe('models');
-    expect(categorize('table.xlsx', zip([['xl/workbook.xml', '<x/>']])).category).toBe('data');
-    expect(categorize('arrays.npz', zip([['a.npy', 'x']])).category).toBe('data');
+  it('lets content win over a misleading extension, but a known extension win over a container', async () => {
+    expect((await categorize('chart.csv', png())).category).toBe('images');
+    expect((await categorize('weights.pt', zip([['archive/data.pkl', 'x']]))).category).toBe('models');
+    expect((await categorize('table.xlsx', zip([['xl/workbook.xml', '<x/>']]))).category).toBe('data');
+    expect((await categorize('arrays.npz', zip([['a.npy', 'x']]))).category).toBe('data');
   });
 
-  it('falls back to the extension for formats without a signature', () => {
-    expect(categorize('model.onnx', Buffer.from([0x08, 0x07, 0x12, 0x04]))).toMatchObject({
+  it('falls back to the extension for formats without a signature', async () => {
+    expect(await categorize('model.onnx', Buffer.from([0x08, 0x07, 0x12, 0x04]))).toMatchObject({
       category: 'models',
     });
-    expect(categorize('clf.joblib', Buffer.from([0x80, 0x04, 0x95, 0x10]))).toMatchObject({
+    expect(await categorize('clf.joblib', Buffer.from([0x80, 0x04, 0x95, 0x10]))).toMatchObject({
       category: 'models',
     });
-    expect(categorize('src/app.ts', Buffer.from('export {};\n'))).toEqual({
+    expect(await categorize('src/app.ts', Buffer.from('export {};\n'))).toEqual({
       category: 'code',
       mime: 'text/x-typescript',
     });
-    expect(categorize('notes.md', Buffer.from('# Notes\n')).category).toBe('documents');
-    expect(categorize('style.css', Buffer.from('body{}')).category).toBe('web');
-    expect(categorize('nb.ipynb', Buffer.from('{"cells": []}')).category).toBe('code');
-    expect(categorize('Dockerfile', Buffer.from('FROM python:3.12\n')).category).toBe('code');
+    expect((await categorize('notes.md', Buffer.from('# Notes\n'))).category).toBe('documents');
+    expect((await categorize('style.css', Buffer.from('body{}'))).category).toBe('web');
+    expect((await categorize('nb.ipynb', Buffer.from('{"cells": []}'))).category).toBe('code');
+    expect((await categorize('Dockerfile', Buffer.from('FROM python:3.12\n'))).category).toBe('code');
   });
 
-  it('calls text with an unknown name other/text/plain and an empty unknown file octet-stream', () => {
-    expect(categorize('output.out', Buffer.from('hello\n'))).toEqual({
+  it('calls text with an unknown name other/text/plain and an empty unknown file octet-stream', async () => {
+    expect(await categorize('output.out', Buffer.from('hello\n'))).toEqual({
       category: 'other',
       mime: 'text/plain',
     });
-    expect(categorize('empty', new Uint8Array(0))).toEqual({
+    expect(await categorize('empty', new Uint8Array(0))).toEqual({
       category: 'other',
       mime: 'application/octet-stream',
     });
-    expect(categorize('empty.csv', new Uint8Array(0)).category).toBe('data');
+    expect((await categorize('empty.csv', new Uint8Array(0))).category).toBe('data');
   });
 
-  it('makes an image a plot only under a plots folder', () => {
-    expect(categorize('plots/fig-1.png', png())).toEqual({ category: 'plots', mime: 'image/png' });
+  it('makes an image a plot only under a plots folder', async () => {
+    expect(await categorize('plots/fig-1.png', png())).toEqual({ category: 'plots', mime: 'image/png' });
     expect(
-      categorize('results/plots/fig.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>')).category,
+      (await categorize('results/plots/fig.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>')))
+        .category,
     ).toBe('plots');
-    expect(categorize('images/fig.png', png()).category).toBe('images');
-    expect(categorize('plots/data.csv', CSV).category).toBe('data');
+    expect((await categorize('images/fig.png', png())).category).toBe('images');
+    expect((await categorize('plots/data.csv', CSV)).category).toBe('data');
     expect(isPlotPath('plots.png')).toBe(false);
   });
 
-  it('does not mistake a UTF-8 character cut at the end of the head for binary', () => {
+  it('does not mistake a UTF-8 character cut at the end of the head for binary', async () => {
     const text = Buffer.from('é'.repeat(10));
     const cut = text.subarray(0, text.length - 1);
     expect(decodeUtf8(cut)).toBe('é'.repeat(9));
     expect(decodeUtf8(cut, true)).toBeNull();
-    expect(categorize('notes.txt', cut)).toEqual({ category: 'documents', mime: 'text/plain' });
+    expect(await categorize('notes.txt', cut)).toEqual({ category: 'documents', mime: 'text/plain' });
   });
 
-  it('requires real bitmap structure before calling "BM…" text an image', () => {
-    expect(categorize('notes', Buffer.from('BMW is a car maker\n')).category).toBe('other');
+  it('requires real bitmap structure before calling "BM…" text, or binary, an image', async () => {
+    expect((await categorize('notes', Buffer.from('BMW is a car maker\n'))).category).toBe('other');
+    const notBitmap = Buffer.from([0x42, 0x4d, 0xff, 0x00, 0x13, 0x37, 0x01, 0x00, 0x00, 0x00, 0xfe, 0xee]);
+    expect(await categorize('blob', notBitmap)).toEqual({
+      category: 'other',
+      mime: 'application/octet-stream',
+    });
+  });
+
+  it('knows the signatures file-type lacks: NumPy arrays, HDF5, pickles', async () => {
+    const npy = Buffer.concat([
+      Buffer.from([0x93]),
+      Buffer.from("NUMPY\x01\x00v\x00{'descr': '<f8'}", 'latin1'),
+    ]);
+    expect(await categorize('a.bin', npy)).toEqual({ category: 'data', mime: 'application/x-npy' });
+    const hdf5 = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00]);
+    expect(await categorize('store', hdf5)).toEqual({ category: 'data', mime: 'application/x-hdf5' });
+    // HDF5 is a container: a Keras model's .h5 name says more
+    expect((await categorize('model.h5', hdf5)).category).toBe('models');
+    const pickle = Buffer.from([0x80, 0x05, 0x95, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
+    expect(await categorize('obj', pickle)).toEqual({
+      category: 'models',
+      mime: 'application/x-python-pickle',
+    });
   });
 });
 
-describe('categorizeDeep', () => {
+describe('categorizeByName', () => {
+  it('answers from the name alone, for entries whose content is not read', () => {
+    expect(categorizeByName('results/table.csv')).toEqual({ category: 'data', mime: 'text/csv' });
+    expect(categorizeByName('plots/fig.png')).toEqual({ category: 'plots', mime: 'image/png' });
+    expect(categorizeByName('link-to-somewhere')).toEqual({
+      category: 'other',
+      mime: 'application/octet-stream',
+    });
+  });
+});
+
+describe('categorize with file-type', () => {
   it('uses file-type for containers with an unknown name (a .docx saved as .bin)', async () => {
     const docx = zip([
       [
@@ -168,23 +202,21 @@ describe('categorizeDeep', () => {
       ],
       ['word/document.xml', '<w:document/>'],
     ]);
-    expect(categorize('report.bin', docx).category).toBe('archives');
-    expect(await categorizeDeep('report.bin', docx)).toEqual({
+    expect(await categorize('report.bin', docx)).toEqual({
       category: 'documents',
       mime: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
     });
   });
 
-  it('recognizes formats the built-in table does not know', async () => {
+  it('recognizes formats beyond the few signatures of its own (JPEG XL)', async () => {
     const jxl = Buffer.from([0xff, 0x0a, 0xfa, 0x7f, 0x01, 0x90, 0x08, 0x06, 0x01, 0x00]);
-    expect(categorize('image.bin', jxl).category).toBe('other');
-    expect(await categorizeDeep('image.bin', jxl)).toEqual({ category: 'images', mime: 'image/jxl' });
-    expect(await categorizeDeep('plots/image.bin', jxl)).toEqual({ category: 'plots', mime: 'image/jxl' });
+    expect(await categorize('image.bin', jxl)).toEqual({ category: 'images', mime: 'image/jxl' });
+    expect(await categorize('plots/image.bin', jxl)).toEqual({ category: 'plots', mime: 'image/jxl' });
   });
 
-  it('keeps the built-in answer for signatures, text and known extensions over a generic container', async () => {
-    expect(await categorizeDeep('x.dat', png())).toEqual({ category: 'images', mime: 'image/png' });
-    expect(await categorizeDeep('a.csv', CSV)).toEqual({ category: 'data', mime: 'text/csv' });
-    expect((await categorizeDeep('weights.pt', zip([['archive/data.pkl', 'x']]))).category).toBe('models');
+  it('keeps the answer of signatures, text and known extensions over a generic container', async () => {
+    expect(await categorize('x.dat', png())).toEqual({ category: 'images', mime: 'image/png' });
+    expect(await categorize('a.csv', CSV)).toEqual({ category: 'data', mime: 'text/csv' });
+    expect((await categorize('weights.pt', zip([['archive/data.pkl', 'x']]))).category).toBe('models');
   });
 });

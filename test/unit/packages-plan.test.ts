@@ -1,66 +1,8 @@
-// Unit tests for reading the host's pip configuration and planning an install: flags, binds, hosts, redaction.
+// Unit tests for planning an install from the host's index settings: flags, binds, hosts, redaction.
 import { describe, expect, it } from 'vitest';
-import {
-  mergePipConfig,
-  parseIni,
-  pipConfigFiles,
-  type HostPipConfig,
-} from '../../src/packages/pip-config.js';
+import type { HostPipConfig } from '../../src/packages/pip-config.js';
 import { planInstall, redactUrl } from '../../src/packages/plan.js';
 import { parsePackageSpec } from '../../src/packages/spec.js';
-
-describe('host pip configuration', () => {
-  it('parses pip.conf with continuation lines and comments', () => {
-    const ini = parseIni(
-      '[global]\n# c\nextra-index-url =\n  https://a.example/simple\n  https://b.example/simple\nfind_links: /w\n',
-    );
-    expect(ini.get('global')?.get('extra-index-url')).toBe(
-      'https://a.example/simple\nhttps://b.example/simple',
-    );
-    expect(ini.get('global')?.get('find-links')).toBe('/w');
-  });
-
-  it('lets later files, [install] and then PIP_* variables win', () => {
-    const cfg = mergePipConfig(
-      [
-        {
-          path: '/etc/pip.conf',
-          text: '[global]\nindex-url = https://one.example/simple\ntrusted-host = one.example\n',
-        },
-        {
-          path: '/home/u/.config/pip/pip.conf',
-          text: '[global]\nindex-url = https://two.example/simple\n[install]\nfind-links = /w1 /w2\n',
-        },
-      ],
-      {
-        PIP_EXTRA_INDEX_URL: 'https://x.example/simple https://y.example/simple',
-        PIP_NO_INDEX: 'false',
-        PIP_CERT: '/etc/ssl/certs/ca.pem',
-      },
-    );
-    expect(cfg).toMatchObject({
-      indexUrl: 'https://two.example/simple',
-      extraIndexUrls: ['https://x.example/simple', 'https://y.example/simple'],
-      findLinks: ['/w1', '/w2'],
-      trustedHosts: ['one.example'],
-      noIndex: false,
-      cert: '/etc/ssl/certs/ca.pem',
-    });
-    expect(cfg.sources).toContain('PIP_EXTRA_INDEX_URL');
-  });
-
-  it("follows pip's file order, and PIP_CONFIG_FILE=/dev/null reads no file at all", () => {
-    const files = pipConfigFiles({ HOME: '/h' }, '/usr');
-    expect(files).toEqual([
-      '/etc/xdg/pip/pip.conf',
-      '/etc/pip.conf',
-      '/h/.pip/pip.conf',
-      '/h/.config/pip/pip.conf',
-      '/usr/pip.conf',
-    ]);
-    expect(pipConfigFiles({ HOME: '/h', PIP_CONFIG_FILE: '/dev/null' }, '/usr')).toEqual([]);
-  });
-});
 
 const base: HostPipConfig = {
   indexUrl: null,

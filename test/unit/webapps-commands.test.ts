@@ -75,8 +75,7 @@ describe('commands', () => {
     expect(sessionCommand('flask', 'apps/a/app.py').argv).toEqual([
       '{python}',
       '-u',
-      '{agent_dir}/apps.py',
-      'serve',
+      '{agent_dir}/app_launch.py',
       'flask',
       'apps/a/app.py',
     ]);

@@ -9,14 +9,14 @@ import { normalizeName } from '../../src/packages/spec.js';
 import type { ProbeResult } from '../../src/webapps/agent-ops.js';
 import { buildRequirements, extraDistributions } from '../../src/webapps/requirements.js';
 
-const APPS_PY = resolve(import.meta.dirname, '../../src/agent/apps.py');
+const PROBE_PY = resolve(import.meta.dirname, '../../src/agent/app_probe.py');
 const dirs: string[] = [];
 
 function probe(code: string, files: Record<string, string> = {}): ProbeResult {
   const dir = mkdtempSync(join(tmpdir(), 'webapps-probe-'));
   dirs.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  const r = spawnSync('/usr/bin/python3', ['-I', APPS_PY, 'probe'], {
+  const r = spawnSync('/usr/bin/python3', ['-I', PROBE_PY], {
     cwd: dir,
     input: JSON.stringify({ code, search_dirs: ['.'], extra_dists: extraDistributions('flask') }),
     encoding: 'utf8',

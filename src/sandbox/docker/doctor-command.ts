@@ -31,7 +31,9 @@ export async function doctorCommand(
   const checkBwrap =
     f.isolation === 'bwrap' || (f.isolation === 'auto' && (existsSync(f.bwrap) || !endpoint));
   const checkDocker = f.isolation === 'docker' || (f.isolation === 'auto' && endpoint !== null);
-  const bwrap = checkBwrap ? await runDoctor({ bwrapPath: f.bwrap, python: f.python }) : null;
+  const bwrap = checkBwrap
+    ? await runDoctor({ bwrapPath: f.bwrap, python: f.python, agentDir: f.agentDir })
+    : null;
   const docker = checkDocker
     ? await runDockerDoctor(
         {
