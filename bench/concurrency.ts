@@ -51,7 +51,8 @@ async function level(url: string, n: number): Promise<{ calls_per_s: number; lat
   const clients = await Promise.all(TOKENS.slice(0, n).map((t) => client(url, t)));
   const sessions: string[] = [];
   for (const c of clients) {
-    const s = (await c.callTool({ name: 'create_session', arguments: { memory_mb: 256 } })).structuredContent as {
+    const s = (await c.callTool({ name: 'create_session', arguments: { memory_mb: 256 } }))
+      .structuredContent as {
       session_id: string;
     };
     sessions.push(s.session_id);
