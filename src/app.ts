@@ -1,4 +1,5 @@
 // Wires one server process: data dir, database, services and the MCP server factory; closes them in order.
+import { startDockerBackend, usesDocker } from './sandbox/docker/backend.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config.js';
@@ -15,14 +16,18 @@ import { loadPolicyFile } from './policy/shell-policy-file.js';
 import { ShellPolicy } from './policy/shell-policy.js';
 import { ShellService } from './shell/service.js';
 import { SessionService } from './sessions/service.js';
+import { cpuSupport } from './sandbox/cgroups.js';
 import { seedMatplotlibCache } from './sessions/mpl-seed.js';
 import { openDb } from './store/db.js';
+import { Retention } from './store/retention.js';
 import { deferredWrites } from './store/write-behind.js';
 import type { StatusExtras } from './server/status-page.js';
+import { statusStore } from './server/status-store.js';
 import { NetworkService } from './network/service.js';
 import { PackageService } from './packages/service.js';
 import { WebAppExportService } from './webapps/exports.js';
 import { WebAppService } from './webapps/service.js';
+import { boxOwner, configureBoxUid, serverIsRoot } from './sandbox/box-user.js';
 
 export interface App {
   /** Settles once start-up recovery (interrupted rollbacks, half-made backups) is done; serve only after it. */
@@ -34,6 +39,9 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** How often retention runs (and once when the server is ready). */
+const RETENTION_EVERY_MS = 10 * 60_000;
+
 export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   const log = createLogger(config.logLevel);
   const policyRules = loadPolicyFile(config.policyFile); // a bad policy file stops the start, before anything runs
@@ -44,15 +52,30 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     log.error({ err: String(err), rows: outcome }, 'a background database write failed'),
   );
   const sessions = new SessionService(config, db, (msg, extra) => log.info(extra ?? {}, msg), writes);
+  if (usesDocker(config)) startDockerBackend(config, (msg, extra) => log.info(extra ?? {}, msg));
   if (config.isolation === 'none') {
     log.warn("isolation is OFF (--isolation none): code runs unsandboxed with this user's rights");
+  } else if (serverIsRoot()) {
+    configureBoxUid(config.boxUid);
+    const owner = boxOwner();
+    log.info(
+      { uid: owner.uid, gid: owner.gid, source: owner.source },
+      'the server runs as root: boxes run as an unprivileged host uid, never as root',
+    );
   }
-  // Built a moment after start so its Python import does not compete with the server's own start-up for CPU.
-  setTimeout(() => {
-    void seedMatplotlibCache(config).catch((err: unknown) =>
+  const cpu = cpuSupport();
+  if (!cpu.enforced)
+    log.warn({ reason: cpu.reason }, 'no CPU share per session: a busy session slows down the others');
+  // Built a moment after start so its Python import does not compete with the server's own start-up for CPU;
+  // stopped by close(), so no process of the server outlives it.
+  const seedStop = new AbortController();
+  let seeding: Promise<void> = Promise.resolve();
+  const seedTimer = setTimeout(() => {
+    seeding = seedMatplotlibCache(config, seedStop.signal).catch((err: unknown) =>
       log.debug({ err: String(err) }, 'matplotlib cache seed skipped'),
     );
-  }, 2000).unref();
+  }, 2000);
+  seedTimer.unref();
   const artifacts = new ArtifactService();
   sessions.setCallTracker({
     begin: (s) => artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace }).begin(),
@@ -125,6 +148,22 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
       log.warn({ recovery: r }, 'recovered interrupted rollbacks');
     }
   });
+  // Retention: history, audit and closed sessions' rows past their time, and saved long outputs (docs/ARCHITECTURE.md).
+  const retention = new Retention(db, config);
+  const retain = () => {
+    try {
+      writes.flush();
+      const swept = retention.sweep();
+      const outputs = sessions.rotateOutputs();
+      if (swept.executions || swept.audit || swept.sessions || outputs)
+        log.info({ ...swept, outputs }, 'removed history, audit rows and saved outputs past their retention');
+    } catch (err) {
+      log.warn({ err: String(err) }, 'retention sweep failed; it runs again later');
+    }
+  };
+  void ready.then(retain);
+  const retainTimer = setInterval(retain, RETENTION_EVERY_MS);
+  retainTimer.unref();
   sessions.start();
   const services: Services = {
     config,
@@ -142,6 +181,7 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
       (await backups.backup(scope.sessionId, scope.workspace, { reason: 'pre_cleanup' })).name,
   };
   const statusExtras: StatusExtras = {
+    store: statusStore(db, () => writes.flush()),
     sections: [
       {
         name: 'backups',
@@ -160,7 +200,13 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
           webapps
             .list(owner, sessionId)
             .filter((a) => a.status === 'running')
-            .map((a) => ({ app_id: a.app_id, type: a.app_type, url: a.url, started: a.started_at })),
+            // The address without the key: a status sign-in must not open the apps it lists.
+            .map((a) => ({
+              app_id: a.app_id,
+              type: a.app_type,
+              url: a.url === null ? null : `${new URL(a.url).origin}/`,
+              started: a.started_at,
+            })),
       },
     ],
   };
@@ -170,10 +216,14 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     statusExtras,
     factory: createServerFactory(services, profile),
     close: async () => {
+      clearTimeout(seedTimer);
+      clearInterval(retainTimer);
+      seedStop.abort();
       await webapps.shutdown();
       await sessions.shutdown();
       await backups.idle();
       await network.shutdown();
+      await seeding;
       if (!writes.flush()) {
         log.error(
           { rows: writes.pending },

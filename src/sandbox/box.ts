@@ -49,6 +49,8 @@ export interface BoxOptions {
   extraRoBinds?: Array<{ host: string; box: string }>;
   extraRwBinds?: Array<{ host: string; box: string }>;
   startTimeoutMs?: number;
+  /** Abandons the start: the box is killed and start() rejects (a server closing while a pooled box preloads). */
+  signal?: AbortSignal;
 }
 
 export interface BoxUsage {
@@ -254,6 +256,13 @@ export class Box {
           ),
         );
       }, opts.startTimeoutMs ?? 15_000);
+      const abandon = () => {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(new SandboxError('internal', 'the sandbox start was abandoned'));
+      };
+      if (opts.signal?.aborted) abandon();
+      else opts.signal?.addEventListener('abort', abandon, { once: true });
       child.stderr?.setEncoding('utf8');
       child.stderr?.on('data', (chunk: string) => {
         if (box) box.appendStderr(chunk);
@@ -266,6 +275,7 @@ export class Box {
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', abandon);
         if (!box) {
           cgroup?.destroy();
           const err =
@@ -302,6 +312,7 @@ export class Box {
           lane.ready().then(
             () => {
               clearTimeout(timer);
+              opts.signal?.removeEventListener('abort', abandon);
               box = new Box(child, cgroup, mechanisms, {
                 ...ready,
                 kernel_pid: lane.kernelPid ?? ready.kernel_pid,

@@ -348,7 +348,7 @@ async function writeResponse(res: ServerResponse, response: Response): Promise<v
 }
 
 /** Waits until the socket takes more data, or is gone. */
-function drained(res: ServerResponse): Promise<void> {
+export function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       res.off('drain', done);

@@ -14,6 +14,7 @@ import { SessionsRepo, type SessionRow } from '../store/sessions-repo.js';
 import type { ArtifactChanges } from '../artifacts/types.js';
 import { buildExecuteResult, type ExecuteResult } from './execute-result.js';
 import { HistoryWriter } from './history.js';
+import { CallEvents } from './events.js';
 import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 import { isSessionId, newSessionId } from './ids.js';
 import {
@@ -163,12 +164,16 @@ export class SessionService {
   private readonly history: HistoryWriter;
   private readonly runtimes = new Map<string, Runtime>();
   private readonly pool: WarmPool;
+  /** Aborted at shutdown: pooled boxes still starting (preloading) are killed instead of waited for. */
+  private readonly poolStarts = new AbortController();
   private reaper: NodeJS.Timeout | undefined;
   private readonly mplSeedDir: string;
   private readonly customizers: BoxCustomizer[] = [];
   private networkPolicy: NetworkPolicyHook | undefined;
   private tracker: CallTracker | null = null;
   readonly events = new EventEmitter<SessionEvents>();
+  /** Each execute and shell_execute as it starts, sends output and ends (the status page's live view). */
+  readonly calls = new CallEvents();
 
   constructor(
     private readonly config: Config,
@@ -186,7 +191,9 @@ export class SessionService {
       this.isolationMissing() ? 0 : config.poolSize,
       (id) => this.startBox(id, this.config.memoryMb),
       (id) => removeTree(sessionPaths(this.config.dataDir, id).root),
-      (err) => this.log('warm pool box failed to start', { err: String(err) }),
+      (err) => {
+        if (!this.poolStarts.signal.aborted) this.log('warm pool box failed to start', { err: String(err) });
+      },
     );
     // Sessions open when the server stopped keep their workspace; their Python state is gone.
     for (const row of this.sessions.listOpen())
@@ -357,7 +364,8 @@ export class SessionService {
     const timeoutS = opts.timeout_s ?? rt.row.timeout_s;
     if (!(timeoutS > 0) || timeoutS > 86_400)
       throw invalidArgument('timeout must be between 0 and 86400 seconds');
-    return this.enqueue(rt, () => this.runExecute(rt, code, timeoutS, opts));
+    const live = this.calls.call(rt.row, 'python', code);
+    return live.settle(this.enqueue(rt, () => this.runExecute(rt, code, timeoutS, live.start(opts))));
   }
 
   /** Asks the session's agent for its environment (python, sys.path, venv). */
@@ -515,6 +523,7 @@ export class SessionService {
 
   async shutdown(): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
+    this.poolStarts.abort();
     await this.pool.close();
     await Promise.all([...this.runtimes.values()].map((rt) => this.stopBox(rt)));
     // After the boxes: calls they cut short are recorded too.
@@ -636,7 +645,7 @@ export class SessionService {
         started_at: started.toISOString(),
         duration_ms: result.duration_ms,
       },
-      { stdout: result.stdout, stderr: result.stderr, items },
+      { stdout: result.stdout, stderr: result.stderr, items, error: result.error, notices: result.notices },
     );
     this.events.emit('executed', {
       sessionId: rt.row.id,
@@ -734,6 +743,7 @@ export class SessionService {
       opts.env = { ...opts.env, SANDBOX_PRELOAD: preload };
       opts.startTimeoutMs = POOL_PRELOAD_START_MS;
     }
+    if (!rt) opts.signal = this.poolStarts.signal;
     for (const c of this.customizers) c({ sessionId: id, workspace: paths.workspace, network }, opts);
     return startBox(this.config, opts); // the box backend (bwrap or Docker): src/sandbox/docker/backend.ts
   }
