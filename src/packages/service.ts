@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Config } from '../config.js';
 import { SandboxError } from '../errors.js';
 import type { NetworkService } from '../network/service.js';
+import { requireInstallTimeout } from '../sessions/caps.js';
 import type { SessionService } from '../sessions/service.js';
 import { installError, tail } from './install-error.js';
 import { OUTPUT_CAP, runInstall, type InstalledPackage } from './install-run.js';
@@ -93,6 +94,7 @@ export class PackageService {
     call: InstallCallOptions = {},
   ): Promise<InstallResult> {
     const spec = parsePackageSpec(req.package, req.version, this.config.allowPackageUrls);
+    requireInstallTimeout(this.config, req.timeout_s);
     const t0 = performance.now();
     let audited: string | null = null; // known once the call has its session
     const audit = (status: string) =>

@@ -81,7 +81,7 @@ export function webAppTools(): ToolDef[] {
       profile: 'full',
       description:
         "Run a Flask, FastAPI, Streamlit or static web app inside the session's sandbox and get a URL on this machine " +
-        '(http://127.0.0.1:<port>/) to open it. The code is saved as apps/<app_id>/app.py in the workspace and sees ' +
+        '(http://127.0.0.2:<port>/sandbox-mcp-key/<key>/; open it as given: only the key opens the app). The code is saved as apps/<app_id>/app.py in the workspace and sees ' +
         "the session's files and packages; the sandbox's network stays closed. Flask and FastAPI apps are served by " +
         'the sandbox (an `app` object is found; app.run/uvicorn.run arguments are ignored); Streamlit runs headless. ' +
         'Returns once the app answers HTTP (up to ready_timeout_s, default 30), with its first log lines. A crash or ' +
