@@ -480,6 +480,39 @@ export class SessionService {
     return opts.queued === false ? run() : this.enqueue(rt, run);
   }
 
+  /**
+   * Takes the session's next place in its call queue now, with no await, so a call that must first check something
+   * (shell_execute's policy) keeps its arrival order: calls sent after it wait for it. run() fills the place with
+   * work on the running box; release() gives it up (a refused command) and the queue moves on.
+   */
+  reserve(
+    owner: string,
+    sessionId: string | undefined,
+  ): {
+    sessionId: string;
+    workspace: string;
+    run: <T>(fn: (box: Box, session: SessionHandle) => Promise<T>) => Promise<T>;
+    release: () => void;
+  } {
+    this.requireIsolation();
+    const rt = this.touch(this.find(owner, sessionId));
+    let fill!: (job: (() => Promise<unknown>) | null) => void;
+    const filled = new Promise<(() => Promise<unknown>) | null>((r) => (fill = r));
+    const done = this.enqueue(rt, async () => {
+      const job = await filled;
+      return job ? job() : undefined;
+    });
+    return {
+      sessionId: rt.row.id,
+      workspace: sessionPaths(this.config.dataDir, rt.row.id).workspace,
+      run: <T>(fn: (box: Box, session: SessionHandle) => Promise<T>) => {
+        fill(async () => fn(await this.ensureBox(rt), this.handle(rt)));
+        return done as Promise<T>;
+      },
+      release: () => fill(null),
+    };
+  }
+
   /** Runs fn in the session's call queue without needing its box (backups, rollbacks): no call overlaps it. */
   async queued<T>(
     owner: string,

@@ -11,7 +11,7 @@ import type { ShellRule } from '../policy/shell-rules.js';
 import { requireWithin } from '../sessions/caps.js';
 import { relayRequest } from '../sessions/run-in-box.js';
 import type { SessionService } from '../sessions/service.js';
-import { resolveWorkDir } from './workdir.js';
+import { resolveWorkDir, type WorkDir } from './workdir.js';
 
 export interface ShellOptions {
   working_directory?: string | undefined;
@@ -106,9 +106,18 @@ export class ShellService {
       throw invalidArgument('timeout must be between 0 and 86400 seconds');
     }
     requireWithin('timeout', opts.timeout_s, this.config.timeoutS, '--timeout', 's');
-    const ws = await this.sessions.workspace(owner, sessionId);
-    const verdict = await this.check(command);
+    // the queue place is taken before the policy check's await, so a call sent after this one runs after it
+    const slot = this.sessions.reserve(owner, sessionId);
+    const ws = { sessionId: slot.sessionId, path: slot.workspace };
+    let verdict: Awaited<ReturnType<ShellService['check']>>;
+    try {
+      verdict = await this.check(command);
+    } catch (err) {
+      slot.release();
+      throw err;
+    }
     if (!verdict.allowed) {
+      slot.release();
       this.audit.record({
         sessionId: ws.sessionId,
         owner,
@@ -125,9 +134,15 @@ export class ShellService {
         verdict.rule.hint,
       );
     }
-    const dir = resolveWorkDir(ws.path, opts.working_directory);
+    let dir: WorkDir;
+    try {
+      dir = resolveWorkDir(ws.path, opts.working_directory);
+    } catch (err) {
+      slot.release();
+      throw err;
+    }
     const live = this.sessions.calls.call({ id: ws.sessionId, owner }, 'shell', command);
-    const run = this.sessions.useBox(owner, ws.sessionId, async (box, session) => {
+    const run = slot.run(async (box, session) => {
       const watched = live.start(opts);
       const timeoutS = opts.timeout_s ?? session.row.timeout_s;
       const timeoutMs = Math.round(timeoutS * 1000);

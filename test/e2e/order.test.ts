@@ -25,4 +25,22 @@ describe.each<TransportKind>(['stdio', 'http'])('call order over %s', (kind) => 
       }
     }
   }, 120_000);
+
+  it('keeps arrival order across tools: a shell command, then an execute that needs its file', async () => {
+    const h = await start(kind);
+    try {
+      await h.sc('execute', { code: 'x = 0' });
+      for (let round = 0; round < 5; round++) {
+        const name = `made-by-shell-${round}.txt`;
+        const [shell, exec] = await Promise.all([
+          h.call('shell_execute', { command: `sleep 0.2; echo ${round} > ${name}` }),
+          h.sc('execute', { code: `print(open('${name}').read().strip())` }),
+        ]);
+        expect(shell.isError, JSON.stringify(shell.content)).toBeFalsy();
+        expect([round, exec.status, (exec.stdout as string).trim()]).toEqual([round, 'ok', String(round)]);
+      }
+    } finally {
+      await h.close();
+    }
+  }, 120_000);
 });
