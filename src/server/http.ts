@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import {
   createMcpHandler,
+  isJsonContentType,
+  isLegacyRequest,
   localhostAllowedHostnames,
   localhostAllowedOrigins,
   validateHostHeader,
@@ -13,6 +15,8 @@ import {
 import { cookieValues, setCookie } from '../http-cookies.js';
 import { clientKeyForToken, createTokenChecker, StatusSignIns } from './auth.js';
 import { HttpExchanges, parseJsonBody } from './http-cancel.js';
+import { InstancePool, leavesNoState, namesItsClient } from './http-instance-pool.js';
+import { claimsModernEra, PlainJsonCalls, plainRequests } from './http-plain-json.js';
 import type { ClientContext, ServerFactory } from './client-context.js';
 
 export const MCP_PATH = '/mcp';
@@ -73,10 +77,14 @@ function statusCookieName(port: number): string {
   return `sandbox_mcp_status_${port}`;
 }
 
-/** What serves one client (one token): its MCP handler and its open exchanges. */
+/** What serves one client (one token): its MCP handler, its idle server instances and its open exchanges. */
 interface ClientHandler {
   client: ClientContext;
   mcp: McpHttpHandler;
+  /** 2025-era calls that stream nothing (served here, not by the SDK's fallback). */
+  plain: PlainJsonCalls;
+  /** Requests the SDK serves in the 2026-07-28 era on a reused instance (see lendable). */
+  lendable: WeakSet<Request>;
   exchanges: HttpExchanges;
 }
 
@@ -92,18 +100,24 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
 
   // One handler per client: its factory closure carries the clientKey, so no secret has to travel through
   // the SDK's authInfo to the tool handlers. createMcpHandler serves 2026-07-28 per-request exchanges and
-  // answers 2025 (initialize-era) traffic with its stateless fallback, each from a fresh factory instance.
-  // Instances are not cached: one binds to the era of its first exchange and to one transport at a time,
-  // and the factory costs well under a millisecond next to the SDK's own per-request work.
+  // 2025 (initialize-era) traffic that may stream with its stateless fallback; 2025 requests that cannot stream
+  // are answered here with plain JSON. An instance serves one exchange at a time and one era; instances whose
+  // exchange left nothing in them are kept per era and reused, since building one costs more than the rest.
   const handlers = new Map<string, ClientHandler>();
   for (const token of opts.tokens) {
     const client: ClientContext = { clientKey: clientKeyForToken(token), transport: 'http' };
-    const mcp = createMcpHandler(() => factory(client), {
-      legacy: 'stateless',
-      maxRequestBodySize: maxBodyBytes,
-      onerror: onError,
-    });
-    handlers.set(client.clientKey, { client, mcp, exchanges: new HttpExchanges() });
+    const build = () => factory(client);
+    const modernPool = new InstancePool(build);
+    const lendable = new WeakSet<Request>();
+    const mcp = createMcpHandler(
+      ({ era, requestInfo }) =>
+        era === 'modern' && requestInfo !== undefined && lendable.has(requestInfo)
+          ? modernPool.lend(requestInfo.signal)
+          : build(),
+      { legacy: 'stateless', maxRequestBodySize: maxBodyBytes, onerror: onError },
+    );
+    const plain = new PlainJsonCalls(build);
+    handlers.set(client.clientKey, { client, mcp, plain, lendable, exchanges: new HttpExchanges() });
   }
 
   const server = createServer((req, res) => {
@@ -170,7 +184,7 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
   }
 
   async function serveMcp(
-    { mcp, exchanges }: ClientHandler,
+    { mcp, plain, lendable, exchanges }: ClientHandler,
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
@@ -181,6 +195,9 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
       body = await readBody(req, maxBodyBytes);
       if (body === undefined) return sendJson(res, 413, bodyTooLarge(maxBodyBytes));
     }
+    // Parsed once here (the SDK takes it as is): requests are tracked by id, so that a notifications/cancelled,
+    // which arrives in a POST of its own, can abort the exchange that carries its request.
+    const parsed = parseJsonBody(body);
     // The exchange is aborted when the client goes away, so a cancelled tool call stops streaming to nobody.
     const abort = new AbortController();
     res.once('close', () => {
@@ -189,15 +206,28 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     const request = new Request(new URL(url.pathname + url.search, baseUrl), {
       method,
       headers: toHeaders(req),
-      ...(body !== undefined && { body: new Uint8Array(body) }),
+      // A body that parsed reaches the SDK parsed; only one it must answer with a parse error goes as bytes.
+      ...(body !== undefined && parsed === undefined && { body: new Uint8Array(body) }),
       signal: abort.signal,
     });
-    // Parsed once here (the SDK takes it as is): requests are tracked by id, so that a notifications/cancelled,
-    // which arrives in a POST of its own, can abort the exchange that carries its request.
-    const parsed = parseJsonBody(body);
     exchanges.cancel(parsed);
     const untrack = exchanges.track(parsed, abort);
     try {
+      const legacy =
+        method === 'POST' &&
+        parsed !== undefined &&
+        !claimsModernEra(parsed) &&
+        isJsonContentType(req.headers['content-type']) &&
+        (await isLegacyRequest(request, parsed, { maxRequestBodySize: maxBodyBytes }));
+      const requests = legacy ? plainRequests(parsed, request.headers) : undefined;
+      if (requests !== undefined) {
+        const text = await plain.serve(request, requests);
+        // A cancelled call gets what its stream would have given it: an end without a response.
+        if (text === undefined) res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end();
+        else sendJsonText(res, 200, text);
+        return;
+      }
+      if (!legacy && leavesNoState(parsed) && namesItsClient(parsed)) lendable.add(request);
       const response = await mcp.fetch(request, parsed === undefined ? undefined : { parsedBody: parsed });
       await writeResponse(res, response);
     } finally {
@@ -225,7 +255,9 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        await Promise.all([...handlers.values()].map((h) => h.mcp.close().catch(() => {})));
+        await Promise.all(
+          [...handlers.values()].flatMap((h) => [h.mcp.close().catch(() => {}), h.plain.close()]),
+        );
         // Open SSE streams and idle keep-alive sockets would otherwise hold close() open indefinitely.
         server.closeAllConnections();
         await stopped;
@@ -302,32 +334,49 @@ function toHeaders(req: IncomingMessage): Headers {
 }
 
 /** Reads the whole body, or undefined once it passes the limit (the rest is not buffered). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
-    return undefined;
+    return Promise.resolve(undefined);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > limit) {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      // Over the limit: the rest is drained, not kept.
+      req.off('data', onData);
       req.resume();
-      return undefined;
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks);
+      resolve(undefined);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks, size)));
+    req.once('error', reject);
+    // A promise settles once: after 'end' this does nothing.
+    req.once('close', () => reject(new Error('the request body ended early')));
+  });
 }
 
-/** Copies a fetch Response onto the node response, streaming SSE bodies frame by frame as they come. */
+/**
+ * Copies a fetch Response onto the node response: a JSON body in one write with its headers, an SSE body frame by
+ * frame as the frames come.
+ */
 async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
   res.statusCode = response.status;
   response.headers.forEach((value, name) => res.setHeader(name, value));
   if (response.body === null) {
     res.end();
+    return;
+  }
+  if (!isEventStream(response.headers.get('content-type'))) {
+    const bytes = Buffer.from(await response.arrayBuffer());
+    res.setHeader('Content-Length', bytes.length);
+    res.end(bytes);
     return;
   }
   res.flushHeaders();
@@ -347,6 +396,10 @@ async function writeResponse(res: ServerResponse, response: Response): Promise<v
   }
 }
 
+function isEventStream(contentType: string | null): boolean {
+  return contentType?.split(';')[0]?.trim().toLowerCase() === 'text/event-stream';
+}
+
 /** Waits until the socket takes more data, or is gone. */
 export function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
@@ -361,7 +414,10 @@ export function drained(res: ServerResponse): Promise<void> {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body));
+}
+
+function sendJsonText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
