@@ -36,7 +36,8 @@ describe('export_web_app of a static folder against a swapping box process', () 
     let leaked: string | null = null;
     let exported = 0;
     for (let i = 0; i < TRIES && leaked === null; i++) {
-      const r = await h.call('export_web_app', { session_id: sid, app_id: app.app_id });
+      // an export smoke-tests its bundle in a box of its own: on a loaded machine that can pass the client's 60 s
+      const r = await h.call('export_web_app', { session_id: sid, app_id: app.app_id }, { timeout: 180_000 });
       if (r.isError) continue;
       exported++;
       const name = (r.structuredContent as { export_name: string }).export_name;
