@@ -1,4 +1,4 @@
-// Backup benchmark: first, deduplicated and unchanged backups and a rollback of a 200 MB, 2,000-file workspace against `cp -a` as the floor (JSON + table); never works outside its temp folder.
+// Backup benchmark: first, deduplicated and unchanged backups and a rollback of a 200 MB, 2,000-file workspace against `cp -a` as the floor (JSON + table); never works outside its temp folder. oneRun() also serves the A/B (backups-ab.ts).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -18,10 +18,39 @@ import { openDb } from '../src/store/db.js';
 import { table } from './stats.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const FILES = Number(process.env.BENCH_FILES ?? 2000);
-const TOTAL_MB = Number(process.env.BENCH_MB ?? 200);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MB = 1024 * 1024;
+
+/** What a run needs of a backup service build: this tree's, or an older commit's compiled apart (backups-ab.ts). */
+export interface BackupBuild {
+  openDb(path: string): { close(): void };
+  BackupService: new (opts: { db: never; dataDir: string }) => {
+    backup(
+      sessionId: string,
+      workspace: string,
+      opts: { name: string; reason: 'manual' },
+    ): Promise<{ new_bytes: number; unchanged_files_reused: number }>;
+    rollback(
+      sessionId: string,
+      name: string,
+      workspace: string,
+    ): Promise<{ restored_files: number; removed_files: number }>;
+    idle(): Promise<void>;
+  };
+}
+
+export const currentBuild: BackupBuild = { openDb, BackupService } as unknown as BackupBuild;
+
+export interface Size {
+  files: number;
+  totalMb: number;
+}
+
+export interface Row {
+  step: string;
+  ms: number;
+  mb_s: number;
+  note: string;
+}
 
 function duBytes(dir: string): number {
   let total = 0;
@@ -31,14 +60,14 @@ function duBytes(dir: string): number {
   return total;
 }
 
-function writeWorkspace(ws: string): number {
-  // Sizes from 1 KB to ~2x the mean, so small and large files both occur; the total is TOTAL_MB.
-  const mean = (TOTAL_MB * MB) / FILES;
+function writeWorkspace(ws: string, { files, totalMb }: Size): number {
+  // Sizes from 1 KB to ~2x the mean, so small and large files both occur; the total is totalMb.
+  const mean = (totalMb * MB) / files;
   let bytes = 0;
-  for (let i = 0; i < FILES; i++) {
+  for (let i = 0; i < files; i++) {
     const size =
-      i === FILES - 1
-        ? TOTAL_MB * MB - bytes
+      i === files - 1
+        ? totalMb * MB - bytes
         : Math.max(1024, Math.round(mean * (0.05 + (1.9 * ((i * 7919) % 1000)) / 1000)));
     const dir = join(ws, `d${i % 40}`, `s${i % 7}`);
     mkdirSync(dir, { recursive: true });
@@ -54,22 +83,19 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<{ ms: number; value: 
   return { ms: performance.now() - t, value };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Row {
-  step: string;
-  ms: number;
-  mb_s: number;
-  note: string;
-}
-
-async function oneRun(): Promise<Row[]> {
+/**
+ * One full run in a fresh temp folder: the `cp -a` floors, three backups (first, deduplicated after a touch,
+ * unchanged), then a rollback over changed, deleted and added files, and the old tree's removal after its answer.
+ */
+export async function oneRun(build: BackupBuild, size: Size): Promise<Row[]> {
   const base = mkdtempSync(join(tmpdir(), 'sbx-bench-backups-'));
   try {
     const dataDir = join(base, 'data');
     const ws = join(dataDir, 'sessions', 's_bench', 'workspace');
     mkdirSync(ws, { recursive: true });
-    const bytes = writeWorkspace(ws);
+    const bytes = writeWorkspace(ws, size);
     const mb = bytes / MB;
     const rate = (ms: number): number => Math.round((mb / (ms / 1000)) * 10) / 10;
     execFileSync('sync');
@@ -82,8 +108,8 @@ async function oneRun(): Promise<Row[]> {
     rmSync(join(base, 'cp-a'), { recursive: true });
     rmSync(join(base, 'cp-a-sync'), { recursive: true });
 
-    const db = openDb(join(dataDir, 'sandbox.db'));
-    const svc = new BackupService({ db, dataDir });
+    const db = build.openDb(join(dataDir, 'sandbox.db'));
+    const svc = new build.BackupService({ db: db as never, dataDir });
     const first = await timed(() => svc.backup('s_bench', ws, { name: 'first', reason: 'manual' }));
     // Same bytes, new timestamps: the second backup must read and hash everything, and store nothing new.
     const touched = new Date(Date.now() - 60_000);
@@ -105,6 +131,8 @@ async function oneRun(): Promise<Row[]> {
     });
     for (let i = 0; i < 100; i++) writeFileSync(join(ws, `new${i}.bin`), randomBytes(10_000));
     const rb = await timed(() => svc.rollback('s_bench', 'first', ws));
+    // The replaced tree is deleted after the rollback answers; waited for here so it never overlaps the next step.
+    const trash = await timed(() => svc.idle());
     db.close();
 
     if (first.value.new_bytes !== bytes || second.value.new_bytes !== 0)
@@ -137,6 +165,12 @@ async function oneRun(): Promise<Row[]> {
         note: `${rb.value.restored_files} restored, ${rb.value.removed_files} removed, incl. pre_rollback backup`,
       },
       {
+        step: 'old tree removal (after the answer)',
+        ms: trash.ms,
+        mb_s: rate(trash.ms),
+        note: 'background, awaited',
+      },
+      {
         step: 'blob store after 3 backups',
         ms: 0,
         mb_s: 0,
@@ -148,39 +182,48 @@ async function oneRun(): Promise<Row[]> {
   }
 }
 
-const runs: Row[][] = [];
-for (let i = 0; i < RUNS; i++) runs.push(await oneRun());
-const summary = runs[0]!.map((row, i) => {
-  const ms = median(runs.map((r) => r[i]!.ms));
-  return {
-    step: row.step,
-    median_ms: Math.round(ms),
-    median_mb_s: median(runs.map((r) => r[i]!.mb_s)),
-    runs_ms: runs.map((r) => Math.round(r[i]!.ms)),
-    note: row.note,
+async function main(): Promise<void> {
+  const size = {
+    files: Number(process.env.BENCH_FILES ?? 2000),
+    totalMb: Number(process.env.BENCH_MB ?? 200),
   };
-});
-const result = {
-  files: FILES,
-  total_mb: TOTAL_MB,
-  runs: RUNS,
-  cpus: (await import('node:os')).cpus().length,
-  steps: summary,
-};
-mkdirSync(join(ROOT, '.bench'), { recursive: true });
-writeFileSync(join(ROOT, '.bench', 'backups.json'), JSON.stringify(result, null, 2));
-console.log(JSON.stringify(result));
-console.log(
-  table(
-    summary
-      .filter((s) => s.median_ms > 0)
-      .map((s) => ({
-        step: s.step,
-        'median ms': s.median_ms,
-        'MB/s': s.median_mb_s,
-        runs: s.runs_ms.join(' / '),
-        note: s.note,
-      })),
-  ),
-);
-console.log(summary.at(-1)!.note);
+  const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+  const runs: Row[][] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await oneRun(currentBuild, size));
+  const summary = runs[0]!.map((row, i) => {
+    const ms = median(runs.map((r) => r[i]!.ms));
+    return {
+      step: row.step,
+      median_ms: Math.round(ms),
+      median_mb_s: median(runs.map((r) => r[i]!.mb_s)),
+      runs_ms: runs.map((r) => Math.round(r[i]!.ms)),
+      note: row.note,
+    };
+  });
+  const result = {
+    files: size.files,
+    total_mb: size.totalMb,
+    runs: RUNS,
+    cpus: (await import('node:os')).cpus().length,
+    steps: summary,
+  };
+  mkdirSync(join(ROOT, '.bench'), { recursive: true });
+  writeFileSync(join(ROOT, '.bench', 'backups.json'), JSON.stringify(result, null, 2));
+  console.log(JSON.stringify(result));
+  console.log(
+    table(
+      summary
+        .filter((s) => s.median_ms > 0)
+        .map((s) => ({
+          step: s.step,
+          'median ms': s.median_ms,
+          'MB/s': s.median_mb_s,
+          runs: s.runs_ms.join(' / '),
+          note: s.note,
+        })),
+    ),
+  );
+  console.log(summary.at(-1)!.note);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) await main();

@@ -1,5 +1,6 @@
 // Foundation benchmarks: execute round trip, server start, session creation with and without the pool,
-// idle memory per session, and the two floors (a no-op MCP tool, a bare Python over a pipe), in one run.
+// idle memory per session, and the two floors (a no-op MCP tool, a bare Python over a pipe), in one run; then the
+// backups A/B against the previous file layer (backups-ab.ts) and the retention soak (soak.ts).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as StdioV1 } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { summarize, table, type Summary } from './stats.js';
+import { printSoak, runSoak } from './soak.js';
+import { printBackupsAb, runBackupsAb } from './backups-ab.js';
 import { Box } from '../src/sandbox/box.js';
 import { AGENT_DIR } from '../src/sessions/service.js';
 
@@ -258,7 +261,16 @@ async function main(): Promise<void> {
     // Idle memory per session: RSS of the server's process tree with 10 more idle sessions, per session.
     const memDir = join(dataDir, 'mem');
     mkdirSync(memDir, { recursive: true });
-    const mem = await connect(process.execPath, [CLI, '--data-dir', memDir, '--pool-size', '0']);
+    // The default session and 10 more: above the per-client cap of 10 open sessions.
+    const mem = await connect(process.execPath, [
+      CLI,
+      '--data-dir',
+      memDir,
+      '--pool-size',
+      '0',
+      '--max-sessions',
+      '11',
+    ]);
     const serverPid = await findServerPid(memDir);
     await mem.client.callTool({ name: 'execute', arguments: { code: '1' } });
     await new Promise((r) => setTimeout(r, 500));
@@ -342,3 +354,7 @@ async function findServerPid(dataDir: string): Promise<number> {
 }
 
 await main();
+// Backup and rollback of this tree against the commit before the descriptor layer, interleaved (.bench/backups-ab.json).
+printBackupsAb(await runBackupsAb());
+// The soak last: a few minutes of executes, the database and data dir growth per 1,000 calls (.bench/soak.json).
+printSoak(await runSoak());
