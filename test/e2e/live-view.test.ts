@@ -94,8 +94,12 @@ describe('the live notebook view of the status page', () => {
       await running.locator('.out pre', { hasText: 'tick 1' }).waitFor({ timeout: 15_000 });
       expect(await running.getAttribute('data-status')).toBe('running');
       expect(await running.locator('progress').count()).toBe(1);
-      const elapsed = Number.parseFloat((await running.locator('.elapsed').textContent()) ?? '');
-      expect(elapsed).toBeGreaterThan(0.5);
+      // the elapsed time ticks on the page's own timer: wait for its next tick rather than read it at once
+      await expect
+        .poll(async () => Number.parseFloat((await running.locator('.elapsed').textContent()) ?? ''), {
+          timeout: 5_000,
+        })
+        .toBeGreaterThan(0.5);
       await page.screenshot({ path: join(SHOTS, 'laptop-light-running.png'), fullPage: true });
       await page.emulateMedia({ colorScheme: 'dark' });
       await page.screenshot({ path: join(SHOTS, 'laptop-dark-running.png'), fullPage: true });
