@@ -725,6 +725,13 @@ export class SessionService {
     if (rt.closed) return Promise.reject(this.closedError(rt));
     if (rt.box?.alive) return Promise.resolve(rt.box);
     if (rt.box) {
+      // A dead or broken box may not have exited yet: its exit empties the session's cgroup, which the new box
+      // would already share, so the new one starts once the old one is closed.
+      const stopping = rt.box.close().catch(() => undefined);
+      rt.stopping = stopping;
+      void stopping.then(() => {
+        if (rt.stopping === stopping) rt.stopping = null;
+      });
       rt.box = null;
       markLost(rt, BOX_RESTART_NOTICE);
     }
