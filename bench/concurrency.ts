@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { summarize, table, type Summary } from './stats.js';
+import { listeningUrl } from './listening-url.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'bin', 'sandbox-mcp.js');
@@ -22,18 +23,7 @@ async function startServer(dataDir: string): Promise<{ child: ChildProcess; url:
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );
-  const url = await new Promise<string>((res, rej) => {
-    let text = '';
-    const timer = setTimeout(() => rej(new Error(`server did not start: ${text}`)), 30_000);
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(text);
-      if (m) {
-        clearTimeout(timer);
-        res(m[1] as string);
-      }
-    });
-  });
+  const url = await listeningUrl(child);
   return { child, url };
 }
 

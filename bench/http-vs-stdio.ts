@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { summarize, table, type Summary } from './stats.js';
+import { listeningUrl } from './listening-url.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'bin', 'sandbox-mcp.js');
@@ -85,19 +86,7 @@ async function startStdio(name: string, era: Era, args: string[], canned = false
 
 async function startHttp(name: string, era: Era, args: string[], canned = false): Promise<Variant> {
   const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const url = await new Promise<string>((res, rej) => {
-    let text = '';
-    const timer = setTimeout(() => rej(new Error(`server did not start: ${text}`)), 30_000);
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(text);
-      if (m) {
-        clearTimeout(timer);
-        res(m[1]!);
-      }
-    });
-    child.once('exit', (code) => rej(new Error(`server exited ${code}: ${text}`)));
-  });
+  const url = await listeningUrl(child);
   const client = newClient(era);
   await client.connect(
     new StreamableHTTPClientTransport(new URL(url), {

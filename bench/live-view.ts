@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { summarize, table, type Summary } from './stats.js';
+import { listeningUrl } from './listening-url.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'bin', 'sandbox-mcp.js');
@@ -26,19 +27,7 @@ async function startServer(dataDir: string, token: string) {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );
-  const url = await new Promise<string>((res, rej) => {
-    let buf = '';
-    const timer = setTimeout(() => rej(new Error(`server did not start: ${buf}`)), 30_000);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
-      buf += d;
-      const m = /listening on (http:\/\/\S+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        res(m[1]!);
-      }
-    });
-  });
+  const url = await listeningUrl(child);
   return { child, url };
 }
 
