@@ -1,6 +1,7 @@
 // Turns a box spec into a launch: bwrap's options through a descriptor, and for a root server the box's own uid plus the binds it could not reach staged for it.
 import { closeSync, lstatSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { invalidArgument } from '../errors.js';
 import { buildBwrapParts, type BoxSpec } from './bwrap-argv.js';
 import { boxOwner, runtimeDir, serverIsRoot } from './box-user.js';
 import { buildLaunchCommand, type LaunchCommand, type LaunchRlimits } from './launch.js';
@@ -63,6 +64,10 @@ export function stageUnreachableBinds(
     const source = out[i + 1] as string;
     i += 2;
     if (reachableBy(source, uid, gid)) continue;
+    // staged as root: a source the box planted as a link (a venv folder swapped for one) must not pull a host path in
+    if (lstatSync(source).isSymbolicLink()) {
+      throw invalidArgument(`a bind source is a symbolic link: ${JSON.stringify(source)}`, { source });
+    }
     const real = realpathSync(source);
     const target = stageTarget(stage.length, statSync(real).isDirectory());
     stage.push({ source: real, target });

@@ -8,6 +8,7 @@ import {
   readdirSync,
   readlinkSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBwrapArgv, probeHostLayout } from '../../src/sandbox/bwrap-argv.js';
 import { BoxCgroup, cgroupSupport } from '../../src/sandbox/cgroups.js';
 import { LAUNCH_FAILURE_EXIT, buildLaunchCommand, runLaunchCommand } from '../../src/sandbox/launch.js';
+import { stageUnreachableBinds } from '../../src/sandbox/launch-plan.js';
 
 const rlimits = { fileSizeBytes: 1 << 20, openFiles: 64 };
 let tmp: string;
@@ -216,3 +218,15 @@ describe.skipIf(!existsSync('/usr/bin/bwrap') || !support.memory)(
     });
   },
 );
+
+describe('stageUnreachableBinds', () => {
+  it('refuses a bind source that is a symbolic link (a box-planted link must not pull a host folder in)', () => {
+    const hidden = mkdtempSync(join(tmp, 'hidden-'));
+    const link = join(hidden, 'venv');
+    symlinkSync('/etc', link);
+    // 0700 and root-owned: unreachable for the box uid, so it would be staged by root
+    expect(() => stageUnreachableBinds(['--ro-bind', link, '/opt/venv'], 64_999, 64_999)).toThrow(
+      /symbolic link/,
+    );
+  });
+});
