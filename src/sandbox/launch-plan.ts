@@ -1,10 +1,10 @@
 // Turns a box spec into a launch: bwrap's options through a descriptor, and for a root server the box's own uid plus the binds it could not reach staged for it.
-import { closeSync, lstatSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { invalidArgument } from '../errors.js';
+import { openBindSource } from './bind-source.js';
 import { buildBwrapParts, type BoxSpec } from './bwrap-argv.js';
 import { boxOwner, runtimeDir, serverIsRoot } from './box-user.js';
-import { buildLaunchCommand, type LaunchCommand, type LaunchRlimits } from './launch.js';
+import { buildLaunchCommand, type LaunchCommand, type LaunchRlimits, type StagedBind } from './launch.js';
 
 export interface BoxLaunchInput {
   bwrapPath: string;
@@ -50,27 +50,26 @@ function stageTarget(index: number, isDir: boolean): string {
 
 /**
  * Rewrites bind sources the box's uid cannot reach (a data dir under /root, say) to staging mount points; the
- * launcher binds them there as root in a private mount namespace before dropping to that uid.
+ * launcher binds them there as root in a private mount namespace before dropping to that uid. Each source is opened
+ * here one component at a time (bind-source.ts), and the launcher keeps its mount only when it holds that same
+ * folder: a box that swaps a folder of the path for a link (a venv for a link to /root) gets a refusal, not a host
+ * folder. (A descriptor cannot be mounted itself: it belongs to the server's mount namespace, not the launcher's.)
  */
 export function stageUnreachableBinds(
   options: string[],
   uid: number,
   gid: number,
-): { options: string[]; stage: Array<{ source: string; target: string }> } {
+): { options: string[]; stage: StagedBind[] } {
   const out = [...options];
-  const stage: Array<{ source: string; target: string }> = [];
+  const stage: StagedBind[] = [];
   for (let i = 0; i < out.length - 2; i++) {
     if (!BIND_OPTIONS.has(out[i] as string)) continue;
     const source = out[i + 1] as string;
     i += 2;
     if (reachableBy(source, uid, gid)) continue;
-    // staged as root: a source the box planted as a link (a venv folder swapped for one) must not pull a host path in
-    if (lstatSync(source).isSymbolicLink()) {
-      throw invalidArgument(`a bind source is a symbolic link: ${JSON.stringify(source)}`, { source });
-    }
-    const real = realpathSync(source);
-    const target = stageTarget(stage.length, statSync(real).isDirectory());
-    stage.push({ source: real, target });
+    const opened = openBindSource(source, uid);
+    const target = stageTarget(stage.length, opened.isDirectory);
+    stage.push({ source, target, identity: opened.identity });
     out[i - 1] = target;
   }
   return { options: out, stage };
@@ -81,7 +80,7 @@ export function planBoxLaunch(input: BoxLaunchInput): LaunchCommand {
   const parts = buildBwrapParts(input.spec);
   let options = parts.options;
   let identity: { uid: number; gid: number } | undefined;
-  let stage: Array<{ source: string; target: string }> | undefined;
+  let stage: StagedBind[] | undefined;
   if (serverIsRoot()) {
     const owner = boxOwner();
     identity = { uid: owner.uid, gid: owner.gid };

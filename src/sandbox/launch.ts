@@ -17,7 +17,17 @@ export interface LaunchOptions {
   /** The host identity bwrap runs as (a root server's box uid); absent: the server's own. */
   identity?: { uid: number; gid: number } | undefined;
   /** Bind mounts made as root in a private mount namespace before the identity changes (see launch-plan.ts). */
-  stage?: Array<{ source: string; target: string }> | undefined;
+  stage?: StagedBind[] | undefined;
+}
+
+/**
+ * A bind made by the launcher: `source` onto `target`, kept only when the mounted folder is the very one the server
+ * checked (`identity`, "dev:ino" of a descriptor it opened without following any link the box could have made).
+ */
+export interface StagedBind {
+  source: string;
+  target: string;
+  identity: string;
 }
 
 export interface LaunchCommand {
@@ -33,8 +43,9 @@ export const LAUNCH_FAILURE_EXIT = 125;
 // POSIX specifies ulimit -f in 512-byte blocks, and dash, bash-as-sh and busybox ash follow it. Without -H/-S each
 // sets soft and hard together, so the box cannot raise them back.
 // The cgroup join happens first, so bwrap, its pid-1 reaper and everything they fork are accounted from the start.
-// Staged binds are made while still root (inside the private mount namespace `unshare` made), then setpriv drops to
-// the box's uid: bwrap and everything in the box run as that uid, never as host root.
+// Staged binds are made while still root (inside the private mount namespace `unshare` made) and kept only when the
+// mounted folder is the one the server checked (same dev:ino), then setpriv drops to the box's uid: bwrap and
+// everything in the box run as that uid, never as host root.
 const SCRIPT = [
   'fsize=$1 nofile=$2 n=$3 m=$4 who=$5',
   'shift 5',
@@ -45,7 +56,9 @@ const SCRIPT = [
   'done',
   'while [ "$m" -gt 0 ]; do',
   `  mount -n --bind "$1" "$2" || { echo "sandbox-launch: cannot stage a bind" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
-  '  shift 2',
+  // the name was looked up again by mount: a box that swapped it for a link since the check gets no host folder
+  `  [ "$(stat -L -c %d:%i -- "$2")" = "$3" ] || { echo "sandbox-launch: a bind source changed before it was mounted" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
+  '  shift 3',
   '  m=$((m - 1))',
   'done',
   `ulimit -f "$fsize" || { echo "sandbox-launch: cannot set RLIMIT_FSIZE" >&2; exit ${LAUNCH_FAILURE_EXIT}; }`,
@@ -84,7 +97,7 @@ export function buildLaunchCommand(opts: LaunchOptions): LaunchCommand {
     String(stage.length),
     id ? `${id.uid}:${id.gid}` : '-',
     ...opts.cgroupProcs,
-    ...stage.flatMap((s) => [s.source, s.target]),
+    ...stage.flatMap((s) => [s.source, s.target, s.identity]),
     opts.bwrapPath,
     ...opts.bwrapArgv,
   ];

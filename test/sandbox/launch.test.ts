@@ -1,13 +1,17 @@
 // Tests of the /bin/sh launcher: its argument passing, and by spawning it, the rlimits and cgroup membership it sets up. Never writes outside its temp dir and its own cgroups.
 import { spawn } from 'node:child_process';
 import {
+  chownSync,
   existsSync,
+  lchownSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
   readlinkSync,
+  renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -16,6 +20,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBwrapArgv, probeHostLayout } from '../../src/sandbox/bwrap-argv.js';
 import { BoxCgroup, cgroupSupport } from '../../src/sandbox/cgroups.js';
+import { openBindSource } from '../../src/sandbox/bind-source.js';
 import { LAUNCH_FAILURE_EXIT, buildLaunchCommand, runLaunchCommand } from '../../src/sandbox/launch.js';
 import { stageUnreachableBinds } from '../../src/sandbox/launch-plan.js';
 
@@ -145,12 +150,43 @@ describe('the launcher, spawned', () => {
         bwrapArgv: [join(dst, 'f')],
         cgroupProcs: [],
         rlimits,
-        stage: [{ source: src, target: dst }],
+        stage: [{ source: src, target: dst, identity: openBindSource(src, 64_999).identity }],
       });
       expect(cmd.file).toBe('unshare');
       const r = await runLaunchCommand(cmd);
       expect(r.stdout).toBe('staged');
       expect(existsSync(join(dst, 'f'))).toBe(false);
+    },
+  );
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'as root, refuses to start when the box swapped the checked folder for a link before the mount',
+    async () => {
+      const hidden = mkdtempSync(join(tmp, 'swap-'));
+      const venv = join(hidden, 'venv');
+      const secret = join(hidden, 'secret');
+      mkdirSync(venv);
+      mkdirSync(secret);
+      writeFileSync(join(venv, 'f'), 'the venv');
+      writeFileSync(join(secret, 'f'), 'a host secret');
+      const dst = join(tmp, 'swap-dst');
+      mkdirSync(dst);
+      const { options, stage } = stageUnreachableBinds(['--ro-bind', venv, '/opt/venv'], 64_999, 64_999);
+      expect(options[1]).not.toBe(venv);
+      // the race: between the check and the launcher's mount, the folder becomes a link to somewhere else
+      renameSync(venv, join(hidden, 'venv.old'));
+      symlinkSync(secret, venv);
+      const cmd = buildLaunchCommand({
+        bwrapPath: '/bin/cat',
+        bwrapArgv: [join(dst, 'f')],
+        cgroupProcs: [],
+        rlimits,
+        stage: stage.map((s) => ({ ...s, target: dst })),
+      });
+      const r = await runLaunchCommand(cmd);
+      expect(r.stdout).not.toContain('a host secret');
+      expect(r.code).toBe(LAUNCH_FAILURE_EXIT);
+      expect(r.stderr).toMatch(/changed before it was mounted/);
     },
   );
 
@@ -224,9 +260,35 @@ describe('stageUnreachableBinds', () => {
     const hidden = mkdtempSync(join(tmp, 'hidden-'));
     const link = join(hidden, 'venv');
     symlinkSync('/etc', link);
+    lchownSync(link, 64_999, 64_999);
     // 0700 and root-owned: unreachable for the box uid, so it would be staged by root
     expect(() => stageUnreachableBinds(['--ro-bind', link, '/opt/venv'], 64_999, 64_999)).toThrow(
       /symbolic link/,
     );
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'refuses a source whose folder on the way was swapped for a link by the box uid',
+    () => {
+      const hidden = mkdtempSync(join(tmp, 'hidden-'));
+      const ws = join(hidden, 'ws');
+      mkdirSync(ws);
+      chownSync(ws, 64_999, 64_999);
+      // the box owns its workspace: it replaces a folder on the source's path with a link to a host folder
+      symlinkSync('/etc', join(ws, 'app'));
+      lchownSync(join(ws, 'app'), 64_999, 64_999);
+      expect(() =>
+        stageUnreachableBinds(['--ro-bind', join(ws, 'app', 'ssl'), '/opt/venv'], 64_999, 64_999),
+      ).toThrow(/symbolic link the box could have made/);
+    },
+  );
+
+  it.skipIf(process.getuid?.() !== 0)('follows a link only root could have made', () => {
+    const hidden = mkdtempSync(join(tmp, 'hidden-'));
+    mkdirSync(join(hidden, 'real'));
+    symlinkSync('real', join(hidden, 'alias'));
+    const { stage } = stageUnreachableBinds(['--ro-bind', join(hidden, 'alias'), '/opt/x'], 64_999, 64_999);
+    const st = statSync(join(hidden, 'real'));
+    expect(stage.map((s) => s.identity)).toEqual([`${st.dev}:${st.ino}`]);
   });
 });
