@@ -1,5 +1,5 @@
-# In-box supervisor: speaks docs/AGENT_PROTOCOL.md on stdin/stdout; starts, interrupts, kills and restarts kernel.py, runs shells and apps.
-import codecs
+# In-box supervisor: speaks docs/AGENT_PROTOCOL.md on stdin/stdout; starts, interrupts, kills and restarts kernel.py,
+# runs shells and apps.
 import json
 import os
 import resource
@@ -8,17 +8,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any, NoReturn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNEL_PY = os.path.join(HERE, 'kernel.py')
 sys.path.insert(0, HERE)  # -I leaves the agent's folder off sys.path
-import procs as _procs  # noqa: E402
-import shell as _shell  # noqa: E402
 import apps as _apps  # noqa: E402
 import netrelay as _netrelay  # noqa: E402
+import procs as _procs  # noqa: E402
+import shell as _shell  # noqa: E402
+from agent_log import log  # noqa: E402
+from fdread import read_now  # noqa: E402
+
 del sys.path[0]
 
-READ_CHUNK = 1 << 16
 # Passed by the server to the agent and on to every kernel (docs/AGENT_PROTOCOL.md): the lane is a socket carrying
 # the server's requests to the kernel and the kernel's events back; the other two are the kernel's stdout and stderr.
 LANE_FD = 4
@@ -29,17 +34,19 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(',', ':')).encode
 # A pooled box's library set (src/agent/preload.py), for its first kernel only; kept out of every child's environment.
 PRELOAD = os.environ.pop('SANDBOX_PRELOAD', '')
 monotonic = time.monotonic
+# A kernel that dies before its hello is started again after 0.2 s, then 0.4 s, 0.8 s … at most 5 s, until one serves.
+RESTART_DELAY_S = 0.2
+RESTART_DELAY_MAX_S = 5.0
 
 
-def log(msg):
-    try:
-        os.write(2, ('sandbox-agent: %s\n' % msg).encode('utf-8', 'replace'))
-    except OSError:
-        pass
+def restart_delay(failures: int) -> float:
+    """Seconds to wait before the next kernel after `failures` kernels in a row died before their hello."""
+    return min(RESTART_DELAY_S * 2 ** (failures - 1), RESTART_DELAY_MAX_S) if failures > 0 else 0.0
 
 
-def _apply_rlimits():
-    for env, which in (('SANDBOX_RLIMIT_FSIZE', resource.RLIMIT_FSIZE), ('SANDBOX_RLIMIT_NOFILE', resource.RLIMIT_NOFILE)):
+def _apply_rlimits() -> None:
+    limits = (('SANDBOX_RLIMIT_FSIZE', resource.RLIMIT_FSIZE), ('SANDBOX_RLIMIT_NOFILE', resource.RLIMIT_NOFILE))
+    for env, which in limits:
         raw = os.environ.get(env)
         if not raw:
             continue
@@ -54,10 +61,10 @@ def _apply_rlimits():
                     value = min(value, hard)
                 resource.setrlimit(which, (value, value))
         except (ValueError, OSError) as e:
-            log('cannot apply %s=%s: %s' % (env, raw, e))
+            log(f'cannot apply {env}={raw}: {e}')
 
 
-def _set_child_subreaper():
+def _set_child_subreaper() -> None:
     # Orphans of the kernel then come back to the agent, so they can still be found and reaped.
     try:
         import ctypes
@@ -67,15 +74,16 @@ def _set_child_subreaper():
         pass
 
 
-def _pid1_is_docker_init():
+def _pid1_is_docker_init() -> bool:
     try:
         with open('/proc/1/cmdline', 'rb') as f:
-            return f.read().split(b'\0')[:4] == [b'/usr/bin/python3', b'-I', b'-u', b'/opt/sandbox-agent/docker_init.py']
+            argv = f.read().split(b'\0')[:4]
+        return argv == [b'/usr/bin/python3', b'-I', b'-u', b'/opt/sandbox-agent/docker_init.py']
     except OSError:
         return False
 
 
-def _box_mode():
+def _box_mode() -> bool:
     if os.environ.get('SANDBOX_IN_BOX') != '1':
         return False
     if os.getpid() == 1:
@@ -98,116 +106,11 @@ def _box_mode():
 _proc_table = _procs.proc_table
 
 
-def _descendants(table, roots, exclude):
-    """Every pid below roots in the parent links of table, skipping (and not descending into) exclude."""
-    children = {}
-    for pid, (_state, ppid, _pgrp, _sid) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found, todo = set(), list(roots)
-    while todo:
-        for c in children.get(todo.pop(), ()):
-            if c not in exclude and c not in found:
-                found.add(c)
-                todo.append(c)
-    return found
-
-
-class Capture:
-    """One output stream of one request: head and tail kept, events capped, all of it saved to a
-    file once it outgrows the cap."""
-
-    def __init__(self, name, cap, label, workspace):
-        self.name = name
-        self.cap = cap
-        self.head_n = cap // 2
-        self.tail_n = cap - cap // 2
-        self.label = label
-        self.workspace = workspace
-        self.buf = bytearray()  # everything, until the cap is passed
-        self.head = b''
-        self.tail = None
-        self.total = 0
-        self.file = None
-        self.saved_path = None
-        self.ev_left = cap
-        self.pending = bytearray()
-        self.decoder = codecs.getincrementaldecoder('utf-8')('replace')
-
-    def feed(self, data):
-        self.total += len(data)
-        if self.tail is None:
-            self.buf += data
-            if len(self.buf) > self.cap:
-                self._spill()
-        else:
-            self._save(data)
-            tail = self.tail
-            tail += data
-            if len(tail) > 2 * self.tail_n + READ_CHUNK:
-                del tail[: len(tail) - self.tail_n]
-        if self.ev_left > 0:
-            take = data[: self.ev_left]
-            self.pending += take
-            self.ev_left -= len(take)
-
-    def _spill(self):
-        buf = self.buf
-        self.head = bytes(buf[: self.head_n])
-        self.tail = bytearray(buf[len(buf) - self.tail_n :]) if self.tail_n else bytearray()
-        rel = os.path.join('.sandbox', 'outputs', '%s.%s.txt' % (self.label, self.name))
-        try:
-            os.makedirs(os.path.join(self.workspace, '.sandbox', 'outputs'), exist_ok=True)
-            self.file = open(os.path.join(self.workspace, rel), 'wb')
-            self.saved_path = rel
-        except OSError as e:
-            log('cannot save %s: %s' % (rel, e))
-        self._save(buf)
-        self.buf = None
-
-    def _save(self, data):
-        if self.file is None:
-            return
-        try:
-            self.file.write(data)
-        except OSError as e:
-            # A full disk or RLIMIT_FSIZE: the file keeps what fitted.
-            log('saving %s stopped: %s' % (self.saved_path, e))
-            self._close()
-
-    def _close(self):
-        if self.file is not None:
-            try:
-                self.file.close()
-            except OSError:
-                pass
-            self.file = None
-
-    def take_events(self, final=False):
-        if not self.pending and not final:
-            return ''
-        text = self.decoder.decode(bytes(self.pending), final)
-        self.pending.clear()
-        return text
-
-    def result(self):
-        self._close()
-        if self.tail is None:
-            return {'text': self.buf.decode('utf-8', 'replace'), 'truncated': False, 'bytes': self.total, 'saved_path': None}
-        tail = bytes(self.tail[len(self.tail) - self.tail_n :]) if self.tail_n else b''
-        head_text = codecs.getincrementaldecoder('utf-8')('replace').decode(self.head, False)
-        i = 0
-        while i < 3 and i < len(tail) and (tail[i] & 0xC0) == 0x80:
-            i += 1  # do not start inside a character
-        omitted = self.total - len(self.head) - len(tail)
-        text = '%s\n…[%d bytes omitted]…\n%s' % (head_text, omitted, tail[i:].decode('utf-8', 'replace'))
-        return {'text': text, 'truncated': True, 'bytes': self.total, 'saved_path': self.saved_path}
-
-
 class KernelProc:
     """One kernel process. Its stdout and stderr are the server's output sockets and it speaks JSON lines with the
     server on the lane socket: the agent only starts, signals, kills and reaps it."""
 
-    def __init__(self, workspace, gen):
+    def __init__(self, workspace: str, gen: int) -> None:
         hello_r, hello_w = os.pipe()
         env = dict(os.environ)
         env['MPLBACKEND'] = 'Agg'
@@ -233,13 +136,13 @@ class KernelProc:
         os.set_blocking(hello_r, False)
         self.pid = self.proc.pid
         self.gen = gen
-        self.hello_fd = hello_r  # the kernel writes one byte once it serves, then closes it
+        self.hello_fd: int | None = hello_r  # the kernel writes one byte once it serves, then closes it
         self.ready = False
-        self.status = None  # wait status once reaped
-        self.rusage = None  # its whole life's, from wait4
+        self.status: int | None = None  # wait status once reaped
+        self.rusage: resource.struct_rusage | None = None  # its whole life's, from wait4
         self.killed = False
 
-    def close_hello(self):
+    def close_hello(self) -> None:
         if self.hello_fd is not None:
             try:
                 os.close(self.hello_fd)
@@ -249,20 +152,20 @@ class KernelProc:
 
 
 class Agent:
-    def __init__(self):
+    def __init__(self) -> None:
         self.workspace = os.path.abspath(os.environ.get('SANDBOX_WORKSPACE') or os.getcwd())
         self.in_box = _box_mode()
         self.pid = os.getpid()
         self.sel = selectors.DefaultSelector()
-        self.kernel = None
+        self.kernel: KernelProc | None = None
         self.gen = 0  # kernels started so far; the lane's hello carries it
         self.inbuf = bytearray()
         self.ready_sent = False
         self.failures = 0  # kernels in a row that died before saying hello
-        self.restart_at = None
-        self.stop = None  # set by a signal handler
-        self._dying = None  # a kernel being killed on purpose, still to be reaped
-        self.shells = _shell.Shells(self, Capture)  # op 'shell'
+        self.restart_at: float | None = None
+        self.stop: int | None = None  # set by a signal handler
+        self._dying: KernelProc | None = None  # a kernel being killed on purpose, still to be reaped
+        self.shells = _shell.Shells(self)  # op 'shell'
         self.apps = _apps.AppManager(self)  # ops app_start, app_stop, app_probe
 
         for fd in (LANE_FD, KOUT_FD, KERR_FD):
@@ -279,12 +182,12 @@ class Agent:
         self.sel.register(self.wake_r, selectors.EVENT_READ, self._on_wake)
         self.sel.register(0, selectors.EVENT_READ, self._on_stdin)
 
-    def _on_stop_signal(self, signum, frame):
+    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop = signum
 
     # --- output to the server --------------------------------------------------
 
-    def emit(self, obj):
+    def emit(self, obj: dict[str, Any]) -> None:
         data = memoryview((_dumps(obj) + '\n').encode('utf-8', 'backslashreplace'))
         try:
             while data:
@@ -292,39 +195,36 @@ class Agent:
         except BrokenPipeError:
             self.exit_now()
 
-    def final_simple(self, rid, status='ok', **extra):
+    def final_simple(self, rid: Any, status: str = 'ok', **extra: Any) -> None:
         msg = {'type': 'final', 'id': rid, 'status': status}
         msg.update(extra)
         self.emit(msg)
 
-    def bad_request(self, rid, message):
+    def bad_request(self, rid: Any, message: str) -> None:
         self.final_simple(rid, 'error', error={'code': 'bad_request', 'message': message})
 
     # --- kernel lifecycle --------------------------------------------------------
 
-    def start_kernel(self):
+    def start_kernel(self) -> None:
         self.restart_at = None
         self.gen += 1
         try:
             k = KernelProc(self.workspace, self.gen)
         except OSError as e:
-            log('cannot start kernel: %s' % e)
+            log(f'cannot start kernel: {e}')
             self.failures += 1
-            self.restart_at = monotonic() + min(0.2 * 2 ** (self.failures - 1), 5.0)
+            self.restart()
             return
         self.kernel = k
         self.sel.register(k.hello_fd, selectors.EVENT_READ, self._on_hello)
         if not self.ready_sent:
             self.send_ready()
 
-    def _on_hello(self, fd):
+    def _on_hello(self, fd: int) -> None:
         k = self.kernel
-        try:
-            data = os.read(fd, 16)
-        except BlockingIOError:
+        data = read_now(fd, 16)
+        if data is None:
             return
-        except OSError:
-            data = b''
         try:
             self.sel.unregister(fd)
         except (KeyError, ValueError):
@@ -337,7 +237,7 @@ class Agent:
         else:
             os.close(fd)
 
-    def _forget_hello(self, k):
+    def _forget_hello(self, k: KernelProc | None) -> None:
         if k is not None and k.hello_fd is not None:
             try:
                 self.sel.unregister(k.hello_fd)
@@ -345,7 +245,7 @@ class Agent:
                 pass
             k.close_hello()
 
-    def kill_everything(self, k):
+    def kill_everything(self, k: KernelProc | None) -> None:
         """SIGKILL the kernel and everything it started (the whole box when inside one)."""
         if self.in_box:
             self._sweep_box()
@@ -358,7 +258,13 @@ class Agent:
                 if k.status is None:
                     time.sleep(0.002)
 
-    def _kill_until_gone(self, select, rounds, what, before=None):
+    def _kill_until_gone(
+        self,
+        select: Callable[[_procs.Table], Iterable[int]],
+        rounds: int,
+        what: str,
+        before: Callable[[], None] | None = None,
+    ) -> None:
         """SIGKILL whatever select(table) names until nothing is left; bounded, since a fork bomb keeps forking."""
         for i in range(rounds):
             if before is not None:
@@ -374,30 +280,29 @@ class Agent:
                     pass
             self.reap()
             time.sleep(min(0.001 * (i + 1), 0.02))
-        log('processes survived the %s' % what)
+        log(f'processes survived the {what}')
 
-    def _sweep_tree(self, kpid):
+    def _sweep_tree(self, kpid: int) -> None:
         me = self.pid
 
-        def killpg():
+        def killpg() -> None:
             try:
                 os.killpg(kpid, signal.SIGKILL)
             except OSError:
                 pass
 
-        def select(table):
-            targets = _descendants(table, [kpid, me], {me})
-            targets.update(pid for pid, (_s, _pp, pgrp, sid) in table.items() if pgrp == kpid or sid == kpid)
+        def select(table: _procs.Table) -> set[int]:
+            targets = _procs.descendants(table, [kpid, me], {me}) | _procs.members(table, [kpid])
             targets.discard(me)
             return targets - self._spared(table)
 
-        self._kill_until_gone(select, 200, 'kill sweep of kernel %d' % kpid, before=killpg)
+        self._kill_until_gone(select, 200, f'kill sweep of kernel {kpid}', before=killpg)
 
-    def _sweep_box(self):
+    def _sweep_box(self) -> None:
         # Decided once: while anything is spared, the sweep goes pid by pid instead of kill(-1).
         spare_any = bool(self._spared(_proc_table()))
 
-        def kill_all():
+        def kill_all() -> None:
             if spare_any:
                 return
             try:
@@ -406,32 +311,31 @@ class Agent:
                 pass
             self.reap()
 
-        def select(table):
+        def select(table: _procs.Table) -> list[int]:
             keep = {self.pid, 1} | self._spared(table)
             return [p for p in table if p not in keep]
 
         self._kill_until_gone(select, 500, 'box kill sweep', before=kill_all)
 
-    def _spared(self, table):
+    def _spared(self, table: _procs.Table) -> set[int]:
         """What outlives a cell's timeout: managed web apps and what shell commands started, with their process groups,
         sessions and descendants."""
         roots = self.apps.spared_roots() | self.shells.spared_roots(table)
         return _procs.groups_and_descendants(table, roots)
 
-    def kill_strays(self, k):
+    def kill_strays(self, k: KernelProc) -> None:
         """After a timeout or interrupt the kernel survived: kill what the cell left running (a fork bomb's copies)."""
 
-        def select(table):
+        def select(table: _procs.Table) -> Iterable[int]:
             keep = {self.pid, 1, k.pid} | self._spared(table)
             if self.in_box:
                 return [p for p in table if p not in keep]
-            found = _descendants(table, [k.pid], keep)
-            found.update(pid for pid, (_s, _pp, pgrp, _sid) in table.items() if pgrp == k.pid and pid not in keep)
-            return found
+            group = {pid for pid, (_s, _pp, pgrp, _sid) in table.items() if pgrp == k.pid}
+            return (_procs.descendants(table, [k.pid], keep) | group) - keep
 
         self._kill_until_gone(select, 500, 'stray sweep')
 
-    def reap(self):
+    def reap(self) -> None:
         while True:
             try:
                 pid, status, ru = os.wait4(-1, os.WNOHANG)
@@ -451,7 +355,7 @@ class Agent:
                 self.shells.reaped(pid, status)
                 self.apps.reaped(pid, status)
 
-    def kill_kernel(self):
+    def kill_kernel(self) -> KernelProc | None:
         """Kill the kernel and its processes on purpose and return it."""
         k = self.kernel
         self.kernel = None
@@ -463,7 +367,7 @@ class Agent:
         self._dying = None
         return k
 
-    def report_exit(self, k):
+    def report_exit(self, k: KernelProc) -> None:
         """Tells the server kernel k is gone, with how it ended and what it used in its whole life."""
         code = os.waitstatus_to_exitcode(k.status) if k.status is not None else -signal.SIGKILL
         ru = k.rusage
@@ -482,14 +386,14 @@ class Agent:
             }
         )
 
-    def restart(self):
+    def restart(self) -> None:
         if self.failures:
-            # Kernels keep dying before they say hello: back off.
-            self.restart_at = monotonic() + min(0.2 * 2 ** (self.failures - 1), 5.0)
+            # Kernels keep dying (or failing to start) before they say hello: back off.
+            self.restart_at = monotonic() + restart_delay(self.failures)
         else:
             self.start_kernel()
 
-    def on_kernel_exit(self, k):
+    def on_kernel_exit(self, k: KernelProc) -> None:
         """The kernel died by itself (a signal, the OOM killer, os._exit)."""
         self._forget_hello(k)
         self._dying = k
@@ -498,7 +402,7 @@ class Agent:
         self._dying = None
         if not k.ready:
             self.failures += 1
-            log('kernel %d exited during start-up (status %s)' % (k.pid, k.status))
+            log(f'kernel {k.pid} exited during start-up (status {k.status})')
         self.report_exit(k)
         self.restart()
         if not self.ready_sent and self.failures >= 3:
@@ -506,13 +410,10 @@ class Agent:
 
     # --- requests ----------------------------------------------------------------
 
-    def _on_stdin(self, fd):
-        try:
-            data = os.read(0, READ_CHUNK)
-        except BlockingIOError:
+    def _on_stdin(self, fd: int) -> None:
+        data = read_now(0)
+        if data is None:
             return
-        except OSError:
-            data = b''
         if not data:
             self.sel.unregister(0)
             self.shutdown(None)
@@ -527,11 +428,11 @@ class Agent:
             if line.strip():
                 self.handle_request(line)
 
-    def handle_request(self, line):
+    def handle_request(self, line: bytes) -> None:
         try:
             req = json.loads(line)
         except ValueError as e:
-            self.bad_request(None, 'not JSON: %s' % e)
+            self.bad_request(None, f'not JSON: {e}')
             return
         if not isinstance(req, dict):
             self.bad_request(None, 'a request must be a JSON object')
@@ -569,11 +470,11 @@ class Agent:
         elif op == 'shutdown':
             self.shutdown(rid)
         elif op in ('execute', 'clear_cache'):
-            self.bad_request(rid, '%s goes to the kernel on its own channel (fd %d)' % (op, LANE_FD))
+            self.bad_request(rid, f'{op} goes to the kernel on its own channel (fd {LANE_FD})')
         else:
-            self.bad_request(rid, 'unknown op %r' % (op,))
+            self.bad_request(rid, f'unknown op {op!r}')
 
-    def info(self):
+    def info(self) -> dict[str, Any]:
         k = self.kernel
         return {
             'pid': self.pid,
@@ -583,7 +484,7 @@ class Agent:
             'in_box': self.in_box,
         }
 
-    def send_ready(self):
+    def send_ready(self) -> None:
         self.ready_sent = True
         k = self.kernel
         self.emit(
@@ -592,28 +493,28 @@ class Agent:
                 'pid': self.pid,
                 'kernel_pid': k.pid if k is not None else None,
                 'kernel_gen': k.gen if k is not None else None,
-                'python': '%d.%d.%d' % sys.version_info[:3],  # the kernel runs the same interpreter
+                'python': '{}.{}.{}'.format(*sys.version_info[:3]),  # the kernel runs the same interpreter
                 'restored': False,
             }
         )
 
-    def teardown(self):
+    def teardown(self) -> None:
         """The agent is leaving: kill the apps, the kernel and everything it started, and what shell commands left."""
         self.apps.close()  # first, so the kill sweep takes the apps too
         self.kill_kernel()
         self.shells.kill_all()
 
-    def shutdown(self, rid):
+    def shutdown(self, rid: Any) -> NoReturn:
         self.teardown()
         if rid is not None:
             self.final_simple(rid, 'ok')
         sys.exit(0)
 
-    def exit_now(self):
+    def exit_now(self) -> NoReturn:
         self.teardown()  # nobody reads stdout any more
         os._exit(0)
 
-    def flush_streams(self, ex, final=False):
+    def flush_streams(self, ex: _shell.Command, final: bool = False) -> None:
         """Sends a running shell command's new output as stream events."""
         for name in ('stdout', 'stderr'):
             text = ex.out[name].take_events(final)
@@ -624,19 +525,19 @@ class Agent:
 
     # --- loop ------------------------------------------------------------------------
 
-    def _on_wake(self, fd):
+    def _on_wake(self, fd: int) -> None:
         try:
             while os.read(fd, 512):
                 pass
         except OSError:
             pass
 
-    def timers(self, now):
+    def timers(self, now: float) -> None:
         self.shells.timers(now)
         if self.restart_at is not None and now >= self.restart_at and self.kernel is None:
             self.start_kernel()
 
-    def next_timeout(self, now):
+    def next_timeout(self, now: float) -> float | None:
         when = []
         if self.restart_at is not None:
             when.append(self.restart_at)
@@ -647,7 +548,7 @@ class Agent:
             return None
         return max(0.0, min(when) - now)
 
-    def run(self):
+    def run(self) -> NoReturn:
         self.start_kernel()
         select = self.sel.select
         while True:
@@ -663,15 +564,15 @@ class Agent:
             self.timers(monotonic())
 
 
-def _start_net_relay():
-    # The allowlist proxy is a Unix socket bound into the box; programs speak TCP, so a relay thread bridges them.
+def _start_net_relay() -> None:
+    # The allowlist proxy is a Unix socket bound into the box; programs speak TCP, so the relay thread bridges them.
     try:
-        _netrelay.start_from_env(log)
+        _netrelay.start_from_env()
     except Exception as e:
-        log('network relay not started: %s' % e)
+        log(f'network relay not started: {e}')
 
 
-def main():
+def main() -> None:
     _apply_rlimits()
     _set_child_subreaper()
     _start_net_relay()

@@ -3,10 +3,16 @@
 # reloader the file asks for.
 import os
 import sys
+from typing import Any
 
 
-def _find_app(ns, classes, names=('app', 'application', 'api', 'server'), factories=('create_app', 'make_app')):
-    def ok(v):
+def _find_app(
+    ns: dict[str, Any],
+    classes: type | tuple[type, ...],
+    names: tuple[str, ...] = ('app', 'application', 'api', 'server'),
+    factories: tuple[str, ...] = ('create_app', 'make_app'),
+) -> Any:
+    def ok(v: object) -> bool:
         return isinstance(v, classes)
 
     for n in names:
@@ -24,14 +30,14 @@ def _find_app(ns, classes, names=('app', 'application', 'api', 'server'), factor
     return None
 
 
-def _resolve(target, ns):
+def _resolve(target: Any, ns: dict[str, Any]) -> Any:
     # uvicorn.run("module:attr") names an attribute; the module is the file being run.
     if isinstance(target, str) and ':' in target:
         return ns.get(target.rsplit(':', 1)[1])
     return target
 
 
-def _run_user_file(path):
+def _run_user_file(path: str) -> dict[str, Any]:
     """Runs the app file as __main__; an exception is printed with the launcher's own frames left out."""
     import runpy
     import traceback
@@ -48,13 +54,13 @@ def _run_user_file(path):
         sys.exit(1)
 
 
-def serve_main(kind, path):
+def serve_main(kind: str, path: str) -> None:
     port = int(os.environ['PORT'])
     path = os.path.abspath(path)
     # The launcher's own folder must not shadow user modules; the app's folder comes first, as for `python app.py`.
     sys.path[0] = os.path.dirname(path)
     sys.argv = [path]
-    calls = []
+    calls: list[Any] = []
     if kind == 'flask':
         import flask
 
@@ -68,7 +74,7 @@ def serve_main(kind, path):
             sys.exit(2)
         from werkzeug.serving import run_simple
 
-        print(' * serving Flask app %r on 127.0.0.1:%d' % (app.import_name, port), flush=True)
+        print(f' * serving Flask app {app.import_name!r} on 127.0.0.1:{port}', flush=True)
         run_simple('127.0.0.1', port, app, threaded=True, use_reloader=False, use_debugger=False)
         return
     import uvicorn
@@ -76,7 +82,7 @@ def serve_main(kind, path):
     real_run = uvicorn.run
     uvicorn.run = lambda target, *a, **kw: calls.append(target)
     ns = _run_user_file(path)
-    classes = []
+    classes: list[type] = []
     for mod, cls in (('fastapi', 'FastAPI'), ('starlette.applications', 'Starlette')):
         try:
             classes.append(getattr(__import__(mod, fromlist=[cls]), cls))

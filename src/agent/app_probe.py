@@ -10,8 +10,8 @@ import sys
 _APP_CLASSES = ('Flask', 'FastAPI', 'Starlette', 'Quart')
 
 
-def _imports(tree):
-    found = set()
+def _imports(tree: ast.AST) -> set[str]:
+    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name.split('.')[0] for a in node.names)
@@ -28,7 +28,7 @@ def _imports(tree):
     return found
 
 
-def _app_object(tree):
+def _app_object(tree: ast.Module) -> str | None:
     for node in tree.body:
         value = getattr(node, 'value', None)
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call):
@@ -45,7 +45,7 @@ def _app_object(tree):
     return None
 
 
-def _unguarded_run(tree):
+def _unguarded_run(tree: ast.Module) -> bool:
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             f = node.value.func
@@ -54,11 +54,11 @@ def _unguarded_run(tree):
     return False
 
 
-def _dist_tops(dist):
+def _dist_tops(dist: md.Distribution) -> set[str]:
     text = dist.read_text('top_level.txt')
     if text:
         return {line.strip() for line in text.splitlines() if line.strip()}
-    tops = set()
+    tops: set[str] = set()
     for f in dist.files or ():
         parts = f.parts
         if parts and not parts[0].endswith(('.dist-info', '.egg-info')) and parts[0] != '..':
@@ -66,7 +66,7 @@ def _dist_tops(dist):
     return tops
 
 
-def _local_module(m, dirs):
+def _local_module(m: str, dirs: list[str]) -> str | None:
     for d in dirs:
         f = os.path.join(d, m + '.py')
         if os.path.isfile(f):
@@ -76,13 +76,13 @@ def _local_module(m, dirs):
     return None
 
 
-def _imports_of_files(path, limit=200):
+def _imports_of_files(path: str, limit: int = 200) -> set[str]:
     files = [path] if os.path.isfile(path) else []
     if os.path.isdir(path):
         for root, subdirs, names in os.walk(path):
             subdirs[:] = [x for x in subdirs if x != '__pycache__']
             files.extend(os.path.join(root, n) for n in names if n.endswith('.py'))
-    found = set()
+    found: set[str] = set()
     for f in files[:limit]:
         try:
             with open(f, 'rb') as fh:
@@ -92,7 +92,7 @@ def _imports_of_files(path, limit=200):
     return found
 
 
-def probe_main():
+def probe_main() -> None:
     req = json.loads(sys.stdin.buffer.read().decode('utf-8', 'surrogatepass'))
     try:
         tree = ast.parse(req.get('code') or '')
@@ -103,14 +103,15 @@ def probe_main():
     sys.path.extend(d for d in dirs if os.path.isdir(d))  # packages installed into the workspace count as installed
     imports = _imports(tree)
     stdlib = set(sys.stdlib_module_names)
-    installed_here = set()
+    installed_here: set[str] = set()
     for d in dirs:
         for dist in md.distributions(path=[d]):
             installed_here |= _dist_tops(dist)
-    local = []
-    local_files = []
-    seen = set()
-    # A local module's own imports count too (numpy used only by helpers.py is still needed); bounded, in case of cycles.
+    local: list[str] = []
+    local_files: list[str] = []
+    seen: set[str] = set()
+    # A local module's own imports count too (numpy used only by helpers.py is still needed); bounded, in case of
+    # cycles.
     for _round in range(50):
         fresh = sorted(imports - stdlib - installed_here - seen)
         if not fresh:
@@ -126,7 +127,7 @@ def probe_main():
     pd = md.packages_distributions()
     dists = {m: sorted(set(pd.get(m, []))) for m in sorted(imports - stdlib - set(local))}
     names = {d for ds in dists.values() for d in ds} | set(req.get('extra_dists') or [])
-    versions = {}
+    versions: dict[str, str] = {}
     for n in sorted(names):
         try:
             versions[n] = md.version(n)
@@ -135,7 +136,7 @@ def probe_main():
     print(
         json.dumps(
             {
-                'python_version': '%d.%d.%d' % sys.version_info[:3],
+                'python_version': '{}.{}.{}'.format(*sys.version_info[:3]),
                 'imports': sorted(imports),
                 'stdlib': sorted(imports & stdlib),
                 'local': local,

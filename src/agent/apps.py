@@ -1,5 +1,5 @@
 # Web apps for agent.py (ops app_start, app_stop, app_probe): managed app processes that survive execute timeouts,
-# each app's loopback port relayed to a Unix socket the server connects to (app_relay.py), app output streamed as log
+# each app's loopback port relayed to a Unix socket the server connects to (relay.py), app output streamed as log
 # events, and the import probe for exports run as a child (app_probe.py); apps start through app_launch.py.
 # It must never open a port outside the box's own loopback, never signal the kernel, and never emit from a thread.
 import codecs
@@ -13,8 +13,14 @@ import subprocess
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
-from app_relay import Relay
+import relay
+from agent_log import log
+from fdread import drain
+
+if TYPE_CHECKING:
+    from agent import Agent
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPS = ('app_start', 'app_stop', 'app_probe')
@@ -26,14 +32,7 @@ STOP_GRACE_S = 3.0
 PROBE_OUT_LIMIT = 8 << 20
 
 
-def _log(msg):
-    try:
-        os.write(2, ('sandbox-agent: apps: %s\n' % msg).encode('utf-8', 'replace'))
-    except OSError:
-        pass
-
-
-def _free_port():
+def _free_port() -> int:
     # The kernel picks a free port; the short window before the app binds it is the price of letting the app bind.
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -44,15 +43,17 @@ def _free_port():
 
 
 class App:
-    def __init__(self, rid, app_id, proc, port, relay, log_fd):
+    def __init__(
+        self, rid: Any, app_id: str, proc: 'subprocess.Popen[bytes]', port: int, app_relay: relay.Relay, log_fd: int
+    ) -> None:
         self.rid = rid
         self.app_id = app_id
         self.proc = proc
         self.pid = proc.pid
         self.port = port
-        self.relay = relay
-        self.log_fd = log_fd
-        self.status = None
+        self.relay = app_relay
+        self.log_fd: int | None = log_fd
+        self.status: int | None = None
         self.stopping = False
         self.decoder = codecs.getincrementaldecoder('utf-8')('replace')
         self.tokens = float(LOG_RATE)
@@ -61,7 +62,8 @@ class App:
 
 
 class Probe:
-    def __init__(self, rid, proc):
+    def __init__(self, rid: Any, proc: 'subprocess.Popen[bytes]') -> None:
+        assert proc.stdout is not None
         self.rid = rid
         self.proc = proc
         self.pid = proc.pid
@@ -73,16 +75,16 @@ class Probe:
 class AppManager:
     """Owned by the agent; every method runs on the agent's main thread."""
 
-    def __init__(self, agent):
+    def __init__(self, agent: 'Agent') -> None:
         self.agent = agent
-        self.apps = {}
-        self.probes = {}
+        self.apps: dict[str, App] = {}
+        self.probes: dict[int, Probe] = {}
         self.closed = False
         self.socket_dir = os.environ.get('SANDBOX_SOCKET_DIR') or os.path.join(agent.workspace, '.sandbox', 'sockets')
 
     # --- requests ------------------------------------------------------------------
 
-    def handle(self, req):
+    def handle(self, req: dict[str, Any]) -> None:
         rid = req.get('id')
         op = req.get('op')
         try:
@@ -93,13 +95,13 @@ class AppManager:
             else:
                 self.probe(rid, req)
         except Exception as e:  # a bad request must never take the agent down
-            _log('%s failed: %r' % (op, e))
-            self._error(rid, 'internal', '%s failed: %s' % (op, e))
+            log(f'apps: {op} failed: {e!r}')
+            self._error(rid, 'internal', f'{op} failed: {e}')
 
-    def _error(self, rid, code, message):
+    def _error(self, rid: Any, code: str, message: str) -> None:
         self.agent.final_simple(rid, 'error', error={'code': code, 'message': message})
 
-    def start(self, rid, req):
+    def start(self, rid: Any, req: dict[str, Any]) -> None:
         app_id = req.get('app_id')
         argv = req.get('argv')
         cwd = req.get('cwd') or '.'
@@ -113,11 +115,12 @@ class AppManager:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra_env.items()):
             return self._error(rid, 'bad_request', 'env values must be strings')
         if self.closed or app_id in self.apps:
-            return self._error(rid, 'bad_request', 'app %s is already running' % app_id)
+            return self._error(rid, 'bad_request', f'app {app_id} is already running')
         port = _free_port()
-        tokens = {'{port}': str(port), '{python}': sys.executable, '{agent_dir}': HERE, '{workspace}': self.agent.workspace}
+        tokens = {'{port}': str(port), '{python}': sys.executable, '{agent_dir}': HERE}
+        tokens['{workspace}'] = self.agent.workspace
 
-        def fill(s):
+        def fill(s: str) -> str:
             for k, v in tokens.items():
                 s = s.replace(k, v)
             return s
@@ -131,9 +134,9 @@ class AppManager:
         path = os.path.join(self.socket_dir, app_id + '.sock')
         try:
             os.makedirs(self.socket_dir, exist_ok=True)
-            relay = Relay(path, port)
+            app_relay = relay.unix_to_tcp(path, port)
         except OSError as e:
-            return self._error(rid, 'internal', 'cannot create the relay socket %s: %s' % (path, e))
+            return self._error(rid, 'internal', f'cannot create the relay socket {path}: {e}')
         r, w = os.pipe()
         try:
             proc = subprocess.Popen(
@@ -148,19 +151,20 @@ class AppManager:
         except OSError as e:
             os.close(r)
             os.close(w)
-            relay.close()
-            return self._error(rid, 'runtime_error', 'cannot start %s: %s' % (argv[0], e))
+            app_relay.close()
+            return self._error(rid, 'runtime_error', f'cannot start {argv[0]}: {e}')
         os.close(w)
         os.set_blocking(r, False)
-        app = App(rid, app_id, proc, port, relay, r)
+        app = App(rid, app_id, proc, port, app_relay, r)
         self.apps[app_id] = app
         self.agent.sel.register(r, selectors.EVENT_READ, lambda _fd, a=app: self._on_log(a))
-        self.agent.emit({'type': 'app_started', 'id': rid, 'app_id': app_id, 'pid': proc.pid, 'port': port, 'socket': path})
+        started = {'type': 'app_started', 'id': rid, 'app_id': app_id, 'pid': proc.pid, 'port': port, 'socket': path}
+        self.agent.emit(started)
 
-    def stop(self, rid, req):
+    def stop(self, rid: Any, req: dict[str, Any]) -> None:
         app = self.apps.get(req.get('app_id'))
         if app is None:
-            return self._error(rid, 'not_found', 'no running app %r' % (req.get('app_id'),))
+            return self._error(rid, 'not_found', 'no running app {!r}'.format(req.get('app_id')))
         app.stopping = True
         _killpg(app.pid, signal.SIGTERM)
         t = threading.Timer(STOP_GRACE_S, self._force_stop, args=(app,))
@@ -168,11 +172,11 @@ class AppManager:
         t.start()
         self.agent.final_simple(rid, 'ok')
 
-    def _force_stop(self, app):
+    def _force_stop(self, app: App) -> None:
         if app.status is None:
             _killpg(app.pid, signal.SIGKILL)
 
-    def probe(self, rid, req):
+    def probe(self, rid: Any, req: dict[str, Any]) -> None:
         payload = json.dumps(
             {
                 'code': req.get('code') if isinstance(req.get('code'), str) else '',
@@ -191,6 +195,7 @@ class AppManager:
         p = Probe(rid, proc)
         self.probes[p.pid] = p
         try:
+            assert proc.stdin is not None
             proc.stdin.write(payload)  # the probe reads all of it before anything else
             proc.stdin.close()
         except OSError:
@@ -200,21 +205,11 @@ class AppManager:
 
     # --- app output and exit -----------------------------------------------------------
 
-    def _on_log(self, app, budget=LOG_CHUNK):
-        while budget > 0 and app.log_fd is not None:
-            try:
-                data = os.read(app.log_fd, LOG_CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b''
-            if not data:
-                self._close_log(app)
-                return
-            budget -= len(data)
-            self._send_log(app, data)
+    def _on_log(self, app: App, budget: int = LOG_CHUNK) -> None:
+        if app.log_fd is not None and drain(app.log_fd, lambda data: self._send_log(app, data), budget):
+            self._close_log(app)
 
-    def _send_log(self, app, data):
+    def _send_log(self, app: App, data: bytes) -> None:
         now = time.monotonic()
         app.tokens = min(float(LOG_RATE), app.tokens + (now - app.t_last) * LOG_RATE)
         app.t_last = now
@@ -225,12 +220,12 @@ class AppManager:
         app.tokens -= len(data)
         text = app.decoder.decode(data)
         if app.dropped and text:
-            text = '[%d bytes of log dropped]\n%s' % (app.dropped, text)
+            text = f'[{app.dropped} bytes of log dropped]\n{text}'
             app.dropped = 0
         if text:
             self.agent.emit({'type': 'app_log', 'id': app.rid, 'app_id': app.app_id, 'text': text})
 
-    def _close_log(self, app):
+    def _close_log(self, app: App) -> None:
         if app.log_fd is None:
             return
         try:
@@ -243,7 +238,7 @@ class AppManager:
             pass
         app.log_fd = None
 
-    def reaped(self, pid, status):
+    def reaped(self, pid: int, status: int) -> bool:
         """Called by the agent's reaper for every child it does not know; True when it was one of ours."""
         for app in list(self.apps.values()):
             if app.pid == pid:
@@ -257,7 +252,7 @@ class AppManager:
             return True
         return False
 
-    def _finish(self, app):
+    def _finish(self, app: App) -> None:
         self._on_log(app, budget=DRAIN_LIMIT)
         _killpg(app.pid, signal.SIGKILL)  # what the app started (workers, reloaders) goes with it
         self._close_log(app)
@@ -266,7 +261,7 @@ class AppManager:
         tail = app.decoder.decode(b'', True)
         if tail:
             self.agent.emit({'type': 'app_log', 'id': app.rid, 'app_id': app.app_id, 'text': tail})
-        code = os.waitstatus_to_exitcode(app.status)
+        code = os.waitstatus_to_exitcode(app.status or 0)
         self.agent.final_simple(
             app.rid,
             'ok' if code == 0 or app.stopping else 'error',
@@ -275,28 +270,22 @@ class AppManager:
             stopped=app.stopping,
         )
 
-    def _on_probe(self, p):
-        while True:
-            try:
-                data = os.read(p.fd, LOG_CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b''
-            if data and len(p.out) < PROBE_OUT_LIMIT:
+    def _on_probe(self, p: Probe) -> None:
+        def keep(data: bytes) -> None:
+            if len(p.out) < PROBE_OUT_LIMIT:
                 p.out += data
-                continue
-            if data:
-                continue
-            try:
-                self.agent.sel.unregister(p.fd)
-            except (KeyError, ValueError):
-                pass
-            p.proc.stdout.close()
-            self._answer_probe(p)
-            return
 
-    def _answer_probe(self, p):
+        if not drain(p.fd, keep):
+            return
+        try:
+            self.agent.sel.unregister(p.fd)
+        except (KeyError, ValueError):
+            pass
+        if p.proc.stdout is not None:
+            p.proc.stdout.close()
+        self._answer_probe(p)
+
+    def _answer_probe(self, p: Probe) -> None:
         if p.answered:
             return
         p.answered = True
@@ -308,7 +297,7 @@ class AppManager:
 
     # --- the agent's sweeps and shutdown ---------------------------------------------------
 
-    def spared_roots(self):
+    def spared_roots(self) -> set[int]:
         """Pids an execute timeout must spare, with their process groups, sessions and descendants: running apps."""
         if self.closed:
             return set()
@@ -316,7 +305,7 @@ class AppManager:
         roots.update(self.probes)
         return roots
 
-    def close(self):
+    def close(self) -> None:
         self.closed = True
         for app in list(self.apps.values()):
             _killpg(app.pid, signal.SIGKILL)
@@ -327,7 +316,7 @@ class AppManager:
         self.probes.clear()
 
 
-def _killpg(pid, sig):
+def _killpg(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except OSError:

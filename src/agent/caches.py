@@ -9,6 +9,7 @@ import re
 import shutil
 import sys
 import time
+from typing import Any
 
 # Folders whose bytecode is not the user's cache: installed packages (rebuilding it slows every import), the agent's
 # own state, version control.
@@ -16,7 +17,7 @@ SKIP_DIRS = frozenset(('.venv', 'venv', '.sandbox', '.git', 'node_modules', 'sit
 CELL_PREFIX = '<cell-'
 
 
-def _rss_bytes():
+def _rss_bytes() -> int | None:
     try:
         with open('/proc/self/statm') as f:
             return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
@@ -24,8 +25,8 @@ def _rss_bytes():
         return None
 
 
-def _linecache():
-    keep = {}
+def _linecache() -> dict[str, Any]:
+    keep: dict[str, Any] = {}
     dropped = 0
     size = 0
     for key, entry in list(linecache.cache.items()):
@@ -42,20 +43,20 @@ def _linecache():
     return {'name': 'linecache (source lines of library files)', 'items': dropped, 'bytes': size}
 
 
-def _regex():
+def _regex() -> dict[str, Any]:
     cache = getattr(re, '_cache', None)
     n = len(cache) if isinstance(cache, dict) else 0
     re.purge()
     return {'name': 're compiled-pattern cache', 'items': n, 'bytes': None}
 
 
-def _import_caches():
+def _import_caches() -> dict[str, Any]:
     n = len(sys.path_importer_cache)
     importlib.invalidate_caches()
     return {'name': 'import finder caches (importlib.invalidate_caches)', 'items': n, 'bytes': None}
 
 
-def _figures():
+def _figures() -> dict[str, Any]:
     plt = sys.modules.get('matplotlib.pyplot')
     if plt is None:
         return {'name': 'matplotlib figures', 'items': 0, 'bytes': None}
@@ -64,13 +65,13 @@ def _figures():
     return {'name': 'matplotlib figures', 'items': n, 'bytes': None}
 
 
-def _last_result(ns):
+def _last_result(ns: dict[str, Any]) -> dict[str, Any]:
     had = '_' in ns
     ns.pop('_', None)
     return {'name': "last result reference '_'", 'items': 1 if had else 0, 'bytes': None}
 
 
-def _pycache(workspace):
+def _pycache(workspace: str) -> dict[str, Any]:
     dirs = 0
     size = 0
     for root, subdirs, _files in os.walk(workspace):
@@ -94,7 +95,7 @@ def _pycache(workspace):
     return {'name': '__pycache__ folders in the workspace', 'items': dirs, 'bytes': size}
 
 
-def clear(ns, workspace, important_only):
+def clear(ns: dict[str, Any], workspace: str, important_only: bool) -> dict[str, Any]:
     """Returns the report the agent relays as the request's final message."""
     t0 = time.perf_counter()
     rss0 = _rss_bytes()

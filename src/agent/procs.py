@@ -1,10 +1,14 @@
-# The process table as the agent and its helpers read it from /proc; standard library only, reads nothing else.
+# The process table as the agent and its helpers read it from /proc, and the walks over it; standard library only.
 import os
+from collections.abc import Iterable
+
+# pid -> (state, ppid, process group, session)
+Table = dict[int, tuple[bytes, int, int, int]]
 
 
-def proc_table():
-    """pid -> (state, ppid, pgrp, session) for every visible process."""
-    table = {}
+def proc_table() -> Table:
+    """Every visible process."""
+    table: Table = {}
     try:
         names = os.listdir('/proc')
     except OSError:
@@ -13,7 +17,7 @@ def proc_table():
         if not name.isdigit():
             continue
         try:
-            with open('/proc/%s/stat' % name, 'rb') as f:
+            with open(f'/proc/{name}/stat', 'rb') as f:
                 data = f.read()
         except OSError:
             continue
@@ -25,21 +29,32 @@ def proc_table():
     return table
 
 
-def groups_and_descendants(table, roots):
+def members(table: Table, leaders: Iterable[int]) -> set[int]:
+    """Every pid in the process groups or sessions the leaders lead."""
+    leaders = set(leaders)
+    return {pid for pid, (_s, _pp, pgrp, sid) in table.items() if pgrp in leaders or sid in leaders}
+
+
+def descendants(table: Table, roots: Iterable[int], exclude: Iterable[int] = ()) -> set[int]:
+    """Every pid below roots in the parent links of table, skipping (and not descending into) exclude."""
+    exclude = set(exclude)
+    children: dict[int, list[int]] = {}
+    for pid, (_state, ppid, _pgrp, _sid) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found: set[int] = set()
+    todo = list(roots)
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            if c not in exclude and c not in found:
+                found.add(c)
+                todo.append(c)
+    return found
+
+
+def groups_and_descendants(table: Table, roots: Iterable[int]) -> set[int]:
     """Every pid in the process groups or sessions that roots lead, the roots themselves, and their descendants."""
     roots = set(roots)
     if not roots:
         return set()
-    keep = {pid for pid in roots if pid in table}
-    children = {}
-    for pid, (_state, ppid, pgrp, sid) in table.items():
-        if pgrp in roots or sid in roots:
-            keep.add(pid)
-        children.setdefault(ppid, []).append(pid)
-    todo = list(keep)
-    while todo:
-        for c in children.get(todo.pop(), ()):
-            if c not in keep:
-                keep.add(c)
-                todo.append(c)
-    return keep
+    keep = {pid for pid in roots if pid in table} | members(table, roots)
+    return keep | descendants(table, keep)

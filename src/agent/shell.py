@@ -1,13 +1,23 @@
 # Shell commands for agent.py (op "shell"): /bin/sh -c in its own session and process group, output capped like a
 # cell's, killed by process group on timeout. It must never signal the agent, the kernel or another command's processes.
 import os
+import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Iterable
+from io import BufferedReader
+from typing import TYPE_CHECKING, Any
 
 import procs
+from capture import Capture, save_limit
+from fdread import drain
 
-READ_CHUNK = 1 << 16
+if TYPE_CHECKING:
+    from agent import Agent
+
+READ_BUDGET = 1 << 20  # bytes read from one stream per wake-up, so other streams and requests get their turn
+DRAIN_LIMIT = 4 << 20  # bytes read after the shell exited, before its final is sent
 BATCH_S = 0.1
 DEFAULT_CAP = 32768
 DEFAULT_GRACE_S = 2.0
@@ -17,55 +27,63 @@ MAX_LINGERING = 64
 MAX_REMEMBERED_SESSIONS = 256
 
 
-def _proc_groups():
-    """pid -> (pgrp, session) for every live process."""
-    return {pid: (pgrp, sid) for pid, (state, _ppid, pgrp, sid) in procs.proc_table().items() if state != b'Z'}
-
-
-def _signal_sessions(leaders, sig, spare=()):
+def _signal_sessions(leaders: Iterable[int], sig: int, spare: Iterable[int] = ()) -> None:
     """Signal every process in the process groups or sessions the given command shells lead."""
+    leaders = set(leaders)
     for leader in leaders:
         try:
             os.killpg(leader, sig)
         except OSError:
             pass
-    for pid, (pgrp, sid) in _proc_groups().items():
-        if (pgrp in leaders or sid in leaders) and pid not in spare:
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
+    table = procs.proc_table()
+    live = {pid: v for pid, v in table.items() if v[0] != b'Z'}
+    for pid in procs.members(live, leaders) - set(spare):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
 
 
 class Command:
-    def __init__(self, req, proc, captures, now, deadline, grace_s):
+    def __init__(
+        self,
+        req: dict[str, Any],
+        proc: 'subprocess.Popen[bytes]',
+        captures: dict[str, Capture],
+        now: float,
+        deadline: float | None,
+        grace_s: float,
+    ) -> None:
         self.id = req.get('id')
         self.proc = proc
         self.pid = proc.pid
         self.out = captures
-        self.fds = {proc.stdout.fileno(): ('stdout', proc.stdout), proc.stderr.fileno(): ('stderr', proc.stderr)}
+        assert proc.stdout is not None and proc.stderr is not None
+        self.fds: dict[int, tuple[str, BufferedReader]] = {
+            proc.stdout.fileno(): ('stdout', proc.stdout),  # type: ignore[dict-item]
+            proc.stderr.fileno(): ('stderr', proc.stderr),  # type: ignore[dict-item]
+        }
         self.t0 = now
         self.deadline = deadline
         self.grace_s = grace_s
-        self.kill_at = None
-        self.reason = None  # 'timeout' or 'interrupted' once it is being stopped
-        self.status = None  # wait status once reaped
-        self.flush_at = None
+        self.kill_at: float | None = None
+        self.reason: str | None = None  # 'timeout' or 'interrupted' once it is being stopped
+        self.status: int | None = None  # wait status once reaped
+        self.flush_at: float | None = None
         self.last_flush = now
 
 
 class Shells:
-    def __init__(self, agent, capture_cls):
+    def __init__(self, agent: 'Agent') -> None:
         self.agent = agent
-        self.capture_cls = capture_cls
-        self.running = {}  # request id -> Command
-        self.by_pid = {}
-        self.lingering = []  # (fd, file) of finished commands still held open by their background processes
-        self.sessions = []  # session ids of every command started, to end their leftovers at shutdown
+        self.running: dict[Any, Command] = {}  # request id -> Command
+        self.by_pid: dict[int, Command] = {}
+        self.lingering: list[tuple[int, BufferedReader]] = []  # finished commands' pipes their background jobs hold
+        self.sessions: list[int] = []  # session ids of every command started, to end their leftovers at shutdown
 
     # --- requests -----------------------------------------------------------------
 
-    def start(self, req):
+    def start(self, req: dict[str, Any]) -> None:
         agent = self.agent
         rid = req.get('id')
         command = req.get('command')
@@ -79,7 +97,8 @@ class Shells:
         cap = req.get('output_cap')
         cap = int(cap) if isinstance(cap, (int, float)) and cap >= 0 else DEFAULT_CAP
         label = 'shell-' + (''.join(c for c in str(rid) if c.isalnum())[:12] or 'x')
-        captures = {n: self.capture_cls(n, cap, label, agent.workspace) for n in ('stdout', 'stderr')}
+        limit = save_limit()
+        captures = {n: Capture(n, cap, label, agent.workspace, limit) for n in ('stdout', 'stderr')}
         env = dict(os.environ)
         env['PWD'] = cwd
         now = time.monotonic()
@@ -95,7 +114,7 @@ class Shells:
                 close_fds=True,
             )
         except OSError as e:
-            agent.final_simple(rid, 'error', error={'code': 'spawn_failed', 'message': 'cannot start /bin/sh: %s' % e})
+            agent.final_simple(rid, 'error', error={'code': 'spawn_failed', 'message': f'cannot start /bin/sh: {e}'})
             return
         timeout_ms = req.get('timeout_ms')
         deadline = now + timeout_ms / 1000.0 if isinstance(timeout_ms, (int, float)) and timeout_ms > 0 else None
@@ -108,9 +127,9 @@ class Shells:
         del self.sessions[:-MAX_REMEMBERED_SESSIONS]
         for fd in cmd.fds:
             os.set_blocking(fd, False)
-            agent.sel.register(fd, 1, lambda fd, cmd=cmd: self._read(cmd, fd))  # 1 = EVENT_READ
+            agent.sel.register(fd, selectors.EVENT_READ, lambda fd, cmd=cmd: self._read(cmd, fd))
 
-    def _cwd(self, rel):
+    def _cwd(self, rel: object) -> str | None:
         root = self.agent.workspace
         if rel in (None, '', '.'):
             return root
@@ -122,7 +141,7 @@ class Shells:
             return None
         return real
 
-    def interrupt(self, target):
+    def interrupt(self, target: object) -> bool:
         cmd = self.running.get(target)
         if cmd is None:
             return False
@@ -131,26 +150,17 @@ class Shells:
 
     # --- output --------------------------------------------------------------------
 
-    def _read(self, cmd, fd):
+    def _read(self, cmd: Command, fd: int, budget: int = READ_BUDGET) -> None:
         entry = cmd.fds.get(fd)
         if entry is None:
             return
         cap = cmd.out[entry[0]]
-        while True:
-            try:
-                data = os.read(fd, READ_CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b''
-            if not data:
-                self._close_fd(cmd, fd)
-                return
-            cap.feed(data)
-            if cap.pending and cmd.flush_at is None:
-                cmd.flush_at = max(time.monotonic(), cmd.last_flush + BATCH_S)
+        if drain(fd, cap.feed, budget):
+            self._close_fd(cmd, fd)
+        if cap.pending and cmd.flush_at is None:
+            cmd.flush_at = max(time.monotonic(), cmd.last_flush + BATCH_S)
 
-    def _close_fd(self, cmd, fd):
+    def _close_fd(self, cmd: Command, fd: int) -> None:
         try:
             self.agent.sel.unregister(fd)
         except (KeyError, ValueError):
@@ -159,23 +169,17 @@ class Shells:
         if entry is not None:
             entry[1].close()
 
-    def _linger(self, fd, f):
-        def drop(fd):
-            try:
-                data = os.read(fd, READ_CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b''
-            if not data:
+    def _linger(self, fd: int, f: BufferedReader) -> None:
+        def drop(fd: int) -> None:
+            if drain(fd, None, READ_BUDGET):
                 self._unlinger(fd)
 
-        self.agent.sel.register(fd, 1, drop)
+        self.agent.sel.register(fd, selectors.EVENT_READ, drop)
         self.lingering.append((fd, f))
         while len(self.lingering) > MAX_LINGERING:
             self._unlinger(self.lingering[0][0])
 
-    def _unlinger(self, fd):
+    def _unlinger(self, fd: int) -> None:
         for i, (lfd, f) in enumerate(self.lingering):
             if lfd == fd:
                 try:
@@ -188,7 +192,7 @@ class Shells:
 
     # --- ending --------------------------------------------------------------------
 
-    def reaped(self, pid, status):
+    def reaped(self, pid: int, status: int) -> bool:
         cmd = self.by_pid.get(pid)
         if cmd is None:
             return False
@@ -199,9 +203,9 @@ class Shells:
         self._finish(cmd)
         return True
 
-    def _finish(self, cmd):
+    def _finish(self, cmd: Command) -> None:
         for fd in list(cmd.fds):
-            self._read(cmd, fd)
+            self._read(cmd, fd, DRAIN_LIMIT)
         for fd in list(cmd.fds):
             # Still open: a background process holds it. Keep reading (and dropping) so it never blocks.
             self.agent.sel.unregister(fd)
@@ -210,7 +214,7 @@ class Shells:
         self.agent.flush_streams(cmd, final=True)
         del self.running[cmd.id]
         del self.by_pid[cmd.pid]
-        code = os.waitstatus_to_exitcode(cmd.status)
+        code = os.waitstatus_to_exitcode(cmd.status or 0)
         self.agent.emit(
             {
                 'type': 'final',
@@ -224,7 +228,7 @@ class Shells:
             }
         )
 
-    def _stop(self, cmd, reason, now):
+    def _stop(self, cmd: Command, reason: str, now: float) -> None:
         if cmd.reason is not None:
             return
         cmd.reason = reason
@@ -232,7 +236,7 @@ class Shells:
         _signal_sessions((cmd.pid,), signal.SIGTERM)
         cmd.kill_at = now + min(cmd.grace_s, DEFAULT_GRACE_S)
 
-    def timers(self, now):
+    def timers(self, now: float) -> None:
         for cmd in list(self.running.values()):
             if cmd.deadline is not None and cmd.reason is None and now >= cmd.deadline:
                 self._stop(cmd, 'timeout', now)
@@ -242,7 +246,7 @@ class Shells:
             if cmd.flush_at is not None and now >= cmd.flush_at and cmd.id in self.running:
                 self.agent.flush_streams(cmd)
 
-    def next_deadline(self):
+    def next_deadline(self) -> float | None:
         when = []
         for cmd in self.running.values():
             for t in (cmd.deadline if cmd.reason is None else None, cmd.kill_at, cmd.flush_at):
@@ -250,7 +254,7 @@ class Shells:
                     when.append(t)
         return min(when) if when else None
 
-    def spared_roots(self, table):
+    def spared_roots(self, table: procs.Table) -> set[int]:
         """Session ids a cell's timeout sweep must spare: whatever shell commands started, running or in the background.
 
         Sessions with no process left in table are forgotten, so a later process cannot inherit a spared id."""
@@ -261,8 +265,11 @@ class Shells:
         self.sessions = [s for s in self.sessions if s in live]
         return set(self.sessions)
 
-    def kill_all(self):
+    def kill_all(self) -> None:
         """At agent shutdown: end every command and whatever the finished ones left running."""
+        for cmd in self.running.values():
+            for c in cmd.out.values():
+                c.discard()
         if self.sessions:
             _signal_sessions(set(self.sessions), signal.SIGKILL, spare={os.getpid()})
         for fd, _f in list(self.lingering):

@@ -1,8 +1,9 @@
 // One output stream of one kernel request, as the server reads it: head and tail kept, events capped, and all of it
-// streamed to a workspace file once it outgrows the cap.
+// streamed to a workspace file once it outgrows the cap, by the rules shell commands follow too (output_rules.json).
 import { join } from 'node:path';
-import { AtomicFileWriter } from '../artifacts/file-io.js';
+import { AtomicFileWriter } from '../workspace/file-io.js';
 import type { StreamCapture } from './protocol.js';
+import rules from '../agent/output_rules.json' with { type: 'json' };
 
 /** Where a stream past its cap is saved, and how much of it at most (the box's file-size limit). */
 export interface SaveTarget {
@@ -21,9 +22,14 @@ function decodeFrom(tail: Buffer): string {
   return tail.subarray(i).toString('utf8');
 }
 
+/** A rule's text with its {name} fields filled in. */
+function fill(template: string, fields: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (all, name: string) => String(fields[name] ?? all));
+}
+
 function reason(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown } | null;
-  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') return 'no space left on the disk';
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') return rules.no_space;
   return typeof e?.message === 'string' ? e.message : String(err);
 }
 
@@ -63,7 +69,7 @@ export class OutputCapture {
   }
 
   get rel(): string {
-    return `.sandbox/outputs/${this.save.label}.${this.name}.txt`;
+    return `${rules.outputs_dir}/${fill(rules.saved_name, { label: this.save.label, stream: this.name })}`;
   }
 
   feed(data: Buffer): void {
@@ -72,7 +78,7 @@ export class OutputCapture {
       this.toFile(data);
       this.tail.push(data);
       this.tailBytes += data.length;
-      if (this.tailBytes > 2 * this.tailN + 65536) this.trimTail();
+      if (this.tailBytes > 2 * this.tailN + rules.tail_slack_bytes) this.trimTail();
     } else {
       this.chunks.push(data);
       if (this.total > this.cap) this.spill();
@@ -94,7 +100,7 @@ export class OutputCapture {
     this.writer = AtomicFileWriter.open(join(this.save.workspace, this.rel), this.save.workspace).catch(
       (err: unknown) => {
         // The box made the folder unusable, or the disk is full: the capped text is all there is.
-        this.shortfall ??= `the whole output could not be saved (${reason(err)})`;
+        this.shortfall ??= fill(rules.note_not_saved, { reason: reason(err) });
         return null;
       },
     );
@@ -104,7 +110,11 @@ export class OutputCapture {
   private toFile(data: Buffer): void {
     const room = this.save.limitBytes - this.saved;
     if (room < data.length && !this.writeFailed) {
-      this.shortfall ??= `${this.rel} holds the first ${this.save.limitBytes} bytes of ${this.name}: the box's file-size limit`;
+      this.shortfall ??= fill(rules.note_size_limit, {
+        path: this.rel,
+        limit: this.save.limitBytes,
+        stream: this.name,
+      });
     }
     if (room <= 0 || this.writeFailed) return;
     const piece = data.length <= room ? data : data.subarray(0, room);
@@ -120,7 +130,11 @@ export class OutputCapture {
         if (w && !this.writeFailed) await w.write(piece);
       } catch (err) {
         this.writeFailed = true; // a full disk: the file keeps what fitted
-        this.shortfall ??= `${this.rel} holds only the start of ${this.name} (${reason(err)})`;
+        this.shortfall ??= fill(rules.note_write_failed, {
+          path: this.rel,
+          stream: this.name,
+          reason: reason(err),
+        });
       }
       this.queued -= piece.length;
       if (this.paused && this.queued < RESUME_AT) {
@@ -159,7 +173,7 @@ export class OutputCapture {
     const tail = this.tailN ? tailAll.subarray(Math.max(0, tailAll.length - this.tailN)) : Buffer.alloc(0);
     const headText = new TextDecoder('utf-8').decode(this.head, { stream: true });
     const omitted = this.total - this.head.length - tail.length;
-    const text = `${headText}\n…[${omitted} bytes omitted]…\n${decodeFrom(tail)}`;
+    const text = headText + fill(rules.omitted_marker, { omitted }) + decodeFrom(tail);
     await this.writes;
     const w = await this.writer;
     let savedPath: string | null = null;
@@ -174,9 +188,9 @@ export class OutputCapture {
     return { text, truncated: true, bytes: this.total, saved_path: savedPath, save_note: this.shortfall };
   }
 
-  /** The request ended without a result (the box died): the temp file goes. */
-  discard(): void {
+  /** The request ended without a result (the box died): the temp file goes; resolves once it is gone. */
+  discard(): Promise<void> {
     this.writeFailed = true;
-    void this.writes.then(async () => (await this.writer)?.abort());
+    return this.writes.then(async () => (await this.writer)?.abort());
   }
 }

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { KernelLane, KernelRestartedError, type KernelExit } from '../../src/sandbox/kernel-lane.js';
-import type { AgentFinal } from '../../src/sandbox/protocol.js';
+import { KernelLane, KernelRestartedError } from '../../src/sandbox/kernel-lane.js';
+import type { AgentFinal, KernelExit } from '../../src/sandbox/protocol.js';
 
 export const AGENT_PY = fileURLToPath(new URL('../../src/agent/agent.py', import.meta.url));
 export const PYTHON = '/usr/bin/python3';
@@ -89,6 +89,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Headless matplotlib: MPLBACKEND=Agg and a throwaway MPLCONFIGDIR (font cache) that close() removes. */
   matplotlib?: boolean;
+  /** What a saved long output may hold (the box's file-size limit; the agent gets SANDBOX_RLIMIT_FSIZE). */
+  saveLimitBytes?: number;
 }
 
 interface Waiter {
@@ -113,6 +115,7 @@ export class AgentClient {
     workspace: string,
     /** Temporary directories removed by close(), the workspace first. */
     private readonly ownedDirs: string[],
+    saveLimitBytes = 1 << 30,
   ) {
     this.workspace = workspace;
     this.lane = new KernelLane(
@@ -129,7 +132,7 @@ export class AgentClient {
         },
       },
       workspace,
-      1 << 30,
+      saveLimitBytes,
     );
     this.exited = new Promise((resolve) => {
       proc.on('exit', (code) => {
@@ -147,6 +150,7 @@ export class AgentClient {
     const workspace = mkdtempSync(join(tmpdir(), 'agent-test-'));
     const ownedDirs = [workspace];
     const env: Record<string, string> = {};
+    if (options.saveLimitBytes !== undefined) env.SANDBOX_RLIMIT_FSIZE = String(options.saveLimitBytes);
     if (options.matplotlib) {
       const mplDir = mkdtempSync(join(tmpdir(), 'agent-mpl-'));
       ownedDirs.push(mplDir);
@@ -158,7 +162,7 @@ export class AgentClient {
       env: { ...process.env, SANDBOX_WORKSPACE: workspace, ...env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe', 'ignore', 'pipe', 'pipe', 'pipe'],
     });
-    const client = new AgentClient(proc, workspace, ownedDirs);
+    const client = new AgentClient(proc, workspace, ownedDirs, options.saveLimitBytes);
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (s: string) => {
       client.stderr += s;
@@ -212,10 +216,14 @@ export class AgentClient {
     this.proc.stdin!.write(JSON.stringify(obj) + '\n');
   }
 
-  request(op: string, fields: Record<string, unknown> = {}): { id: string; reply: Promise<Reply> } {
+  request(
+    op: string,
+    fields: Record<string, unknown> = {},
+    onEvent?: (ev: AgentEvent) => void,
+  ): { id: string; reply: Promise<Reply> } {
     const id = `r${this.nextId++}`;
     if (op === 'execute' || op === 'info' || op === 'clear_cache')
-      return { id, reply: this.laneRequest(id, op, fields) };
+      return { id, reply: this.laneRequest(id, op, fields, onEvent) };
     const reply = new Promise<Reply>((resolve, reject) => {
       this.waiters.set(id, { events: [], resolve, reject });
     });
@@ -224,12 +232,20 @@ export class AgentClient {
   }
 
   /** What Box does for these: the kernel answers on the lane; info adds the agent's own facts. */
-  private async laneRequest(id: string, op: string, fields: Record<string, unknown>): Promise<Reply> {
+  private async laneRequest(
+    id: string,
+    op: string,
+    fields: Record<string, unknown>,
+    onEvent?: (ev: AgentEvent) => void,
+  ): Promise<Reply> {
     if (op === 'execute') {
       const events: AgentEvent[] = [];
       const final = await this.lane.execute(
         { id, ...(fields as Omit<Parameters<KernelLane['execute']>[0], 'id'>) },
-        (ev) => events.push(ev as AgentEvent),
+        (ev) => {
+          events.push(ev as AgentEvent);
+          onEvent?.(ev as AgentEvent);
+        },
       );
       return { final: final as unknown as FinalMessage, events };
     }
@@ -264,19 +280,25 @@ export class AgentClient {
     return { final: { type: 'final', id, status: 'ok', info } as FinalMessage, events: [] };
   }
 
+  /** Starts an execute; onEvent sees each of its events as it arrives (output while the cell still runs). */
   startExecute(
     code: string,
     opts: ExecuteOptions = {},
+    onEvent?: (ev: AgentEvent) => void,
   ): { id: string; executionCount: number; reply: Promise<Reply> } {
     const executionCount = ++this.executionCount;
-    const { id, reply } = this.request('execute', {
-      code,
-      timeout_ms: 20_000,
-      grace_ms: 1000,
-      output_cap: 32768,
-      execution_count: executionCount,
-      ...opts,
-    });
+    const { id, reply } = this.request(
+      'execute',
+      {
+        code,
+        timeout_ms: 20_000,
+        grace_ms: 1000,
+        output_cap: 32768,
+        execution_count: executionCount,
+        ...opts,
+      },
+      onEvent,
+    );
     return { id, executionCount, reply };
   }
 

@@ -204,8 +204,13 @@ describe('agent: timeouts, interrupts and dead kernels', () => {
   });
 
   it('answers ping while busy and stops the request on interrupt', async () => {
-    const running = agent.startExecute('import time\nfor i in range(1000):\n    time.sleep(0.01)');
-    await new Promise((r) => setTimeout(r, 300));
+    let started!: () => void;
+    const running = agent.startExecute(
+      'import time\nprint("started", flush=True)\nfor i in range(1000):\n    time.sleep(0.01)',
+      {},
+      (ev) => ev.type === 'stream' && started(),
+    );
+    await new Promise<void>((r) => (started = r));
     const ping = await agent.request('ping').reply;
     expect(ping.final.status).toBe('ok');
     agent.send({ id: 'int-1', op: 'interrupt', target: running.id });
@@ -213,7 +218,7 @@ describe('agent: timeouts, interrupts and dead kernels', () => {
     expect(r.final.status).toBe('interrupted');
     expect(r.final.state_preserved).toBe(true);
     expect(r.final.kernel_restarted).toBe(false);
-    expect(resultText(await agent.execute('i > 0'))).toBe('True');
+    expect(resultText(await agent.execute('i >= 0'))).toBe('True');
   });
 
   it('kills and restarts a kernel that swallows KeyboardInterrupt', async () => {

@@ -1,0 +1,115 @@
+// A flood of connections to a web app's relay socket: the agent holds at most the cap, keeps answering, and serves
+// the connections that waited once slots free up.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentClient } from './agent-client.js';
+
+const CAP = 64; // src/agent/relay.py MAX_CONNECTIONS
+const EXTRA = 100;
+
+// Counts the connections it accepted (in accepted.txt) and answers "ping" with "pong" on each.
+const COUNTER_APP = `
+import os, socket, threading
+srv = socket.create_server(('127.0.0.1', int(os.environ['PORT'])), backlog=1024)
+accepted = 0
+def serve(c):
+    with c:
+        for line in c.makefile('rb'):
+            if line.strip() == b'ping':
+                c.sendall(b'pong\\n')
+while True:
+    c, _ = srv.accept()
+    accepted += 1
+    with open('accepted.tmp', 'w') as f:
+        f.write(str(accepted))
+    os.replace('accepted.tmp', 'accepted.txt')
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+`;
+
+function open(path: string): Promise<Socket | null> {
+  return new Promise((resolve) => {
+    const s = connect({ path });
+    s.once('connect', () => resolve(s));
+    s.once('error', () => resolve(null)); // refused: the relay's backlog is full
+  });
+}
+
+/** Resolves with the first line the socket answers to "ping", or null when none comes within ms. */
+function ping(s: Socket, ms: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    let got = '';
+    const timer = setTimeout(() => resolve(null), ms);
+    s.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('\n')) {
+        clearTimeout(timer);
+        resolve(got.trim());
+      }
+    });
+    s.write('ping\n');
+  });
+}
+
+function threadsOf(pid: number): number {
+  return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+describe('agent: web app relay under a connection flood', () => {
+  let agent: AgentClient;
+  let sock: string;
+  beforeAll(async () => {
+    agent = await AgentClient.start();
+    writeFileSync(join(agent.workspace, 'counter.py'), COUNTER_APP);
+    void agent
+      .request('app_start', { app_id: 'flood', argv: ['{python}', 'counter.py'], cwd: '.' })
+      .reply.catch(() => {});
+    sock = join(agent.workspace, '.sandbox', 'sockets', 'flood.sock');
+    const until = Date.now() + 15_000;
+    for (;;) {
+      const s = await open(sock);
+      const answer = s ? await ping(s, 1000) : null;
+      s?.destroy();
+      if (answer === 'pong') break;
+      if (Date.now() > until) throw new Error(`the app did not answer: ${agent.stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+  afterAll(async () => {
+    await agent?.close();
+  });
+
+  it('holds at most the cap, keeps answering, and serves a waiting connection once a slot frees', async () => {
+    const accepted = (): number => Number(readFileSync(join(agent.workspace, 'accepted.txt'), 'utf8'));
+    await new Promise((r) => setTimeout(r, 300)); // the probe connection is closed on both sides
+    const before = accepted();
+    const socks = await Promise.all(Array.from({ length: CAP + EXTRA }, () => open(sock)));
+    const held = socks.filter((s): s is Socket => s !== null);
+    expect(held.length).toBeGreaterThan(CAP); // the rest wait in the backlog (or were refused)
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(accepted() - before).toBe(CAP);
+
+    // The agent answers at once and holds no thread per connection.
+    const t0 = performance.now();
+    const r = await agent.request('ping').reply;
+    expect(r.final.status).toBe('ok');
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(threadsOf(agent.ready.pid)).toBeLessThanOrEqual(4);
+
+    // A connection past the cap waits: no answer while every slot is taken, an answer once one frees.
+    const waiting = held[CAP]!; // the first in the backlog
+    const answer = ping(waiting, 10_000);
+    const early = await Promise.race([answer, new Promise((r) => setTimeout(() => r('none yet'), 500))]);
+    expect(early).toBe('none yet');
+    expect(accepted() - before).toBe(CAP);
+    held[0]!.destroy();
+    expect(await answer).toBe('pong');
+
+    for (const s of held) s.destroy();
+    const again = await open(sock);
+    expect(again).not.toBeNull();
+    expect(await ping(again!, 5000)).toBe('pong');
+    again!.destroy();
+  }, 60_000);
+});
