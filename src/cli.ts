@@ -1,153 +1,56 @@
 #!/usr/bin/env node
-// The sandbox-mcp command: stdio server (default), `serve` for Streamable HTTP, `doctor` for what this machine enforces.
+// The sandbox-mcp command: stdio server (default), `serve` (HTTP), `config` (settings in force), `doctor` (protections).
 import { Command, Option } from 'commander';
 import { createApp } from './app.js';
-import { defaultDataDir, loadConfig, withClientShare, type Config } from './config.js';
+import { defaultDataDir, loadConfig, resolveSettings, withClientShare, type Config } from './config.js';
+import {
+  defaultShown,
+  displayValue,
+  SETTING_KEYS,
+  SETTINGS,
+  type Setting,
+  type SettingKey,
+} from './settings.js';
 import { loadOrCreateToken, clientConfigSnippet } from './server/auth.js';
 import { startHttp } from './server/http.js';
 import { statusRoutes } from './server/status-page.js';
 import { startStdio } from './server/stdio.js';
 import { SERVER_VERSION } from './server/server.js';
-import type { ToolProfile } from './server/tool-def.js';
 import { doctorCommand, type DoctorFlags } from './sandbox/docker/doctor-command.js';
-import { AGENT_DIR } from './sessions/service.js';
+import { AGENT_DIR } from './sandbox/box-options.js';
 import { claimDataDir } from './sessions/ownership.js';
 import { dataDirUsage, formatDataDirUsage } from './store/data-dir-usage.js';
 import { createLogger } from './log.js';
 
-interface CommonFlags {
-  dataDir?: string;
-  isolation?: string;
-  dockerImage?: string;
-  dockerBaseImage?: string;
-  python?: string;
-  timeout?: string;
-  memoryMb?: string;
-  pids?: string;
-  maxSessions?: string;
-  maxWebApps?: string;
-  clientMemoryMb?: string;
-  totalMemoryMb?: string;
-  totalPids?: string;
-  cpuQuota?: string;
-  boxUid?: string;
-  idleTtl?: string;
-  sessionRetention?: string;
-  poolSize?: string;
-  preload?: string;
-  maxBackups?: string;
-  historyKeep?: string;
-  historyDays?: string;
-  outputsKeep?: string;
-  outputsDays?: string;
-  auditDays?: string;
-  tools?: string;
-  logLevel?: string;
-  policyFile?: string;
-  networkDefault?: string;
-  networkAllowlist?: string;
-  allowFullNetwork?: boolean;
-  allowPackageUrls?: boolean;
+/** Commander's parsed options: each setting's flag under the name commander gives it (`--idle-ttl` → idleTtl). */
+type Flags = Record<string, unknown>;
+
+function settingOption(key: SettingKey): Option {
+  const s: Setting = SETTINGS[key];
+  const opt = new Option(s.flag, `${s.help} (env ${s.env}; default: ${defaultShown(key)})`);
+  return s.choices ? opt.choices(s.choices) : opt;
 }
 
-function addCommon(cmd: Command): Command {
-  return cmd
-    .option('--data-dir <dir>', 'where sessions, the database and backups live (env SANDBOX_MCP_HOME)')
-    .addOption(
-      new Option(
-        '--isolation <mode>',
-        'auto (default: bwrap where it is, else a Docker engine), bwrap, docker, or none: run code unsandboxed',
-      ).choices(['auto', 'bwrap', 'docker', 'none']),
-    )
-    .option(
-      '--docker-image <image>',
-      'Docker boxes: an image with python3 to use instead of building the shipped one',
-    )
-    .option(
-      '--docker-base-image <image>',
-      "Docker boxes: the shipped Dockerfile's base image (debian:bookworm-slim)",
-    )
-    .option('--python <path>', 'the Python interpreter used inside the sandbox (default /usr/bin/python3)')
-    .option('--timeout <seconds>', 'wall-clock limit per call, default and ceiling (50)')
-    .option('--memory-mb <mb>', 'memory limit per session, default and ceiling (1024)')
-    .option('--pids <n>', 'process limit per session (256)')
-    .option('--max-sessions <n>', 'open sessions per client (10)')
-    .option('--max-web-apps <n>', 'running web apps per client (10)')
-    .option('--client-memory-mb <mb>', "memory of one client's sessions together (total / clients)")
-    .option('--total-memory-mb <mb>', "memory of all sessions together (3/4 of the host's)")
-    .option('--total-pids <n>', "processes of all sessions together (half the host's pid limit)")
-    .option(
-      '--box-uid <uid[:gid]>',
-      'as root: the unprivileged host uid boxes run as (default: user sandbox-mcp, else 64100)',
-    )
-    .option('--cpu-quota <cpus>', 'CPU time per session in CPUs, e.g. 1.5 (0: none; each has an equal share)')
-    .option('--idle-ttl <seconds>', 'stop the processes of sessions idle this long; files are kept (3600)')
-    .option('--session-retention <seconds>', 'close and delete sessions unused this long (30 days; 0: never)')
-    .option('--pool-size <n>', 'ready sandboxes kept warm for new sessions (2)')
-    .addOption(
-      new Option(
-        '--preload <set>',
-        'what pooled sandboxes import ahead (scientific: numpy, pandas, matplotlib)',
-      ).choices(['none', 'scientific']),
-    )
-    .option('--max-backups <n>', 'backups kept per session (10)')
-    .option('--history-keep <n>', 'execution history rows kept per session, the newest (1000)')
-    .option('--history-days <days>', 'execution history rows kept at most this long (30)')
-    .option('--outputs-keep <n>', 'saved long outputs (.sandbox/outputs) kept per session, the newest (20)')
-    .option('--outputs-days <days>', 'saved long outputs kept at most this long (7)')
-    .option('--audit-days <days>', 'audit log rows kept this long (90)')
-    .addOption(new Option('--tools <profile>', 'tool profile: core or full (full)').choices(['core', 'full']))
-    .option('--log-level <level>', 'trace, debug, info, warn, error or silent')
-    .option('--policy-file <path>', 'JSON file of shell command deny rules (env SANDBOX_MCP_POLICY)')
-    .addOption(
-      new Option('--network-default <mode>', 'network of sessions that do not ask for one (none)').choices([
-        'none',
-        'allowlist',
-        'full',
-      ]),
-    )
-    .option('--network-allowlist <domains>', 'default allowlist: hosts and *.domains, comma-separated')
-    .option('--allow-full-network', "let sessions ask for network 'full' (the host's network)")
-    .option('--allow-package-urls', 'let install_package take URLs and workspace paths');
+/** Adds the flag of each setting (`serve`'s own too when `serve` is true). */
+function addSettings(cmd: Command, serve: boolean): Command {
+  for (const key of SETTING_KEYS) if (serve || !SETTINGS[key].serveOnly) cmd.addOption(settingOption(key));
+  return cmd;
 }
 
-function configFrom(flags: CommonFlags & { host?: string; port?: string; token?: string }): Config {
-  return loadConfig({
-    dataDir: flags.dataDir,
-    isolation: flags.isolation,
-    dockerImage: flags.dockerImage,
-    dockerBaseImage: flags.dockerBaseImage,
-    python: flags.python,
-    timeoutS: flags.timeout,
-    memoryMb: flags.memoryMb,
-    pids: flags.pids,
-    maxSessions: flags.maxSessions,
-    maxWebApps: flags.maxWebApps,
-    clientMemoryMb: flags.clientMemoryMb,
-    totalMemoryMb: flags.totalMemoryMb,
-    totalPids: flags.totalPids,
-    cpuQuota: flags.cpuQuota,
-    boxUid: flags.boxUid,
-    idleTtlS: flags.idleTtl,
-    sessionRetentionS: flags.sessionRetention,
-    poolSize: flags.poolSize,
-    preload: flags.preload,
-    maxBackups: flags.maxBackups,
-    historyKeep: flags.historyKeep,
-    historyDays: flags.historyDays,
-    outputsKeep: flags.outputsKeep,
-    outputsDays: flags.outputsDays,
-    auditDays: flags.auditDays,
-    logLevel: flags.logLevel,
-    policyFile: flags.policyFile,
-    networkDefault: flags.networkDefault,
-    networkAllowlist: flags.networkAllowlist,
-    allowFullNetwork: flags.allowFullNetwork,
-    allowPackageUrls: flags.allowPackageUrls,
-    host: flags.host,
-    port: flags.port,
-    token: flags.token,
-  });
+/** The settings the flags name, by setting (commander names `--idle-ttl` idleTtl; the setting is idleTtlS). */
+function settingsFrom(flags: Flags): Partial<Record<SettingKey, unknown>> {
+  const out: Partial<Record<SettingKey, unknown>> = {};
+  for (const key of SETTING_KEYS) out[key] = flags[new Option(SETTINGS[key].flag).attributeName()];
+  return out;
+}
+
+function configFrom(flags: Flags): Config {
+  return loadConfig(settingsFrom(flags));
+}
+
+/** A subcommand's flags: settings may come before it (the parent's) or after it (its own, which win). */
+function withParentFlags(flags: Flags): Flags {
+  return { ...program.opts<Flags>(), ...flags };
 }
 
 function installShutdown(close: () => Promise<void>): void {
@@ -168,7 +71,7 @@ const program = new Command('sandbox-mcp')
   .version(SERVER_VERSION)
   .enablePositionalOptions();
 
-addCommon(program).action(async (flags: CommonFlags) => {
+addSettings(program, false).action(async (flags: Flags) => {
   const asked = configFrom(flags);
   // A client's second window starts a second stdio server: it serves an instance folder of its own.
   const claim = await claimDataDir(asked.dataDir, { transport: 'stdio', fallback: true });
@@ -179,7 +82,7 @@ addCommon(program).action(async (flags: CommonFlags) => {
       `the data dir ${asked.dataDir} is served by another process; this one serves instance ${claim.instance}`,
     );
   }
-  const app = createApp(config, (flags.tools ?? 'full') as ToolProfile);
+  const app = createApp(config, config.tools);
   await app.ready;
   const stdio = await startStdio(app.factory);
   // A signal closes stdio, which also ends the wait below: both paths share one shutdown.
@@ -197,56 +100,63 @@ addCommon(program).action(async (flags: CommonFlags) => {
   process.exit(0);
 });
 
-addCommon(
+addSettings(
   program.command('serve').description('serve MCP over Streamable HTTP (bearer token, 127.0.0.1 by default)'),
-)
-  .option('--host <host>', 'address to listen on (127.0.0.1)')
-  .option('--port <port>', 'port to listen on (8765; 0 picks a free one)')
-  .option(
-    '--token <token>',
-    'bearer token(s), comma-separated (env SANDBOX_MCP_TOKEN); generated when absent',
-  )
-  .action(async (flags: CommonFlags & { host?: string; port?: string; token?: string }) => {
-    // Common options may come before `serve` (the parent's) or after it (serve's own, which win).
-    const merged = { ...program.opts<CommonFlags>(), ...flags };
-    const config = configFrom(merged);
-    // One server per data dir: a second `serve` stops here, naming the one that serves it.
-    const claim = await claimDataDir(config.dataDir, { transport: 'http', fallback: false });
-    const tokens = loadOrCreateToken(config.dataDir, config.token);
-    // Each token is a client: unless set, each may hold an even share of the sessions' total memory.
-    const app = createApp(
-      withClientShare(config, tokens.tokens.length),
-      (merged.tools ?? 'full') as ToolProfile,
-    );
-    await app.ready;
-    const http = await startHttp(app.factory, {
-      host: config.host,
-      port: config.port,
-      tokens: tokens.tokens,
-      extraRoutes: statusRoutes(app.services, app.statusExtras),
-    });
-    const statusUrl = http.url.replace(/\/mcp$/, '/status');
-    process.stderr.write(
-      `sandbox-mcp listening on ${http.url}\n` +
-        `Status page: ${statusUrl}?token=<token>\n` +
-        (tokens.generated ? `A new token was generated and stored in ${config.dataDir}/http-token.\n` : '') +
-        `Client configuration:\n${clientConfigSnippet(http.url, tokens.primary)}\n`,
-    );
-    installShutdown(async () => {
-      claim.closing();
-      await http.close();
-      await app.close();
-      await claim.release();
-    });
+  true,
+).action(async (flags: Flags) => {
+  const merged = withParentFlags(flags);
+  const config = configFrom(merged);
+  // One server per data dir: a second `serve` stops here, naming the one that serves it.
+  const claim = await claimDataDir(config.dataDir, { transport: 'http', fallback: false });
+  const tokens = loadOrCreateToken(config.dataDir, config.token);
+  // Each token is a client: unless set, each may hold an even share of the sessions' total memory.
+  const app = createApp(withClientShare(config, tokens.tokens.length), config.tools);
+  await app.ready;
+  const http = await startHttp(app.factory, {
+    host: config.host,
+    port: config.port,
+    tokens: tokens.tokens,
+    extraRoutes: statusRoutes(app.services, app.statusExtras),
   });
+  const statusUrl = http.url.replace(/\/mcp$/, '/status');
+  process.stderr.write(
+    `sandbox-mcp listening on ${http.url}\n` +
+      `Status page: ${statusUrl}?token=<token>\n` +
+      (tokens.generated ? `A new token was generated and stored in ${config.dataDir}/http-token.\n` : '') +
+      `Client configuration:\n${clientConfigSnippet(http.url, tokens.primary)}\n`,
+  );
+  installShutdown(async () => {
+    claim.closing();
+    await http.close();
+    await app.close();
+    await claim.release();
+  });
+});
+
+addSettings(
+  program
+    .command('config')
+    .description('print each setting as the flags, SANDBOX_MCP_* variables and defaults make it, and exit')
+    .option('--json', 'print it as JSON'),
+  true,
+).action((flags: Flags) => {
+  const settings: Record<string, unknown> = { ...resolveSettings(settingsFrom(withParentFlags(flags))) };
+  // a token is a secret: say how many are set, never what they are
+  if (typeof settings.token === 'string') settings.token = `${settings.token.split(',').length} set`;
+  process.stdout.write(
+    flags.json
+      ? JSON.stringify(settings, null, 2) + '\n'
+      : SETTING_KEYS.map((k) => `${SETTINGS[k].flag.split(' ')[0]} ${displayValue(settings[k])}\n`).join(''),
+  );
+});
 
 program
   .command('doctor')
   .description(
     'show which protections this machine enforces, by which mechanism, and how to fix what is missing',
   )
-  .option('--python <path>', 'the Python interpreter to check', '/usr/bin/python3')
-  .option('--bwrap <path>', 'the bubblewrap binary to check', '/usr/bin/bwrap')
+  .option('--python <path>', 'the Python interpreter to check', SETTINGS.python.schema.parse(undefined))
+  .option('--bwrap <path>', 'the bubblewrap binary to check', SETTINGS.bwrapPath.schema.parse(undefined))
   .option('--json', 'print the report as JSON')
   .option('--data-dir <dir>', 'the data dir whose size by kind is shown (env SANDBOX_MCP_HOME)')
   .addOption(

@@ -1,5 +1,6 @@
 // The one error vocabulary of the server: every service throws SandboxError, the MCP layer turns it into
 // an isError tool result with a structured body. Never put MCP types here.
+import { z } from 'zod';
 
 export const ERROR_CODES = [
   'syntax_error',
@@ -8,7 +9,6 @@ export const ERROR_CODES = [
   'runtime_error',
   'timeout',
   'memory_limit',
-  'output_truncated',
   'policy_denied',
   'network_denied',
   'not_found',
@@ -22,12 +22,15 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-export interface ErrorBody {
-  code: ErrorCode;
-  message: string;
-  details?: Record<string, unknown>;
-  hint?: string;
-}
+/** The body of every error result (and of a failed execute's `error`): its schema is the one source of its type. */
+export const ErrorBodySchema = z.object({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+  hint: z.string().optional(),
+});
+
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 export class SandboxError extends Error {
   readonly code: ErrorCode;

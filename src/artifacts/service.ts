@@ -2,11 +2,11 @@
 import { lstat, realpath } from 'node:fs/promises';
 import { Minimatch } from 'minimatch';
 import { isDiskFull, SandboxError } from '../errors.js';
-import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../policy/paths.js';
+import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../workspace/paths.js';
 import { Dir } from '../fsafe/dir.js';
 import { DirCache } from '../fsafe/files.js';
 import { withFrozenBox } from '../sandbox/freezer.js';
-import { categorize, decodeUtf8, HEAD_BYTES, incompleteTail } from './categorize.js';
+import { categorize, decodeUtf8, HEAD_BYTES, incompleteTail } from '../workspace/categorize.js';
 import {
   defaultFileIO,
   openRegular,
@@ -14,7 +14,7 @@ import {
   UnsafeFileError,
   writeAtomic,
   type FileIO,
-} from './file-io.js';
+} from '../workspace/file-io.js';
 import { buildNotebook, notebookFileName } from './notebook.js';
 import {
   ArtifactTracker,
@@ -26,14 +26,12 @@ import {
   type ExcludeRules,
   type FileStat,
 } from './tracker.js';
+import { CATEGORIES, isCategory, type Category } from '../workspace/categories.js';
 import {
-  CATEGORIES,
-  isCategory,
   type Artifact,
   type ArtifactList,
   type ArtifactReport,
   type CategorizedArtifacts,
-  type Category,
   type CategoryTotals,
   type CleanupOptions,
   type CleanupResult,

@@ -2,10 +2,11 @@
 import type { Dirent } from 'node:fs';
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { lstat, realpath } from 'node:fs/promises';
-import { forEachLimit } from '../backups/pool.js';
-import { categorize, categorizeByName } from './categorize.js';
-import { defaultFileIO, HOST_TEMP_NAME, UnsafeFileError, type FileIO } from './file-io.js';
-import type { Artifact, ArtifactChanges, Category } from './types.js';
+import { forEachLimit } from '../for-each-limit.js';
+import { categorize, categorizeByName } from '../workspace/categorize.js';
+import { defaultFileIO, HOST_TEMP_NAME, UnsafeFileError, type FileIO } from '../workspace/file-io.js';
+import type { Category } from '../workspace/categories.js';
+import type { Artifact, ArtifactChanges } from './types.js';
 import { eventsDelivered, WorkspaceWatch, type WalkedDir } from './workspace-watch.js';
 
 export interface FileStat {
@@ -395,8 +396,9 @@ export interface TrackerOptions {
 /**
  * Per-session change tracking around calls. The end snapshot of one call is the start of the next, so
  * `begin()` costs nothing unless the workspace was touched by something other than a call: host-side
- * writes report themselves (noteHostWrite / noteHostDelete); anything else must call invalidate(), or pass
- * `rescan` when processes in the box (web apps, background jobs) may have written between calls.
+ * writes report themselves (noteHostWrite / noteHostDelete); what processes in the box (web apps, background
+ * jobs) write between calls the folder watch sees, and begin() walks again; anything the watch cannot see (it
+ * gave up on a very large workspace) must call invalidate().
  */
 export class ArtifactTracker {
   readonly workspace: string;
@@ -410,6 +412,8 @@ export class ArtifactTracker {
   private readonly watch = new WorkspaceWatch();
   /** Whether the last end() walked the workspace (false: the watch saw no change). */
   lastEndWalked = false;
+  /** Whether the last begin() walked the workspace (false: the previous end state still held). */
+  lastBeginWalked = false;
   /** Host writes noted while end() walks: its snapshot may have missed them, so they are applied after. */
   private notedDuringEnd: Map<string, FileStat | null> | null = null;
 
@@ -428,9 +432,19 @@ export class ArtifactTracker {
     this.excludes = opts.excludes ?? DEFAULT_EXCLUDES;
   }
 
-  /** Call before running code; cheap when the previous call's end state is still valid. */
-  async begin(opts: { rescan?: boolean } = {}): Promise<void> {
-    if (this.baseline && !this.stale && !opts.rescan) return;
+  /**
+   * Call before running code; cheap when the previous call's end state is still valid. Files changed since then by
+   * others (a web app, a background process) become part of the baseline, so the call is not credited with them.
+   */
+  async begin(): Promise<void> {
+    if (this.baseline && !this.stale) {
+      await eventsDelivered();
+      if (!this.watch.sawChange) {
+        this.lastBeginWalked = false;
+        return;
+      }
+    }
+    this.lastBeginWalked = true;
     this.baseline = await this.walk();
     this.stale = false;
   }
@@ -471,6 +485,8 @@ export class ArtifactTracker {
   /** A walk that becomes the baseline: the watch then follows the folders it saw. */
   private async walk(): Promise<Snapshot> {
     const dirs: WalkedDir[] = [];
+    // events of writes made before now (the call's own) are read first, so they do not send the next begin() walking
+    await eventsDelivered();
     this.watch.beforeWalk();
     const snap = await snapshot(this.workspace, this.excludes, await this.root(), dirs);
     this.watch.sync(dirs);

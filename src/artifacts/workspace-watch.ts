@@ -32,6 +32,11 @@ export class WorkspaceWatch {
     return this.usable && !this.changed;
   }
 
+  /** True only when every folder is watched and an event came since the walk that last synced. */
+  get sawChange(): boolean {
+    return this.usable && this.changed;
+  }
+
   /** Call right before a walk that becomes the baseline: events from here on mean the next call must walk. */
   beforeWalk(): void {
     this.changed = false;

@@ -1,9 +1,11 @@
 // The audit log service: records every execute, shell command, install, policy and network denial, written behind the call
 // (queued, then one transaction at most every 200 ms) so no call waits for SQLite. It must never store a command's text.
 import { createHash } from 'node:crypto';
+import type { z } from 'zod';
 import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 import type { Db } from '../store/db.js';
 import { AuditRepo, type AuditRow } from '../store/audit-repo.js';
+import type { AuditEntrySchema } from './entry-schema.js';
 
 export const AUDIT_KINDS = ['execute', 'shell', 'install', 'policy_denied', 'network_denied'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
@@ -22,16 +24,7 @@ export interface AuditEvent {
   at?: Date;
 }
 
-export interface AuditEntry {
-  id: number;
-  session_id: string;
-  at: string;
-  kind: string;
-  sha256: string;
-  status: string;
-  duration_ms: number | null;
-  detail: Record<string, unknown> | null;
-}
+export type AuditEntry = z.infer<typeof AuditEntrySchema>;
 
 export class AuditLog {
   private readonly repo: AuditRepo;

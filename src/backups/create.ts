@@ -9,7 +9,7 @@ import { workspaceReal, type BackupContext } from './context.js';
 import { makeDurable } from './durability.js';
 import { faultPoint } from './fault.js';
 import { defaultBackupName, uniqueName, validateBackupName } from './names.js';
-import { forEachLimit } from './pool.js';
+import { forEachLimit } from '../for-each-limit.js';
 import { SkipFile, copyToBlobTemp, hashWorkspaceFile } from './read-file.js';
 import { collectBlobs, keepNewest } from './retention.js';
 import { scanWorkspace, type ScanEntry } from './scan.js';

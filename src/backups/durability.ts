@@ -4,7 +4,7 @@
 // machines without `sync -f`, get an fsync per path.
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
-import { forEachLimit } from './pool.js';
+import { forEachLimit } from '../for-each-limit.js';
 
 /** Below this many paths, fsyncing each is cheaper than flushing the whole filesystem. */
 const SYNCFS_MIN_PATHS = 32;

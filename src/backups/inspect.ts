@@ -5,7 +5,7 @@ import { Dir } from '../fsafe/dir.js';
 import { DirCache } from '../fsafe/files.js';
 import { getBackup, workspaceReal, type BackupContext } from './context.js';
 import { diffEntries, type ComparableEntry } from './diff.js';
-import { forEachLimit } from './pool.js';
+import { forEachLimit } from '../for-each-limit.js';
 import { SkipFile, hashWorkspaceFile } from './read-file.js';
 import { scanWorkspace } from './scan.js';
 import type {

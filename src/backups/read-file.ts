@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import type { BlobStore } from './blob-store.js';
-import { HEAD_BYTES } from '../artifacts/categorize.js';
+import { HEAD_BYTES } from '../workspace/categorize.js';
 import { openRegularIn, ReadHandle, type DirCache } from '../fsafe/files.js';
 import { statKeyOf } from './scan.js';
 

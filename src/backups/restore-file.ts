@@ -2,7 +2,7 @@
 // box swaps meanwhile redirects the write.
 import { randomBytes } from 'node:crypto';
 import { SandboxError, invalidArgument, notFound } from '../errors.js';
-import { workspaceSegments } from '../policy/paths.js';
+import { workspaceSegments } from '../workspace/paths.js';
 import { Dir, withDir, workspaceOwner } from '../fsafe/dir.js';
 import { getBackup, workspaceReal, type BackupContext } from './context.js';
 import { materializeFile, materializeSymlink } from './stage.js';

@@ -4,10 +4,11 @@
 // design), restore-file.ts, retention.ts and recovery.ts, over the shared state in context.ts.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { categorize as categorizeArtifact } from '../artifacts/categorize.js';
+import { categorize as categorizeArtifact } from '../workspace/categorize.js';
 import type { Db } from '../store/db.js';
 import { BackupsRepo } from '../store/backups-repo.js';
 import { withFrozenBox } from '../sandbox/freezer.js';
+import { KeyedSerial } from '../keyed-serial.js';
 import { BlobStore } from './blob-store.js';
 import type { BackupContext } from './context.js';
 import { takeBackup } from './create.js';
@@ -50,7 +51,7 @@ export interface BackupServiceOptions {
 export class BackupService {
   private readonly ctx: BackupContext;
   /** One promise chain per session: backups, rollbacks, restores and cleanups of a session never interleave. */
-  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly chains = new KeyedSerial<string>();
   /** Work that runs after the caller has its answer: deleting old trees, and recover()'s sweep. */
   private readonly pending = new Set<Promise<void>>();
 
@@ -79,14 +80,7 @@ export class BackupService {
   }
 
   private serial<T>(sessionId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.chains.get(sessionId) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.chains.set(sessionId, tail);
-    void tail.then(() => {
-      if (this.chains.get(sessionId) === tail) this.chains.delete(sessionId);
-    });
-    return run;
+    return this.chains.run(sessionId, fn);
   }
 
   private background(work: Promise<void>): void {

@@ -16,7 +16,7 @@ import type { BackupFileRow } from '../store/backups-repo.js';
 import { hashBlob, type BlobStore, type BlobCheck } from './blob-store.js';
 import { makeDurable } from './durability.js';
 import { faultPoint } from './fault.js';
-import { forEachLimit } from './pool.js';
+import { forEachLimit } from '../for-each-limit.js';
 import type { ScratchPool } from './scratch.js';
 
 export interface StageReport {

@@ -18,7 +18,7 @@ import {
   unlinkSync,
   type BigIntStats,
 } from 'node:fs';
-import { workspaceChownTarget } from '../sandbox/box-user.js';
+import { workspaceChownTarget } from '../box-user.js';
 
 export type Name = string | Buffer;
 export interface Owner {

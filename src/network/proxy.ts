@@ -11,7 +11,7 @@ import {
 import { connect, type Socket } from 'node:net';
 import { lchownSync, rmSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { workspaceChownTarget } from '../sandbox/box-user.js';
+import { workspaceChownTarget } from '../box-user.js';
 import type { DomainRule } from './domains.js';
 import { decideTarget, printable, systemLookup, type Lookup } from './target.js';
 

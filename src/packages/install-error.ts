@@ -53,7 +53,9 @@ export function installError(r: InstallRun, requirement: string): SandboxError {
   return new SandboxError(
     'runtime_error',
     r.exitCode < 0
-      ? `the install of ${requirement} ended early (${r.status})`
+      ? r.status === 'ok'
+        ? `the install of ${requirement} printed no valid report`
+        : `the install of ${requirement} ended early (${r.status})`
       : `the ${r.stage} step for ${requirement} failed with exit code ${r.exitCode}`,
     details,
     "read output_tail for the installer's message",

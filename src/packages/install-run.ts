@@ -11,15 +11,11 @@ import type { SessionHandle } from '../sessions/service.js';
 import { runOneShot } from './one-shot.js';
 import { readHostPipConfig } from './pip-config.js';
 import { planInstall, type InstallPlan } from './plan.js';
+import { checkedInstallReport, checkedInstalled } from './report-check.js';
+import type { InstalledPackage } from './result-schemas.js';
 import { REPORT_MARKER, installScript, readReport } from './scripts.js';
 import type { PackageSpec } from './spec.js';
 import { venvPaths } from './venv.js';
-
-export interface InstalledPackage {
-  name: string;
-  version: string;
-  source: 'venv' | 'system';
-}
 
 export interface InstallRun {
   plan: InstallPlan;
@@ -29,6 +25,8 @@ export interface InstallRun {
   stage: string;
   venvCreated: boolean;
   installed: InstalledPackage | null;
+  /** Why `installed` is empty when the run reported one that is not valid. */
+  warnings: string[];
   output: string;
   denials: ProxyDenial[];
   venv: string;
@@ -123,14 +121,16 @@ export async function runInstall(
       signal: opts.signal,
       onOutput: opts.onLine ? lineSplitter(opts.onLine) : undefined,
     });
-    const report = readReport(run.stdout);
+    const report = checkedInstallReport(readReport(run.stdout));
+    const installed = checkedInstalled(report?.installed);
     return {
       plan,
       status: run.status,
-      exitCode: run.status === 'ok' && report ? Number(report['exit_code'] ?? 1) : -1,
-      stage: String(report?.['stage'] ?? 'install'),
-      venvCreated: report?.['venv_created'] === true,
-      installed: (report?.['installed'] ?? null) as InstalledPackage | null,
+      exitCode: run.status === 'ok' && report ? report.exit_code : -1,
+      stage: report?.stage ?? 'install',
+      venvCreated: report?.venv_created === true,
+      installed: installed.installed,
+      warnings: installed.warnings,
       output: run.output.replace(new RegExp(`\\n?${REPORT_MARKER}.*\\n?`), '\n'),
       denials: proxy ? [...proxy.denials] : [],
       venv: v.boxVenv,

@@ -3,7 +3,8 @@
 import type { Config } from '../config.js';
 import { startBox } from '../sandbox/docker/backend.js';
 import type { FinalStatus } from '../sandbox/protocol.js';
-import { AGENT_DIR, boxLimits, type SessionHandle } from '../sessions/service.js';
+import { boxOptions } from '../sandbox/box-options.js';
+import type { SessionHandle } from '../sessions/service.js';
 import { relayRequest } from '../sessions/run-in-box.js';
 import { sessionPaths } from '../sessions/paths.js';
 
@@ -32,15 +33,15 @@ let counter = 0;
 export async function runOneShot(config: Config, p: OneShotParams): Promise<OneShotResult> {
   const paths = sessionPaths(config.dataDir, p.session.sessionId);
   const box = await startBox(config, {
-    // Its own cgroup name, so it never collides with the session's box.
-    name: `${p.session.sessionId}.${p.label}.${++counter}`,
-    workspace: paths.workspace,
-    mplConfigDir: paths.mplConfigDir,
-    agentDir: AGENT_DIR,
-    isolation: config.isolation,
-    bwrapPath: config.bwrapPath,
-    python: p.python,
-    limits: boxLimits(config, p.session.row.memory_mb, p.session.row.pids),
+    ...boxOptions(config, {
+      // Its own cgroup name, so it never collides with the session's box.
+      name: `${p.session.sessionId}.${p.label}.${++counter}`,
+      workspace: paths.workspace,
+      mplConfigDir: paths.mplConfigDir,
+      python: p.python,
+      memoryMb: p.session.row.memory_mb,
+      pids: p.session.row.pids,
+    }),
     network: 'none',
     ...(p.env ? { env: p.env } : {}),
     ...(p.roBinds?.length ? { extraRoBinds: p.roBinds } : {}),

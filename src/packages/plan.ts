@@ -4,6 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { posix } from 'node:path';
 import type { HostPipConfig } from './pip-config.js';
+import type { InstallIndex } from './result-schemas.js';
 import type { PackageSpec } from './spec.js';
 
 export interface InstallPlanInput {
@@ -27,7 +28,7 @@ export interface InstallPlan {
   networkRules: string[];
   env: Record<string, string>;
   /** The index settings used, with credentials hidden, for the result. */
-  index: { index_url: string | null; extra_index_urls: string[]; find_links: string[]; no_index: boolean };
+  index: InstallIndex;
   warnings: string[];
 }
 

@@ -8,14 +8,15 @@ import type { NetworkService } from '../network/service.js';
 import { requireInstallTimeout } from '../sessions/caps.js';
 import type { SessionService } from '../sessions/service.js';
 import { installError, tail } from './install-error.js';
-import { OUTPUT_CAP, runInstall, type InstalledPackage } from './install-run.js';
+import { OUTPUT_CAP, runInstall } from './install-run.js';
 import { runOneShot } from './one-shot.js';
-import type { InstallPlan } from './plan.js';
+import { checkedListReport, checkedPackages } from './report-check.js';
+import type { InstallResult, ListResult } from './result-schemas.js';
 import { listScript, readReport } from './scripts.js';
 import { parsePackageSpec } from './spec.js';
 import { venvPaths, venvState } from './venv.js';
 
-export type { InstalledPackage } from './install-run.js';
+export type { InstalledPackage, InstallResult, ListResult } from './result-schemas.js';
 
 export interface InstallRequest {
   package: string;
@@ -29,21 +30,6 @@ export interface InstallCallOptions {
   onLine?: ((line: string) => void) | undefined;
 }
 
-export interface InstallResult {
-  session_id: string;
-  requirement: string;
-  installed: InstalledPackage | null;
-  installer: 'pip' | 'uv';
-  venv: string;
-  venv_created: boolean;
-  python_restarted: boolean;
-  index: InstallPlan['index'];
-  allowed_hosts: string[];
-  warnings: string[];
-  output_tail: string;
-  duration_ms: number;
-}
-
 /** One finished install attempt, for the audit log. */
 export interface InstallEvent {
   sessionId: string;
@@ -52,15 +38,6 @@ export interface InstallEvent {
   /** 'ok' or the error code. */
   status: string;
   durationMs: number;
-}
-
-export interface ListResult {
-  session_id: string;
-  python: string;
-  python_version: string;
-  venv: string | null;
-  packages: InstalledPackage[];
-  counts: { venv: number; system: number };
 }
 
 const RESTART_NOTICE =
@@ -143,7 +120,7 @@ export class PackageService {
       python_restarted: outcome.restart,
       index: r.plan.index,
       allowed_hosts: r.plan.networkRules,
-      warnings: r.plan.warnings,
+      warnings: [...r.plan.warnings, ...r.warnings],
       output_tail: tail(r.output),
       duration_ms: Math.round(performance.now() - t0),
     };
@@ -163,23 +140,25 @@ export class PackageService {
         timeoutMs: 60_000,
         outputCap: OUTPUT_CAP,
       });
-      const report = readReport(run.stdout);
-      if (run.status !== 'ok' || !report) {
+      const raw = readReport(run.stdout);
+      if (run.status !== 'ok' || !raw) {
         throw new SandboxError('internal', 'listing the installed packages failed', {
           output: tail(run.output),
         });
       }
-      const packages = (Array.isArray(report['packages']) ? report['packages'] : []) as InstalledPackage[];
+      const report = checkedListReport(raw, tail(run.output));
+      const { packages, warnings } = checkedPackages(report.packages);
       return {
         session_id: session.sessionId,
-        python: String(report['python'] ?? python),
-        python_version: String(report['version'] ?? ''),
-        venv: typeof report['venv'] === 'string' ? report['venv'] : null,
+        python: report.python,
+        python_version: report.version,
+        venv: report.venv,
         packages,
         counts: {
           venv: packages.filter((p) => p.source === 'venv').length,
           system: packages.filter((p) => p.source === 'system').length,
         },
+        warnings,
       };
     });
   }

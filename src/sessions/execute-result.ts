@@ -1,5 +1,6 @@
 // Turns the kernel's events and the final message for one execute into the typed result the tools return.
 // Pure: no I/O, so every status mapping is unit-tested.
+import type { z } from 'zod';
 import type { ArtifactChanges } from '../artifacts/types.js';
 import { MAKE_ROOM, type ErrorBody } from '../errors.js';
 import type {
@@ -9,38 +10,15 @@ import type {
   MimeBundle,
   StreamCapture,
 } from '../sandbox/protocol.js';
+import type { BoundedChangesSchema, ExecuteResultSchema } from './execute-result-schema.js';
 
-export type ExecuteStatus = 'ok' | 'error' | 'timeout' | 'interrupted' | 'memory_limit' | 'killed';
+/** An execute's result: the fields its schema publishes (execute-result-schema.ts), and what only the server reads. */
+export type ExecuteResult = z.infer<typeof ExecuteResultSchema> & {
+  /** The workspace file each bundle's image was saved as, when it was (the kernel's metadata.filename). */
+  image_files?: { displays: Array<string | null>; result: string | null };
+};
 
-export interface ExecuteResult {
-  session_id: string;
-  status: ExecuteStatus;
-  execution_count: number;
-  duration_ms: number;
-  stdout: string;
-  stderr: string;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  /** Workspace-relative files holding the whole output when it was truncated. */
-  full_output: { stdout?: string; stderr?: string };
-  /** The final expression's value as a notebook shows it (text/plain, text/html...). */
-  result: MimeBundle | null;
-  displays: MimeBundle[];
-  error: ErrorBody | null;
-  state_preserved: boolean;
-  kernel_restarted: boolean;
-  notices: string[];
-  usage: {
-    cpu_user_ms: number | null;
-    cpu_system_ms: number | null;
-    max_rss_kb: number | null;
-    memory_peak_bytes: number | null;
-    pids: number | null;
-  };
-  isolation: 'bwrap' | 'docker' | 'none';
-  /** Files the call created, changed and deleted in the workspace (null when tracking is off). */
-  artifacts: ArtifactChanges | null;
-}
+export type ExecuteStatus = ExecuteResult['status'];
 
 export interface ResultContext {
   sessionId: string;
@@ -84,9 +62,15 @@ export function buildExecuteResult(
   let result: MimeBundle | null = null;
   const displays: MimeBundle[] = [];
   const imageNotices: string[] = [];
+  const image_files: NonNullable<ExecuteResult['image_files']> = { displays: [], result: null };
   for (const ev of events) {
-    if (ev.type === 'execute_result') result = checkedImages(ev.data, imageNotices);
-    else if (ev.type === 'display_data') displays.push(checkedImages(ev.data, imageNotices));
+    if (ev.type === 'execute_result') {
+      result = checkedImages(ev.data, imageNotices);
+      image_files.result = savedAs(ev.metadata);
+    } else if (ev.type === 'display_data') {
+      displays.push(checkedImages(ev.data, imageNotices));
+      image_files.displays.push(savedAs(ev.metadata));
+    }
   }
   let status: ExecuteStatus = final.status;
   let error: ErrorBody | null = final.error ? agentErrorToBody(final.error) : null;
@@ -156,19 +140,20 @@ export function buildExecuteResult(
     },
     isolation: ctx.isolation,
     artifacts: ctx.artifacts ?? null,
+    image_files,
   };
+}
+
+function savedAs(metadata: Record<string, unknown> | undefined): string | null {
+  const name = metadata?.['filename'];
+  return typeof name === 'string' ? name : null;
 }
 
 /** The most paths a result lists under created, changed and deleted together; counts stay whole beyond it. */
 export const MAX_LISTED_CHANGES = 100;
 
-export interface BoundedChanges extends ArtifactChanges {
-  counts: { created: number; changed: number; deleted: number };
-  /** Paths left out of the three lists. */
-  omitted: number;
-  /** How to list what was left out (null when nothing was). */
-  more: string | null;
-}
+/** A call's changes within bounds: the type of the schema the execute and shell tools publish. */
+export type BoundedChanges = z.infer<typeof BoundedChangesSchema>;
 
 /**
  * A call's file changes with at most `max` paths listed (created first, then changed, then deleted), so a call

@@ -1,7 +1,7 @@
 // Where a session's files live on the host: its workspace (bound at /workspace) and its matplotlib cache.
 import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOST_TEMP_NAME } from '../artifacts/file-io.js';
+import { HOST_TEMP_NAME } from '../workspace/file-io.js';
 import { Dir, withDir } from '../fsafe/dir.js';
 
 export interface SessionPaths {

@@ -2,18 +2,20 @@
 // idle reaping, the warm pool, and running code in a session's box with a queue per session.
 // It never builds MCP content and never runs code outside a box.
 import { existsSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import type { z } from 'zod';
 import type { Config } from '../config.js';
 import { SandboxError, invalidArgument, notFound } from '../errors.js';
 import { EventEmitter } from 'node:events';
 import { Box, type BoxOptions } from '../sandbox/box.js';
+import { boxOptions } from '../sandbox/box-options.js';
 import type { Db } from '../store/db.js';
 import type { ExecutionRow } from '../store/executions-repo.js';
 import { SessionsRepo, type SessionRow } from '../store/sessions-repo.js';
 import type { ArtifactChanges } from '../artifacts/types.js';
 import { buildExecuteResult, type ExecuteResult } from './execute-result.js';
 import { HistoryWriter } from './history.js';
+import type { SessionClosedSchema, SessionInfoSchema } from './result-schemas.js';
 import { CallEvents } from './events.js';
 import { deferredWrites, type DeferredWrites } from '../store/write-behind.js';
 import { isSessionId, newSessionId } from './ids.js';
@@ -27,6 +29,7 @@ import {
 import { removeLeftoverCgroups } from '../sandbox/cgroups.js';
 import { startBox, usesDocker } from '../sandbox/docker/backend.js';
 import { WarmPool } from './pool.js';
+import { KeyedSerial } from '../keyed-serial.js';
 import { removeTree } from '../fsafe/remove.js';
 import { runInBox } from './run-in-box.js';
 import { mplSeedDir } from './mpl-seed.js';
@@ -56,20 +59,8 @@ export type NetworkPolicyHook = (req: SessionOptions) => {
   record?: (sessionId: string) => void;
 };
 
-export interface SessionInfo {
-  session_id: string;
-  name: string | null;
-  is_default: boolean;
-  created_at: string;
-  last_used_at: string;
-  timeout_s: number;
-  memory_mb: number;
-  pids: number;
-  network: string;
-  execution_count: number;
-  running: boolean;
-  workspace: string;
-}
+export type SessionInfo = z.infer<typeof SessionInfoSchema>;
+export type SessionClosed = z.infer<typeof SessionClosedSchema>;
 
 export interface ExecuteOptions {
   timeout_s?: number | undefined;
@@ -94,7 +85,6 @@ interface Runtime {
   starting: Promise<Box> | null;
   /** The previous box's close, while it runs: a new box waits for it (they share the session's cgroup). */
   stopping: Promise<void> | null;
-  queue: Promise<unknown>;
   busy: number;
   notices: string[];
   /** Set first thing on close: calls still queued then end as not_found instead of starting a new box. */
@@ -140,29 +130,17 @@ export interface SessionEvents {
   ];
 }
 
-/** From dist/src/sessions, src/sessions or dist/src/bin (the bundled command), the agent's Python files are in ../agent. */
-export const AGENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'agent');
-
 /** Below this memory limit pooled boxes start bare: numpy, pandas and matplotlib take about 90 MiB. */
 const PRELOAD_MIN_MEMORY_MB = 256;
 /** A pooled box that preloads may take this long to be ready (a bare one: Box's default, 15 s). */
 const POOL_PRELOAD_START_MS = 60_000;
 
-/** A box's limits from the server's settings: every box (a session's, a one-shot, a smoke test) uses these. */
-export function boxLimits(config: Config, memoryMb: number, pids = config.pids): BoxOptions['limits'] {
-  return {
-    memoryBytes: memoryMb * 1024 * 1024,
-    pids,
-    fileSizeBytes: config.fileSizeMb * 1024 * 1024,
-    openFiles: config.openFiles,
-    cpuQuota: config.cpuQuota,
-  };
-}
-
 export class SessionService {
   private readonly sessions: SessionsRepo;
   private readonly history: HistoryWriter;
   private readonly runtimes = new Map<string, Runtime>();
+  /** Each session's calls, one at a time in the order they arrived. */
+  private readonly queues = new KeyedSerial<Runtime>();
   private readonly pool: WarmPool;
   /** Aborted at shutdown: pooled boxes still starting (preloading) are killed instead of waited for. */
   private readonly poolStarts = new AbortController();
@@ -337,7 +315,7 @@ export class SessionService {
     return this.info(this.owned(owner, sessionId));
   }
 
-  async close(owner: string, sessionId: string): Promise<{ session_id: string; closed: boolean }> {
+  async close(owner: string, sessionId: string): Promise<SessionClosed> {
     const rt = this.owned(owner, sessionId);
     const unremoved = await this.closeRuntime(rt);
     if (unremoved !== null) {
@@ -707,10 +685,8 @@ export class SessionService {
       if (rt.closed) throw this.closedError(rt);
       return job();
     };
-    const run = rt.queue.then(guarded, guarded);
-    rt.queue = run.catch(() => undefined);
     try {
-      return await run;
+      return await this.queues.run(rt, guarded);
     } finally {
       rt.busy--;
       if (!rt.closed) this.touch(rt);
@@ -764,16 +740,13 @@ export class SessionService {
   private async startBox(id: string, memoryMb: number, rt?: Runtime): Promise<Box> {
     const paths = sessionPaths(this.config.dataDir, id);
     ensureSessionDirs(paths, this.mplSeedDir); // copied when it exists
-    const opts: BoxOptions = {
+    const opts = boxOptions(this.config, {
       name: id,
       workspace: paths.workspace,
       mplConfigDir: paths.mplConfigDir,
-      agentDir: AGENT_DIR,
-      isolation: this.config.isolation,
-      bwrapPath: this.config.bwrapPath,
-      python: this.config.python,
-      limits: boxLimits(this.config, memoryMb, rt?.row.pids),
-    };
+      memoryMb,
+      pids: rt?.row.pids,
+    });
     // Pooled boxes start before they have an owner; they are only handed to sessions with default settings.
     const network = rt?.row.network ?? 'none';
     const preload = rt ? null : this.poolPreload();
@@ -783,7 +756,10 @@ export class SessionService {
       opts.env = { ...opts.env, SANDBOX_PRELOAD: preload };
       opts.startTimeoutMs = POOL_PRELOAD_START_MS;
     }
-    if (!rt) opts.signal = this.poolStarts.signal;
+    if (!rt) {
+      opts.signal = this.poolStarts.signal;
+      opts.background = true; // the pool raises it to the normal share when it hands the box out
+    }
     for (const c of this.customizers) c({ sessionId: id, workspace: paths.workspace, network }, opts);
     return startBox(this.config, opts); // the box backend (bwrap or Docker): src/sandbox/docker/backend.ts
   }
@@ -897,7 +873,6 @@ function newRuntime(row: SessionRow, lost: string | null): Runtime {
     box: null,
     starting: null,
     stopping: null,
-    queue: Promise.resolve(),
     busy: 0,
     notices: lost === null ? [] : [lost],
     closed: false,

@@ -2,7 +2,6 @@
 // files, network and limits as its Python), queued with the session's other calls. It never runs a command the policy
 // denied, and never outside the box.
 import { z } from 'zod';
-import type { ArtifactChanges } from '../artifacts/types.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Config } from '../config.js';
 import { SandboxError, invalidArgument, type ErrorBody } from '../errors.js';
@@ -11,6 +10,7 @@ import type { ShellRule } from '../policy/shell-rules.js';
 import { requireWithin } from '../sessions/caps.js';
 import { relayRequest } from '../sessions/run-in-box.js';
 import type { SessionService } from '../sessions/service.js';
+import type { ShellResultSchema } from './result-schema.js';
 import { resolveWorkDir, type WorkDir } from './workdir.js';
 
 export interface ShellOptions {
@@ -21,33 +21,14 @@ export interface ShellOptions {
   onProgress?: ((text: string) => void) | undefined;
 }
 
-export interface ShellResult {
-  session_id: string;
-  command: string;
-  working_directory: string;
-  /** ok: the command ran to its end (whatever its exit code); timeout / interrupted: it was killed. */
-  status: 'ok' | 'timeout' | 'interrupted';
-  exit_code: number | null;
-  signal: number | null;
-  duration_ms: number;
-  stdout: string;
-  stderr: string;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  /** Workspace files holding the whole of a truncated stream. */
-  full_output: { stdout?: string; stderr?: string };
-  /** Files the command created, changed or deleted; null when no tracker is configured. */
-  artifacts: ArtifactChanges | null;
-  error: ErrorBody | null;
-  isolation: 'bwrap' | 'docker' | 'none';
-  notices: string[];
-}
+export type ShellResult = z.infer<typeof ShellResultSchema>;
 
 const Stream = z.object({
   text: z.string(),
   truncated: z.boolean(),
   bytes: z.number(),
   saved_path: z.string().nullable(),
+  save_note: z.string().nullable().optional(),
 });
 
 const ShellFinal = z.object({
@@ -60,7 +41,7 @@ const ShellFinal = z.object({
   error: z.object({ code: z.string(), message: z.string() }).nullable().optional(),
 });
 
-const empty = { text: '', truncated: false, bytes: 0, saved_path: null };
+const empty: z.infer<typeof Stream> = { text: '', truncated: false, bytes: 0, saved_path: null };
 
 export class ShellService {
   constructor(
@@ -199,7 +180,10 @@ export class ShellService {
         artifacts,
         error: stopError(final.status, timeoutS),
         isolation: this.config.isolation === 'none' ? 'none' : this.config.boxBackend,
-        notices: this.sessions.takeNotices(session.sessionId, 'command'),
+        notices: [
+          ...this.sessions.takeNotices(session.sessionId, 'command'),
+          ...[stdout, stderr].flatMap((s) => (s.save_note ? [s.save_note] : [])),
+        ],
       };
       this.audit.record({
         sessionId: session.sessionId,

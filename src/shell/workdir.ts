@@ -2,7 +2,7 @@
 // that leaves the workspace, by '..', by an absolute path elsewhere, or through a symbolic link.
 import { statSync } from 'node:fs';
 import { SandboxError, invalidArgument, notFound } from '../errors.js';
-import { resolveInWorkspace, toWorkspaceRel } from '../policy/paths.js';
+import { resolveInWorkspace, toWorkspaceRel } from '../workspace/paths.js';
 import { BOX_WORKSPACE } from '../sandbox/bwrap-argv.js';
 
 export interface WorkDir {

@@ -46,17 +46,26 @@ export class Retention {
 
   /** Deletes what is past its time and gives the freed pages back; throws what SQLite throws (a full disk). */
   sweep(now = Date.now()): RetentionSweep {
+    return { ...this.deleteExpired(now), reclaimed_bytes: this.reclaim() };
+  }
+
+  /** The deletions alone (three indexed DELETEs, no disk flush): what must be gone before any row is served. */
+  deleteExpired(now = Date.now()): Omit<RetentionSweep, 'reclaimed_bytes'> {
     const iso = (ms: number) => new Date(ms).toISOString();
-    const { executions, audit, sessions } = this.db.transaction(() => ({
+    return this.db.transaction(() => ({
       executions: this.stmts.executions.run(iso(now - this.settings.historyDays * DAY_MS)).changes,
       audit: this.stmts.audit.run(iso(now - this.settings.auditDays * DAY_MS)).changes,
       sessions: this.stmts.sessions.run(iso(now - CLOSED_GRACE_MS)).changes,
     }))();
+  }
+
+  /** Gives the free pages back to the disk; the bytes given back. */
+  reclaim(): number {
     const before = this.fileBytes();
     this.db.pragma('incremental_vacuum');
     // The WAL holds the vacuumed pages until a checkpoint writes them back; TRUNCATE also empties the file.
     this.db.pragma('wal_checkpoint(TRUNCATE)');
-    return { executions, audit, sessions, reclaimed_bytes: Math.max(0, before - this.fileBytes()) };
+    return Math.max(0, before - this.fileBytes());
   }
 
   private fileBytes(): number {

@@ -35,25 +35,31 @@ function healthcheck(type: AppType): string {
     'except Exception:',
     '    sys.exit(1)',
   ].join('\n');
-  return JSON.stringify(['python', '-c', script]);
+  return JSON.stringify(['python3', '-c', script]);
 }
 
 export function dockerfile(spec: BundleSpec): string {
   const port = EXPORT_PORT[spec.type];
   const cmd = JSON.stringify(dockerCommand(spec.type, spec.appObject)).replace(/","/g, '", "');
   return `# ${spec.name}: ${spec.type} app exported from a sandbox session.
-FROM python:${pythonMinor(spec.pythonVersion)}-slim
+# Build arguments: BASE_IMAGE, any image with python3 and pip (default the official slim image of the session's
+# Python); PIP_INDEX_URL, the package index requirements.txt is installed from (default pip's own).
+ARG BASE_IMAGE=python:${pythonMinor(spec.pythonVersion)}-slim
+FROM \${BASE_IMAGE}
+ARG PIP_INDEX_URL
 
 ENV PYTHONDONTWRITEBYTECODE=1 \\
     PYTHONUNBUFFERED=1 \\
     PIP_NO_CACHE_DIR=1 \\
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    PIP_ROOT_USER_ACTION=ignore
 
 WORKDIR /app
 
-# Dependencies first, so code changes do not reinstall them.
+# Dependencies first, so code changes do not reinstall them. A base whose python3 is the distribution's (Debian's)
+# marks it externally managed; in this image it belongs to the app alone.
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -r requirements.txt
 
 RUN useradd --create-home --uid 10001 appuser
 COPY --chown=appuser:appuser . .
@@ -142,6 +148,9 @@ docker compose up --build
 docker build -t ${image} .
 docker run --rm -p ${port}:${port} ${image}
 \`\`\`
+
+Another base image (any with python3 and pip) or package index:
+\`docker build --build-arg BASE_IMAGE=<image> --build-arg PIP_INDEX_URL=<index URL> -t ${image} .\`
 
 The image runs \`${showCommand(dockerCommand(spec.type, spec.appObject))}\` as a non-root user and has a HEALTHCHECK.
 

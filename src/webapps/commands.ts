@@ -135,10 +135,10 @@ function server(
   }
 }
 
-/** The CMD of an export's Dockerfile. */
+/** The CMD of an export's Dockerfile: the server as a module of python3, so any base with python3 runs it. */
 export function dockerCommand(type: AppType, appObject: string): string[] {
   const s = server(type, appObject, '0.0.0.0', String(EXPORT_PORT[type]));
-  return type === 'static' ? ['python', '-m', s.module, ...s.args] : [s.module, ...s.args];
+  return ['python3', '-m', s.module, ...s.args];
 }
 
 export interface SmokeCommand {

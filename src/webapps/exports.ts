@@ -8,7 +8,7 @@ import { invalidArgument, notFound } from '../errors.js';
 import { Dir, withDir } from '../fsafe/dir.js';
 import { copyOut, sizeOf } from '../fsafe/copy.js';
 import { normalizeName } from '../packages/spec.js';
-import { workspaceSegments } from '../policy/paths.js';
+import { workspaceSegments } from '../workspace/paths.js';
 import { withFrozenBox } from '../sandbox/freezer.js';
 import type { SessionService } from '../sessions/service.js';
 import { probeApp, type ProbeResult } from './agent-ops.js';
@@ -22,14 +22,28 @@ import {
   type BundleSpec,
 } from './bundle.js';
 import { EXPORT_PORT, detectAppType, dockerCommand, requestedAppType, smokeCommand } from './commands.js';
-import { dockerBuild, validateTag, type BuildResult } from './docker.js';
+import { buildArgs, dockerBuild, validateTag, type BuildArgs } from './docker.js';
 import { defaultExportName, validateExportName } from './export-names.js';
 import { ExportStore, type ExportManifest } from './export-store.js';
 import { buildRequirements, extraDistributions } from './requirements.js';
 import type { WebAppService } from './service.js';
 import { smokeTest } from './smoke.js';
-import type { AppType, AppTypeArg, ExportDetails, ExportFile, ExportInfo } from './types.js';
+import type {
+  AppType,
+  AppTypeArg,
+  BuildResult,
+  ExportDetails,
+  ExportFile,
+  ExportInfo,
+  ExportRemoved,
+} from './types.js';
 import { readAppFile } from './workspace-files.js';
+
+export interface BuildOptions extends BuildArgs {
+  tag?: string | undefined;
+  onLine?: ((line: string) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
 
 export interface ExportArgs {
   code?: string | undefined;
@@ -187,17 +201,25 @@ export class WebAppExportService {
     return { ...toInfo(m), files, requirement_entries: m.requirement_entries };
   }
 
-  cleanup(owner: string, exportName: string): { export_name: string; removed: boolean; freed_bytes: number } {
+  cleanup(owner: string, exportName: string): ExportRemoved {
     this.owned(owner, exportName);
     const freed = listFiles(this.store.dir(exportName)).reduce((a, f) => a + f.size, 0);
     this.store.remove(exportName);
     return { export_name: exportName, removed: true, freed_bytes: freed };
   }
 
-  async build(owner: string, exportName: string, tag?: string): Promise<BuildResult> {
+  async build(owner: string, exportName: string, opts: BuildOptions = {}): Promise<BuildResult> {
     const m = this.owned(owner, exportName);
-    const t = tag !== undefined ? validateTag(tag) : `${imageName(exportName)}:latest`;
-    return dockerBuild(exportName, this.store.dir(exportName), t, EXPORT_PORT[m.app_type]);
+    const tag = opts.tag !== undefined ? validateTag(opts.tag) : `${imageName(exportName)}:latest`;
+    return dockerBuild({
+      exportName,
+      dir: this.store.dir(exportName),
+      tag,
+      port: EXPORT_PORT[m.app_type],
+      buildArgs: buildArgs(opts),
+      onLine: opts.onLine,
+      signal: opts.signal,
+    });
   }
 
   private owned(owner: string, exportName: string): ExportManifest {

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { VENV_DIR, venvPaths, venvState } from '../packages/venv.js';
 import type { Box } from '../sandbox/box.js';
+import { boxOptions } from '../sandbox/box-options.js';
 import { startBox } from '../sandbox/docker/backend.js';
-import { AGENT_DIR, boxLimits } from '../sessions/service.js';
 import { startApp, stopApp } from './agent-ops.js';
 import { showCommand, type SmokeCommand } from './commands.js';
 import { LogRing } from './log-ring.js';
@@ -57,14 +57,13 @@ export async function smokeTest(
   const socketPath = join(sockets, `${SMOKE_APP_ID}.sock`);
   try {
     box = await startBox(config, {
-      name: `smoke-${randomBytes(6).toString('hex')}`,
-      workspace,
-      mplConfigDir: mpl,
-      agentDir: AGENT_DIR,
-      isolation: config.isolation,
-      bwrapPath: config.bwrapPath,
-      python: venv?.python ?? config.python,
-      limits: boxLimits(config, config.memoryMb),
+      ...boxOptions(config, {
+        name: `smoke-${randomBytes(6).toString('hex')}`,
+        workspace,
+        mplConfigDir: mpl,
+        python: venv?.python,
+        memoryMb: config.memoryMb,
+      }),
       env: { SANDBOX_SOCKET_DIR: config.isolation === 'bwrap' ? BOX_SOCKET_DIR : sockets },
       extraRwBinds: config.isolation === 'bwrap' ? [{ host: sockets, box: BOX_SOCKET_DIR }] : [],
       extraRoBinds: venv?.binds ?? [],

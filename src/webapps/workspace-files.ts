@@ -2,9 +2,9 @@
 // source, and checks that a caller's folder stays inside the workspace. Never follows a path out of the workspace.
 import { realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readHead, UnsafeFileError, writeAtomic } from '../artifacts/file-io.js';
+import { readHead, UnsafeFileError, writeAtomic } from '../workspace/file-io.js';
 import { invalidArgument, notFound, SandboxError } from '../errors.js';
-import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../policy/paths.js';
+import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../workspace/paths.js';
 import { sessionPaths } from '../sessions/paths.js';
 
 /** Where the agent creates the relay sockets, inside the box. */

@@ -14,7 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultFileIO, openRegular, UnsafeFileError, writeAtomic } from '../../src/artifacts/file-io.js';
+import { defaultFileIO, openRegular, UnsafeFileError, writeAtomic } from '../../src/workspace/file-io.js';
 
 let base: string;
 let ws: string;

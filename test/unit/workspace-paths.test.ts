@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SandboxError } from '../../src/errors.js';
-import { resolveInWorkspace, toWorkspaceRel } from '../../src/policy/paths.js';
+import { resolveInWorkspace, toWorkspaceRel } from '../../src/workspace/paths.js';
 
 let base: string;
 let ws: string;

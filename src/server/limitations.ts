@@ -3,11 +3,11 @@
 // inputs do not show is in force.
 import type { Config } from '../config.js';
 import type { NetworkDescription } from '../network/policy.js';
-import type { ProxyDenial } from '../network/proxy.js';
 import { BOX_AGENT_DIR, BOX_MPLCONFIG_DIR } from '../sandbox/bwrap-argv.js';
 import type { Mechanisms } from '../sandbox/box.js';
-import { boxOwner, serverIsRoot } from '../sandbox/box-user.js';
-import type { ShellRule } from './shell-rules.js';
+import { boxOwner, serverIsRoot } from '../box-user.js';
+import type { ShellRule } from '../policy/shell-rules.js';
+import type { Limit, SandboxLimitations } from './limitations-schema.js';
 
 export interface LimitationsInput {
   sessionId: string;
@@ -23,42 +23,7 @@ export interface LimitationsInput {
   mechanisms: Mechanisms;
   config: Pick<Config, 'fileSizeMb' | 'openFiles' | 'outputCap' | 'graceMs'>;
   policy: { source: string; rules: readonly ShellRule[] };
-  python: { version: string | null; executable: string | null; venv: boolean | null };
-}
-
-export interface Limit {
-  name: string;
-  value: number;
-  unit: string;
-  enforced_by: string;
-}
-
-export interface SandboxLimitations {
-  session_id: string;
-  isolation: {
-    mode: 'bwrap' | 'docker' | 'none';
-    namespaces: string[];
-    seccomp: boolean;
-    runs_as: string;
-  };
-  limits: Limit[];
-  network: {
-    policy: string;
-    description: string;
-    enforced: boolean;
-    allowed_domains: string[];
-    proxy: string | null;
-    recent_denials: ProxyDenial[];
-  };
-  filesystem: { workspace: string; writable: string[]; read_only: string[]; not_visible: string[] };
-  shell: {
-    interpreter: string;
-    policy_source: string;
-    denied: Array<{ id: string; category: string; description: string }>;
-  };
-  python: { version: string | null; executable: string | null; venv: boolean | null };
-  can: string[];
-  cannot: string[];
+  python: SandboxLimitations['python'];
 }
 
 export function describeLimitations(i: LimitationsInput): SandboxLimitations {

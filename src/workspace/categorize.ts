@@ -1,6 +1,6 @@
 // Decides an artifact's category and MIME type from its first bytes (file-type's signatures, and the few it lacks), with the file name as fallback; must never touch the file system.
 import mime from 'mime';
-import type { Categorization, Category } from './types.js';
+import type { Categorization, Category } from './categories.js';
 
 /** How many leading bytes the callers should read: enough for file-type and for the tar header at 257. */
 export const HEAD_BYTES = 4100;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDomainRules } from '../../src/network/domains.js';
 import { describeNetwork, type NetworkFacts } from '../../src/network/policy.js';
-import { describeLimitations, type LimitationsInput } from '../../src/policy/limitations.js';
+import { describeLimitations, type LimitationsInput } from '../../src/server/limitations.js';
 import { DEFAULT_RULES } from '../../src/policy/shell-rules.js';
 
 const net = (o: Partial<NetworkFacts> = {}) =>

@@ -1,7 +1,6 @@
 // The host identity boxes run as: the server's own uid when it is unprivileged, a dedicated unprivileged uid when it is root.
-import { lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { invalidArgument } from '../errors.js';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { invalidArgument } from './errors.js';
 
 /** The name looked up in /etc/passwd when the server runs as root and no uid was configured. */
 export const BOX_USER_NAME = 'sandbox-mcp';
@@ -97,28 +96,4 @@ export function runtimeDir(): string {
     throw new Error(`${dir} must be a folder owned by root and writable only by it`);
   }
   return dir;
-}
-
-function chownTree(path: string, uid: number, gid: number): void {
-  try {
-    lchownSync(path, uid, gid);
-    if (!lstatSync(path).isDirectory()) return;
-    for (const name of readdirSync(path)) chownTree(join(path, name), uid, gid);
-  } catch {
-    // an entry that cannot be given away (a path past PATH_MAX) stays the server's: the box can still read it
-  }
-}
-
-/**
- * Gives the folders a box writes (workspace, matplotlib cache, sockets) to the box's uid before it starts, so a root
- * server's box can use them. A folder already owned by it is left alone; the walk never follows a link (lchown) and
- * runs while no process of that box exists.
- */
-export function ensureBoxOwnership(paths: readonly string[]): void {
-  if (!serverIsRoot()) return;
-  const { uid, gid } = boxOwner();
-  for (const path of paths) {
-    const st = lstatSync(path);
-    if (st.isDirectory() && (st.uid !== uid || st.gid !== gid)) chownTree(path, uid, gid);
-  }
 }

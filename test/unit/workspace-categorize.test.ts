@@ -1,7 +1,7 @@
 // Unit tests for artifact categorization: content sniffing first, the file name as fallback, plots by folder; never reads files, only byte fixtures.
 import { crc32, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { categorize, categorizeByName, decodeUtf8, isPlotPath } from '../../src/artifacts/categorize.js';
+import { categorize, categorizeByName, decodeUtf8, isPlotPath } from '../../src/workspace/categorize.js';
 
 function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4);
