@@ -1,7 +1,9 @@
 // 2025-era (initialize handshake) calls over Streamable HTTP that have nothing to stream, answered with one
 // application/json body by a server instance kept connected between calls: the SDK's stateless fallback builds an
 // instance, a transport, a web Response and an SSE stream for every call. A call with a progressToken still streams.
+import type { IncomingHttpHeaders } from 'node:http';
 import {
+  isJsonContentType,
   isJSONRPCErrorResponse,
   isJSONRPCRequest,
   isJSONRPCResultResponse,
@@ -53,21 +55,41 @@ export function claimsModernEra(body: unknown): boolean {
 }
 
 /**
- * The requests of a 2025-era POST this path serves, or undefined to leave it to the SDK: well-formed requests
- * with distinct ids that leave nothing in an instance and cannot stream, sent the way the SDK's transport accepts
- * (so anything it would refuse still gets its answer from the SDK).
+ * The requests of a 2025-era POST this path serves, or undefined to leave it to the SDK: well-formed JSON-RPC
+ * requests with distinct ids that leave nothing in an instance and cannot stream, sent the way the SDK's transport
+ * accepts (so anything it would refuse still gets its answer from the SDK). The SDK's own era check
+ * (`isLegacyRequest`) routes exactly these bodies to its 2025 serving: no message claims the 2026-07-28 envelope, the
+ * `MCP-Protocol-Version` header is absent or a 2025-era version, and none is `initialize`; the check is made here
+ * on the parsed body and the node headers, before any web Request is built, since both cost more than the rest.
  */
-export function plainRequests(body: unknown, headers: Headers): JSONRPCRequest[] | undefined {
+export function plainRequests(body: unknown, headers: IncomingHttpHeaders): JSONRPCRequest[] | undefined {
+  if (!isJsonContentType(headers['content-type']) || claimsModernEra(body)) return undefined;
   if (!leavesNoState(body) || mayStream(body)) return undefined;
-  const accept = headers.get('accept') ?? '';
+  const accept = headers.accept ?? '';
   if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return undefined;
-  const version = headers.get('mcp-protocol-version');
-  if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return undefined;
+  const version = headers['mcp-protocol-version'];
+  if (
+    version !== undefined &&
+    (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))
+  )
+    return undefined;
   const list: unknown[] = Array.isArray(body) ? body : [body];
   if (list.length > MAX_BATCH || !list.every((m) => isJSONRPCRequest(m))) return undefined;
   const requests = list as JSONRPCRequest[];
   if (new Set(requests.map((r) => r.id)).size !== requests.length) return undefined;
   return requests;
+}
+
+/**
+ * What a plain call's handlers see of its HTTP request (the SDK hands it to them as `ctx.http.req`): the method,
+ * URL and headers, and the signal that aborts when the client goes away. A web Request would carry a body stream
+ * too, which is already read and parsed; building one costs more than the rest of the call's HTTP work.
+ */
+export interface PlainRequest {
+  method: string;
+  url: string;
+  headers: Headers;
+  signal: AbortSignal;
 }
 
 /** The exchange a lane carries: its requests, the responses so far, and how to settle it. */
@@ -91,10 +113,12 @@ class Lane implements Transport {
 
   async start(): Promise<void> {}
 
-  carry(request: Request, requests: JSONRPCRequest[]): Promise<string | undefined> {
+  carry(request: PlainRequest, requests: JSONRPCRequest[]): Promise<string | undefined> {
+    // The SDK reads only the fields PlainRequest has (see there).
+    const extra = { request: request as unknown as Request };
     return new Promise((settle) => {
       this.current = { requests, responses: new Map(), settle };
-      for (const message of requests) this.onmessage?.(message, { request });
+      for (const message of requests) this.onmessage?.(message, extra);
     });
   }
 
@@ -133,7 +157,7 @@ export class PlainJsonCalls {
    * client went away, or cancelled a request it carries), the lane closes, which aborts the tool call, and is
    * dropped; the result is then undefined: no response, as for a cancelled streamed call.
    */
-  async serve(request: Request, requests: JSONRPCRequest[]): Promise<string | undefined> {
+  async serve(request: PlainRequest, requests: JSONRPCRequest[]): Promise<string | undefined> {
     const lane = this.idle.pop() ?? (await this.open());
     const abort = (): void => void lane.close();
     request.signal.addEventListener('abort', abort, { once: true });

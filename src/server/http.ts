@@ -203,30 +203,33 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
     });
-    const request = new Request(new URL(url.pathname + url.search, baseUrl), {
-      method,
-      headers: toHeaders(req),
-      // A body that parsed reaches the SDK parsed; only one it must answer with a parse error goes as bytes.
-      ...(body !== undefined && parsed === undefined && { body: new Uint8Array(body) }),
-      signal: abort.signal,
-    });
+    const target = new URL(url.pathname + url.search, baseUrl);
     exchanges.cancel(parsed);
     const untrack = exchanges.track(parsed, abort);
     try {
+      // 2025-era calls that stream nothing: decided on the parsed body and the node headers, no web Request built.
+      const requests = method === 'POST' ? plainRequests(parsed, req.headers) : undefined;
+      if (requests !== undefined) {
+        const info = { method, url: target.href, headers: toHeaders(req), signal: abort.signal };
+        const text = await plain.serve(info, requests);
+        // A cancelled call gets what its stream would have given it: an end without a response.
+        if (text === undefined) res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end();
+        else sendJsonText(res, 200, text);
+        return;
+      }
+      const request = new Request(target, {
+        method,
+        headers: toHeaders(req),
+        // A body that parsed reaches the SDK parsed; only one it must answer with a parse error goes as bytes.
+        ...(body !== undefined && parsed === undefined && { body: new Uint8Array(body) }),
+        signal: abort.signal,
+      });
       const legacy =
         method === 'POST' &&
         parsed !== undefined &&
         !claimsModernEra(parsed) &&
         isJsonContentType(req.headers['content-type']) &&
         (await isLegacyRequest(request, parsed, { maxRequestBodySize: maxBodyBytes }));
-      const requests = legacy ? plainRequests(parsed, request.headers) : undefined;
-      if (requests !== undefined) {
-        const text = await plain.serve(request, requests);
-        // A cancelled call gets what its stream would have given it: an end without a response.
-        if (text === undefined) res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end();
-        else sendJsonText(res, 200, text);
-        return;
-      }
       if (!legacy && leavesNoState(parsed) && namesItsClient(parsed)) lendable.add(request);
       const response = await mcp.fetch(request, parsed === undefined ? undefined : { parsedBody: parsed });
       await writeResponse(res, response);

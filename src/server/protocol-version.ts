@@ -1,12 +1,5 @@
 // Which MCP protocol version a request speaks, so that a result holds only what that version defines.
-import type {
-  JSONRPCRequest,
-  ListToolsResult,
-  McpServer,
-  Result,
-  ServerContext,
-  Tool,
-} from '@modelcontextprotocol/server';
+import type { JSONRPCRequest, McpServer, Result, ServerContext } from '@modelcontextprotocol/server';
 
 /** What the spec says a server assumes when an HTTP request names no version (and 2025-03-26 clients send none). */
 const HTTP_DEFAULT_VERSION = '2025-03-26';
@@ -34,41 +27,97 @@ export function requestVersion(server: McpServer, ctx: ServerContext): string {
   return HTTP_DEFAULT_VERSION;
 }
 
+/** Where `icons` (on tools, resources, templates and prompts) and a tool's `execution` first appear. */
+const SINCE_ICONS = '2025-11-25';
+
+type FieldsSince = Array<[field: string, since: string]>;
+
 /** Fields of a tool in tools/list, by the version that brought them. */
-const TOOL_FIELDS_SINCE: Array<[field: string, since: string]> = [
+const TOOL_FIELDS_SINCE: FieldsSince = [
   ['annotations', '2025-03-26'],
   ['title', SINCE_STRUCTURED],
   ['outputSchema', SINCE_STRUCTURED],
   ['_meta', SINCE_STRUCTURED],
-  ['icons', '2025-11-25'],
-  ['execution', '2025-11-25'],
+  ['icons', SINCE_ICONS],
+  ['execution', SINCE_ICONS],
 ];
 
-/** A tools/list result with only the tool fields this version defines. */
-export function toolsForVersion(result: ListToolsResult, version: string): ListToolsResult {
-  const drop = TOOL_FIELDS_SINCE.filter(([, since]) => !atLeast(version, since)).map(([f]) => f);
-  if (drop.length === 0) return result;
-  const tools = result.tools.map((tool) => {
-    const copy: Record<string, unknown> = { ...tool };
+/** Fields of a resource, a resource template and a prompt (and of a prompt's argument), by the version that brought them. */
+const ITEM_FIELDS_SINCE: FieldsSince = [
+  ['title', SINCE_STRUCTURED],
+  ['_meta', SINCE_STRUCTURED],
+  ['icons', SINCE_ICONS],
+];
+
+/** The lists whose items are fitted, and the key that holds the items. */
+const LIST_KEYS = {
+  'tools/list': 'tools',
+  'prompts/list': 'prompts',
+  'resources/list': 'resources',
+  'resources/templates/list': 'resourceTemplates',
+} as const;
+type ListMethod = keyof typeof LIST_KEYS;
+
+type Item = Record<string, unknown>;
+
+/** The items of one list with only the fields this version defines (the same array when none goes). */
+function itemsForVersion(
+  items: Item[],
+  fields: FieldsSince,
+  version: string,
+  nested?: (item: Item) => Item,
+): Item[] {
+  const drop = fields.filter(([, since]) => !atLeast(version, since)).map(([f]) => f);
+  if (drop.length === 0) return items;
+  return items.map((item) => {
+    const copy: Item = { ...item };
     for (const f of drop) delete copy[f];
-    return copy as Tool;
+    return nested ? nested(copy) : copy;
   });
-  return { ...result, tools };
+}
+
+/** A prompt's arguments have fields by version too (`title`). */
+function promptArguments(version: string) {
+  return (prompt: Item): Item =>
+    Array.isArray(prompt['arguments'])
+      ? { ...prompt, arguments: itemsForVersion(prompt['arguments'] as Item[], ITEM_FIELDS_SINCE, version) }
+      : prompt;
+}
+
+/** A list result (tools, prompts, resources, resource templates) with only the item fields this version defines. */
+export function listForVersion<R extends Result>(method: ListMethod, result: R, version: string): R {
+  const key = LIST_KEYS[method];
+  const items = (result as Item)[key];
+  if (!Array.isArray(items)) return result;
+  const fitted =
+    method === 'tools/list'
+      ? itemsForVersion(items as Item[], TOOL_FIELDS_SINCE, version)
+      : itemsForVersion(
+          items as Item[],
+          ITEM_FIELDS_SINCE,
+          version,
+          method === 'prompts/list' ? promptArguments(version) : undefined,
+        );
+  return fitted === items ? result : { ...result, [key]: fitted };
 }
 
 type StoredHandler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>;
 
 /**
- * Fits this instance's tools/list answers to each request's version: SDK 1.12 (2025-03-26) compiles every
- * outputSchema it is given, and a tool with one must then return structuredContent, which that version lacks.
- * Call after the tools are registered (the SDK installs its tools/list handler with the first one).
+ * Fits this instance's list answers (tools, prompts, resources, resource templates) to each request's version: SDK
+ * 1.12 (2025-03-26) compiles every outputSchema it is given, and a tool with one must then return structuredContent,
+ * which that version lacks; and no item holds a field its version does not define (`title`, `_meta`, `icons`). Call
+ * after everything is registered (the SDK installs each list handler with the first item of its kind) and after
+ * resources-list.ts has put its paged resources/list in place.
  */
-export function fitToolListToVersion(server: McpServer): void {
+export function fitListsToVersion(server: McpServer): void {
   const low = server.server as unknown as { _getRequestHandler(method: string): StoredHandler | undefined };
-  const list = low._getRequestHandler('tools/list');
-  if (!list) return;
-  server.server.setRequestHandler('tools/list', async (request, ctx) => {
-    const result = (await list(request as unknown as JSONRPCRequest, ctx)) as ListToolsResult;
-    return toolsForVersion(result, requestVersion(server, ctx));
-  });
+  for (const method of Object.keys(LIST_KEYS) as ListMethod[]) {
+    const list = low._getRequestHandler(method);
+    if (!list) continue;
+    server.server.setRequestHandler(method, async (request, ctx) => {
+      const result = await list(request as unknown as JSONRPCRequest, ctx);
+      return listForVersion(method, result, requestVersion(server, ctx)) as never;
+    });
+  }
 }

@@ -1,15 +1,54 @@
-// Turns typed service results and errors into MCP tool results: structuredContent plus a short text, and isError
-// with the error body as JSON text, each fitted to the protocol version of the request. The only place that shapes
-// tool results.
+// Turns typed service results and errors into MCP tool results: structuredContent plus a short text (a large field
+// goes out once), and isError with the error body as JSON text, each fitted to the protocol version of the request.
+// The only place that shapes tool results.
 import type { CallToolResult, ContentBlock, McpServer } from '@modelcontextprotocol/server';
 import { toErrorBody, type ErrorBody } from '../errors.js';
 import { atLeast, SINCE_PROGRESS_MESSAGE, SINCE_STRUCTURED } from './protocol-version.js';
 
-export function okResult(structured: object, text: string, extra: ContentBlock[] = []): CallToolResult {
+/** A successful result; its structuredContent keeps its type, so a tool's handler is checked against its output schema. */
+export function okResult<S extends object>(
+  structured: S,
+  text: string,
+  extra: ContentBlock[] = [],
+): OkResult<S> {
   return {
     content: [{ type: 'text', text }, ...extra],
-    structuredContent: structured as Record<string, unknown>,
+    structuredContent: structured,
   };
+}
+
+/** A tool result whose structuredContent has the handler's own type (a CallToolResult to the SDK). */
+export type OkResult<S> = {
+  content: ContentBlock[];
+  structuredContent: S;
+  isError?: boolean;
+};
+
+/** A field up to this many characters may also be whole in the text; a longer one is there only as its two ends. */
+export const TEXT_WHOLE_MAX = 2048;
+const PREVIEW_HEAD = 512;
+const PREVIEW_TAIL = 1024;
+
+/**
+ * A structured field as the text shows it, so that a large one goes out once (in structuredContent, which a program
+ * reads and which some clients hand their model instead of the text): whole when short, without its last newline;
+ * else its first and last characters around a line that gives its length and names the field that holds it all.
+ */
+export function fieldText(value: string, field: string): string {
+  if (value.length <= TEXT_WHOLE_MAX) return value.replace(/\n$/, '');
+  const head = value.slice(0, whole(value, PREVIEW_HEAD));
+  const tail = value.slice(whole(value, value.length - PREVIEW_TAIL));
+  const lines = value.split('\n').length - (value.endsWith('\n') ? 1 : 0);
+  return (
+    `${head}\n[… ${value.length} characters, ${lines} line(s): the ends are shown here, the whole is in ` +
+    `structuredContent.${field}]\n${tail.replace(/\n$/, '')}`
+  );
+}
+
+/** An index that does not fall between the two halves of a surrogate pair. */
+function whole(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  return c >= 0xdc00 && c <= 0xdfff ? i + 1 : i;
 }
 
 export function errorText(body: ErrorBody): string {

@@ -1,7 +1,10 @@
 // Tool schemas as lean JSON Schema for tools/list: what zod writes, minus what says nothing (the default dialect,
 // string keys, "any" values, the date-time regex beside its format), output objects open to new fields, and a
-// shared shape that repeats inside one output schema written once under $defs. Input schemas stay inline (no $ref):
-// they go to models, and some function-calling stacks do not follow references.
+// shared shape that repeats inside one output schema written once under $defs. Output schemas, which clients compile
+// to check results (SDK 1.x: every one at tools/list), say the same in fewer keywords: no descriptions (those are for
+// inputs, which models read), a nullable shape as one type list instead of anyOf, no type beside an enum of strings.
+// Input schemas stay inline (no $ref) and keep zod's forms: they go to models, and some function-calling stacks do
+// not follow references or type lists.
 import type { z } from 'zod';
 
 type Json = Record<string, unknown>;
@@ -21,6 +24,9 @@ function isEmptyObject(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
 }
 
+/** Keywords whose value is a map from names to schemas: the names are data, never keywords. */
+const SCHEMA_MAPS = new Set(['properties', '$defs', 'patternProperties']);
+
 /** Drops what carries no information (or, for outputs, only refuses a newer server's extra field). */
 function trim(node: unknown, io: SchemaIo): unknown {
   if (Array.isArray(node)) return node.map((n) => trim(n, io));
@@ -32,9 +38,50 @@ function trim(node: unknown, io: SchemaIo): unknown {
       continue; // JSON object keys are strings
     if (k === 'additionalProperties' && (isEmptyObject(v) || (io === 'output' && v === false))) continue;
     if (k === 'pattern' && (node as Json)['format'] === 'date-time') continue; // the format says it
-    out[k] = trim(v, io);
+    if (k === 'description' && io === 'output' && typeof v === 'string') continue;
+    out[k] = SCHEMA_MAPS.has(k) && isObject(v) ? mapValues(v, (s) => trim(s, io)) : trim(v, io);
   }
-  return out;
+  return io === 'output' ? fewerKeywords(out) : out;
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function mapValues(map: Json, f: (v: unknown) => unknown): Json {
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, f(v)]));
+}
+
+/** Keywords that would also apply to null, so a shape holding one cannot take null into its type list. */
+const APPLIES_TO_NULL = ['enum', 'const', 'anyOf', 'oneOf', 'allOf', 'not', '$ref', 'if'];
+
+/**
+ * The same set of values in fewer keywords: anyOf [shape of one type, null] is that shape with null in its type
+ * (its other keywords only constrain values of its type), and an enum of strings needs no type string beside it.
+ */
+function fewerKeywords(node: Json): Json {
+  const alts = node['anyOf'];
+  if (Array.isArray(alts) && alts.length === 2) {
+    const [shape, nul] = alts as [unknown, unknown];
+    if (
+      isObject(shape) &&
+      isObject(nul) &&
+      nul['type'] === 'null' &&
+      Object.keys(nul).length === 1 &&
+      typeof shape['type'] === 'string' &&
+      !APPLIES_TO_NULL.some((k) => k in shape) &&
+      !Object.keys(shape).some((k) => k in node && k !== 'anyOf')
+    ) {
+      const { anyOf: _alts, ...rest } = node;
+      return { ...shape, ...rest, type: [shape['type'], 'null'] };
+    }
+  }
+  const values = node['enum'] ?? ('const' in node ? [node['const']] : undefined);
+  if (node['type'] === 'string' && Array.isArray(values) && values.every((v) => typeof v === 'string')) {
+    const { type: _type, ...rest } = node;
+    return rest;
+  }
+  return node;
 }
 
 /** Shapes several tools share, by name: where one occurs twice or more in an output schema, it becomes a $ref. */

@@ -4,7 +4,7 @@ import { McpServer, type CallToolResult } from '@modelcontextprotocol/server';
 import type { ClientContext, ServerFactory } from './client-context.js';
 import { errorResult, projectForVersion } from './results.js';
 import { CallProgress } from './call-progress.js';
-import { atLeast, fitToolListToVersion, requestVersion, SINCE_PROGRESS_MESSAGE } from './protocol-version.js';
+import { atLeast, fitListsToVersion, requestVersion, SINCE_PROGRESS_MESSAGE } from './protocol-version.js';
 import type { Services } from './services.js';
 import type { ToolDef, ToolProfile } from './tool-def.js';
 import { toolsForProfile } from './registry.js';
@@ -45,10 +45,10 @@ export function createServerFactory(services: Services, profile: ToolProfile = '
     let version = '';
     projectForVersion(server, () => version);
     for (const tool of tools) registerTool(server, tool, services, client, (v) => (version = v));
-    fitToolListToVersion(server);
     registerResources(server, services, client);
     registerDocResources(server, services, { name: SERVER_NAME, version: SERVER_VERSION });
     registerPrompts(server);
+    fitListsToVersion(server);
     return server;
   };
 }

@@ -17,7 +17,18 @@ export interface ToolCtx {
 
 export type ToolProfile = 'core' | 'full';
 
-export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+/** What a handler returns: a CallToolResult whose structuredContent is typed (an error result has none). */
+export type ToolResult<S> = {
+  content: CallToolResult['content'];
+  structuredContent?: S;
+  isError?: boolean;
+};
+
+export interface ToolDef<
+  I extends z.ZodObject = z.ZodObject,
+  O extends z.ZodObject = z.ZodObject,
+  S = z.input<O>,
+> {
   name: string;
   title: string;
   domain: string;
@@ -29,7 +40,8 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   annotations: ToolAnnotations;
   /** Example arguments for the docs; generated from the input schema when absent. */
   example?: Record<string, unknown>;
-  handler: (args: z.infer<I>, ctx: ToolCtx) => Promise<CallToolResult>;
+  /** Its structuredContent has the output schema's type: see defineTool. */
+  handler: (args: z.infer<I>, ctx: ToolCtx) => Promise<ToolResult<S>>;
 }
 
 /** The three kinds of tool most tools are: reads, actions that add or change, and actions that delete. */
@@ -47,7 +59,31 @@ export const ACTS: ToolAnnotations = {
 };
 export const DESTRUCTIVE: ToolAnnotations = { ...ACTS, destructiveHint: true };
 
-/** Keeps each tool's handler typed against its own schemas while the registry holds them all. */
-export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<I, O>): ToolDef {
+/**
+ * The keys of S, at any depth, that T does not have: the fields a handler returns that its output schema does not
+ * declare (a key of a record is not one: the record's type has every key, numbers included).
+ */
+export type ExtraKeys<S, T> = S extends readonly (infer E)[]
+  ? T extends readonly (infer F)[]
+    ? ExtraKeys<E, F>
+    : never
+  : S extends object
+    ? T extends object
+      ? | Exclude<keyof S, keyof T | (string extends keyof T ? number : never)>
+        | { [K in keyof S & keyof T]-?: ExtraKeys<S[K], T[K]> }[keyof S & keyof T]
+      : never
+    : never;
+
+/**
+ * Keeps each tool's handler typed against its own schemas while the registry holds them all. The structuredContent
+ * the handler returns must fit the output schema's type (z.input of it) and hold no field the schema does not
+ * declare: a field added, dropped or retyped on one side only does not compile.
+ */
+export function defineTool<I extends z.ZodObject, O extends z.ZodObject, S extends z.input<O>>(
+  def: ToolDef<I, O, S> &
+    ([ExtraKeys<S, z.input<O>>] extends [never]
+      ? unknown
+      : { undeclaredOutputFields: ExtraKeys<S, z.input<O>> }),
+): ToolDef {
   return def as unknown as ToolDef;
 }

@@ -12,6 +12,8 @@ export interface MatrixCase {
   code?: string;
   /** An error that comes without a hint (a failed cell: its traceback says what went wrong). */
   noHint?: true;
+  /** The tool whose valid call this one reads the result of, in the same owner's default session: it runs later. */
+  after?: string;
 }
 
 const noSession = (tool: string, args: Record<string, unknown> = {}): MatrixCase => ({
@@ -43,7 +45,7 @@ export const CASES: Record<string, MatrixCase[]> = {
   ],
   read_file: [
     { tool: 'read_file', args: { path: 'no-such-file.txt' }, code: 'not_found' },
-    ok('read_file', { path: 'matrix.txt' }),
+    { ...ok('read_file', { path: 'matrix.txt' }), after: 'write_file' },
   ],
   list_artifacts: [noSession('list_artifacts'), ok('list_artifacts')],
   get_artifact_report: [noSession('get_artifact_report'), ok('get_artifact_report')],

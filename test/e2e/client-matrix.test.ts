@@ -1,6 +1,8 @@
 // Every client gets every answer: the official SDK 1.x client and the SDK v2 client, over stdio and Streamable HTTP,
-// call every tool of both profiles with failing and valid arguments, and the MCP Inspector CLI (one process per
-// call) runs a sample of those calls. Each client must accept each result and show the error code and hint.
+// call every tool of both profiles with failing and valid arguments, and so does the MCP Inspector CLI over HTTP (one
+// server per profile, a process per call). The Inspector CLI makes one call per spawned server and has no way to send
+// several through one, so over stdio it calls every tool of both profiles once (a server each). Each client must
+// accept each result and show the error code and hint.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { errorOf, startHttpProcess } from './harness.js';
 import { CASES, shownText, type MatrixCase } from './client-matrix-cases.js';
-import { inspectorCall, sdkV1, sdkV2, type Profile, type Target } from './matrix-clients.js';
+import { inspectorCall, inspectorTools, sdkV1, sdkV2, type Profile, type Target } from './matrix-clients.js';
 import { requireThirdPartyTools } from './third-party.js';
 
 const TRANSPORTS = ['stdio', 'http'] as const;
@@ -20,20 +22,32 @@ const TOKENS = [
   'matrix-insp-token-0123456789',
 ];
 
-/**
- * What the Inspector runs, over both transports (it spawns for every call, a few seconds each under load): an
- * unknown session, a failed run (a full result whose error is part of it), a missing file and a valid call in the
- * core profile, a policy denial in the full profile.
- */
-const INSPECTOR_SAMPLE: Array<[Profile, MatrixCase]> = [
-  ['core', CASES['execute']![0]!],
-  ['core', CASES['execute']![1]!],
-  ['core', CASES['read_file']![0]!],
-  ['core', CASES['list_sessions']![0]!],
-  ['full', CASES['shell_execute']![1]!],
-];
 /** Inspector runs at a time: each is a node process that mostly waits (and over stdio starts a server). */
-const INSPECTOR_PARALLEL = 3;
+const INSPECTOR_PARALLEL = 4;
+
+/** Runs the checks, at most `parallel` at a time; resolves with the problems they found, in their order. */
+async function inPool(checks: Array<() => Promise<string | undefined>>, parallel: number): Promise<string[]> {
+  const found: Array<string | undefined> = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < checks.length) {
+      const i = next++;
+      found[i] = await checks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return found.filter((p): p is string => p !== undefined);
+}
+
+/**
+ * The one call a tool gets over stdio, where every call has a fresh server and data dir (so never a case that reads
+ * an earlier one's result): in the full profile its first case (mostly a failure), in the core profile its last
+ * (mostly a valid call), so both kinds of result cross stdio.
+ */
+function stdioCase(profile: Profile, tool: string): MatrixCase | undefined {
+  const alone = (CASES[tool] ?? []).filter((c) => c.after === undefined);
+  return profile === 'full' ? alone[0] : alone[alone.length - 1];
+}
 
 /** Why a client's answer to one case is wrong, or undefined when it is right. */
 async function problem(call: () => Promise<CallToolResult>, c: MatrixCase): Promise<string | undefined> {
@@ -124,41 +138,72 @@ describe.each(TRANSPORTS)('client matrix over %s', (kind) => {
 });
 
 describe('client matrix: the MCP Inspector CLI', () => {
-  it('accepts a sample of results over stdio and HTTP, both profiles, and shows code and hint', async () => {
+  it('accepts every result of every tool over HTTP, both profiles, and shows code and hint', async () => {
     requireThirdPartyTools();
     const home = mkdtempSync(join(tmpdir(), 'sandbox-mcp-matrix-inspector-'));
     const servers = await Promise.all(PROFILES.map((profile) => targets('http', profile)));
     try {
-      const runs: Array<() => Promise<string | undefined>> = [];
-      for (const [profile, c] of INSPECTOR_SAMPLE) {
-        const http = servers[PROFILES.indexOf(profile)]!.targets[2]!;
-        runs.push(async () => {
-          const p = await problem(() => inspectorCall(home, http, c.tool, c.args), c);
-          return p && `inspector/http ${profile} ${label(c)}: ${p}`;
-        });
-        runs.push(async () => {
-          // Over stdio every run is a fresh server: each gets its own data dir.
-          const dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-matrix-'));
-          try {
-            const p = await problem(
-              () => inspectorCall(home, { kind: 'stdio', profile, dataDir }, c.tool, c.args),
-              c,
-            );
-            return p && `inspector/stdio ${profile} ${label(c)}: ${p}`;
-          } finally {
-            rmSync(dataDir, { recursive: true, force: true });
-          }
-        });
-      }
-      const problems: string[] = [];
-      for (let i = 0; i < runs.length; i += INSPECTOR_PARALLEL) {
-        const batch = runs.slice(i, i + INSPECTOR_PARALLEL);
-        for (const p of await Promise.all(batch.map((run) => run()))) if (p) problems.push(p);
-      }
+      const http = servers.map((s) => s.targets[2]!);
+      const listed = await Promise.all(http.map((target) => inspectorTools(home, target)));
+      const problems = listed.flatMap((tools) =>
+        tools.filter((t) => !CASES[t]).map((t) => `${t}: no case in the matrix`),
+      );
+      // Cases that read an earlier case's result run once all the others have.
+      const checks = (later: boolean) =>
+        PROFILES.flatMap((profile, i) =>
+          listed[i]!.flatMap((tool) =>
+            (CASES[tool] ?? [])
+              .filter((c) => (c.after !== undefined) === later)
+              .map((c) => async () => {
+                const p = await problem(() => inspectorCall(home, http[i]!, c.tool, c.args), c);
+                return p && `inspector/http ${profile} ${label(c)}: ${p}`;
+              }),
+          ),
+        );
+      problems.push(...(await inPool(checks(false), INSPECTOR_PARALLEL)));
+      problems.push(...(await inPool(checks(true), INSPECTOR_PARALLEL)));
+      expect(listed[0]!.length).toBeGreaterThanOrEqual(15);
+      expect(listed[1]!.length).toBeGreaterThanOrEqual(37);
       expect(problems).toEqual([]);
     } finally {
       await Promise.all(servers.map((s) => s.stop()));
       rmSync(home, { recursive: true, force: true });
     }
-  }, 180_000);
+  }, 300_000);
+
+  it('accepts a result of every tool over stdio, both profiles, and shows code and hint', async () => {
+    requireThirdPartyTools();
+    const home = mkdtempSync(join(tmpdir(), 'sandbox-mcp-matrix-inspector-'));
+    /** Over stdio every run is a fresh server: each gets its own data dir. */
+    const fresh = async <T>(profile: Profile, run: (target: Target) => Promise<T>): Promise<T> => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-matrix-'));
+      try {
+        return await run({ kind: 'stdio', profile, dataDir });
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    };
+    try {
+      const listed = await Promise.all(
+        PROFILES.map((profile) => fresh(profile, (target) => inspectorTools(home, target))),
+      );
+      const problems: string[] = [];
+      const checks = PROFILES.flatMap((profile, i) =>
+        listed[i]!.map((tool) => async () => {
+          const c = stdioCase(profile, tool);
+          if (!c) return `${tool}: no case in the matrix`;
+          const p = await fresh(profile, (target) =>
+            problem(() => inspectorCall(home, target, c.tool, c.args), c),
+          );
+          return p && `inspector/stdio ${profile} ${label(c)}: ${p}`;
+        }),
+      );
+      problems.push(...(await inPool(checks, INSPECTOR_PARALLEL)));
+      expect(listed[0]!.length).toBeGreaterThanOrEqual(15);
+      expect(listed[1]!.length).toBeGreaterThanOrEqual(37);
+      expect(problems).toEqual([]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

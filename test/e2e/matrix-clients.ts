@@ -76,6 +76,29 @@ export async function sdkV2(target: Target): Promise<MatrixClient> {
   return matrixClient(`sdk-2/${target.kind}`, client);
 }
 
+/** How the Inspector CLI reaches a target: the server command it spawns, or the URL and the bearer header. */
+function inspectorTarget(target: Target): string[] {
+  return target.kind === 'stdio'
+    ? [process.execPath, ...serverArgs(target.profile, target.dataDir, 0)]
+    : [
+        '--transport',
+        'http',
+        '--server-url',
+        target.url,
+        '--header',
+        `Authorization: Bearer ${target.token}`,
+      ];
+}
+
+/** The tool names an Inspector CLI run of tools/list prints (it spawns for the run, as for every call). */
+export async function inspectorTools(home: string, target: Target): Promise<string[]> {
+  const r = await runInspector(home, [...inspectorTarget(target), '--method', 'tools/list']);
+  type Listed = { result?: { tools?: Array<{ name: string }> } };
+  const tools = (r.stdout.trim() ? (JSON.parse(r.stdout) as Listed) : {}).result?.tools;
+  if (!tools) throw new Error(`inspector listed no tools (exit ${r.code}): ${r.stderr.trim()}`);
+  return tools.map((t) => t.name);
+}
+
 /**
  * One Inspector CLI run (it spawns per call): the result when it accepted it, printed on stdout; a tool error
  * exits 5 with `tool_is_error` on stderr, a result it refuses exits with its own error there and no result.
@@ -86,22 +109,16 @@ export async function inspectorCall(
   tool: string,
   args: Record<string, unknown>,
 ): Promise<CallToolResult> {
-  const server =
-    target.kind === 'stdio'
-      ? [process.execPath, ...serverArgs(target.profile, target.dataDir, 0)]
-      : [
-          '--transport',
-          'http',
-          '--server-url',
-          target.url,
-          '--header',
-          `Authorization: Bearer ${target.token}`,
-        ];
-  const toolArgs = Object.entries(args).flatMap(([k, v]) => [
-    '--tool-arg',
-    `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`,
+  // As one JSON object, passed verbatim: `--tool-arg k=v` would turn the code "1" into a number.
+  const r = await runInspector(home, [
+    ...inspectorTarget(target),
+    '--method',
+    'tools/call',
+    '--tool-name',
+    tool,
+    '--tool-args-json',
+    JSON.stringify(args),
   ]);
-  const r = await runInspector(home, [...server, '--method', 'tools/call', '--tool-name', tool, ...toolArgs]);
   const out = r.stdout.trim() ? (JSON.parse(r.stdout) as { result?: CallToolResult }) : {};
   if (!out.result) throw new Error(`inspector refused the result (exit ${r.code}): ${r.stderr.trim()}`);
   return out.result;

@@ -2,7 +2,7 @@
 // (not an internal error), an os._exit is reported with its exit code, the logging capability is advertised only
 // when log messages come, and the execute description says what the server's network default really is.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CallToolResult } from '@modelcontextprotocol/client';
+import { ResourceNotFoundError, type CallToolResult } from '@modelcontextprotocol/client';
 import { start, type Harness } from './harness.js';
 
 describe('smaller truths', () => {
@@ -43,18 +43,19 @@ describe('smaller truths', () => {
   });
 
   it('answers a file resource of an unknown session with resource not found, not an internal error', async () => {
-    // The SDK sends resource not found as -32602 with data.uri in every version (its clients decode it as
-    // ResourceNotFoundError); an internal error (-32603) is what must not come.
+    // A 2025 client gets -32002 with data.uri (resource-not-found.test.ts reads the wire codes), which the SDK v2
+    // client decodes as ResourceNotFoundError; an internal error (-32603) is what must not come.
     const uri = 'sandbox://sessions/s_doesnotexist0000000000/files/a.txt';
     const read = h.client.readResource({ uri });
-    await expect(read).rejects.toMatchObject({ code: -32602, data: { uri } });
+    await expect(read).rejects.toBeInstanceOf(ResourceNotFoundError);
+    await expect(read).rejects.toMatchObject({ data: { uri } });
     await expect(read).rejects.toThrow(
       /Resource not found: session 's_doesnotexist0000000000' does not exist/,
     );
     const missingFile = h.client.readResource({
       uri: uri.replace('s_doesnotexist0000000000', await sessionId()),
     });
-    await expect(missingFile).rejects.toMatchObject({ code: -32602 });
+    await expect(missingFile).rejects.toBeInstanceOf(ResourceNotFoundError);
   });
 
   it('reports os._exit(3) with its exit code, not as a signal', async () => {

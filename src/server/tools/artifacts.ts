@@ -1,16 +1,26 @@
 // Artifact tools: list, report, categorize, clean up, and export the session as a notebook.
 import { z } from 'zod';
 import { DESTRUCTIVE, ACTS, READ_ONLY, defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
-import { okResult } from '../results.js';
+import { fieldText, okResult } from '../results.js';
 import {
-  ArtifactSchema,
+  ArtifactListSchema,
+  ArtifactReportSchema,
+  CategorizedArtifactsSchema,
   CategorySchema,
-  CleanupResultSchema,
-  CursorArg,
-  NextCursor,
-  SessionIdArg,
-} from '../schemas.js';
+  NotebookExportSchema,
+} from '../../artifacts/result-schemas.js';
+import { CleanupResultSchema, CursorArg, NextCursor, SessionIdArg } from '../schemas.js';
 import { decodeCursor, encodeCursor } from '../page-cursor.js';
+import {
+  LeftOutFields,
+  leftOutText,
+  LimitArg,
+  LIST_PAGE,
+  OffsetArg,
+  pageLists,
+  PageFields,
+} from '../bounded-lists.js';
+import { CATEGORIES } from '../../workspace/categories.js';
 import { sessionScope } from '../services.js';
 import { artifactLink } from '../artifact-links.js';
 import type {
@@ -19,6 +29,13 @@ import type {
   NotebookOutputItem,
   SessionScope,
 } from '../../artifacts/types.js';
+
+// The removed and failed files listed up to LIST_PAGE together; the counts stay whole.
+const CleanupOutput = CleanupResultSchema.extend({ failed_count: z.number(), ...LeftOutFields });
+const CategorizedOutput = CategorizedArtifactsSchema.extend({
+  counts: z.record(z.string(), z.number()).describe('Files per category, every one counted.'),
+  ...PageFields,
+});
 
 /** Runs a cleanup in the session's call queue, so its backup and its deletions never overlap a running call. */
 async function cleanup(
@@ -34,19 +51,29 @@ async function cleanup(
       backup = (await services.beforeCleanup?.(s.owner, scope)) ?? null;
     });
   });
-  const out = { ...result, backup };
+  // A cleanup cannot be asked again for a page: what it left out is found where the files now are.
+  const { lists, counts, omitted } = pageLists('', { removed: result.removed, failed: result.failed });
+  const ways: string[] = [];
+  if (lists.removed.length < counts.removed)
+    ways.push(
+      backup
+        ? `get_backup_details of backup "${backup}" (taken just before) lists every removed file under ` +
+            'diff_vs_workspace.deleted, page by page (pass next_offset back as offset)'
+        : `${counts.removed - lists.removed.length} removed file(s) are not listed: no backup was taken`,
+    );
+  if (lists.failed.length < counts.failed)
+    ways.push('list_artifacts lists the files that could not be removed: they are still in the workspace');
+  const more = ways.length ? ways.join('; ') : null;
+  const out = { ...result, ...lists, backup, failed_count: counts.failed, omitted, more };
   const text =
     `Removed ${result.removed_count} file(s), ${result.removed_bytes} bytes` +
     (backup ? `; backup ${backup} holds them (rollback_to_backup restores)` : '') +
     (result.backup_skipped ? `; no backup: ${result.backup_skipped}` : '') +
     (result.failed.length ? `; ${result.failed.length} could not be removed` : '') +
-    '.';
+    '.' +
+    leftOutText(out);
   return okResult(out, text);
 }
-
-/** Files a list_artifacts page holds unless the caller says, and the most it may ask for. */
-const DEFAULT_PAGE = 100;
-const MAX_PAGE = 1000;
 
 export function artifactTools(): ToolDef[] {
   return [
@@ -58,21 +85,16 @@ export function artifactTools(): ToolDef[] {
       description:
         "List the files in a session's workspace (plots, images, data, code…) with category, MIME type, size, sha256 " +
         'and a sandbox:// URI readable as a resource. Filter by category, glob (e.g. "*.csv", "plots/**") or newer_than (ISO time). ' +
-        `Pages of ${DEFAULT_PAGE} files in path order: pass next_cursor back as cursor, with the same filters, for the next.`,
+        `Pages of ${LIST_PAGE} files in path order: pass next_cursor back as cursor, with the same filters, for the next.`,
       inputSchema: z.object({
         session_id: SessionIdArg,
         category: CategorySchema.optional(),
         glob: z.string().max(500).optional(),
         newer_than: z.string().datetime({ offset: true }).optional(),
         cursor: CursorArg,
-        limit: z.number().int().min(1).max(MAX_PAGE).optional().describe(`Files per page (${DEFAULT_PAGE}).`),
+        limit: LimitArg.describe(`Files per page (${LIST_PAGE}).`),
       }),
-      outputSchema: z.object({
-        artifacts: z.array(ArtifactSchema),
-        total_count: z.number(),
-        total_bytes: z.number(),
-        next_cursor: NextCursor,
-      }),
+      outputSchema: ArtifactListSchema.extend({ next_cursor: NextCursor }),
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
@@ -84,7 +106,7 @@ export function artifactTools(): ToolDef[] {
             ...(args.glob ? { glob: args.glob } : {}),
             ...(args.newer_than ? { newerThan: args.newer_than } : {}),
           },
-          { limit: args.limit ?? DEFAULT_PAGE, ...(after !== undefined ? { after } : {}) },
+          { limit: args.limit ?? LIST_PAGE, ...(after !== undefined ? { after } : {}) },
         );
         const next_cursor = next_after === null ? null : encodeCursor({ after: next_after });
         // The list itself is in structuredContent; the text only counts it and says how to go on.
@@ -103,14 +125,7 @@ export function artifactTools(): ToolDef[] {
       description:
         "Summarize a session's workspace: totals, count and size per category, the 10 most recent and the 10 largest files.",
       inputSchema: z.object({ session_id: SessionIdArg }),
-      outputSchema: z.object({
-        total_count: z.number(),
-        total_bytes: z.number(),
-        by_category: z.record(z.string(), z.object({ count: z.number(), bytes: z.number() })),
-        most_recent: z.array(ArtifactSchema),
-        largest: z.array(ArtifactSchema),
-        generated_at: z.string(),
-      }),
+      outputSchema: ArtifactReportSchema,
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
@@ -127,20 +142,31 @@ export function artifactTools(): ToolDef[] {
       domain: 'artifacts',
       profile: 'full',
       description:
-        "Group a session's workspace files by category (decided by content sniffing, the extension as fallback).",
-      inputSchema: z.object({ session_id: SessionIdArg }),
-      outputSchema: z.object({
-        categories: z.record(z.string(), z.array(z.string())),
-        total_count: z.number(),
-      }),
+        "Group a session's workspace files by category (decided by content sniffing, the extension as fallback). " +
+        `The paths, category after category, come in pages of ${LIST_PAGE}: pass next_offset back as offset for the next.`,
+      inputSchema: z.object({ session_id: SessionIdArg, offset: OffsetArg, limit: LimitArg }),
+      outputSchema: CategorizedOutput,
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);
         const r = await ctx.services.artifacts.categorize(scope);
-        const text = Object.entries(r.categories)
-          .map(([k, v]) => `${k}: ${(v ?? []).join(', ')}`)
+        const lists: Record<string, string[]> = {};
+        for (const c of CATEGORIES) if (r.categories[c]) lists[c] = r.categories[c];
+        const p = pageLists('categorize_artifacts', lists, args);
+        const categories: Record<string, string[]> = {};
+        for (const [k, v] of Object.entries(p.lists)) if (v.length) categories[k] = v;
+        const out = {
+          ...r,
+          categories,
+          counts: p.counts,
+          omitted: p.omitted,
+          next_offset: p.next_offset,
+          more: p.more,
+        };
+        const text = Object.entries(categories)
+          .map(([k, v]) => `${k} (${p.counts[k]}): ${v.join(', ')}`)
           .join('\n');
-        return okResult(r, text || 'No files.');
+        return okResult(out, (text ? fieldText(text, 'categories') : 'No files.') + leftOutText(out));
       },
     }),
     defineTool({
@@ -152,7 +178,7 @@ export function artifactTools(): ToolDef[] {
         "Delete every workspace file of one category (e.g. 'plots'). A backup is taken first when backups are enabled, " +
         'so rollback_to_backup can undo it (not on a full disk: backup_skipped says so). Reports what was removed.',
       inputSchema: z.object({ artifact_type: CategorySchema, session_id: SessionIdArg }),
-      outputSchema: CleanupResultSchema,
+      outputSchema: CleanupOutput,
       annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         return cleanup(ctx, args.session_id, (scope, before) =>
@@ -169,7 +195,7 @@ export function artifactTools(): ToolDef[] {
         "Delete every file in a session's workspace (the virtualenv is kept). A backup is taken first when backups are " +
         'enabled, so rollback_to_backup can undo it (not on a full disk: backup_skipped says so). Reports what was removed.',
       inputSchema: z.object({ session_id: SessionIdArg }),
-      outputSchema: CleanupResultSchema,
+      outputSchema: CleanupOutput,
       annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         return cleanup(ctx, args.session_id, (scope, before) =>
@@ -189,12 +215,7 @@ export function artifactTools(): ToolDef[] {
         session_id: SessionIdArg,
         name: z.string().max(64).optional().describe('File name without extension (letters, digits, -, _).'),
       }),
-      outputSchema: z.object({
-        path: z.string(),
-        uri: z.string(),
-        cell_count: z.number(),
-        artifact: ArtifactSchema,
-      }),
+      outputSchema: NotebookExportSchema,
       annotations: ACTS,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);

@@ -1,7 +1,8 @@
 // The audit tool: get_audit_log lists the caller's own executes, shell commands, installs, policy and network denials.
 import { z } from 'zod';
 import { READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
-import { okResult } from '../results.js';
+import { fieldText, okResult } from '../results.js';
+import { AuditEntrySchema } from '../../audit/entry-schema.js';
 
 export function auditTools(): ToolDef[] {
   return [
@@ -22,21 +23,7 @@ export function auditTools(): ToolDef[] {
           .describe('Only this session (open or closed); omit for all of yours.'),
         limit: z.number().int().min(1).max(1000).optional().describe('Most entries returned; default 100.'),
       }),
-      outputSchema: z.object({
-        entries: z.array(
-          z.object({
-            id: z.number(),
-            session_id: z.string(),
-            at: z.string(),
-            kind: z.string(),
-            sha256: z.string(),
-            status: z.string(),
-            duration_ms: z.number().nullable(),
-            detail: z.record(z.string(), z.unknown()).nullable(),
-          }),
-        ),
-        count: z.number(),
-      }),
+      outputSchema: z.object({ entries: z.array(AuditEntrySchema), count: z.number() }),
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const owner = ctx.client.clientKey;
@@ -52,7 +39,7 @@ export function auditTools(): ToolDef[] {
               )
               .join('\n')
           : 'No entries.';
-        return okResult({ entries, count: entries.length }, text);
+        return okResult({ entries, count: entries.length }, fieldText(text, 'entries'));
       },
     }),
   ];

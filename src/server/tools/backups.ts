@@ -3,31 +3,68 @@ import { z } from 'zod';
 import { DESTRUCTIVE, ACTS, READ_ONLY, defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
+import {
+  LeftOutFields,
+  LimitArg,
+  LIST_PAGE,
+  leftOutText,
+  OffsetArg,
+  pageLists,
+  PageFields,
+} from '../bounded-lists.js';
 import type { SessionHandle } from '../../sessions/service.js';
+import {
+  BackupDetailsSchema,
+  BackupResultSchema,
+  BackupSummarySchema,
+  CleanupResultSchema,
+  DiffResultSchema,
+  RestoreFileResultSchema,
+  RollbackResultSchema,
+  VerifyResultSchema,
+} from '../../backups/result-schemas.js';
 
 const BackupName = z
   .string()
   .max(1000)
   .describe('Backup name (letters, digits, -, _; at most 64 characters).');
-const CategoryTotals = z.record(z.string(), z.object({ files: z.number(), bytes: z.number() }));
-const ChangeSet = z.object({
-  added: z.array(z.string()),
-  changed: z.array(z.string()),
-  deleted: z.array(z.string()),
+// rollback's result and whether Python was restarted (never: the workspace keeps its inode), in the published order
+const { duration_ms: rollbackDuration, ...rollbackFields } = RollbackResultSchema.shape;
+const RollbackOutput = z.object({
+  ...rollbackFields,
+  python_restarted: z.boolean(),
+  duration_ms: rollbackDuration,
+  not_backed_up_count: z.number(),
+  ...LeftOutFields,
 });
-const CleanupOut = z.object({
-  deleted: z.array(z.string()),
-  kept: z.array(z.string()),
-  blobs_deleted: z.number(),
-  bytes_freed: z.number(),
+const BackupOutput = BackupResultSchema.extend({ skipped_count: z.number(), ...LeftOutFields });
+
+/**
+ * Entries a backup skipped, LIST_PAGE of them at most; get_backup_details of that backup lists them all, page by
+ * page (a backup or a rollback cannot be asked again for a page).
+ */
+function boundSkipped<T>(entries: readonly T[], backup: string) {
+  const { lists, counts, omitted } = pageLists('', { skipped: entries });
+  const more = omitted
+    ? `get_backup_details of backup "${backup}" lists all ${counts.skipped} under skipped, page by page ` +
+      '(pass next_offset back as offset)'
+    : null;
+  return { kept: lists.skipped, count: counts.skipped, omitted, more };
+}
+
+const Paging = { offset: OffsetArg, limit: LimitArg };
+const ChangeCounts = z.object({ added: z.number(), changed: z.number(), deleted: z.number() });
+// Each list cut to a page (the lists one after the other, as if one), with whole counts and the way to the rest.
+const DiffOutput = DiffResultSchema.extend({ counts: ChangeCounts, ...PageFields });
+const DetailsOutput = BackupDetailsSchema.extend({
+  counts: ChangeCounts.extend({ folders: z.number(), skipped: z.number() }).describe(
+    "Whole lengths of folders, skipped and diff_vs_workspace's lists (each category's files counts its items).",
+  ),
+  ...PageFields,
 });
-const Summary = z.object({
-  name: z.string(),
-  created_at: z.string(),
-  reason: z.string(),
-  file_count: z.number(),
-  total_size: z.number(),
-  unique_bytes: z.number(),
+const VerifyOutput = VerifyResultSchema.extend({
+  counts: z.object({ missing: z.number(), corrupt: z.number() }),
+  ...PageFields,
 });
 
 /** Runs a backup operation in the session's call queue, so no execute changes files underneath it. */
@@ -61,19 +98,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         `nothing twice. Default name backup_<UTC time>; a given name never overwrites one. Only the newest ${maxBackups} ` +
         'backups are kept per session. Sends progress with totals.',
       inputSchema: z.object({ backup_name: BackupName.optional(), session_id: SessionIdArg }),
-      outputSchema: z.object({
-        name: z.string(),
-        created_at: z.string(),
-        reason: z.string(),
-        file_count: z.number(),
-        total_size: z.number(),
-        new_bytes: z.number(),
-        unchanged_files_reused: z.number(),
-        totals: CategoryTotals,
-        skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
-        duration_ms: z.number(),
-        retention: CleanupOut.nullable(),
-      }),
+      outputSchema: BackupOutput,
       annotations: ACTS,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, (s) =>
@@ -83,10 +108,19 @@ export function backupTools(maxBackups: number): ToolDef[] {
             onProgress: progress(ctx, 'backup'),
           }),
         );
+        const skipped = boundSkipped(r.skipped, r.name);
+        const out = {
+          ...r,
+          skipped: skipped.kept,
+          skipped_count: skipped.count,
+          omitted: skipped.omitted,
+          more: skipped.more,
+        };
         return okResult(
-          r,
+          out,
           `Backup ${r.name}: ${r.file_count} file(s), ${r.total_size} bytes (${r.new_bytes} new).` +
-            (r.retention?.deleted.length ? ` Retention removed ${r.retention.deleted.join(', ')}.` : ''),
+            (r.retention?.deleted.length ? ` Retention removed ${r.retention.deleted.join(', ')}.` : '') +
+            leftOutText(out),
         );
       },
     }),
@@ -99,7 +133,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         "List the session's backups, newest first: name, time, file count, total size, bytes only that backup holds, and " +
         'why it was made (manual, pre_rollback, pre_cleanup, auto).',
       inputSchema: z.object({ session_id: SessionIdArg }),
-      outputSchema: z.object({ backups: z.array(Summary) }),
+      outputSchema: z.object({ backups: z.array(BackupSummarySchema) }),
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const backups = await inSession(ctx, args.session_id, (s) => ctx.services.backups.list(s.sessionId));
@@ -116,32 +150,55 @@ export function backupTools(maxBackups: number): ToolDef[] {
       profile: 'core',
       description:
         'Show a backup: its files by category with sizes, totals, and what differs from the current workspace ' +
-        '(added, changed, deleted since the backup).',
-      inputSchema: z.object({ backup_name: BackupName, session_id: SessionIdArg }),
-      outputSchema: Summary.extend({
-        totals: CategoryTotals,
-        categories: z.record(
-          z.string(),
-          z.object({
-            files: z.number(),
-            bytes: z.number(),
-            items: z.array(z.record(z.string(), z.unknown())),
-          }),
-        ),
-        folders: z.array(z.string()),
-        skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
-        diff_vs_workspace: ChangeSet,
-      }),
+        '(added, changed, deleted since the backup). The file, folder, skipped and diff lists are one list in pages ' +
+        `of ${LIST_PAGE} entries: pass next_offset back as offset for the next.`,
+      inputSchema: z.object({ backup_name: BackupName, session_id: SessionIdArg, ...Paging }),
+      outputSchema: DetailsOutput,
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const d = await inSession(ctx, args.session_id, (s) =>
           ctx.services.backups.details(s.sessionId, args.backup_name, s.workspace),
         );
-        const diff = d.diff_vs_workspace;
+        const cats = Object.entries(d.categories);
+        const { added, changed, deleted } = d.diff_vs_workspace;
+        const p = pageLists(
+          'get_backup_details',
+          {
+            ...Object.fromEntries(cats.map(([name, c]) => [`items:${name}`, c.items])),
+            folders: d.folders,
+            skipped: d.skipped,
+            added,
+            changed,
+            deleted,
+          },
+          args,
+        );
+        const page = p.lists as unknown as Record<string, (typeof d.categories)[string]['items']>;
+        const categories: typeof d.categories = Object.fromEntries(
+          cats.map(([name, c]) => [name, { ...c, items: page[`items:${name}`] ?? [] }]),
+        );
+        const out = {
+          ...d,
+          categories,
+          folders: p.lists.folders,
+          skipped: p.lists.skipped,
+          diff_vs_workspace: { added: p.lists.added, changed: p.lists.changed, deleted: p.lists.deleted },
+          counts: {
+            folders: p.counts.folders,
+            skipped: p.counts.skipped,
+            added: p.counts.added,
+            changed: p.counts.changed,
+            deleted: p.counts.deleted,
+          },
+          omitted: p.omitted,
+          next_offset: p.next_offset,
+          more: p.more,
+        };
         return okResult(
-          d,
-          `${d.name}: ${d.file_count} files, ${d.total_size} bytes. Since then: ${diff.added.length} added, ` +
-            `${diff.changed.length} changed, ${diff.deleted.length} deleted.`,
+          out,
+          `${d.name}: ${d.file_count} files, ${d.total_size} bytes. Since then: ${added.length} added, ` +
+            `${changed.length} changed, ${deleted.length} deleted.` +
+            leftOutText(out),
         );
       },
     }),
@@ -156,17 +213,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         'workspace is entirely the old or entirely the backup state. A damaged backup is refused before anything changes. ' +
         'Python keeps running; already imported modules are not reloaded.',
       inputSchema: z.object({ backup_name: BackupName, session_id: SessionIdArg }),
-      outputSchema: z.object({
-        backup: z.string(),
-        restored_files: z.number(),
-        removed_files: z.number(),
-        unchanged_files: z.number(),
-        pre_rollback_backup: z.string(),
-        not_backed_up: z.array(z.object({ path: z.string(), reason: z.string() })),
-        python_restarted_required: z.boolean(),
-        python_restarted: z.boolean(),
-        duration_ms: z.number(),
-      }),
+      outputSchema: RollbackOutput,
       annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, async (s) => {
@@ -176,10 +223,20 @@ export function backupTools(maxBackups: number): ToolDef[] {
           ctx.services.artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace }).invalidate();
           return out;
         });
+        const lost = boundSkipped(r.not_backed_up, r.pre_rollback_backup);
+        const out = {
+          ...r,
+          not_backed_up: lost.kept,
+          python_restarted: false,
+          not_backed_up_count: lost.count,
+          omitted: lost.omitted,
+          more: lost.more,
+        };
         return okResult(
-          { ...r, python_restarted: false },
+          out,
           `Rolled back to ${r.backup}: ${r.restored_files} restored, ${r.removed_files} removed. ` +
-            `Undo with rollback_to_backup("${r.pre_rollback_backup}"). Python kept running.`,
+            `Undo with rollback_to_backup("${r.pre_rollback_backup}"). Python kept running.` +
+            leftOutText(out),
         );
       },
     }),
@@ -201,7 +258,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
           .describe("How many to keep (0 deletes them all); default: the server's --max-backups setting."),
         session_id: SessionIdArg,
       }),
-      outputSchema: CleanupOut,
+      outputSchema: CleanupResultSchema,
       annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, (s) =>
@@ -218,26 +275,28 @@ export function backupTools(maxBackups: number): ToolDef[] {
       title: 'Verify a backup',
       domain: 'backups',
       profile: 'core',
-      description: "Re-hash a backup's stored content and report missing or corrupt files.",
-      inputSchema: z.object({ backup_name: BackupName, session_id: SessionIdArg }),
-      outputSchema: z.object({
-        name: z.string(),
-        ok: z.boolean(),
-        checked_files: z.number(),
-        checked_blobs: z.number(),
-        missing: z.array(z.string()),
-        corrupt: z.array(z.string()),
-      }),
+      description:
+        "Re-hash a backup's stored content and report missing or corrupt files (the two lists as one, in pages of " +
+        `${LIST_PAGE}: pass next_offset back as offset for the next).`,
+      inputSchema: z.object({ backup_name: BackupName, session_id: SessionIdArg, ...Paging }),
+      outputSchema: VerifyOutput,
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, (s) =>
           ctx.services.backups.verify(s.sessionId, args.backup_name),
         );
+        const { lists, ...page } = pageLists(
+          'verify_backup',
+          { missing: r.missing, corrupt: r.corrupt },
+          args,
+        );
+        const out = { ...r, ...lists, ...page };
         return okResult(
-          r,
-          r.ok
+          out,
+          (r.ok
             ? `${r.name} is intact (${r.checked_files} files).`
-            : `${r.name} is damaged: ${r.missing.length} missing, ${r.corrupt.length} corrupt.`,
+            : `${r.name} is damaged: ${r.missing.length} missing, ${r.corrupt.length} corrupt.`) +
+            leftOutText(out),
         );
       },
     }),
@@ -253,12 +312,7 @@ export function backupTools(maxBackups: number): ToolDef[] {
         path: z.string().min(1).max(1024),
         session_id: SessionIdArg,
       }),
-      outputSchema: z.object({
-        path: z.string(),
-        kind: z.string(),
-        size: z.number(),
-        sha256: z.string().nullable(),
-      }),
+      outputSchema: RestoreFileResultSchema,
       annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, async (s) => {
@@ -279,17 +333,23 @@ export function backupTools(maxBackups: number): ToolDef[] {
       title: 'Compare two backups',
       domain: 'backups',
       profile: 'full',
-      description: 'List the files added, changed and deleted between backup a and backup b of the session.',
-      inputSchema: z.object({ a: BackupName, b: BackupName, session_id: SessionIdArg }),
-      outputSchema: ChangeSet.extend({ from: z.string(), to: z.string() }),
+      description:
+        'List the files added, changed and deleted between backup a and backup b of the session (the three lists ' +
+        `as one, in pages of ${LIST_PAGE}: pass next_offset back as offset for the next).`,
+      inputSchema: z.object({ a: BackupName, b: BackupName, session_id: SessionIdArg, ...Paging }),
+      outputSchema: DiffOutput,
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const r = await inSession(ctx, args.session_id, (s) =>
           ctx.services.backups.diffBackups(s.sessionId, args.a, args.b),
         );
+        const { added, changed, deleted } = r;
+        const { lists, ...page } = pageLists('diff_backups', { added, changed, deleted }, args);
+        const out = { ...r, ...lists, ...page };
         return okResult(
-          r,
-          `${r.from} → ${r.to}: ${r.added.length} added, ${r.changed.length} changed, ${r.deleted.length} deleted.`,
+          out,
+          `${r.from} → ${r.to}: ${r.added.length} added, ${r.changed.length} changed, ${r.deleted.length} deleted.` +
+            leftOutText(out),
         );
       },
     }),

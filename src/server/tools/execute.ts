@@ -2,9 +2,10 @@
 import { z } from 'zod';
 import { ACTS, defineTool, type ToolCtx, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
-import { ArtifactChangesSchema, ErrorBodySchema, MimeBundleSchema, SessionIdArg } from '../schemas.js';
+import { ArtifactChangesSchema, SessionIdArg } from '../schemas.js';
+import { ExecuteResultSchema } from '../../sessions/execute-result-schema.js';
 import { changeLinks } from '../artifact-links.js';
-import { executeText, imageBlocks } from '../execute-format.js';
+import { BUNDLE_TEXT_CAP, bundlesForResult, executeText } from '../execute-format.js';
 import { boundChanges } from '../../sessions/execute-result.js';
 
 const ExecuteInput = z.object({
@@ -13,30 +14,15 @@ const ExecuteInput = z.object({
   timeout: z.number().positive().max(86400).optional().describe('Wall-clock limit for this call, seconds.'),
 });
 
-const ExecuteOutput = z.object({
-  session_id: z.string(),
-  status: z.enum(['ok', 'error', 'timeout', 'interrupted', 'memory_limit', 'killed']),
-  execution_count: z.number(),
-  duration_ms: z.number(),
-  stdout: z.string(),
-  stderr: z.string(),
-  stdout_truncated: z.boolean(),
-  stderr_truncated: z.boolean(),
-  full_output: z.object({ stdout: z.string().optional(), stderr: z.string().optional() }),
-  result: MimeBundleSchema.nullable(),
-  displays: z.array(MimeBundleSchema),
-  error: ErrorBodySchema.nullable(),
-  state_preserved: z.boolean(),
-  kernel_restarted: z.boolean(),
-  notices: z.array(z.string()),
-  usage: z.object({
-    cpu_user_ms: z.number().nullable(),
-    cpu_system_ms: z.number().nullable(),
-    max_rss_kb: z.number().nullable(),
-    memory_peak_bytes: z.number().nullable(),
-    pids: z.number().nullable(),
-  }),
-  isolation: z.enum(['bwrap', 'docker', 'none']),
+const ONCE_NOTE =
+  'Notebook MIME bundles. An image is {"content_index": i} when sent as image content (its place in content), ' +
+  'else {"omitted_bytes": n, "file": path}: too large to send, it is whole in that workspace file. ' +
+  `A value over ${BUNDLE_TEXT_CAP} bytes is cut, ending with a line that says so, and a notice names it.`;
+
+// the session service's result, with images sent once (ONCE_NOTE) and the changed files listed within bounds
+const ExecuteOutput = ExecuteResultSchema.extend({
+  result: ExecuteResultSchema.shape.result.describe(ONCE_NOTE),
+  displays: ExecuteResultSchema.shape.displays.describe(ONCE_NOTE),
   artifacts: ArtifactChangesSchema.nullable(),
 });
 
@@ -48,8 +34,13 @@ async function runExecute(args: z.infer<typeof ExecuteInput>, ctx: ToolCtx) {
     onProgress: ctx.progressText,
   });
   const r = { ...run, artifacts: boundChanges(run.artifacts, since) };
-  const extra = [...imageBlocks(r, ctx.services.config.imageInlineCap), ...changeLinks(r.artifacts)];
-  const result = okResult(r, executeText(r), extra);
+  // The text block comes first, so the images start at content index 1.
+  const images = bundlesForResult(r, ctx.services.config.imageInlineCap, 1);
+  const { image_files: _saved, ...rest } = r;
+  const notices = [...r.notices, ...images.notices];
+  const structured = { ...rest, result: images.result, displays: images.displays, notices };
+  const text = executeText({ ...r, result: images.result, displays: images.displays, notices });
+  const result = okResult(structured, text, [...images.blocks, ...changeLinks(r.artifacts)]);
   // A failed run is still a full result: the error body sits in structuredContent.error next to the output.
   if (r.error) result.isError = true;
   return result;

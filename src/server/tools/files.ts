@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { invalidArgument } from '../../errors.js';
 import { DESTRUCTIVE, READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
-import { ArtifactSchema, SessionIdArg } from '../schemas.js';
+import { SessionIdArg } from '../schemas.js';
+import { ReadResultSchema, WriteResultSchema } from '../../artifacts/result-schemas.js';
 import { sessionScope } from '../services.js';
 import { artifactLink } from '../artifact-links.js';
 import { STDIO_MAX_MESSAGE_BYTES } from '../stdio-wire.js';
@@ -36,7 +37,7 @@ export function fileTools(): ToolDef[] {
         base64: z.string().optional(),
         session_id: SessionIdArg,
       }),
-      outputSchema: z.object({ artifact: ArtifactSchema, created: z.boolean() }),
+      outputSchema: WriteResultSchema,
       annotations: { ...DESTRUCTIVE, idempotentHint: true },
       handler: async (args, ctx) => {
         if ((args.text === undefined) === (args.base64 === undefined)) {
@@ -68,20 +69,7 @@ export function fileTools(): ToolDef[] {
         max_bytes: ReadLength.describe('Old name of length.'),
         session_id: SessionIdArg,
       }),
-      outputSchema: z.object({
-        path: z.string(),
-        uri: z.string(),
-        mime: z.string(),
-        category: z.string(),
-        size: z.number(),
-        offset: z.number(),
-        length: z.number(),
-        next_offset: z.number().nullable(),
-        truncated: z.boolean(),
-        encoding: z.enum(['utf8', 'base64']),
-        text: z.string().optional(),
-        base64: z.string().optional(),
-      }),
+      outputSchema: ReadResultSchema,
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const scope = await sessionScope(ctx.services, ctx.client.clientKey, args.session_id);

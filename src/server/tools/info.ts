@@ -2,7 +2,9 @@
 import { z } from 'zod';
 import { READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
-import { SessionIdArg, SessionInfoSchema } from '../schemas.js';
+import { SessionIdArg } from '../schemas.js';
+import { IsolationSchema } from '../../sessions/execute-result-schema.js';
+import { SessionInfoSchema } from '../../sessions/result-schemas.js';
 
 export function infoTools(): ToolDef[] {
   return [
@@ -28,7 +30,7 @@ export function infoTools(): ToolDef[] {
           output_cap_bytes: z.number(),
         }),
         isolation: z.object({
-          mechanism: z.enum(['bwrap', 'docker', 'none']),
+          mechanism: IsolationSchema,
           memory_limit: z.string(),
           pids_limit: z.string(),
           seccomp: z.boolean(),

@@ -4,56 +4,9 @@ import { z } from 'zod';
 import { READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
-import { describeLimitations } from '../../policy/limitations.js';
+import { describeLimitations } from '../limitations.js';
+import { SandboxLimitationsSchema } from '../limitations-schema.js';
 import { BOX_WORKSPACE } from '../../sandbox/bwrap-argv.js';
-
-const Out = z.object({
-  session_id: z.string(),
-  isolation: z.object({
-    mode: z.enum(['bwrap', 'docker', 'none']),
-    namespaces: z.array(z.string()),
-    seccomp: z.boolean(),
-    runs_as: z.string(),
-  }),
-  limits: z.array(
-    z.object({ name: z.string(), value: z.number(), unit: z.string(), enforced_by: z.string() }),
-  ),
-  network: z.object({
-    policy: z.string(),
-    description: z.string(),
-    enforced: z.boolean(),
-    allowed_domains: z.array(z.string()),
-    proxy: z.string().nullable(),
-    recent_denials: z.array(
-      z.object({
-        at: z.string(),
-        method: z.string(),
-        host: z.string(),
-        port: z.number(),
-        reason: z.string(),
-        rule: z.string().nullable(),
-      }),
-    ),
-  }),
-  filesystem: z.object({
-    workspace: z.string(),
-    writable: z.array(z.string()),
-    read_only: z.array(z.string()),
-    not_visible: z.array(z.string()),
-  }),
-  shell: z.object({
-    interpreter: z.string(),
-    policy_source: z.string(),
-    denied: z.array(z.object({ id: z.string(), category: z.string(), description: z.string() })),
-  }),
-  python: z.object({
-    version: z.string().nullable(),
-    executable: z.string().nullable(),
-    venv: z.boolean().nullable(),
-  }),
-  can: z.array(z.string()),
-  cannot: z.array(z.string()),
-});
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
@@ -79,7 +32,7 @@ export function limitsTools(): ToolDef[] {
         "what enforces each, network policy with the session's allowed domains and its recent network_denied refusals " +
         '(last 50), writable and hidden paths, and the shell commands the policy refuses.',
       inputSchema: z.object({ session_id: SessionIdArg }),
-      outputSchema: Out,
+      outputSchema: SandboxLimitationsSchema,
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const owner = ctx.client.clientKey;

@@ -3,37 +3,7 @@ import { z } from 'zod';
 import { ACTS, READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
-
-const Installed = z.object({ name: z.string(), version: z.string(), source: z.enum(['venv', 'system']) });
-
-const InstallOutput = z.object({
-  session_id: z.string(),
-  requirement: z.string(),
-  installed: Installed.nullable(),
-  installer: z.enum(['pip', 'uv']),
-  venv: z.string(),
-  venv_created: z.boolean(),
-  python_restarted: z.boolean(),
-  index: z.object({
-    index_url: z.string().nullable(),
-    extra_index_urls: z.array(z.string()),
-    find_links: z.array(z.string()),
-    no_index: z.boolean(),
-  }),
-  allowed_hosts: z.array(z.string()),
-  warnings: z.array(z.string()),
-  output_tail: z.string(),
-  duration_ms: z.number(),
-});
-
-const ListOutput = z.object({
-  session_id: z.string(),
-  python: z.string(),
-  python_version: z.string(),
-  venv: z.string().nullable(),
-  packages: z.array(Installed),
-  counts: z.object({ venv: z.number(), system: z.number() }),
-});
+import { InstallResultSchema, ListResultSchema } from '../../packages/result-schemas.js';
 
 export function packageTools(): ToolDef[] {
   return [
@@ -68,7 +38,7 @@ export function packageTools(): ToolDef[] {
             'Wall-clock limit for the install, seconds (default 600 or the session timeout, whichever is longer).',
           ),
       }),
-      outputSchema: InstallOutput,
+      outputSchema: InstallResultSchema,
       annotations: { ...ACTS, idempotentHint: true, openWorldHint: true },
       handler: async (args, ctx) => {
         const r = await ctx.services.packages.install(
@@ -101,14 +71,15 @@ export function packageTools(): ToolDef[] {
         "List the Python distributions a session can import, with versions, marking which come from the session's " +
         'virtualenv (installed with install_package) and which from the system.',
       inputSchema: z.object({ session_id: SessionIdArg }),
-      outputSchema: ListOutput,
+      outputSchema: ListResultSchema,
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const r = await ctx.services.packages.list(ctx.client.clientKey, args.session_id);
         const mine = r.packages.filter((p) => p.source === 'venv').map((p) => `${p.name} ${p.version}`);
         const text =
           `${r.packages.length} packages for Python ${r.python_version} (${r.counts.venv} in the virtualenv, ${r.counts.system} from the system).` +
-          (mine.length ? `\nvirtualenv: ${mine.join(', ')}` : '');
+          (mine.length ? `\nvirtualenv: ${mine.join(', ')}` : '') +
+          r.warnings.map((w) => `\nwarning: ${w}`).join('');
         return okResult(r, text);
       },
     }),

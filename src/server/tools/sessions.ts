@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { DESTRUCTIVE, ACTS, READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult } from '../results.js';
-import { SessionInfoSchema } from '../schemas.js';
+import { SessionClosedSchema, SessionInfoSchema } from '../../sessions/result-schemas.js';
 import type { NetworkMode } from './execute.js';
 
 export function sessionTools(idleTtlS: number, networkDefault: NetworkMode = 'none'): ToolDef[] {
@@ -97,7 +97,7 @@ export function sessionTools(idleTtlS: number, networkDefault: NetworkMode = 'no
       description:
         'Stop a session: its Python process ends and its workspace files are deleted. Cannot be undone.',
       inputSchema: z.object({ session_id: z.string().max(200).describe('The session to close.') }),
-      outputSchema: z.object({ session_id: z.string(), closed: z.boolean() }),
+      outputSchema: SessionClosedSchema,
       annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const res = await ctx.services.sessions.close(ctx.client.clientKey, args.session_id);

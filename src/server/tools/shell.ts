@@ -2,9 +2,10 @@
 import { z } from 'zod';
 import { DESTRUCTIVE, defineTool, type ToolDef } from '../tool-def.js';
 import { okResult, errorText } from '../results.js';
-import { ArtifactChangesSchema, ErrorBodySchema, SessionIdArg } from '../schemas.js';
+import { ArtifactChangesSchema, SessionIdArg } from '../schemas.js';
 import { changeLinks, changesText } from '../artifact-links.js';
 import type { ShellResult } from '../../shell/service.js';
+import { ShellResultSchema } from '../../shell/result-schema.js';
 import { boundChanges, type BoundedChanges } from '../../sessions/execute-result.js';
 import { streamsText } from '../execute-format.js';
 
@@ -30,26 +31,8 @@ const ShellInput = z.object({
   session_id: SessionIdArg,
 });
 
-const StreamOutput = z.string();
-
-const ShellOutput = z.object({
-  session_id: z.string(),
-  command: z.string(),
-  working_directory: z.string(),
-  status: z.enum(['ok', 'timeout', 'interrupted']),
-  exit_code: z.number().nullable(),
-  signal: z.number().nullable(),
-  duration_ms: z.number(),
-  stdout: StreamOutput,
-  stderr: StreamOutput,
-  stdout_truncated: z.boolean(),
-  stderr_truncated: z.boolean(),
-  full_output: z.object({ stdout: z.string().optional(), stderr: z.string().optional() }),
-  artifacts: ArtifactChangesSchema.nullable(),
-  error: ErrorBodySchema.nullable(),
-  isolation: z.enum(['bwrap', 'docker', 'none']),
-  notices: z.array(z.string()),
-});
+// the service's result, with the changed files listed within bounds (the artifacts field keeps its place)
+const ShellOutput = ShellResultSchema.extend({ artifacts: ArtifactChangesSchema.nullable() });
 
 function shellText(r: ShellResult & { artifacts: BoundedChanges | null }): string {
   const parts = streamsText(r);

@@ -1,73 +1,21 @@
 // Web-app tools: run apps inside a session's sandbox and reach them from the host (start, list, stop, logs), and
 // export them as Docker bundles (export, list, details, cleanup, build). MCP shapes only: it never does the work itself.
 import { z } from 'zod';
-import { okResult } from '../results.js';
+import { fieldText, okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
 import { ACTS, DESTRUCTIVE, READ_ONLY, defineTool, type ToolDef } from '../tool-def.js';
-import { APP_STATUSES, APP_TYPES } from '../../webapps/types.js';
+import {
+  APP_TYPES,
+  AppLogsSchema,
+  BuildResultSchema,
+  ExportDetailsSchema,
+  ExportInfoSchema,
+  ExportRemovedSchema,
+  StartedAppSchema,
+  WebAppInfoSchema,
+} from '../../webapps/result-schemas.js';
 
 const AppTypeArg = z.enum([...APP_TYPES, 'auto']);
-const AppStatusSchema = z.enum(APP_STATUSES);
-const AppTypeOut = z.enum(APP_TYPES);
-
-const WebAppSchema = z.object({
-  app_id: z.string(),
-  session_id: z.string(),
-  app_type: AppTypeOut,
-  status: AppStatusSchema,
-  url: z.string().nullable(),
-  host_port: z.number().nullable(),
-  box_port: z.number().nullable(),
-  pid: z.number().nullable(),
-  source: z.string(),
-  started_at: z.string(),
-  stopped_at: z.string().nullable(),
-  exit_code: z.number().nullable(),
-  stop_reason: z.string().nullable(),
-});
-
-const SmokeSchema = z.object({
-  passed: z.boolean(),
-  command: z.string(),
-  dockerfile_command: z.string(),
-  same_as_dockerfile: z.boolean(),
-  http_status: z.number().nullable(),
-  duration_ms: z.number(),
-  note: z.string(),
-  log_tail: z.array(z.string()),
-});
-
-const ExportInfoSchema = z.object({
-  export_name: z.string(),
-  app_type: AppTypeOut,
-  created_at: z.string(),
-  path: z.string(),
-  session_id: z.string(),
-  source_app_id: z.string().nullable(),
-  python_version: z.string(),
-  requirements: z.array(z.string()),
-  smoke_test: SmokeSchema,
-  warnings: z.array(z.string()),
-});
-
-const ExportDetailsSchema = ExportInfoSchema.extend({
-  files: z.array(
-    z.object({
-      path: z.string(),
-      size: z.number(),
-      content: z.string().optional(),
-      content_truncated: z.boolean().optional(),
-    }),
-  ),
-  requirement_entries: z.array(
-    z.object({
-      module: z.string(),
-      distribution: z.string(),
-      version: z.string().nullable(),
-      source: z.enum(['installed', 'table', 'guess', 'server']),
-    }),
-  ),
-});
 
 const ExportNameArg = z.string().max(200).describe('Name of the export (letters, digits, - and _).');
 const AppIdArg = z.string().max(100).describe('The app id start_web_app returned.');
@@ -116,11 +64,7 @@ export function webAppTools(): ToolDef[] {
           .optional()
           .describe('How long to wait for the first HTTP answer, seconds (default 30).'),
       }),
-      outputSchema: WebAppSchema.extend({
-        ready_ms: z.number(),
-        http_status: z.number(),
-        first_logs: z.array(z.string()),
-      }),
+      outputSchema: StartedAppSchema,
       annotations: ACTS,
       handler: async (args, ctx) => {
         const r = await ctx.services.webapps.start(ctx.client.clientKey, args);
@@ -145,7 +89,7 @@ export function webAppTools(): ToolDef[] {
           .optional()
           .describe("Only this session's apps; omit for all of yours."),
       }),
-      outputSchema: z.object({ apps: z.array(WebAppSchema) }),
+      outputSchema: z.object({ apps: z.array(WebAppInfoSchema) }),
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const apps = ctx.services.webapps.list(ctx.client.clientKey, args.session_id);
@@ -164,7 +108,7 @@ export function webAppTools(): ToolDef[] {
         'Stop a running web app: its process ends and its host port is freed (the URL stops answering). Its logs stay ' +
         'readable with get_web_app_logs. Stopping an app that already ended just returns its state.',
       inputSchema: z.object({ app_id: AppIdArg }),
-      outputSchema: WebAppSchema,
+      outputSchema: WebAppInfoSchema,
       annotations: { ...DESTRUCTIVE, idempotentHint: true },
       handler: async (args, ctx) => {
         const r = await ctx.services.webapps.stop(ctx.client.clientKey, args.app_id);
@@ -189,17 +133,11 @@ export function webAppTools(): ToolDef[] {
           .optional()
           .describe('How many of the last lines (default 100).'),
       }),
-      outputSchema: z.object({
-        app_id: z.string(),
-        status: AppStatusSchema,
-        lines: z.array(z.string()),
-        total_lines: z.number(),
-        truncated: z.boolean(),
-      }),
+      outputSchema: AppLogsSchema,
       annotations: READ_ONLY,
       handler: async (args, ctx) => {
         const r = ctx.services.webapps.logs(ctx.client.clientKey, args.app_id, args.tail ?? 100);
-        return okResult(r, r.lines.length ? r.lines.join('\n') : '(no output yet)');
+        return okResult(r, r.lines.length ? fieldText(r.lines.join('\n'), 'lines') : '(no output yet)');
       },
     }),
     defineTool({
@@ -289,7 +227,7 @@ export function webAppTools(): ToolDef[] {
       description:
         'Delete an exported bundle and its record. Cannot be undone; built images are not touched.',
       inputSchema: z.object({ export_name: ExportNameArg }),
-      outputSchema: z.object({ export_name: z.string(), removed: z.boolean(), freed_bytes: z.number() }),
+      outputSchema: ExportRemovedSchema,
       annotations: DESTRUCTIVE,
       handler: async (args, ctx) => {
         const r = ctx.services.webappExports.cleanup(ctx.client.clientKey, args.export_name);
@@ -302,23 +240,39 @@ export function webAppTools(): ToolDef[] {
       domain: 'webapps',
       profile: 'full',
       description:
-        'Run `docker build` on an export when a Docker engine answers on this machine; returns the image id and the ' +
-        'end of the build log. Without an engine: a docker_unavailable error whose hint gives the commands to build ' +
-        'and run the bundle elsewhere. Can take minutes (the build downloads the base image and packages).',
+        "Build an export's image when a Docker engine answers on this machine; returns the image id, tag and the " +
+        "end of the build log, and sends the build's lines as progress when you pass a progress token. A failed " +
+        "build is a runtime_error with the build's own error. Without an engine: a docker_unavailable error whose " +
+        'hint gives the commands to build and run the bundle elsewhere. Can take minutes (the build downloads the ' +
+        'base image and packages).',
       inputSchema: z.object({
         export_name: ExportNameArg,
         tag: z.string().max(200).optional().describe('Image tag; default <export_name>:latest.'),
+        base_image: z
+          .string()
+          .max(255)
+          .optional()
+          .describe(
+            "The Dockerfile's BASE_IMAGE (any image with python3 and pip); default python:<version>-slim.",
+          ),
+        pip_index_url: z
+          .string()
+          .max(2000)
+          .optional()
+          .describe(
+            "The Dockerfile's PIP_INDEX_URL (http or https, no credentials); default pip's own index.",
+          ),
       }),
-      outputSchema: z.object({
-        export_name: z.string(),
-        tag: z.string(),
-        image_id: z.string(),
-        duration_ms: z.number(),
-        log_tail: z.array(z.string()),
-      }),
+      outputSchema: BuildResultSchema,
       annotations: { ...ACTS, openWorldHint: true },
       handler: async (args, ctx) => {
-        const r = await ctx.services.webappExports.build(ctx.client.clientKey, args.export_name, args.tag);
+        const r = await ctx.services.webappExports.build(ctx.client.clientKey, args.export_name, {
+          tag: args.tag,
+          baseImage: args.base_image,
+          pipIndexUrl: args.pip_index_url,
+          onLine: ctx.progressText,
+          signal: ctx.signal,
+        });
         return okResult(r, `Built ${r.tag} (${r.image_id}) in ${Math.round(r.duration_ms / 1000)} s.`);
       },
     }),
