@@ -1,14 +1,13 @@
-// One running box: the jailed agent process of a session, its cgroup, the JSON-lines channel to the agent and the
-// kernel lane. It never interprets results (the sessions service does) and never runs user code outside the jail
-// unless the server was started with isolation 'none'.
+// One running box: the jailed agent process of a session, its cgroup, and its agent channel (the JSON lines to the
+// agent and the kernel lane) over the process's pipes. It never interprets results (the sessions service does) and
+// never runs user code outside the jail unless the server was started with isolation 'none'.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { SandboxError } from '../errors.js';
-import { LineSplitter } from '../line-splitter.js';
+import { AgentChannel } from './agent-channel.js';
+import { AgentChannelBox } from './agent-channel-box.js';
 import { probeHostLayout, type HostLayout } from './bwrap-argv.js';
-import { ensureBoxOwnership } from './box-user.js';
+import { ensureBoxOwnership } from './box-ownership.js';
 import { BoxCgroup } from './cgroups.js';
-import { KernelLane, KernelRestartedError } from './kernel-lane.js';
 import {
   buildLaunchCommand,
   feedLaunchFds,
@@ -19,8 +18,7 @@ import {
 } from './launch.js';
 import { planBoxLaunch } from './launch-plan.js';
 import { boxThreads, threadPoolEnv } from './thread-pools.js';
-import type { AgentEvent, AgentFinal, AgentReady, AgentRequest } from './protocol.js';
-import { AgentLineSchema, MAX_BOX_LINE_BYTES, parseBoxLine, type AgentLine } from './protocol-schema.js';
+import type { AgentReady } from './protocol.js';
 import { hostSeccompArch, seccompProgram, seccompSupported } from './seccomp.js';
 
 export interface BoxLimits {
@@ -51,6 +49,8 @@ export interface BoxOptions {
   startTimeoutMs?: number;
   /** Abandons the start: the box is killed and start() rejects (a server closing while a pooled box preloads). */
   signal?: AbortSignal;
+  /** Starts at the lowest CPU share until foreground() (a warm-pool box): its start and preload yield to sessions. */
+  background?: boolean;
 }
 
 export interface BoxUsage {
@@ -66,12 +66,6 @@ export interface Mechanisms {
   memory: 'cgroup' | 'none';
   pids: 'cgroup' | 'none';
   seccomp: boolean;
-}
-
-interface Pending {
-  onEvent: ((ev: AgentEvent) => void) | undefined;
-  resolve: (final: AgentFinal) => void;
-  reject: (err: Error) => void;
 }
 
 // Facts about this host, probed on the first box start: per bwrap binary, and the seccomp program (null when the
@@ -103,23 +97,18 @@ function seccompFilterForHost(): Buffer | null {
 const EXTRA_STDIO = 4;
 const OPTIONS_FD = 7;
 
-export class Box {
+export class Box extends AgentChannelBox {
   readonly mechanisms: Mechanisms;
-  private lane!: KernelLane;
-  private readonly pending = new Map<string, Pending>();
-  private exited = false;
-  /** It sent a line that is not a valid message: it is being stopped, and takes no more requests. */
-  private broken = false;
-  private exitListeners: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];
-  private stderrTail = '';
-  private lastOomCount = 0;
 
   private constructor(
     private readonly child: ChildProcess,
     private readonly cgroup: BoxCgroup | null,
+    channel: AgentChannel,
     mechanisms: Mechanisms,
     readonly ready: AgentReady,
   ) {
+    super();
+    this.channel = channel;
     this.mechanisms = mechanisms;
   }
 
@@ -128,6 +117,7 @@ export class Box {
       memoryBytes: opts.limits.memoryBytes,
       pids: opts.limits.pids,
       cpuQuota: opts.limits.cpuQuota,
+      background: opts.background,
     });
     const agentArgs = ['-I', '-u'];
     const env: Record<string, string> = {
@@ -214,45 +204,29 @@ export class Box {
       stdout: child.stdio[EXTRA_STDIO + 1] as import('node:net').Socket,
       stderr: child.stdio[EXTRA_STDIO + 2] as import('node:net').Socket,
     };
-    // The agent answers kernel_* requests; they go through the box once it exists.
-    let started: Box | undefined;
-    /** Set when the box broke the protocol before it was ready: its start fails with this. */
-    let brokeWith: SandboxError | undefined;
-    const lane = new KernelLane(
-      io,
-      {
-        interrupt: () => started?.notify({ op: 'kernel_interrupt' }),
-        kill: () => started?.notify({ op: 'kernel_kill' }),
-        killStrays: () =>
-          started
-            ? started.request({ op: 'kernel_strays' }, undefined, 30_000).done.then(
-                () => undefined,
-                () => undefined,
-              )
-            : Promise.resolve(),
-        fail: (err) => {
-          if (started) {
-            started.fail(err);
-          } else {
-            brokeWith ??= err;
-            child.kill('SIGKILL');
-          }
-        },
-      },
-      opts.workspace,
-      opts.limits.fileSizeBytes,
-    );
     return await new Promise<Box>((resolve, reject) => {
       let box: Box | undefined;
-      let agentReady: AgentReady | undefined;
       let stderr = '';
+      const channel = new AgentChannel({
+        io,
+        workspace: opts.workspace,
+        fileSizeBytes: opts.limits.fileSizeBytes,
+        send: (line) => child.stdin?.write(line),
+        kill: () => (box ? box.kill() : child.kill('SIGKILL')),
+        onReady: (ready) => {
+          clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', abandon);
+          box = new Box(child, cgroup, channel, mechanisms, ready);
+          resolve(box);
+        },
+      });
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         reject(
           new SandboxError(
             'internal',
             `the sandbox did not start within ${opts.startTimeoutMs ?? 15000} ms`,
-            { stderr: stderr + lane.strayStderr },
+            { stderr: stderr + channel.lane.strayStderr },
           ),
         );
       }, opts.startTimeoutMs ?? 15_000);
@@ -268,186 +242,37 @@ export class Box {
         if (box) box.appendStderr(chunk);
         else stderr = (stderr + chunk).slice(-8192);
       });
+      // A failed start is reported once its cgroup is gone: a retry for the session takes the same name.
+      const afterCgroup = (then: () => void) =>
+        void (cgroup?.destroy() ?? Promise.resolve()).catch(() => undefined).then(then);
       child.on('error', (err) => {
         clearTimeout(timer);
-        cgroup?.destroy();
-        reject(new SandboxError('isolation_unavailable', `could not start the sandbox: ${err.message}`));
+        const failure = new SandboxError(
+          'isolation_unavailable',
+          `could not start the sandbox: ${err.message}`,
+        );
+        afterCgroup(() => reject(failure));
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', abandon);
         if (!box) {
-          cgroup?.destroy();
           const err =
-            brokeWith ??
+            channel.startError ??
             new SandboxError('internal', `the sandbox exited during start (code ${code}, signal ${signal})`, {
-              stderr: (stderr + lane.strayStderr).slice(-4000),
+              stderr: (stderr + channel.lane.strayStderr).slice(-4000),
             });
-          lane.close(err);
-          reject(err);
+          channel.close(err);
+          afterCgroup(() => reject(err));
           return;
         }
         box.onChildExit(code, signal);
       });
-      // Every line of the agent is checked; one that is not a valid message is the box's failure (lane.fail).
-      const onAgentLine = (line: string) => {
-        if (!line || brokeWith || box?.broken) return;
-        const parsed = parseBoxLine(AgentLineSchema, line);
-        if (!parsed.ok) {
-          lane.fail(parsed.reason, 'agent');
-          return;
-        }
-        const msg = parsed.msg;
-        if (box) {
-          box.dispatch(msg);
-        } else if (msg.type === 'ready' && !agentReady) {
-          const ready: AgentReady = {
-            type: 'ready',
-            pid: msg.pid,
-            kernel_pid: msg.kernel_pid ?? 0,
-            python: msg.python,
-          };
-          agentReady = ready;
-          // Ready means a kernel serves: wait for its hello on the lane too.
-          lane.ready().then(
-            () => {
-              clearTimeout(timer);
-              opts.signal?.removeEventListener('abort', abandon);
-              box = new Box(child, cgroup, mechanisms, {
-                ...ready,
-                kernel_pid: lane.kernelPid ?? ready.kernel_pid,
-              });
-              box.lane = lane;
-              started = box;
-              resolve(box);
-            },
-            () => undefined,
-          );
-        } else if (msg.type === 'kernel_exit') {
-          lane.onKernelExit(msg);
-        }
-      };
-      const agentLines = new LineSplitter(MAX_BOX_LINE_BYTES, {
-        line: onAgentLine,
-        overflow: () => lane.fail(`a line longer than ${MAX_BOX_LINE_BYTES} bytes`, 'agent'),
-      });
-      child.stdout?.on('data', (chunk: Buffer) => agentLines.push(chunk));
+      child.stdout?.on('data', (chunk: Buffer) => channel.push(chunk));
     });
   }
 
-  get alive(): boolean {
-    return !this.exited && !this.broken;
-  }
-
-  /** Sends a request; resolves with the agent's final message. Events stream to onEvent. */
-  request(
-    req: AgentRequest,
-    onEvent?: (ev: AgentEvent) => void,
-    hardTimeoutMs?: number,
-  ): { id: string; done: Promise<AgentFinal> } {
-    const id = randomUUID();
-    if (!this.alive) {
-      return { id, done: Promise.reject(new SandboxError('internal', 'the sandbox is not running')) };
-    }
-    if (req.op === 'execute' || req.op === 'info' || req.op === 'clear_cache') {
-      return { id, done: this.laneRequest(id, req, onEvent, hardTimeoutMs) };
-    }
-    return { id, done: this.agentRequest(id, req, onEvent, hardTimeoutMs) };
-  }
-
-  private agentRequest(
-    id: string,
-    req: AgentRequest,
-    onEvent?: (ev: AgentEvent) => void,
-    hardTimeoutMs?: number,
-  ): Promise<AgentFinal> {
-    const done = new Promise<AgentFinal>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        if (timer) clearTimeout(timer);
-        this.pending.delete(id);
-      };
-      this.pending.set(id, {
-        onEvent,
-        resolve: (f) => {
-          finish();
-          resolve(f);
-        },
-        reject: (e) => {
-          finish();
-          reject(e);
-        },
-      });
-      if (hardTimeoutMs !== undefined) {
-        // The agent enforces a shell command's timeout; this backstop only fires when the agent itself is stuck.
-        timer = setTimeout(() => this.kill(), hardTimeoutMs);
-      }
-    });
-    this.child.stdin?.write(JSON.stringify({ id, ...req }) + '\n');
-    return done;
-  }
-
-  /** Execute, info and clear_cache go to the kernel on the lane; the agent only adds its own facts to info. */
-  private async laneRequest(
-    id: string,
-    req: Extract<AgentRequest, { op: 'execute' | 'info' | 'clear_cache' }>,
-    onEvent?: (ev: AgentEvent) => void,
-    hardTimeoutMs?: number,
-  ): Promise<AgentFinal> {
-    // The lane enforces the call's timeout through the agent; this backstop only fires when the box is stuck.
-    const timer = hardTimeoutMs !== undefined ? setTimeout(() => this.kill(), hardTimeoutMs) : undefined;
-    try {
-      if (req.op === 'execute') {
-        const { op: _op, ...rest } = req;
-        return await this.lane.execute({ id, ...rest }, onEvent);
-      }
-      if (req.op === 'clear_cache') {
-        try {
-          const r = await this.lane.reply(id, { op: 'clear_cache', important_only: req.important_only });
-          return { type: 'final', id, status: 'ok', result: r.result };
-        } catch (err) {
-          if (!(err instanceof KernelRestartedError)) throw err;
-          return { type: 'final', id, status: 'error', error: kernelRestarted(err) };
-        }
-      }
-      const agent = this.agentRequest(randomUUID(), { op: 'info' });
-      const kernel = await this.lane.info(id).catch((err: unknown) => {
-        if (err instanceof KernelRestartedError) return { ...this.lane.cachedInfo, stale: true };
-        throw err;
-      });
-      const own = (await agent).info ?? {};
-      return {
-        type: 'final',
-        id,
-        status: 'ok',
-        info: { ...kernel, ...own, kernel_pid: this.lane.kernelPid, execution_count: this.lane.lastCount },
-      };
-    } finally {
-      if (timer) clearTimeout(timer);
-    }
-  }
-
-  /** Sends a request that has no answer of its own (interrupt). */
-  notify(req: AgentRequest): void {
-    if (!this.alive) return;
-    if (req.op === 'interrupt' && this.lane.interrupt(req.target)) return;
-    this.child.stdin?.write(JSON.stringify({ id: randomUUID(), ...req }) + '\n');
-  }
-
-  /** Kernels that have exited in this box so far, idle ones included: a change means Python state was lost. */
-  get kernelExits(): number {
-    return this.lane.kernelExits;
-  }
-
-  onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
-    this.exitListeners.push(listener);
-  }
-
-  /** The cgroup's OOM-kill count as last read; reading is cheap but not free, so callers read it only when needed. */
-  get oomKillsAtLastCheck(): number {
-    return this.lastOomCount;
-  }
-
+  /** The cgroup's OOM-kill count, read now. */
   oomKills(): number {
     try {
       this.lastOomCount = this.cgroup?.oomKillCount() ?? 0;
@@ -481,74 +306,22 @@ export class Box {
 
   /** Asks the agent to stop, then kills whatever is left. */
   async close(): Promise<void> {
-    if (!this.exited) {
-      this.notify({ op: 'shutdown' });
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.kill();
-          resolve();
-        }, 1000);
-        this.onExit(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    this.cgroup?.destroy();
+    await this.shutdown();
+    await this.cgroup?.destroy();
+  }
+
+  override foreground(): void {
+    this.cgroup?.foreground();
   }
 
   kill(): void {
     if (!this.exited) this.child.kill('SIGKILL');
-    try {
-      this.cgroup?.killAll();
-    } catch {
-      // The cgroup may already be gone.
-    }
-  }
-
-  private appendStderr(chunk: string): void {
-    this.stderrTail = (this.stderrTail + chunk).slice(-8192);
-  }
-
-  private dispatch(msg: AgentLine): void {
-    if (msg.type === 'ready') return;
-    if (msg.type === 'kernel_exit') {
-      this.lane.onKernelExit(msg);
-      return;
-    }
-    const p = msg.id === null ? undefined : this.pending.get(msg.id);
-    if (!p) return;
-    // Checked against the schema; a request's own fields (info, probe, result…) are its caller's to read.
-    if (msg.type === 'final') p.resolve(msg as AgentFinal);
-    else p.onEvent?.(msg as AgentEvent);
-  }
-
-  /** The box broke the protocol (the lane has ended its calls): fail the agent's, and stop the box. */
-  private fail(err: SandboxError): void {
-    if (this.broken) return;
-    this.broken = true;
-    for (const p of [...this.pending.values()]) p.reject(err);
-    this.pending.clear();
-    this.kill();
+    // The cgroup may already be gone; close() waits for this kill before removing it.
+    void this.cgroup?.killAll().catch(() => undefined);
   }
 
   private onChildExit(code: number | null, signal: NodeJS.Signals | null): void {
-    this.exited = true;
-    const err = new SandboxError('internal', `the sandbox exited (code ${code}, signal ${signal})`, {
-      stderr: this.stderrTail.slice(-2000),
-    });
-    for (const p of [...this.pending.values()]) p.reject(err);
-    this.pending.clear();
-    this.lane.close(err);
-    try {
-      this.cgroup?.killAll();
-    } catch {
-      // Already gone.
-    }
-    for (const l of this.exitListeners) l(code, signal);
+    void this.cgroup?.killAll().catch(() => undefined); // already gone: nothing to kill
+    this.exitWith(`code ${code}, signal ${signal}`, code, signal);
   }
-}
-
-function kernelRestarted(err: Error): AgentFinal['error'] {
-  return { code: 'kernel_restarted', message: err.message } as unknown as AgentFinal['error'];
 }

@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { SandboxError } from '../errors.js';
 
 export type CgroupVersion = 1 | 2;
@@ -19,6 +20,8 @@ export interface CgroupLimits {
   pids: number;
   /** CPUs' worth of time the box may use per period (1.5 = one and a half CPUs); absent or 0: no quota, only the share. */
   cpuQuota?: number | undefined;
+  /** true: the lowest CPU share until foreground() (a warm-pool box starting and preloading ahead of any session). */
+  background?: boolean | undefined;
 }
 
 /**
@@ -28,6 +31,9 @@ export interface CgroupLimits {
  */
 export const CPU_SHARES_V1 = 1024;
 export const CPU_WEIGHT_V2 = 100;
+/** The share of a box started in the background: the lowest each version takes, so it runs on CPU no box wants. */
+export const BACKGROUND_CPU_SHARES_V1 = 2;
+export const BACKGROUND_CPU_WEIGHT_V2 = 1;
 const CPU_PERIOD_US = 100_000;
 
 /** Whether boxes get a CPU share of their own here, and if not, why. */
@@ -363,31 +369,43 @@ function writeLimits(dirs: BoxDirs, limits: CgroupLimits): void {
 function writeCpu(version: CgroupVersion, dir: string, limits: CgroupLimits): void {
   const quota =
     limits.cpuQuota !== undefined && limits.cpuQuota > 0 ? Math.round(limits.cpuQuota * CPU_PERIOD_US) : null;
+  writeShare(version, dir, limits.background === true);
   if (version === 2) {
-    writeFileSync(join(dir, 'cpu.weight'), String(CPU_WEIGHT_V2));
     if (quota !== null) writeFileSync(join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
     return;
   }
-  writeFileSync(join(dir, 'cpu.shares'), String(CPU_SHARES_V1));
   if (quota !== null) {
     writeFileSync(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
     writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quota));
   }
 }
 
-function removeDir(dir: string): void {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch (err) {
-      const code = errnoOf(err);
-      if (code === 'ENOENT') return;
-      // EBUSY: killed tasks are still exiting
-      if (code !== 'EBUSY' || attempt >= 100) throw err;
-      sleepSync(10);
-    }
+function writeShare(version: CgroupVersion, dir: string, background: boolean): void {
+  if (version === 2)
+    writeFileSync(join(dir, 'cpu.weight'), String(background ? BACKGROUND_CPU_WEIGHT_V2 : CPU_WEIGHT_V2));
+  else writeFileSync(join(dir, 'cpu.shares'), String(background ? BACKGROUND_CPU_SHARES_V1 : CPU_SHARES_V1));
+}
+
+/** One rmdir of a box directory: true when it is gone; false while killed tasks are still exiting (EBUSY). */
+function rmdirOnce(dir: string, attempt: number): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'ENOENT') return true;
+    if (code !== 'EBUSY' || attempt >= 100) throw err;
+    return false;
   }
+}
+
+function removeDir(dir: string): void {
+  for (let attempt = 0; !rmdirOnce(dir, attempt); attempt++) sleepSync(10);
+}
+
+/** removeDir that waits on a timer, so the event loop serves everyone else meanwhile. */
+async function removeDirAsync(dir: string): Promise<void> {
+  for (let attempt = 0; !rmdirOnce(dir, attempt); attempt++) await delay(10);
 }
 
 /** Unified mounts where handing the cpu controller down failed once: later boxes go without it, not retrying. */
@@ -455,29 +473,49 @@ function pidsOf(dirs: BoxDirs): number[] {
   return [...new Set(procsFilesOf(dirs).flatMap(listPids))];
 }
 
-function killAllIn(dirs: BoxDirs): void {
+/** Rounds of SIGKILL before giving up on a task that will not leave, and the pause after round `round`. */
+const KILL_ROUNDS = 200;
+const killPause = (round: number) => (round < 10 ? 2 : 10);
+
+/** cgroup.kill (v2, 5.14+) kills every task at once; false when the cgroup is already gone. */
+function writeCgroupKill(dirs: BoxDirs): boolean {
   const v2Dir = dirs.version === 2 ? (dirs.memoryDir ?? dirs.pidsDir ?? dirs.cpuDir) : null;
   if (v2Dir !== null && existsSync(join(v2Dir, 'cgroup.kill'))) {
     try {
       writeFileSync(join(v2Dir, 'cgroup.kill'), '1');
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return;
+      if (errnoOf(err) === 'ENOENT') return false;
       throw err;
     }
   }
-  for (let round = 0; round < 200; round++) {
-    const pids = pidsOf(dirs);
-    if (pids.length === 0) return;
-    for (const pid of pids) {
-      if (pid === process.pid) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+  return true;
+}
+
+/** One round: SIGKILL every task listed; true when none was listed. A fork loop can race a round, hence rounds. */
+function killRound(dirs: BoxDirs): boolean {
+  const pids = pidsOf(dirs);
+  for (const pid of pids) {
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
     }
-    sleepSync(round < 10 ? 2 : 10);
   }
+  return pids.length === 0;
+}
+
+/** For callers that may block (start-up leftovers, the support probe): waits by sleeping the thread. */
+function killAllIn(dirs: BoxDirs): void {
+  if (!writeCgroupKill(dirs)) return;
+  for (let round = 0; round < KILL_ROUNDS && !killRound(dirs); round++) sleepSync(killPause(round));
+}
+
+/** Waits for the tasks to go on timers: a box closing must not stall every other client's calls. */
+async function killAllInAsync(dirs: BoxDirs, stop: () => boolean): Promise<void> {
+  if (!writeCgroupKill(dirs)) return;
+  for (let round = 0; round < KILL_ROUNDS && !stop() && !killRound(dirs); round++)
+    await delay(killPause(round));
 }
 
 function destroyDirs(dirs: BoxDirs): void {
@@ -548,6 +586,11 @@ export class BoxCgroup {
   readonly cpuDir: string | null;
   /** The usage counters are read after every call, so their files stay open and are re-read in place. */
   private readonly counters = new CounterFiles();
+  /** The kill in progress: one at a time, and destroy() waits for it. */
+  private killing: Promise<void> | null = null;
+  private destroying: Promise<void> | null = null;
+  /** Set once the directories are removed: the name may then belong to the session's next box, never touched. */
+  private removed = false;
 
   private constructor(dirs: BoxDirs) {
     this.version = dirs.version;
@@ -589,6 +632,11 @@ export class BoxCgroup {
 
   get cpuEnforced(): boolean {
     return this.cpuDir !== null;
+  }
+
+  /** Gives a box started in the background the share every box has (a pooled box handed to a session). */
+  foreground(): void {
+    if (this.cpuDir !== null) writeShare(this.version, this.cpuDir, false);
   }
 
   /** Every cgroup.procs a launcher must write its pid into before the box starts. */
@@ -634,17 +682,31 @@ export class BoxCgroup {
   }
 
   /**
-   * SIGKILLs everything in the cgroup. cgroup.kill (v2, 5.14+) is atomic; otherwise a fork loop can race a single
-   * pass, so the procs list is re-read and re-killed until empty, with a bound so a stuck task cannot hang us.
+   * SIGKILLs everything in the cgroup and resolves once the kernel lists no task in it. cgroup.kill (v2, 5.14+) is
+   * atomic; otherwise a fork loop can race a single pass, so the procs list is re-read and re-killed until empty,
+   * with a bound so a stuck task cannot hang us. The waits are timers, never a sleep of the event loop.
    */
-  killAll(): void {
-    killAllIn(this);
+  killAll(): Promise<void> {
+    if (this.removed) return Promise.resolve();
+    this.killing ??= killAllInAsync(this, () => this.removed).finally(() => {
+      this.killing = null;
+    });
+    return this.killing;
   }
 
-  /** Kills what is left and removes the directories; a cgroup that is already gone is not an error. */
-  destroy(): void {
-    this.counters.close();
-    destroyDirs(this);
+  /**
+   * Kills what is left, waits until no task is listed, then removes the directories; a cgroup that is already gone
+   * is not an error. Resolves only when they are gone, so the session's next box may take the name.
+   */
+  destroy(): Promise<void> {
+    this.destroying ??= (async () => {
+      this.counters.close();
+      // A kill already running is awaited rather than doubled: either way no task is left when it resolves.
+      await this.killAll();
+      for (const dir of dirsOf(this)) await removeDirAsync(dir);
+      this.removed = true;
+    })();
+    return this.destroying;
   }
 }
 

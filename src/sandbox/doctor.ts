@@ -13,7 +13,8 @@ import { createServer, type Server } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { BOX_AGENT_DIR, probeHostLayout, type BindMount, type HostLayout } from './bwrap-argv.js';
-import { boxOwner, ensureBoxOwnership, serverIsRoot } from './box-user.js';
+import { boxOwner, serverIsRoot } from '../box-user.js';
+import { ensureBoxOwnership } from './box-ownership.js';
 import { BoxCgroup, cgroupSupport, cpuSupport, type CgroupSupport, type CpuSupport } from './cgroups.js';
 import { runLaunchCommand, type LaunchCommand, type LaunchResult } from './launch.js';
 import { planBoxLaunch } from './launch-plan.js';
@@ -415,11 +416,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
     return report(protections, version);
   } finally {
     server.close();
-    try {
-      box?.destroy();
-    } catch {
-      // already reported through the protections; nothing else to do
-    }
+    // already reported through the protections; nothing else to do
+    await box?.destroy().catch(() => undefined);
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -4,7 +4,14 @@ import type { Readable, Writable } from 'node:stream';
 import { SandboxError } from '../errors.js';
 import { LineSplitter } from '../line-splitter.js';
 import { OutputCapture } from './output-capture.js';
-import type { AgentEvent, AgentFinal, AgentUsage, FinalStatus, StreamCapture } from './protocol.js';
+import type {
+  AgentEvent,
+  AgentFinal,
+  AgentUsage,
+  FinalStatus,
+  KernelExit,
+  StreamCapture,
+} from './protocol.js';
 import { LaneMessageSchema, MAX_BOX_LINE_BYTES, parseBoxLine, type LaneMessage } from './protocol-schema.js';
 
 /** What the lane asks of the agent, which alone can signal and replace the kernel. */
@@ -17,20 +24,6 @@ export interface LaneSupervisor {
   killStrays(): Promise<void>;
   /** The box broke the protocol (err says how): stop it; the lane has already ended its own calls. */
   fail?(err: SandboxError): void;
-}
-
-/** The agent's report of a kernel that is gone, with its whole life's usage. */
-export interface KernelExit {
-  type: 'kernel_exit';
-  gen: number;
-  pid: number;
-  killed: boolean;
-  ready: boolean;
-  signal: number | null;
-  exit_code: number | null;
-  cpu_user_ms: number | null;
-  cpu_system_ms: number | null;
-  max_rss_kb: number | null;
 }
 
 export interface LaneExecute {

@@ -3,7 +3,7 @@ import { closeSync, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openBindSource } from './bind-source.js';
 import { buildBwrapParts, type BoxSpec } from './bwrap-argv.js';
-import { boxOwner, runtimeDir, serverIsRoot } from './box-user.js';
+import { boxOwner, runtimeDir, serverIsRoot } from '../box-user.js';
 import { buildLaunchCommand, type LaunchCommand, type LaunchRlimits, type StagedBind } from './launch.js';
 
 export interface BoxLaunchInput {

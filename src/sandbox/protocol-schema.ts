@@ -1,8 +1,7 @@
 // Schemas of every message the box sends (docs/AGENT_PROTOCOL.md): the agent's lines on its stdout and the kernel's on
 // the lane. Code in the box is hostile and the kernel runs it, so a line is trusted only once it parses here.
 import { z } from 'zod';
-import type { KernelExit } from './kernel-lane.js';
-import type { AgentErrorBody, AgentEvent, StreamCapture } from './protocol.js';
+import type { AgentErrorBody, AgentEvent, KernelExit, StreamCapture } from './protocol.js';
 
 /** The longest line the server reads from a box (a display's base64 image is the largest legitimate one). */
 export const MAX_BOX_LINE_BYTES = 32 * 1024 * 1024;

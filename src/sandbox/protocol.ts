@@ -1,5 +1,4 @@
 // Types of the JSON-lines protocol between the server and the in-box agent and kernel (docs/AGENT_PROTOCOL.md).
-import type { KernelExit } from './kernel-lane.js';
 
 export type MimeBundle = Record<string, unknown>;
 
@@ -70,6 +69,20 @@ export interface AgentReady {
   pid: number;
   kernel_pid: number;
   python: string;
+}
+
+/** The agent's report of a kernel that is gone, with its whole life's usage. */
+export interface KernelExit {
+  type: 'kernel_exit';
+  gen: number;
+  pid: number;
+  killed: boolean;
+  ready: boolean;
+  signal: number | null;
+  exit_code: number | null;
+  cpu_user_ms: number | null;
+  cpu_system_ms: number | null;
+  max_rss_kb: number | null;
 }
 
 export type AgentMessage = AgentEvent | AgentFinal | AgentReady | KernelExit;

@@ -1,7 +1,17 @@
 // Pooled boxes import numpy, pandas and matplotlib before they are handed out, leaving the user's namespace, figures
 // and rcParams as a bare kernel has them; a session that asks for a bare interpreter, or --preload none, gets one.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BACKGROUND_CPU_SHARES_V1,
+  BACKGROUND_CPU_WEIGHT_V2,
+  cpuSupport,
+  hostCgroupLayout,
+} from '../../src/sandbox/cgroups.js';
+import { boxCgroupCandidates, boxCpu } from './box-cgroups.js';
 import { startStdio, type Harness } from './harness.js';
+import { until } from './until.js';
 
 // The checks bind no names, so the namespace a later cell lists is what the kernel gave it.
 const LOADED =
@@ -120,6 +130,36 @@ describe('preloaded pool (default --preload scientific)', () => {
     expect(next.tries).toBe(1);
     expect(next.loaded).toBe("['matplotlib.pyplot', 'numpy', 'pandas']");
   }, 240_000);
+
+  // A pooled box's start and preload run on CPU no session wants (the refill a create_session starts runs beside
+  // that session's first plot); the box handed out gets the share every box has.
+  it.skipIf(!cpuSupport().enforced || process.env.SANDBOX_MCP_TEST_BACKEND === 'docker')(
+    'a box waits in the pool at the lowest CPU share and is handed out at the one every box has',
+    async () => {
+      const { id } = await pooledSession(h);
+      const handedOut = boxCpu(id);
+      expect(handedOut.share).toBe(handedOut.expectedShare);
+      // The refill that hand-out started: a session folder no session owns, its cgroup made before its box starts.
+      const owned = new Set(
+        ((await h.sc('list_sessions', {})).sessions as Array<{ session_id: string }>).map(
+          (s) => s.session_id,
+        ),
+      );
+      const pooled = await until(
+        () =>
+          readdirSync(join(h.dataDir, 'sessions')).find(
+            (name) => !owned.has(name) && boxCgroupCandidates(name, 'cpu').some((d) => existsSync(d)),
+          ),
+        'the refill box of the pool',
+        60_000,
+      );
+      const background =
+        hostCgroupLayout()?.version === 2 ? BACKGROUND_CPU_WEIGHT_V2 : BACKGROUND_CPU_SHARES_V1;
+      expect(boxCpu(pooled).share).toBe(background);
+      expect(background).toBeLessThan(handedOut.expectedShare);
+    },
+    180_000,
+  );
 
   it('refuses a preload option that is not a boolean', async () => {
     const r = await h.call('create_session', { preload: 'scientific' });

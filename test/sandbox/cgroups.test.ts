@@ -16,6 +16,7 @@ import {
   type CgroupLimits,
 } from '../../src/sandbox/cgroups.js';
 import { buildLaunchCommand } from '../../src/sandbox/launch.js';
+import { boxCgroupDirs } from '../e2e/box-cgroups.js';
 
 const HYBRID_MOUNTINFO = `22 27 0:21 / /proc rw,relatime - proc proc rw
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -129,6 +130,7 @@ describe('BoxCgroup on a fake v2 tree', () => {
     expect(cg).not.toBeNull();
     const dir = join(root, 'sandbox-mcp', 's1');
     expect(cg!.procsFiles()).toEqual([join(dir, 'cgroup.procs')]);
+    expect(boxCgroupDirs('s1', layout)).toEqual([dir]); // where the e2e tests look for a box's cgroup
     expect(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids +cpu');
     expect(readFileSync(join(root, 'sandbox-mcp', 'cgroup.subtree_control'), 'utf8')).toBe(
       '+memory +pids +cpu',
@@ -164,6 +166,7 @@ describe('BoxCgroup on a fake v2 tree', () => {
     };
     const cg = BoxCgroup.create('s2', { memoryBytes: 64 << 20, pids: 16 }, layout);
     expect(cg?.procsFiles()).toEqual([join(own, 'sandbox-mcp', 's2', 'cgroup.procs')]);
+    expect(boxCgroupDirs('s2', layout)).toEqual([join(own, 'sandbox-mcp', 's2')]);
     expect(readFileSync(join(own, 'sandbox-mcp-server', 'cgroup.procs'), 'utf8')).toBe('4242');
     expect(readFileSync(join(own, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids');
   });
@@ -206,7 +209,7 @@ const support = cgroupSupport();
 
 describe.skipIf(!(support.memory && support.pids))('BoxCgroup on this machine', () => {
   const made: BoxCgroup[] = [];
-  afterAll(() => made.forEach((c) => c.destroy()));
+  afterAll(() => Promise.all(made.map((c) => c.destroy())));
   const create = (suffix: string, limits: CgroupLimits = { memoryBytes: 256 << 20, pids: 32 }) => {
     const cg = BoxCgroup.create(`test-${process.pid}-${suffix}`, limits);
     if (cg) made.push(cg);
@@ -237,7 +240,7 @@ describe.skipIf(!(support.memory && support.pids))('BoxCgroup on this machine', 
     expect(readFileSync(`/proc/${child.pid}/cgroup`, 'utf8')).toMatch(
       new RegExp(`:cpu:/sandbox-mcp/${name}$`, 'm'),
     );
-    cg.destroy();
+    await cg.destroy();
     expect(existsSync(cg.cpuDir!)).toBe(false);
   });
 
@@ -274,11 +277,64 @@ describe.skipIf(!(support.memory && support.pids))('BoxCgroup on this machine', 
     expect(cg.pids()).toHaveLength(3);
     expect(cg.pidsCurrent()).toBe(3);
     expect(cg.memoryCurrent()).toBeGreaterThan(0);
-    cg.destroy();
+    await cg.destroy();
     expect(await exited).toBe('SIGKILL');
     expect(existsSync(cg.memoryDir!)).toBe(false);
     expect(existsSync(cg.pidsDir!)).toBe(false);
-    expect(() => cg.destroy()).not.toThrow();
+    await expect(cg.destroy()).resolves.toBeUndefined();
+  });
+
+  /** Starts `script` under /bin/sh in the cgroup; resolves once it printed a line, with its exit signal to come. */
+  const startIn = async (cg: BoxCgroup, script: string) => {
+    const launch = buildLaunchCommand({
+      bwrapPath: '/bin/sh',
+      bwrapArgv: ['-c', script],
+      cgroupProcs: cg.procsFiles(),
+      rlimits: { fileSizeBytes: 1 << 20, openFiles: 64 },
+    });
+    const child = spawn(launch.file, launch.args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    return { exited };
+  };
+
+  it('waits for killed tasks on timers: other work runs while a cgroup closes, and it ends empty and removed', async () => {
+    const cg = create('async-close', { memoryBytes: 1 << 30, pids: 32 })!;
+    // Killed tasks are still listed until the kernel has torn them down: the close has to wait for them.
+    const hold = `/usr/bin/python3 -c "import time; time.sleep(60)" &`;
+    const { exited } = await startIn(cg, `${hold} ${hold} ${hold} sleep 0.3; echo ready; wait`);
+    expect(cg.pids().length).toBeGreaterThanOrEqual(4);
+    let ranDuring: { dirs: boolean; pids: number } | undefined;
+    setImmediate(() => (ranDuring = { dirs: existsSync(cg.memoryDir!), pids: cg.pids().length }));
+    const t0 = performance.now();
+    await cg.destroy();
+    const took = performance.now() - t0;
+    // A callback queued as the close began ran before it ended, while the directories were still there.
+    expect(ranDuring, `a ${took.toFixed(1)} ms close`).toEqual({
+      dirs: true,
+      pids: expect.any(Number) as number,
+    });
+    expect(await exited).toBe('SIGKILL');
+    expect(existsSync(cg.memoryDir!)).toBe(false);
+    expect(existsSync(cg.pidsDir!)).toBe(false);
+  });
+
+  it('a kill asked of a removed cgroup never reaches the next box that took its name', async () => {
+    const old = create('reuse')!;
+    await startIn(old, 'echo ready; exec sleep 60');
+    const late = old.killAll(); // in flight while the cgroup closes
+    await old.destroy();
+    await late;
+    const next = create('reuse')!;
+    const { exited: nextExit } = await startIn(next, 'echo ready; exec sleep 60');
+    const pids = next.pids();
+    expect(pids.length).toBeGreaterThan(0);
+    // The old box's kill, asked again after its cgroup was removed (a late exit or timeout does that).
+    await old.killAll();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(next.pids()).toEqual(pids);
+    await next.destroy();
+    expect(await nextExit).toBe('SIGKILL');
   });
 
   it('recreating a name left by a crashed run kills its leftovers', async () => {

@@ -1,9 +1,11 @@
 // Tests of `doctor`: on this machine every protection is seen to hold, and without bwrap or a usable python nothing is claimed. Never leaves its probe cgroup behind.
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hostCgroupLayout } from '../../src/sandbox/cgroups.js';
 import { PROTECTIONS, formatDoctorReport, runDoctor, type DoctorReport } from '../../src/sandbox/doctor.js';
+import { boxCgroupCandidates, liveBoxCgroupCount } from '../e2e/box-cgroups.js';
 
 const hasBwrap = existsSync('/usr/bin/bwrap');
 const agentDir = resolve(import.meta.dirname, '../../src/agent');
@@ -27,6 +29,10 @@ describe('runDoctor', () => {
 
   it.skipIf(!hasBwrap)('sees every protection hold on this machine, by the expected mechanism', async () => {
     const report = await runDoctor({ python: '/usr/bin/python3', agentDir });
+    // the cgroup version this machine has, found as the server finds it: v1 here, v2 on most current systems
+    const layout = hostCgroupLayout();
+    expect(layout, 'memory and pids limits need a cgroup hierarchy').not.toBeNull();
+    const v = layout!.version;
     const by = Object.fromEntries(report.protections.map((p) => [p.name, p]));
     expect(report.protections.map((p) => p.name)).toEqual(PROTECTIONS);
     for (const p of report.protections)
@@ -37,7 +43,12 @@ describe('runDoctor', () => {
       });
     expect(report.allEnforced).toBe(true);
     expect(report.bwrap.version).toMatch(/^bubblewrap \d/);
-    expect(by.memory_limit?.mechanism).toMatch(/memory cgroup \(v1/);
+    expect(report.cgroup).toMatchObject({ version: v, memory: true, pids: true });
+    expect(by.memory_limit?.mechanism).toBe(
+      `memory cgroup (v${v}, ${v === 2 ? 'memory.max' : 'memory.limit_in_bytes'})`,
+    );
+    expect(by.pids_limit?.mechanism).toBe(`pids cgroup (v${v}, pids.max)`);
+    expect(report.notes.some((n) => n.startsWith('cgroup v1 hierarchy'))).toBe(v === 1);
     expect(by.memory_limit?.detail).toMatch(/killed .*oom kills [1-9]/);
     expect(by.pids_limit?.detail).toMatch(/EAGAIN/);
     expect(by.network_off?.detail).toMatch(/ECONNREFUSED; interfaces inside: lo$/);
@@ -45,9 +56,13 @@ describe('runDoctor', () => {
     expect(by.seccomp?.detail).toMatch(/ptrace inside: EPERM/);
     // what it cannot enforce is said, not skipped
     expect(report.notes.join('\n')).toMatch(/workspace size: no per-session quota/);
-    // its probe cgroup is gone (named after this process, so concurrent doctors do not interfere)
-    expect(readdirSync('/sys/fs/cgroup/memory/sandbox-mcp')).not.toContain(`doctor-${process.pid}`);
-    expect(readdirSync('/sys/fs/cgroup/pids/sandbox-mcp')).not.toContain(`doctor-${process.pid}`);
+    // its probe cgroup is gone (named after this process, so concurrent doctors do not interfere) from the folders
+    // it was made in: one per controller under v1, one under v2
+    const probe = `doctor-${process.pid}`;
+    const candidates = (['memory', 'pids'] as const).flatMap((c) => boxCgroupCandidates(probe, c));
+    const parents = [...new Set(candidates.map((d) => dirname(d)))].filter((d) => existsSync(d));
+    expect(parents.length).toBeGreaterThanOrEqual(liveBoxCgroupCount());
+    for (const parent of parents) expect(readdirSync(parent)).not.toContain(probe);
   });
 
   it.skipIf(!hasBwrap)('claims nothing when the jailed probe cannot run', async () => {

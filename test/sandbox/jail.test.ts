@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeHostLayout, type HostLayout } from '../../src/sandbox/bwrap-argv.js';
-import { boxOwner, ensureBoxOwnership } from '../../src/sandbox/box-user.js';
+import { boxOwner } from '../../src/box-user.js';
+import { ensureBoxOwnership } from '../../src/sandbox/box-ownership.js';
 import { BoxCgroup, cgroupSupport } from '../../src/sandbox/cgroups.js';
 import { planBoxLaunch } from '../../src/sandbox/launch-plan.js';
 import { runLaunchCommand, type LaunchResult, type LaunchRlimits } from '../../src/sandbox/launch.js';
@@ -332,7 +333,7 @@ print(json.dumps({'numpy': s > 0, 'sub': p, 'mp': m, 'io': open('/workspace/io.t
         expect(cg.oomKillCount()).toBeGreaterThan(0);
         expect(cg.memoryPeak()).toBeLessThanOrEqual(256 << 20);
       } finally {
-        cg.destroy();
+        await cg.destroy();
       }
     });
 
@@ -346,7 +347,7 @@ print(json.dumps({'numpy': s > 0, 'sub': p, 'mp': m, 'io': open('/workspace/io.t
         expect(r.stdout).toContain('survived');
         expect(cg.oomKillCount()).toBe(0);
       } finally {
-        cg.destroy();
+        await cg.destroy();
       }
     });
 
@@ -373,7 +374,7 @@ print(json.dumps({'forked': len(kids), 'err': err}))`,
         // bwrap, its reaper and python hold 3 of the 32
         expect(out).toEqual({ forked: 29, err: 'EAGAIN' });
       } finally {
-        cg.destroy();
+        await cg.destroy();
       }
     });
   });

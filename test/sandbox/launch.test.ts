@@ -245,11 +245,11 @@ describe.skipIf(!existsSync('/usr/bin/bwrap') || !support.memory)(
         // "ready" is printed before the shell execs sleep: wait for the exec
         const names = (): string[] => pids.map((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim()).sort();
         await expect.poll(names, { timeout: 5000, interval: 20 }).toEqual(['bwrap', 'bwrap', 'sleep']);
-        cg.killAll();
+        await cg.killAll();
         await exited;
         expect(readdirSync(cg.memoryDir!)).toContain('cgroup.procs');
       } finally {
-        cg.destroy();
+        await cg.destroy();
       }
     });
   },
