@@ -2,39 +2,22 @@
 // scripts/test-docker-engine.sh): execute with state, plots, files, timeouts, memory and network limits, doctor.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, errorOf, startStdio, type Harness } from './harness.js';
+import { engineEnv, prepareBoxImage, startTestEngine } from './docker-engine.js';
 
-const SCRIPT = resolve(import.meta.dirname, '../../scripts/test-docker-engine.sh');
-const BASE_IMAGE = 'sandbox-mcp-base:bookworm';
-
-/** Starts the private engine; null with the reason when no engine can run on this machine (exit status 3). */
-function engine(): { host: string } | { skip: string } {
-  const r = spawnSync('bash', [SCRIPT, 'start'], { encoding: 'utf8', timeout: 25 * 60_000 });
-  if (r.status === 3) return { skip: r.stderr.trim() };
-  if (r.status !== 0)
-    throw new Error(`the Docker engine did not start (${r.status}): ${r.stderr.slice(-2000)}`);
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  return { host: line.replace(/^DOCKER_HOST=/, '') };
-}
-
-const got = engine();
+const got = startTestEngine();
 const skip = 'skip' in got ? got.skip : null;
 if (skip) console.warn(`docker-backend: skipped, no Docker engine can run here: ${skip}`);
-const dockerEnv = (): Record<string, string> =>
-  'host' in got ? { DOCKER_HOST: got.host, SANDBOX_MCP_DOCKER_BASE_IMAGE: BASE_IMAGE } : {};
+const dockerEnv = (): Record<string, string> => engineEnv(got);
 
 describe.skipIf(skip !== null)('sessions on the Docker backend', () => {
   let h: Harness;
   beforeAll(async () => {
     // The box image is built on first use (the Python layer is reused from the engine's build cache after a first
     // run); doctor builds it here, before any call with a client-side timeout.
-    execFileSync(process.execPath, [CLI, 'doctor', '--isolation', 'docker', '--json'], {
-      env: { ...process.env, ...dockerEnv() },
-      timeout: 20 * 60_000,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    prepareBoxImage(CLI, dockerEnv());
     h = await startStdio({ args: ['--isolation', 'docker', '--memory-mb', '512'], env: dockerEnv() });
   }, 25 * 60_000);
   afterAll(async () => {
@@ -63,6 +46,7 @@ describe.skipIf(skip !== null)('sessions on the Docker backend', () => {
       'no_new_privileges',
       'seccomp',
       'non_root_user',
+      'no_setuid',
     ])
       expect(rows[name], name).toBe(true);
     expect(Object.keys(rows)).toContain('userns_remap');

@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import type { CallToolResult } from '@modelcontextprotocol/client';
+import { findDockerEndpoint } from '../../src/sandbox/docker/endpoint.js';
+import { engineEnv, prepareBoxImage, startTestEngine } from './docker-engine.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/src/bin/sandbox-mcp.js');
 
@@ -89,6 +91,31 @@ export function errorOf(r: CallToolResult): Record<string, any> {
   return body.error;
 }
 
+/** `SANDBOX_MCP_TEST_BACKEND=docker`: the suite's servers run their boxes on the Docker backend (a private engine). */
+export const TEST_BACKEND: 'bwrap' | 'docker' =
+  process.env.SANDBOX_MCP_TEST_BACKEND === 'docker' ? 'docker' : 'bwrap';
+
+/** Whether the suite's servers see a Docker engine: the Docker test backend's, or one at the usual sockets. */
+export function serversSeeEngine(): boolean {
+  return TEST_BACKEND === 'docker' || findDockerEndpoint(baseEnv()) !== null;
+}
+
+let dockerEnv: Record<string, string> | null = null;
+
+/** The server arguments and environment of the test backend; on Docker, the engine and box image are ready once. */
+function backend(): { args: string[]; env: Record<string, string> } {
+  if (TEST_BACKEND === 'bwrap') return { args: [], env: {} };
+  if (!dockerEnv) {
+    const engine = startTestEngine();
+    if ('skip' in engine) throw new Error(`SANDBOX_MCP_TEST_BACKEND=docker, but: ${engine.skip}`);
+    const env = engineEnv(engine);
+    // builds the box image (or finds it) before any call with a client-side timeout
+    prepareBoxImage(CLI, env);
+    dockerEnv = env;
+  }
+  return { args: ['--isolation', 'docker'], env: dockerEnv };
+}
+
 export const baseEnv = (): Record<string, string> => ({
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   HOME: process.env.HOME ?? '/root',
@@ -108,6 +135,7 @@ export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
     '1',
     '--preload',
     'none',
+    ...backend().args,
     ...(opts.args ?? []),
   ];
   const transport = new StdioClientTransport({
@@ -122,7 +150,7 @@ export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
           ...serverArgv,
         ]
       : serverArgv,
-    env: { ...baseEnv(), ...opts.env },
+    env: { ...baseEnv(), ...backend().env, ...opts.env },
     stderr: 'pipe',
   });
   const client = newClient(opts.era);
@@ -156,9 +184,10 @@ export async function startHttpProcess(opts: StartOptions & { token?: string } =
       '1',
       '--preload',
       'none',
+      ...backend().args,
       ...(opts.args ?? []),
     ],
-    { env: { ...baseEnv(), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { ...baseEnv(), ...backend().env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const url = await new Promise<string>((res, rej) => {
     let buf = '';

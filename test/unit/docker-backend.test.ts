@@ -54,6 +54,7 @@ describe('container settings', () => {
     limits: { memoryBytes: 256 << 20, pids: 64, fileSizeBytes: 1 << 20, openFiles: 128, cpuQuota: 1.5 },
     env: {},
     network: 'none',
+    seccomp: Buffer.from([6, 0, 0, 0, 0, 0, 0xff, 0x7f]),
   });
   it('drops every capability, keeps the root read-only, runs with no network as the box uid', () => {
     const hc = spec.HostConfig!;
@@ -70,6 +71,8 @@ describe('container settings', () => {
     expect(hc.NanoCpus).toBe(1.5e9);
     expect(hc.Binds).toEqual(['/data/w:/workspace:rw', '/data/m:/opt/mplconfig:rw']);
     expect(spec.Env).toContain('SANDBOX_IN_BOX=1');
+    // pid 1 loads the program bubblewrap boxes get on top of the engine's profile
+    expect(spec.Env).toContain('SANDBOX_SECCOMP_BPF=BgAAAAAA/38=');
   });
   it('refuses a bind path Docker would split', () => {
     expect(() =>
@@ -84,6 +87,7 @@ describe('container settings', () => {
         limits: { memoryBytes: 1 << 20, pids: 1, fileSizeBytes: 1024, openFiles: 8 },
         env: {},
         network: 'none',
+        seccomp: null,
       }),
     ).toThrow(/must not contain ':'/);
   });

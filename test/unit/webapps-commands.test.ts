@@ -97,6 +97,8 @@ describe('commands', () => {
 
   it('runs the Dockerfile server in the smoke test, or says which stand-in it used', () => {
     expect(dockerCommand('flask', 'server')).toEqual([
+      'python3',
+      '-m',
       'gunicorn',
       '--bind',
       '0.0.0.0:8000',
@@ -125,6 +127,8 @@ describe('commands', () => {
     expect(standIn.argv.slice(0, 5)).toEqual(['{python}', '-m', 'flask', '--app', 'app:server']);
     expect(standIn.note).toContain('gunicorn is not installed');
     expect(dockerCommand('fastapi', 'create_app()')).toEqual([
+      'python3',
+      '-m',
       'uvicorn',
       '--factory',
       'app:create_app',
@@ -147,14 +151,16 @@ describe('bundle text', () => {
     warnings: ['x is not installed'],
   };
 
-  it('writes a slim, non-root Dockerfile with the right server, EXPOSE and a HEALTHCHECK', () => {
+  it('writes a non-root Dockerfile with its base and index as build arguments, the right server, EXPOSE and a HEALTHCHECK', () => {
     const d = dockerfile(spec);
-    expect(d).toMatch(/^FROM python:3\.12-slim$/m);
+    // the base image and the package index are build arguments; the default base is the session's Python, slim
+    expect(d).toMatch(/^ARG BASE_IMAGE=python:3\.12-slim\nFROM \$\{BASE_IMAGE\}\nARG PIP_INDEX_URL$/m);
+    expect(d).toMatch(/^RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -r requirements\.txt$/m);
     expect(d).toMatch(/^USER appuser$/m);
-    expect(d.indexOf('USER appuser')).toBeLessThan(d.indexOf('CMD ["uvicorn"'));
+    expect(d.indexOf('USER appuser')).toBeLessThan(d.indexOf('CMD ["python3", "-m", "uvicorn"'));
     expect(d).toMatch(/^EXPOSE 8000$/m);
-    expect(d).toMatch(/^HEALTHCHECK .*\n {2}CMD \["python", ?"-c"/m);
-    expect(d).toContain('CMD ["uvicorn", "app:api", "--host", "0.0.0.0", "--port", "8000"]');
+    expect(d).toMatch(/^HEALTHCHECK .*\n {2}CMD \["python3", ?"-c"/m);
+    expect(d).toContain('CMD ["python3", "-m", "uvicorn", "app:api", "--host", "0.0.0.0", "--port", "8000"]');
   });
 
   it('names the image in lowercase and explains all three ways to run', () => {
@@ -166,6 +172,7 @@ describe('bundle text', () => {
       'docker compose up --build',
       'docker build -t my_app .',
       'docker run --rm -p 8000:8000 my_app',
+      '--build-arg BASE_IMAGE=<image> --build-arg PIP_INDEX_URL=<index URL>',
       'uvicorn app:api --port 8000',
       'x is not installed',
     ]) {

@@ -4,9 +4,14 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../../config.js';
 import { Box, type BoxOptions } from '../box.js';
 import { DockerBox, removeLeftoverContainers, type DockerSettings } from './docker-box.js';
+import { connectEngine } from './engine.js';
 import { findDockerEndpoint } from './endpoint.js';
+import { removeLeftoverVolumes } from './workspace-volume.js';
 
-type BackendConfig = Pick<Config, 'isolation' | 'boxBackend' | 'dockerImage' | 'dockerBaseImage' | 'dataDir'>;
+type BackendConfig = Pick<
+  Config,
+  'isolation' | 'boxBackend' | 'dockerImage' | 'dockerBaseImage' | 'dockerWorkspace' | 'dataDir'
+>;
 
 /** This data dir's key on a shared engine: its boxes' names and labels carry it. */
 export function dockerInstance(dataDir: string): string {
@@ -20,6 +25,8 @@ export function dockerSettings(config: BackendConfig, progress?: (line: string) 
     baseImage: config.dockerBaseImage,
     instance: dockerInstance(config.dataDir),
     progress,
+    workspace: config.dockerWorkspace,
+    log: logSink,
   };
 }
 
@@ -29,6 +36,7 @@ export function usesDocker(config: BackendConfig): boolean {
 }
 
 let progressSink: ((line: string) => void) | undefined;
+let logSink: ((msg: string, extra: Record<string, unknown>) => void) | undefined;
 
 /** Where the first Docker box's image build reports its progress (the server's log). */
 export function onDockerProgress(sink: (line: string) => void): void {
@@ -49,8 +57,11 @@ export function startDockerBackend(
   const endpoint = findDockerEndpoint();
   log('boxes run as Docker containers', { docker_host: endpoint?.host ?? null });
   onDockerProgress((line) => log('docker image build', { line }));
-  void removeLeftoverContainers(dockerSettings(config)).then(
-    (n) => n > 0 && log('removed Docker boxes left by the previous run', { count: n }),
-    (err: unknown) => log('the Docker engine does not answer yet', { err: String(err) }),
-  );
+  logSink = log;
+  void (async () => {
+    const n = await removeLeftoverContainers(dockerSettings(config));
+    if (n > 0) log('removed Docker boxes left by the previous run', { count: n });
+    const v = await removeLeftoverVolumes(await connectEngine(endpoint), dockerInstance(config.dataDir));
+    if (v > 0) log('removed Docker workspace volumes left by the previous run', { count: v });
+  })().catch((err: unknown) => log('the Docker engine does not answer yet', { err: String(err) }));
 }

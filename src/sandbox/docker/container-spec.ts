@@ -1,6 +1,6 @@
 // Builds (purely) the Engine API create options of one Docker box: the same limits and protections a bubblewrap box
 // has, expressed as container settings; unit-tested, and read back by doctor from a real container.
-import type { ContainerCreateOptions } from 'dockerode';
+import type { ContainerCreateOptions, MountSettings } from 'dockerode';
 import {
   BOX_AGENT_DIR,
   BOX_HOSTNAME,
@@ -9,9 +9,27 @@ import {
   boxEnvironment,
 } from '../bwrap-argv.js';
 import type { BoxLimits } from '../box.js';
+import { hostSeccompArch, seccompProgram } from '../seccomp.js';
 
 /** The label every box of this server carries: leftovers of a killed server are found by it. */
 export const BOX_LABEL = 'dev.sandbox-mcp.box';
+
+/** The named volumes of a box whose /workspace is a volume (workspace-volume.ts). */
+export interface BoxVolumes {
+  workspace: string;
+  mplConfig: string;
+}
+
+/**
+ * The mounts of a box whose workspace and matplotlib cache are volumes. NoCopy: the image's folder (owned by root)
+ * is never copied over a still-empty volume, whose root the volume set-up gave to the box uid.
+ */
+export function volumeMounts(v: BoxVolumes): MountSettings[] {
+  // the typings want every VolumeOptions field; the Engine API takes NoCopy alone
+  const mount = (Source: string, Target: string) =>
+    ({ Type: 'volume', Source, Target, VolumeOptions: { NoCopy: true } }) as unknown as MountSettings;
+  return [mount(v.workspace, BOX_WORKSPACE), mount(v.mplConfig, BOX_MPLCONFIG_DIR)];
+}
 
 export interface ContainerSpecInput {
   image: string;
@@ -29,6 +47,16 @@ export interface ContainerSpecInput {
   network: 'none' | 'host';
   extraRoBinds?: Array<{ host: string; box: string }> | undefined;
   extraRwBinds?: Array<{ host: string; box: string }> | undefined;
+  /** Named volumes for /workspace and the matplotlib cache instead of bind mounts of the host folders. */
+  volumes?: BoxVolumes | undefined;
+  /** The seccomp program bubblewrap boxes get (seccomp.ts); null on an architecture without one. */
+  seccomp: Buffer | null;
+}
+
+/** The seccomp program of bubblewrap boxes for this machine's architecture, which Docker boxes load too. */
+export function boxSeccompProgram(): Buffer | null {
+  const arch = hostSeccompArch();
+  return arch ? seccompProgram(arch) : null;
 }
 
 /** A host path in a bind spec must not carry the separator Docker splits on. */
@@ -41,13 +69,15 @@ export function containerName(instance: string, name: string): string {
   return `sandbox-mcp-${instance}-${name}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
 }
 
-export function containerSpec(input: ContainerSpecInput): ContainerCreateOptions {
+export function containerSpec(input: ContainerSpecInput): ContainerCreateOptions & { name: string } {
   const l = input.limits;
   const env = boxEnvironment({
     ...input.env,
     SANDBOX_RLIMIT_FSIZE: String(l.fileSizeBytes),
     SANDBOX_RLIMIT_NOFILE: String(l.openFiles),
     SANDBOX_AGENT_PYTHON: input.python,
+    // pid 1 loads it before the agent starts, on top of the engine's profile (docker_init.py)
+    ...(input.seccomp ? { SANDBOX_SECCOMP_BPF: input.seccomp.toString('base64') } : {}),
   });
   const ulimit = (Name: string, v: number) => ({ Name, Soft: v, Hard: v });
   return {
@@ -69,11 +99,13 @@ export function containerSpec(input: ContainerSpecInput): ContainerCreateOptions
     NetworkDisabled: input.network === 'none',
     HostConfig: {
       Binds: [
-        bind(input.workspace, BOX_WORKSPACE, 'rw'),
-        bind(input.mplConfigDir, BOX_MPLCONFIG_DIR, 'rw'),
+        ...(input.volumes
+          ? []
+          : [bind(input.workspace, BOX_WORKSPACE, 'rw'), bind(input.mplConfigDir, BOX_MPLCONFIG_DIR, 'rw')]),
         ...(input.extraRoBinds ?? []).map((b) => bind(b.host, b.box, 'ro')),
         ...(input.extraRwBinds ?? []).map((b) => bind(b.host, b.box, 'rw')),
       ],
+      ...(input.volumes ? { Mounts: volumeMounts(input.volumes) } : {}),
       NetworkMode: input.network === 'host' ? 'host' : 'none',
       ReadonlyRootfs: true,
       // memory-backed and charged to the box's memory limit, as a bubblewrap box's /tmp

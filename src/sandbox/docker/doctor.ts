@@ -1,7 +1,7 @@
 // `doctor`'s Docker section: starts a real Docker box (the same container settings sessions get) and checks from inside
 // it what holds: memory, pids, CPU share, network none, read-only root, no capabilities, no-new-privileges, seccomp,
-// a non-root user, and the engine's user-namespace remapping.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+// a non-root user, no setuid files, and the engine's user-namespace remapping.
+import { lstatSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SandboxError } from '../../errors.js';
@@ -80,7 +80,17 @@ out = {
     'connect': connect_out(),
     'root_usr': writable('/usr/sandbox-probe'), 'root_etc': writable('/etc/sandbox-probe'),
     'workspace': writable('/workspace/.sandbox-probe'),
+    'seccomp_filters': status.get('Seccomp_filters'),
 }
+def attempt(fn):
+    try:
+        fn()
+        return 'ok'
+    except OSError as e:
+        return e.strerror or str(e)
+open('/workspace/suid-chmod', 'w').close()
+out['setuid_chmod'] = attempt(lambda: os.chmod('/workspace/suid-chmod', 0o4755))
+out['setuid_create'] = attempt(lambda: os.close(os.open('/workspace/suid-create', os.O_CREAT | os.O_WRONLY, 0o6755)))
 print(json.dumps(out))
 `;
 
@@ -99,6 +109,20 @@ interface Probe {
   root_usr: true | string;
   root_etc: true | string;
   workspace: true | string;
+  seccomp_filters?: string | null;
+  setuid_chmod: string;
+  setuid_create: string;
+}
+
+/** The probe's files that sit on the host with a setuid or setgid bit. */
+function setuidOnHost(workspace: string): string[] {
+  return ['suid-chmod', 'suid-create'].filter((f) => {
+    try {
+      return (lstatSync(join(workspace, f)).mode & 0o6000) !== 0;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function row(
@@ -111,7 +135,7 @@ function row(
   return { name, enforced, mechanism, detail, ...(enforced || !fix ? {} : { fix }) };
 }
 
-function protections(p: Probe, engine: EngineFacts): DockerProtection[] {
+function protections(p: Probe, engine: EngineFacts, suidOnHost: string[]): DockerProtection[] {
   const zeroCaps =
     p.cap_eff !== null && /^0+$/.test(p.cap_eff) && p.cap_bnd !== null && /^0+$/.test(p.cap_bnd);
   const mem = Number(p.memory_max);
@@ -159,9 +183,16 @@ function protections(p: Probe, engine: EngineFacts): DockerProtection[] {
     row(
       'seccomp',
       p.seccomp === '2',
-      "the engine's seccomp profile",
-      `Seccomp mode ${p.seccomp ?? '?'}`,
+      "the engine's seccomp profile, and the bubblewrap boxes' program on top (loaded by pid 1)",
+      `Seccomp mode ${p.seccomp ?? '?'}, filters ${p.seccomp_filters ?? '?'}`,
       'an engine with seccomp (not --security-opt seccomp=unconfined)',
+    ),
+    row(
+      'no_setuid',
+      suidOnHost.length === 0 && p.setuid_chmod !== 'ok' && p.setuid_create !== 'ok',
+      'seccomp refuses modes with setuid/setgid bits (chmod family, open/mkdir/mknod)',
+      `chmod 4755 inside: ${p.setuid_chmod}; create with 6755: ${p.setuid_create}; setuid files on the host: ${suidOnHost.join(', ') || 'none'}`,
+      'a box image whose pid 1 is docker_init.py, on x86_64 or arm64',
     ),
     row(
       'non_root_user',
@@ -231,7 +262,7 @@ export async function runDockerDoctor(
     const text = final.stdout?.text ?? '';
     if (final.status !== 'ok')
       throw new SandboxError('internal', `the probe failed: ${final.status} ${text}`);
-    const rows = protections(JSON.parse(text) as Probe, engine);
+    const rows = protections(JSON.parse(text) as Probe, engine, setuidOnHost(join(dir, 'workspace')));
     return {
       endpoint,
       available: true,

@@ -45,6 +45,19 @@ export function findDockerEndpoint(env: NodeJS.ProcessEnv = process.env): Docker
 }
 
 /**
+ * How a box's /workspace reaches the engine (`--docker-workspace`): `bind` mounts the host folder, which needs an
+ * engine sharing this machine's files; `volume` keeps a volume in step through the Engine API (workspace-sync.ts),
+ * which works anywhere; `auto` takes bind for a unix-socket engine and volume for tcp:// and ssh://.
+ */
+export function workspaceMode(
+  asked: 'auto' | 'bind' | 'volume',
+  endpoint: DockerEndpoint,
+): 'bind' | 'volume' {
+  if (asked !== 'auto') return asked;
+  return endpoint.local ? 'bind' : 'volume';
+}
+
+/**
  * `auto`: bubblewrap where its binary is, else a Docker engine when one is configured or found (whether it answers
  * is checked when the first box starts), else bubblewrap, which then refuses with isolation_unavailable as before.
  */

@@ -1,11 +1,12 @@
 // The Docker box image: the shipped Dockerfile (Debian's python3 and packages, base image a build argument) or a
 // named image, plus a thin layer with the agent; built through the Engine API on first use, tagged by content.
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { SandboxError } from '../../errors.js';
 import type { Engine } from './engine.js';
+import { buildImage, contextFiles } from './image-build.js';
 
 export interface ImageRequest {
   /** The folder of the in-box agent's Python files. */
@@ -23,20 +24,6 @@ export function assetsDir(agentDir: string): string {
   return join(agentDir, '..', 'sandbox', 'docker', 'assets');
 }
 
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      if (name === '__pycache__') continue;
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out;
-}
-
 function digest(dir: string, files: string[], extra: string): string {
   const h = createHash('sha256').update(extra);
   for (const f of files) h.update(`\0${f}\0`).update(readFileSync(join(dir, f)));
@@ -52,13 +39,6 @@ async function exists(engine: Engine, tag: string): Promise<boolean> {
   }
 }
 
-interface BuildMessage {
-  stream?: string;
-  status?: string;
-  error?: string;
-  errorDetail?: { message?: string };
-}
-
 /** Builds a context folder; resolves when the image is tagged, rejects with the build's own error. */
 async function build(
   engine: Engine,
@@ -67,37 +47,17 @@ async function build(
   buildArgs: Record<string, string>,
   req: ImageRequest,
 ) {
-  const files = filesUnder(context);
-  const stream = await engine.docker.buildImage(
-    { context, src: files },
-    { t: tag, buildargs: buildArgs, networkmode: 'host', rm: true, forcerm: true, version: '1' },
-  );
-  const log: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    engine.docker.modem.followProgress(
-      stream,
-      (err: Error | null, output: BuildMessage[]) => {
-        const failed = err?.message ?? output.find((m) => m.error)?.error;
-        if (failed) {
-          reject(
-            new SandboxError('docker_unavailable', `building the box image ${tag} failed: ${failed.trim()}`, {
-              image: tag,
-              log: log.join('').slice(-4000),
-            }),
-          );
-        } else resolve();
-      },
-      (m: BuildMessage) => {
-        const line = m.stream ?? m.status ?? '';
-        if (!line) return;
-        log.push(line);
-        if (line.trim()) req.progress?.(line.trimEnd());
-      },
-    );
-  });
+  // the host network: the package mirror of the shipped Dockerfile is reached as this machine reaches it
+  const r = await buildImage(engine, { context, tag, buildArgs, networkMode: 'host', onLine: req.progress });
+  if (r.error !== null) {
+    throw new SandboxError('docker_unavailable', `building the box image ${tag} failed: ${r.error}`, {
+      image: tag,
+      log: r.log.slice(-4000),
+    });
+  }
   if (!(await exists(engine, tag))) {
     throw new SandboxError('docker_unavailable', `the build of ${tag} ended without the image`, {
-      log: log.join('').slice(-4000),
+      log: r.log.slice(-4000),
     });
   }
 }
@@ -139,7 +99,7 @@ export async function ensureBoxImage(engine: Engine, req: ImageRequest): Promise
     cpSync(req.agentDir, join(ctx, 'agent'), { recursive: true, filter: (p) => !p.includes('__pycache__') });
     cpSync(join(assets, 'docker_init.py'), join(ctx, 'agent', 'docker_init.py'));
     writeFileSync(join(ctx, '.dockerignore'), '**/__pycache__\n');
-    const tag = `sandbox-mcp-box:${digest(ctx, filesUnder(ctx), pythonId)}`;
+    const tag = `sandbox-mcp-box:${digest(ctx, contextFiles(ctx), pythonId)}`;
     if (await exists(engine, tag)) return tag;
     req.progress?.(`building ${tag} (the agent on ${python})`);
     await build(engine, ctx, tag, { BASE_IMAGE: python }, req);

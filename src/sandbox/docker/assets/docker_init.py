@@ -64,7 +64,9 @@ def cgroup_report():
             oom = _int(value) or 0
     return {
         'oom_kills': oom,
-        'memory_bytes': _int(read_first(['/sys/fs/cgroup/memory.current', '/sys/fs/cgroup/memory/memory.usage_in_bytes'])),
+        'memory_bytes': _int(
+            read_first(['/sys/fs/cgroup/memory.current', '/sys/fs/cgroup/memory/memory.usage_in_bytes'])
+        ),
         'memory_peak_bytes': _int(
             read_first(['/sys/fs/cgroup/memory.peak', '/sys/fs/cgroup/memory/memory.max_usage_in_bytes'])
         ),
@@ -76,13 +78,43 @@ def send_report():
     send(4, json.dumps(cgroup_report(), separators=(',', ':')).encode())
 
 
+def load_seccomp():
+    """Loads the server's seccomp program (the one bubblewrap boxes get, base64 in SANDBOX_SECCOMP_BPF) on top of the
+    engine's profile, for this process and all it starts: among others it refuses modes with setuid or setgid bits,
+    so no file in the bind-mounted workspace can become setuid on the host. Raises when it cannot be loaded."""
+    text = os.environ.pop('SANDBOX_SECCOMP_BPF', '')
+    if not text:
+        return False
+    import base64
+    import ctypes
+
+    prog = base64.b64decode(text, validate=True)
+    if not prog or len(prog) % 8 or len(prog) // 8 > 4096:
+        raise ValueError('malformed seccomp program')
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+
+    buf = ctypes.create_string_buffer(prog, len(prog))
+    fprog = SockFprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+    libc.prctl.restype = ctypes.c_int
+    # PR_SET_NO_NEW_PRIVS (38; the container has it already), then PR_SET_SECCOMP (22) with SECCOMP_MODE_FILTER (2)
+    for args in ((38, 1, 0, 0, 0), (22, 2, ctypes.addressof(fprog), 0, 0)):
+        if libc.prctl(*args) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f'prctl({args[0]}): {os.strerror(err)}')
+    return True
+
+
 def start_agent(python, stdin_r, stdout_w, lane, kout, kerr):
     pid = os.fork()
     if pid != 0:
         return pid
     try:
         high = [os.dup(fd) for fd in (stdin_r, stdout_w, lane, kout, kerr)]
-        for src, dst in zip(high, (0, 1, 4, 5, 6)):
+        for src, dst in zip(high, (0, 1, 4, 5, 6)):  # noqa: B905 - any python3 of a --docker-image
             os.dup2(src, dst)
         os.closerange(7, 1 << 16)
         for fd in (3,):
@@ -93,11 +125,17 @@ def start_agent(python, stdin_r, stdout_w, lane, kout, kerr):
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.execv(python, [python, '-I', '-u', AGENT_PY])
     except BaseException as e:  # noqa: BLE001 - the child must never return into the loop
-        os.write(2, ('sandbox-init: cannot start the agent: %s\n' % e).encode())
+        os.write(2, f'sandbox-init: cannot start the agent: {e}\n'.encode())
     os._exit(127)
 
 
 def main():
+    try:
+        load_seccomp()
+    except (OSError, ValueError, ImportError, AttributeError) as e:
+        # never a box without the program it was given
+        os.write(2, f'sandbox-init: cannot load the seccomp program: {e}\n'.encode())
+        os._exit(126)
     python = os.environ.pop('SANDBOX_AGENT_PYTHON', '') or sys.executable
     stdin_r, stdin_w = os.pipe()
     stdout_r, stdout_w = os.pipe()

@@ -1,0 +1,419 @@
+// Keeps a box's volume workspace and the host workspace (the source of truth: backups, rollback, artifacts and the
+// file tools work on it) in step through the Engine API: before a call that runs code, what changed on the host goes
+// in (putArchive, deletions too); after it, what changed in the box comes back (its manifest against the last one,
+// only changed files, through getArchive), checked as hostile and written through src/fsafe.
+import { randomUUID } from 'node:crypto';
+import { closeSync, readSync, statfsSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
+import { SandboxError } from '../../errors.js';
+import { Dir, workspaceOwner } from '../../fsafe/dir.js';
+import { DirCache, openRegularIn } from '../../fsafe/files.js';
+import { removeEntry } from '../../fsafe/remove.js';
+import { BOX_WORKSPACE } from '../bwrap-argv.js';
+import type { AgentFinal, AgentRequest } from '../protocol.js';
+import type { Engine } from './engine.js';
+import {
+  entryAt,
+  hostManifest,
+  linkStaysInside,
+  parseBoxManifest,
+  signature,
+  type Manifest,
+  type ManifestEntry,
+} from './workspace-manifest.js';
+import { applyTar, replaceWithSymlink, type ApplyOutcome, type PullBudget } from './workspace-sync-apply.js';
+import { packTar, type PackEntry } from './workspace-tar.js';
+import { runBoxManifest } from './workspace-volume.js';
+
+/** The requests that can run code in the box: the workspace is synced around them. */
+const RUNS_CODE = new Set(['execute', 'shell', 'app_start', 'app_probe']);
+/** Free space a pull always leaves on the host's disk. */
+const HOST_RESERVE_BYTES = 256 * 1024 * 1024;
+/** A folder with more changed files than this comes back as one archive, not file by file. */
+const PER_FILE_MAX = 16;
+const READ_CHUNK = 1024 * 1024;
+
+interface Synced {
+  /** The entry's signature on each side at the last sync; null: absent there (or kept out of the host). */
+  box: string | null;
+  host: string | null;
+}
+
+/** What one pull did. */
+export interface SyncReport {
+  pulled: number;
+  deletedOnHost: number;
+  /** Box entries the host did not take, with why. */
+  refused: Record<string, string>;
+}
+
+type Sent = { id: string; done: Promise<AgentFinal> };
+
+function topmost(paths: string[]): string[] {
+  const sorted = [...paths].sort();
+  const out: string[] = [];
+  for (const p of sorted) if (!out.some((q) => p.startsWith(`${q}/`))) out.push(p);
+  return out;
+}
+
+/** What one pull may write: the free space of the workspace's disk less a reserve (nothing when unknown). */
+function hostRoom(workspace: string): number {
+  try {
+    const st = statfsSync(workspace);
+    return Math.max(0, st.bavail * st.bsize - HOST_RESERVE_BYTES);
+  } catch {
+    return 0;
+  }
+}
+
+/** Exactly `size` bytes of an open file: what it holds, cut if it grew, zeros after its end if it shrank. */
+function* readExactly(fd: number, size: number): Generator<Buffer> {
+  let sent = 0;
+  const buf = Buffer.alloc(Math.min(READ_CHUNK, Math.max(1, size)));
+  while (sent < size) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, size - sent), null);
+    if (n === 0) break;
+    sent += n;
+    yield Buffer.from(buf.subarray(0, n));
+  }
+  if (sent < size) yield Buffer.alloc(size - sent);
+}
+
+export class WorkspaceSync {
+  private readonly base = new Map<string, Synced>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private container: Dockerode.Container | null = null;
+  /** Placeholder ids handed out before the call was sent → the call's own id (or a queued interrupt). */
+  private readonly ids = new Map<string, string | 'interrupt'>();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly workspace: string,
+    private readonly owner: { uid: number; gid: number },
+    private readonly fileBytes: number,
+    private readonly log: (msg: string, extra: Record<string, unknown>) => void = () => undefined,
+    /** Where the folder is in the box (the workspace; the matplotlib cache is only seeded). */
+    private readonly boxPath: string = BOX_WORKSPACE,
+  ) {}
+
+  /** Before the box starts: the whole host workspace goes into its (empty) volume. */
+  async seed(container: Dockerode.Container): Promise<void> {
+    this.container = container;
+    await this.serial(() => this.pushNow());
+  }
+
+  /** Whether a request runs code (and so is synced around). */
+  static runsCode(req: AgentRequest): boolean {
+    return RUNS_CODE.has((req as { op: string }).op);
+  }
+
+  /**
+   * Sends `req` after pushing the host's changes, and pulls the box's changes before its final answer is given.
+   * The id answered is a stand-in until the call is sent; interruptTarget() maps it.
+   */
+  around(req: AgentRequest, send: (req: AgentRequest) => Sent, interrupt: (target: string) => void): Sent {
+    const id = randomUUID();
+    this.ids.set(id, id);
+    const done = (async () => {
+      try {
+        await this.serial(() => this.pushNow()).catch((err: unknown) => {
+          throw new SandboxError(
+            'internal',
+            `the workspace could not be copied into the Docker box: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        });
+        const queued = this.ids.get(id) === 'interrupt';
+        const sent = send(req);
+        this.ids.set(id, sent.id);
+        if (queued) interrupt(sent.id);
+        const final = await sent.done;
+        await this.pull().catch((err: unknown) =>
+          this.log('workspace not copied back from the box', { err: String(err) }),
+        );
+        return final;
+      } finally {
+        this.ids.delete(id);
+      }
+    })();
+    return { id, done };
+  }
+
+  /** An interrupt's target as the channel knows it; null when its call is not sent yet (it is sent once it is). */
+  interruptTarget(target: string): string | null {
+    const real = this.ids.get(target);
+    if (real === undefined) return target;
+    if (real === target || real === 'interrupt') {
+      this.ids.set(target, 'interrupt');
+      return null;
+    }
+    return real;
+  }
+
+  /** What changed in the box since the last sync comes to the host (serialised with every other sync). */
+  pull(): Promise<SyncReport> {
+    return this.serial(() => this.pullNow());
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(task, task);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** What changed on one side since the last sync: entries new or different there, and entries gone from it. */
+  private changesOn(side: keyof Synced, now: Manifest): { changed: string[]; removed: string[] } {
+    const changed: string[] = [];
+    for (const [rel, e] of now) if (this.base.get(rel)?.[side] !== signature(e)) changed.push(rel);
+    const removed: string[] = [];
+    for (const [rel, s] of this.base) if (s[side] !== null && !now.has(rel)) removed.push(rel);
+    return { changed, removed };
+  }
+
+  private async boxManifest(deletions: string[]): Promise<Manifest> {
+    if (!this.container) throw new Error('no container');
+    return parseBoxManifest(await runBoxManifest(this.container, this.engine, deletions));
+  }
+
+  /**
+   * Sends what changed on the host. The box's copy of a sent entry gets the host's size, kind and exact mtime (PAX),
+   * so its signature there is known without asking; a box whose filesystem keeps coarser times shows it as changed
+   * once, and it comes back unchanged. Deletions are done, and only then, by the in-box script.
+   */
+  private async pushNow(): Promise<void> {
+    const host = hostManifest(this.workspace);
+    const { changed: send, removed: gone } = this.changesOn('host', host);
+    if (send.length === 0 && gone.length === 0) return;
+    const sent = new Map<string, ManifestEntry>();
+    if (send.length > 0 && this.container) {
+      await this.container.putArchive(Readable.from(packTar(this.packEntries(send, host, sent))), {
+        path: this.boxPath,
+      });
+    }
+    if (gone.length > 0) await this.boxManifest(topmost(gone));
+    for (const rel of gone) this.base.delete(rel);
+    for (const rel of send) {
+      const e = sent.get(rel);
+      this.base.set(rel, { host: signature(host.get(rel) as ManifestEntry), box: e ? signature(e) : null });
+    }
+  }
+
+  /** The tar entries of the host entries named, read through descriptors; a file that changed meanwhile is cut or padded. */
+  private async *packEntries(
+    rels: string[],
+    host: Manifest,
+    sentEntries: Map<string, ManifestEntry>,
+  ): AsyncGenerator<PackEntry> {
+    const { uid, gid } = this.owner;
+    const root = Dir.openPath(this.workspace);
+    const dirs = new DirCache(root);
+    try {
+      for (const rel of rels) {
+        const e = host.get(rel) as ManifestEntry;
+        const mtimeNs = e.mtimeNs;
+        if (e.kind === 'd') {
+          yield { name: rel, type: 'dir', mode: 0o755, mtimeNs, uid, gid };
+          sentEntries.set(rel, e);
+        } else if (e.kind === 'l') {
+          yield { name: rel, type: 'symlink', mode: 0o777, mtimeNs, uid, gid, linkname: e.target ?? '' };
+          sentEntries.set(rel, e);
+        } else if (e.kind === 'f') {
+          let opened: ReturnType<typeof openRegularIn>;
+          try {
+            const at = dirs.locate(rel);
+            opened = openRegularIn(at.dir, at.name);
+          } catch {
+            continue; // gone or swapped since the scan: the next sync sees it
+          }
+          if (opened === 'not_regular') continue;
+          const size = Number(opened.stat.size);
+          try {
+            // no setuid, setgid or sticky bit goes in
+            const mode = Number(opened.stat.mode) & 0o777;
+            yield {
+              name: rel,
+              type: 'file',
+              mode,
+              size,
+              mtimeNs,
+              uid,
+              gid,
+              data: readExactly(opened.fd, size),
+            };
+            sentEntries.set(rel, { kind: 'f', size, mtimeNs });
+          } finally {
+            closeSync(opened.fd);
+          }
+        }
+      }
+    } finally {
+      dirs.close();
+      root.close();
+    }
+  }
+
+  private async pullNow(): Promise<SyncReport> {
+    const box = await this.boxManifest([]);
+    const report: SyncReport = { pulled: 0, deletedOnHost: 0, refused: {} };
+    const { changed, removed } = this.changesOn('box', box);
+    if (changed.length === 0 && removed.length === 0) return report;
+    const root = Dir.openPath(this.workspace, workspaceOwner());
+    const dirs = new DirCache(root);
+    try {
+      // Removed in the box: gone from the host too, unless the host changed it since (then the host's goes back in).
+      for (const rel of removed.sort().reverse()) {
+        const s = this.base.get(rel) as Synced;
+        const now = this.hostEntry(dirs, rel);
+        if (now && signature(now) !== s.host) {
+          s.box = null;
+          continue;
+        }
+        if (now) {
+          // children come first (deepest paths first): a folder that still holds what the host added stays
+          if (now.kind === 'd') dirs.close(); // no cached descriptor may outlive a folder it removes
+          const at = dirs.locate(rel);
+          try {
+            if (now.kind === 'd') at.dir.rmdir(at.name);
+            else at.dir.unlink(at.name);
+            report.deletedOnHost++;
+          } catch {
+            // not empty, or gone meanwhile: the next push sends what the host still has
+          }
+        }
+        this.base.delete(rel);
+      }
+      const files = new Map<string, ManifestEntry>();
+      for (const rel of changed) {
+        const e = box.get(rel) as ManifestEntry;
+        const sig = signature(e);
+        const refuse = (why: string) => {
+          report.refused[rel] = why;
+          const s = this.base.get(rel);
+          this.base.set(rel, { box: sig, host: s?.host ?? null });
+        };
+        let at: { dir: Dir; name: string };
+        try {
+          at = dirs.locate(rel);
+        } catch {
+          refuse('its folder is not a folder on the host');
+          continue;
+        }
+        const now = entryAt(at.dir, at.name);
+        const synced = this.base.get(rel);
+        if (now && !(now.kind === 'd' && e.kind === 'd') && signature(now) !== synced?.host) {
+          // changed on the host too since the last sync: the host's stays, and goes into the box next time
+          this.base.set(rel, { box: sig, host: synced?.host ?? null });
+          report.refused[rel] = 'changed on the host too; the host keeps its own';
+          continue;
+        }
+        // An entry of another kind is in the way: it goes (a folder the box replaced by a file, and so on).
+        const kindNow = now?.kind ?? null;
+        const staysInside = e.kind !== 'l' || linkStaysInside(rel, e.target ?? '');
+        if ((now && (kindNow === 'd') !== (e.kind === 'd')) || (now && (!staysInside || e.kind === 'o'))) {
+          dirs.close();
+          const again = dirs.locate(rel);
+          await removeEntry(again.dir, again.name).catch(() => undefined);
+        }
+        if (e.kind === 'o') {
+          refuse('not a file, folder or link');
+        } else if (e.kind === 'l' && !staysInside) {
+          refuse(`a link that points out of the workspace (${e.target ?? ''})`);
+        } else if (e.kind === 'd') {
+          const d = dirs.locate(rel);
+          if (!d.dir.lstat(d.name)) d.dir.mkdir(d.name);
+          this.base.set(rel, { box: sig, host: 'd:0:0:' });
+        } else if (e.kind === 'l') {
+          const d = dirs.locate(rel);
+          try {
+            replaceWithSymlink(d.dir, d.name, e.target ?? '');
+            const h = this.hostEntry(dirs, rel);
+            this.base.set(rel, { box: sig, host: h ? signature(h) : null });
+            report.pulled++;
+          } catch (err) {
+            refuse(`could not be made on the host (${(err as NodeJS.ErrnoException).code})`);
+          }
+        } else files.set(rel, e);
+      }
+      if (files.size > 0) await this.fetchFiles(files, box, dirs, report);
+    } finally {
+      dirs.close();
+      root.close();
+    }
+    if (Object.keys(report.refused).length > 0)
+      this.log('workspace entries of the box not copied to the host', { refused: report.refused });
+    return report;
+  }
+
+  /** Changed files come back: one archive per folder holding many of them, else one per file. */
+  private async fetchFiles(
+    files: Map<string, ManifestEntry>,
+    box: Manifest,
+    dirs: DirCache,
+    report: SyncReport,
+  ): Promise<void> {
+    const byFolder = new Map<string, string[]>();
+    for (const rel of files.keys()) {
+      const top = rel.includes('/') ? rel.slice(0, rel.indexOf('/')) : '';
+      byFolder.set(top, [...(byFolder.get(top) ?? []), rel]);
+    }
+    const units: string[] = [];
+    for (const [top, rels] of byFolder) {
+      if (top !== '' && rels.length > PER_FILE_MAX) units.push(top);
+      else units.push(...rels);
+    }
+    const budget: PullBudget = { fileBytes: this.fileBytes, remaining: hostRoom(this.workspace) };
+    const out: ApplyOutcome = { written: new Map(), refused: new Map() };
+    for (const unit of units) {
+      if (!this.container) break;
+      let under = 0;
+      let count = 0;
+      for (const [rel, e] of box) {
+        if (rel === unit || rel.startsWith(`${unit}/`)) {
+          under += e.size;
+          count++;
+        }
+      }
+      const wireCap = under + (count + 4) * 2048 + 1024 * 1024;
+      try {
+        const stream = (await this.container.getArchive({
+          path: `${BOX_WORKSPACE}/${unit}`,
+        })) as AsyncIterable<Buffer> & NodeJS.ReadableStream & { destroy(): void };
+        try {
+          await applyTar(stream, unit, files, dirs, budget, wireCap, out);
+        } finally {
+          stream.destroy();
+        }
+      } catch (err) {
+        for (const rel of files.keys()) {
+          if ((rel === unit || rel.startsWith(`${unit}/`)) && !out.written.has(rel) && !out.refused.has(rel))
+            out.refused.set(
+              rel,
+              `the archive broke off: ${err instanceof Error ? err.message : String(err)}`,
+            );
+        }
+      }
+    }
+    for (const [rel, e] of files) {
+      const prev = this.base.get(rel);
+      const w = out.written.get(rel);
+      if (w) {
+        this.base.set(rel, { box: signature(e), host: signature({ kind: 'f', ...w }) });
+        report.pulled++;
+      } else {
+        report.refused[rel] = out.refused.get(rel) ?? 'not in the archive the box gave';
+        this.base.set(rel, { box: signature(e), host: prev?.host ?? null });
+      }
+    }
+  }
+
+  /** The host's entry at rel now (lstat through descriptors), or null. */
+  private hostEntry(dirs: DirCache, rel: string): ManifestEntry | null {
+    let at: { dir: Dir; name: string };
+    try {
+      at = dirs.locate(rel);
+    } catch {
+      return null;
+    }
+    return entryAt(at.dir, at.name);
+  }
+}
