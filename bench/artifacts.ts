@@ -63,7 +63,8 @@ async function measure(
     }
     for (let i = 0; i < Math.max(3, Math.floor(iterations / 4)); i++) {
       const a = performance.now();
-      await tracker.begin({ rescan: true });
+      tracker.invalidate();
+      await tracker.begin();
       await tracker.end();
       rescans.push(performance.now() - a);
     }

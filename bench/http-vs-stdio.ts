@@ -160,7 +160,8 @@ async function interleaved(variants: Variant[], n: number): Promise<void> {
 
 const round = (x: number, digits = 3): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
-async function main(): Promise<void> {
+/** Runs this benchmark and prints its figures (also .bench/http-vs-stdio.json). */
+export async function runHttpVsStdio(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-bench-http-'));
   const variants: Variant[] = [];
   try {
@@ -266,4 +267,4 @@ async function main(): Promise<void> {
   );
 }
 
-await main();
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) await runHttpVsStdio();

@@ -1,6 +1,8 @@
 // Foundation benchmarks: execute round trip, server start, session creation with and without the pool,
 // idle memory per session, and the two floors (a no-op MCP tool, a bare Python over a pipe), in one run; then the
-// backups A/B against the previous file layer (backups-ab.ts) and the retention soak (soak.ts).
+// issue-15 figures (start to tools/list with an SDK 1.x client, HTTP against stdio, 1/4/16 clients, the first plot),
+// the backups A/B against the previous file layer (backups-ab.ts) and the retention soak (soak.ts). Every ratio
+// printed compares two sides measured interleaved in one run (stats.ts refuses any other).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,11 +12,16 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as StdioV1 } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { summarize, table, type Summary } from './stats.js';
+import { interleavedRatio, summarize, table, tagged, type Summary } from './stats.js';
+import { printConcurrency, runConcurrency } from './concurrency.js';
+import { runFirstPlot } from './first-plot.js';
+import { runHttpVsStdio } from './http-vs-stdio.js';
+import { runToolsList } from './tools-list.js';
+import { runCloseStall } from './close-stall.js';
 import { printSoak, runSoak } from './soak.js';
 import { printBackupsAb, runBackupsAb } from './backups-ab.js';
 import { Box } from '../src/sandbox/box.js';
-import { AGENT_DIR } from '../src/sessions/service.js';
+import { AGENT_DIR } from '../src/sandbox/box-options.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'bin', 'sandbox-mcp.js');
@@ -120,7 +127,7 @@ async function benchBoxDirect(dataDir: string): Promise<{ ping: Summary; execute
   }
 }
 
-async function benchNoopV1(): Promise<{ call: Summary; startMs: number }> {
+async function startNoopV1(): Promise<{ client: ClientV1; startMs: number }> {
   const t0 = performance.now();
   const client = new ClientV1({ name: 'bench', version: '1' });
   await client.connect(
@@ -132,10 +139,7 @@ async function benchNoopV1(): Promise<{ call: Summary; startMs: number }> {
     }),
   );
   await client.listTools();
-  const startMs = performance.now() - t0;
-  const call = await timeCalls(() => client.callTool({ name: 'noop', arguments: {} }), N);
-  await client.close();
-  return { call, startMs };
+  return { client, startMs: performance.now() - t0 };
 }
 
 function rssOfTree(rootPid: number): number {
@@ -179,8 +183,8 @@ async function main(): Promise<void> {
     const direct = await benchBoxDirect(dataDir);
     results.box_direct_ping_ms = direct.ping;
     results.box_direct_execute_ms = direct.execute;
-    const v1 = await benchNoopV1();
-    results.noop_tool_v1_ms = v1.call;
+    // Its calls are timed with the v2 no-op's, interleaved, below.
+    const v1 = await startNoopV1();
     results.noop_server_v1_start_ms = v1.startMs;
 
     const noopStarts: number[] = [];
@@ -216,18 +220,21 @@ async function main(): Promise<void> {
     };
     await c.callTool({ name: 'execute', arguments: { code: 'x = 0', session_id: warm.session_id } });
     // The spin tool holds the same no-op server busy for 1 ms: how a call's length alone moves the ratio here.
-    const [noopCalls, spinCalls, execCalls] = await interleaved(
+    const [noopCalls, spinCalls, execCalls, v1Calls] = await interleaved(
       [
         () => noop.client.callTool({ name: 'noop', arguments: {} }),
         () => noop.client.callTool({ name: 'spin', arguments: { ms: 1 } }),
         () => c.callTool({ name: 'execute', arguments: { code: 'x += 1', session_id: warm.session_id } }),
+        () => v1.client.callTool({ name: 'noop', arguments: {} }),
       ],
       N,
     );
     results.noop_tool_v2_ms = noopCalls;
     results.spin_1ms_tool_v2_ms = spinCalls;
     results.execute_warm_ms = execCalls;
+    results.noop_tool_v1_ms = v1Calls;
     await noop.client.close();
+    await v1.client.close();
 
     const createFirst = async (): Promise<number> => {
       const t = performance.now();
@@ -289,20 +296,17 @@ async function main(): Promise<void> {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  const noopP50 = (results.noop_tool_v2_ms as Summary).p50;
-  const execP50 = (results.execute_warm_ms as Summary).p50;
+  // The calls (noop, spin, execute, v1 noop) were one interleaved run, the starts another.
+  const calls = (k: string) => tagged((results[k] as Summary).p50, 'calls');
+  const starts = (k: string) => tagged((results[k] as Summary).p50, 'starts');
   const ratios = {
-    execute_p50_over_noop_p50: Math.round((execP50 / noopP50) * 100) / 100,
-    spin_1ms_p50_over_noop_p50:
-      Math.round(((results.spin_1ms_tool_v2_ms as Summary).p50 / noopP50) * 100) / 100,
-    server_start_over_noop_start:
-      Math.round(
-        ((results.server_start_to_tools_list_ms as Summary).p50 /
-          (results.noop_server_v2_start_ms as Summary).p50) *
-          100,
-      ) / 100,
-    v1_noop_p50_minus_v2_noop_p50_ms:
-      Math.round(((results.noop_tool_v1_ms as Summary).p50 - noopP50) * 1000) / 1000,
+    execute_p50_over_noop_p50: interleavedRatio(calls('execute_warm_ms'), calls('noop_tool_v2_ms')),
+    spin_1ms_p50_over_noop_p50: interleavedRatio(calls('spin_1ms_tool_v2_ms'), calls('noop_tool_v2_ms')),
+    server_start_over_noop_start: interleavedRatio(
+      starts('server_start_to_tools_list_ms'),
+      starts('noop_server_v2_start_ms'),
+    ),
+    v1_noop_p50_over_v2_noop_p50: interleavedRatio(calls('noop_tool_v1_ms'), calls('noop_tool_v2_ms')),
   };
   const targets = {
     execute_p50_within_2_5x_noop: ratios.execute_p50_over_noop_p50 <= 2.5,
@@ -354,6 +358,14 @@ async function findServerPid(dataDir: string): Promise<number> {
 }
 
 await main();
+// Issue 15's figures, each benchmark's sides interleaved: start to tools/list with the SDK 1.x client against a
+// one-tool server; the event loop's longest stall while a box closes; warm execute over HTTP against stdio; 1, 4 and
+// 16 clients; create_session plus a first plot.
+await runToolsList();
+await runCloseStall();
+await runHttpVsStdio();
+printConcurrency(await runConcurrency());
+await runFirstPlot();
 // Backup and rollback of this tree against the commit before the descriptor layer, interleaved (.bench/backups-ab.json).
 printBackupsAb(await runBackupsAb());
 // The soak last: a few minutes of executes, the database and data dir growth per 1,000 calls (.bench/soak.json).

@@ -38,3 +38,31 @@ export function table(rows: Array<Record<string, string | number>>): string {
     ...rows.map((r) => line(cols.map((c) => String(r[c] ?? '')))),
   ].join('\n');
 }
+
+/** A figure and the interleaved run that measured it: a ratio is taken only between figures of one run. */
+export interface Tagged {
+  value: number;
+  run: string;
+}
+
+export function tagged(value: number, run: string): Tagged {
+  return { value, run };
+}
+
+/**
+ * a / b, rounded to 2 places; refuses (throws) when the two were not measured in the same interleaved run, since on
+ * a machine whose speed drifts a ratio of figures taken at different times says nothing.
+ */
+export function interleavedRatio(a: Tagged, b: Tagged): number {
+  if (a.run !== b.run) {
+    throw new Error(
+      `refusing a ratio of figures from different runs (${a.run} and ${b.run}): measure them interleaved`,
+    );
+  }
+  return Math.round((a.value / b.value) * 100) / 100;
+}
+
+/** The lowest and highest of some values (a ratio per round, say): how far repeated measurements spread. */
+export function spread(values: number[]): { min: number; max: number } {
+  return { min: Math.min(...values), max: Math.max(...values) };
+}

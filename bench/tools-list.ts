@@ -1,6 +1,8 @@
 // Start-to-tools/list benchmark with the official SDK 1.x client: connect (spawn + initialize) and listTools (which
-// compiles every output schema in the client) for both profiles against a one-tool SDK 1.x server, interleaved,
-// plus the tools/list size per profile (JSON + table, .bench/tools-list.json).
+// compiles every output schema in the client) for both profiles on a data dir that exists (a client's usual launch)
+// and the full profile's first start on a new one, against a one-tool SDK 1.x server, interleaved, plus the
+// tools/list size per profile and per tool (descriptions, input and output schemas) and the CPU the client spends
+// compiling the output schemas (JSON + tables, .bench/tools-list.json).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,7 +23,12 @@ const env = {
   SANDBOX_MCP_LOG_LEVEL: 'error',
 };
 
-type Tool = { name: string; inputSchema: unknown; outputSchema?: Record<string, unknown> };
+type Tool = {
+  name: string;
+  description?: string;
+  inputSchema: unknown;
+  outputSchema?: Record<string, unknown>;
+};
 interface Sample {
   connect: number;
   list: number;
@@ -40,42 +47,73 @@ async function startAndList(args: string[]): Promise<Sample> {
   return { connect: t1 - t0, list: t2 - t1, total: t2 - t0, tools: tools as Tool[] };
 }
 
-/** The client-side part of listTools alone: compiling every output schema as SDK 1.x does, in this process. */
-function compileMs(tools: Tool[]): Summary {
-  const samples: number[] = [];
-  for (let i = 0; i < 10; i++) {
-    const validator = new AjvJsonSchemaValidator();
-    const t = performance.now();
-    for (const tool of tools) if (tool.outputSchema) validator.getValidator(tool.outputSchema);
-    samples.push(performance.now() - t);
+/**
+ * The client-side part of listTools alone: compiling every output schema as SDK 1.x does (a new validator each
+ * time), CPU of this process, for every side in rotating rounds so the sides are compared at the same load.
+ */
+function compileMs(sides: Record<string, Tool[]>): Record<string, Summary> {
+  const names = Object.keys(sides);
+  const samples = Object.fromEntries(names.map((n) => [n, [] as number[]]));
+  for (let i = 0; i < 20; i++) {
+    for (let k = 0; k < names.length; k++) {
+      const n = names[(i + k) % names.length]!;
+      const schemas = sides[n]!.flatMap((t) => (t.outputSchema ? [structuredClone(t.outputSchema)] : []));
+      const validator = new AjvJsonSchemaValidator();
+      const t = process.cpuUsage();
+      for (const schema of schemas) validator.getValidator(schema);
+      const used = process.cpuUsage(t);
+      samples[n]!.push((used.user + used.system) / 1000);
+    }
   }
-  return summarize(samples);
+  return Object.fromEntries(names.map((n) => [n, summarize(samples[n]!)]));
 }
 
+const bytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v ?? {}));
+
 function sizes(tools: Tool[]) {
-  const bytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v ?? {}));
   const total = bytes({ tools });
   const output = tools.reduce((n, t) => n + (t.outputSchema ? bytes(t.outputSchema) : 0), 0);
   const input = tools.reduce((n, t) => n + bytes(t.inputSchema), 0);
+  const description = tools.reduce((n, t) => n + bytes(t.description ?? ''), 0);
   return {
     tools: tools.length,
     bytes: total,
     approx_tokens: Math.round(total / 4),
+    description_bytes: description,
     input_schema_bytes: input,
     output_schema_bytes: output,
     output_schema_share: Math.round((output / total) * 100) / 100,
   };
 }
 
-async function main(): Promise<void> {
+/** Each tool's share of tools/list: description, input and output schema, largest output first. */
+function perTool(tools: Tool[]) {
+  return tools
+    .map((t) => ({
+      tool: t.name,
+      description: bytes(t.description ?? ''),
+      input_schema: bytes(t.inputSchema),
+      output_schema: t.outputSchema ? bytes(t.outputSchema) : 0,
+    }))
+    .sort((a, b) => b.output_schema - a.output_schema);
+}
+
+/** Runs this benchmark and prints its figures (also .bench/tools-list.json). */
+export async function runToolsList(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-bench-tl-'));
   const sides = {
     noop_v1: () => [NOOP],
-    core: (i: number) => [CLI, '--tools', 'core', '--data-dir', join(dataDir, `c${i}`), '--pool-size', '0'],
-    full: (i: number) => [CLI, '--tools', 'full', '--data-dir', join(dataDir, `f${i}`), '--pool-size', '0'],
-    full_before: (i: number) => [
+    // A start on the data dir of the starts before it, as a client's next launch does.
+    core: () => [CLI, '--tools', 'core', '--data-dir', join(dataDir, 'c'), '--pool-size', '0'],
+    full: () => [CLI, '--tools', 'full', '--data-dir', join(dataDir, 'f'), '--pool-size', '0'],
+    // The very first start: a new data dir, so the database is created.
+    full_first_start: (i: number) => [
+      CLI,
+      ...['--tools', 'full', '--data-dir', join(dataDir, `n${i}`), '--pool-size', '0'],
+    ],
+    full_before: () => [
       BEFORE ?? CLI,
-      ...['--tools', 'full', '--data-dir', join(dataDir, `b${i}`), '--pool-size', '0'],
+      ...['--tools', 'full', '--data-dir', join(dataDir, 'b'), '--pool-size', '0'],
     ],
   };
   type Side = keyof typeof sides;
@@ -105,17 +143,20 @@ async function main(): Promise<void> {
     client_compile_ms: Summary;
     size: ReturnType<typeof sizes>;
   }
+  const compiled = compileMs(Object.fromEntries(names.map((n) => [n, samples[n][0]!.tools])));
   const side = (n: keyof typeof sides): SideResult => ({
     connect_ms: of(n, 'connect'),
     list_tools_ms: of(n, 'list'),
     start_to_tools_list_ms: of(n, 'total'),
-    client_compile_ms: compileMs(samples[n][0]!.tools),
+    client_compile_ms: compiled[n]!,
     size: sizes(samples[n][0]!.tools),
   });
-  const results: Partial<Record<Side, SideResult>> & Record<'noop_v1' | 'core' | 'full', SideResult> = {
+  const results: Partial<Record<Side, SideResult>> &
+    Record<'noop_v1' | 'core' | 'full' | 'full_first_start', SideResult> = {
     noop_v1: side('noop_v1'),
     core: side('core'),
     full: side('full'),
+    full_first_start: side('full_first_start'),
     ...(BEFORE ? { full_before: side('full_before') } : {}),
   };
   const ratio = (n: Side, k: 'connect_ms' | 'list_tools_ms' | 'start_to_tools_list_ms') =>
@@ -124,6 +165,7 @@ async function main(): Promise<void> {
   const ratios = {
     full_start_to_list_over_noop: ratio('full', 'start_to_tools_list_ms'),
     core_start_to_list_over_noop: ratio('core', 'start_to_tools_list_ms'),
+    full_first_start_to_list_over_noop: ratio('full_first_start', 'start_to_tools_list_ms'),
     full_connect_over_noop: ratio('full', 'connect_ms'),
     full_list_tools_over_noop: ratio('full', 'list_tools_ms'),
     ...(BEFORE
@@ -139,6 +181,7 @@ async function main(): Promise<void> {
     rounds: ROUNDS,
     interleaved: true,
     results,
+    full_per_tool: perTool(samples.full[0]!.tools),
     ratios,
     targets,
   };
@@ -154,17 +197,20 @@ async function main(): Promise<void> {
           tools: r.size.tools,
           'tools/list bytes': r.size.bytes,
           '≈ tokens': r.size.approx_tokens,
-          'output schemas': `${Math.round(r.size.output_schema_share * 100)}%`,
+          'descriptions B': r.size.description_bytes,
+          'input schemas B': r.size.input_schema_bytes,
+          'output schemas B': `${r.size.output_schema_bytes} (${Math.round(r.size.output_schema_share * 100)}%)`,
           'connect p50 ms': r.connect_ms.p50.toFixed(1),
           'listTools p50 ms': r.list_tools_ms.p50.toFixed(1),
           'start→list p50 ms': r.start_to_tools_list_ms.p50.toFixed(1),
-          'client compile p50 ms': r.client_compile_ms.p50.toFixed(1),
+          'client compile CPU p50 ms': r.client_compile_ms.p50.toFixed(1),
         })),
     ),
   );
+  console.log(table(out.full_per_tool.map((r) => ({ ...r }))));
   console.log(
     table(Object.entries({ ...ratios, ...targets }).map(([k, v]) => ({ check: k, value: String(v) }))),
   );
 }
 
-await main();
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) await runToolsList();

@@ -27,7 +27,7 @@ import { NetworkService } from './network/service.js';
 import { PackageService } from './packages/service.js';
 import { WebAppExportService } from './webapps/exports.js';
 import { WebAppService } from './webapps/service.js';
-import { boxOwner, configureBoxUid, serverIsRoot } from './sandbox/box-user.js';
+import { boxOwner, configureBoxUid, serverIsRoot } from './box-user.js';
 
 export interface App {
   /** Settles once start-up recovery (interrupted rollbacks, half-made backups) is done; serve only after it. */
@@ -39,8 +39,10 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** How often retention runs (and once when the server is ready). */
+/** How often retention runs (and once START_QUIET_MS after start). */
 const RETENTION_EVERY_MS = 10 * 60_000;
+/** Work the first answers do not need (the CPU probe, the first full retention sweep) waits this long after start. */
+const START_QUIET_MS = 1000;
 
 export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   const log = createLogger(config.logLevel);
@@ -63,9 +65,21 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
       'the server runs as root: boxes run as an unprivileged host uid, never as root',
     );
   }
-  const cpu = cpuSupport();
-  if (!cpu.enforced)
-    log.warn({ reason: cpu.reason }, 'no CPU share per session: a busy session slows down the others');
+  // The CPU probe makes and removes a cgroup (slow on some hosts) only to warn: it runs after start-up, off the path
+  // to the first tools/list.
+  const cpuProbe = setTimeout(() => {
+    try {
+      const cpu = cpuSupport();
+      if (!cpu.enforced)
+        log.warn({ reason: cpu.reason }, 'no CPU share per session: a busy session slows down the others');
+    } catch (err) {
+      log.warn(
+        { err: String(err) },
+        'the CPU share probe failed: whether sessions get a CPU share is unknown',
+      );
+    }
+  }, START_QUIET_MS);
+  cpuProbe.unref();
   // Built a moment after start so its Python import does not compete with the server's own start-up for CPU;
   // stopped by close(), so no process of the server outlives it.
   const seedStop = new AbortController();
@@ -150,18 +164,35 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   });
   // Retention: history, audit and closed sessions' rows past their time, and saved long outputs (docs/ARCHITECTURE.md).
   const retention = new Retention(db, config);
+  let swept = false; // whether a full sweep (with pages given back and outputs rotated) has run
   const retain = () => {
     try {
       writes.flush();
-      const swept = retention.sweep();
+      const result = retention.sweep();
+      swept = true;
       const outputs = sessions.rotateOutputs();
-      if (swept.executions || swept.audit || swept.sessions || outputs)
-        log.info({ ...swept, outputs }, 'removed history, audit rows and saved outputs past their retention');
+      if (result.executions || result.audit || result.sessions || outputs)
+        log.info(
+          { ...result, outputs },
+          'removed history, audit rows and saved outputs past their retention',
+        );
     } catch (err) {
       log.warn({ err: String(err) }, 'retention sweep failed; it runs again later');
     }
   };
-  void ready.then(retain);
+  // At start only the deletions run before serving (no row past its time is ever served); giving the pages back
+  // (a checkpoint that flushes the disk) and rotating saved outputs wait until the first answers are out.
+  void ready.then(() => {
+    try {
+      const removed = retention.deleteExpired();
+      if (removed.executions || removed.audit || removed.sessions)
+        log.info(removed, 'removed history and audit rows past their retention');
+    } catch (err) {
+      log.warn({ err: String(err) }, 'retention sweep failed; it runs again later');
+    }
+  });
+  const firstSweep = setTimeout(retain, START_QUIET_MS);
+  firstSweep.unref();
   const retainTimer = setInterval(retain, RETENTION_EVERY_MS);
   retainTimer.unref();
   sessions.start();
@@ -217,6 +248,8 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     factory: createServerFactory(services, profile),
     close: async () => {
       clearTimeout(seedTimer);
+      clearTimeout(cpuProbe);
+      clearTimeout(firstSweep);
       clearInterval(retainTimer);
       seedStop.abort();
       await webapps.shutdown();
@@ -224,6 +257,7 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
       await backups.idle();
       await network.shutdown();
       await seeding;
+      if (!swept) retain(); // a server stopped before its first full sweep still gives the pages back
       if (!writes.flush()) {
         log.error(
           { rows: writes.pending },
