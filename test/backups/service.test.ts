@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SandboxError } from '../../src/errors.js';
 import { BackupsRepo } from '../../src/store/backups-repo.js';
 import { duBytes, makeEnv, randomFile, treeMap, writeTree, type Env, type Spec } from './helpers.js';
@@ -167,8 +167,15 @@ describe('content-addressed storage', () => {
 
   it('counts a re-read file whose stored copy vanished as new bytes', async () => {
     writeFileSync(join(env.workspace, 'kept.bin'), randomFile(3000));
-    await new Promise((r) => setTimeout(r, 1100)); // old enough for its stat key to be trusted
-    const first = await env.service.backup(SID, env.workspace, { name: 'a', reason: 'manual' });
+    // old enough for its stat key to be trusted: the clock the read is judged by runs 1.1 s ahead of the file's ctime
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 1100);
+    let first;
+    try {
+      first = await env.service.backup(SID, env.workspace, { name: 'a', reason: 'manual' });
+    } finally {
+      vi.useRealTimers();
+    }
     expect(first.new_bytes).toBe(3000);
     const sha = createHash('sha256')
       .update(readFileSync(join(env.workspace, 'kept.bin')))

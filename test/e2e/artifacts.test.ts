@@ -1,11 +1,12 @@
 // End-to-end: artifacts through the real server — plots captured as images and files, change tracking,
 // categories, cleanup, file tools, resources and the notebook export.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorOf, startStdio, type Harness } from './harness.js';
+import { until } from './until.js';
 
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
 
@@ -85,6 +86,21 @@ describe('artifacts', () => {
     });
     expect(sc.artifacts.changed.map((a: any) => a.path)).toEqual(['data.csv']);
     expect(sc.artifacts.deleted).toEqual(['script.py']);
+  });
+
+  it('does not credit a call with what a background process wrote before it began, but lists it', async () => {
+    await h.sc('execute', {
+      session_id: sid,
+      code:
+        'import subprocess\n' +
+        "subprocess.Popen(['sh', '-c', 'sleep 0.5; echo row > background.log'], start_new_session=True)",
+    });
+    const log = join(h.dataDir, 'sessions', sid, 'workspace', 'background.log');
+    await until(() => existsSync(log), 'the background write');
+    const sc = await h.sc('execute', { session_id: sid, code: 'open("mine.txt", "w").write("x")' });
+    expect(sc.artifacts.created.map((a: any) => a.path)).toEqual(['mine.txt']);
+    const listed = await h.sc('list_artifacts', { session_id: sid });
+    expect(JSON.stringify(listed)).toContain('background.log');
   });
 
   it('removes only plots with cleanup_artifacts_by_type', async () => {

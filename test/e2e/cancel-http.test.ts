@@ -1,10 +1,12 @@
 // Cancellation over Streamable HTTP: a call the client aborts (notifications/cancelled) is interrupted in the
 // box, the session keeps its state, and its next call starts at once instead of waiting for the cancelled one.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
-import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport as V1HttpClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { connectHttp, startHttpProcess, type Era } from './harness.js';
+import { connectHttp, type Era } from './harness.js';
+import { httpServerFixture } from './http-server-fixture.js';
+import { until } from './until.js';
 
 const SLEEP_S = 30;
 
@@ -15,31 +17,28 @@ const v2Call =
   async (name, args, signal) =>
     (await client.callTool({ name, arguments: args }, { signal })) as CallToolResult;
 
+/** A cell that marks its start with a file in its workspace, then sleeps. */
+const markedSleep = (seconds: number, then: string) =>
+  `import time\nopen('started.mark', 'w').close()\nstarted = True\ntime.sleep(${seconds})\n${then}`;
+
 describe('cancellation over HTTP', () => {
-  let proc: Awaited<ReturnType<typeof startHttpProcess>>;
-  const closers: Array<() => Promise<void>> = [];
-  beforeAll(async () => {
-    proc = await startHttpProcess();
-  });
-  afterAll(async () => {
-    for (const close of closers) await close().catch(() => undefined);
-    await proc?.stop();
-  });
+  const server = httpServerFixture();
+
+  /** A plain call streams nothing back while it runs: its cell's start is seen in the session's workspace. */
+  const cellStarted = (sessionId: string) =>
+    until(
+      () => existsSync(join(server.proc.dataDir, 'sessions', sessionId, 'workspace', 'started.mark')),
+      `the cell of ${sessionId} to start`,
+    );
 
   async function v2(era: Era): Promise<Call> {
-    const client = await connectHttp(proc.url, proc.token, era);
-    closers.push(() => client.close());
+    const client = await connectHttp(server.proc.url, server.proc.token, era);
+    server.onClose(() => client.close());
     return v2Call(client);
   }
 
   async function v1(): Promise<Call> {
-    const client = new V1Client({ name: 'cancel-sdk-1', version: '1.0.0' });
-    await client.connect(
-      new V1HttpClientTransport(new URL(proc.url), {
-        requestInit: { headers: { Authorization: `Bearer ${proc.token}` } },
-      }),
-    );
-    closers.push(() => client.close());
+    const client = await server.connectV1('cancel-sdk-1');
     return async (name, args, signal) =>
       (await client.callTool({ name, arguments: args }, undefined, { signal })) as CallToolResult;
   }
@@ -61,14 +60,10 @@ describe('cancellation over HTTP', () => {
       const t0 = Date.now();
       const sleeping = call(
         'execute',
-        {
-          session_id: sessionId,
-          code: `import time\nstarted = True\ntime.sleep(${SLEEP_S})\nfinished = True`,
-        },
+        { session_id: sessionId, code: markedSleep(SLEEP_S, 'finished = True') },
         abort.signal,
       );
-      // Let the cell start before cancelling it.
-      await new Promise((r) => setTimeout(r, 1500));
+      await cellStarted(sessionId);
       abort.abort('the user pressed stop');
       await expect(sleeping).rejects.toThrow();
 
@@ -97,8 +92,8 @@ describe('cancellation over HTTP', () => {
           { versionNegotiation: { mode: 'legacy' } },
         );
         await client.connect(
-          new StreamableHTTPClientTransport(new URL(proc.url), {
-            requestInit: { headers: { Authorization: `Bearer ${proc.token}` } },
+          new StreamableHTTPClientTransport(new URL(server.proc.url), {
+            requestInit: { headers: server.auth() },
             fetch: async (input, init) => {
               const msg =
                 typeof init?.body === 'string' ? (JSON.parse(init.body) as Record<string, any>) : {};
@@ -107,18 +102,18 @@ describe('cancellation over HTTP', () => {
             },
           }),
         );
-        closers.push(() => client.close());
+        server.onClose(() => client.close());
         return v2Call(client);
       }),
     );
     const [a, b] = clients as [Call, Call];
     const sa = (await a('create_session', {})).structuredContent as Record<string, any>;
     const sb = (await b('create_session', {})).structuredContent as Record<string, any>;
-    const cell = 'import time\ntime.sleep(3)\nfinished = True\n"done"';
+    const cell = markedSleep(3, 'finished = True\n"done"');
     const abort = new AbortController();
     const cancelled = a('execute', { session_id: sa['session_id'], code: cell }, abort.signal);
     const other = b('execute', { session_id: sb['session_id'], code: cell });
-    await new Promise((r) => setTimeout(r, 1000));
+    await Promise.all([cellStarted(sa['session_id']), cellStarted(sb['session_id'])]);
     expect(sentIds[0]!.at(-1), 'both sleeping calls carry the same id').toBe(sentIds[1]!.at(-1));
     abort.abort('stop');
     await expect(cancelled).rejects.toThrow();

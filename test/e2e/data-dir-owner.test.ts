@@ -7,18 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, baseEnv, startHttpProcess, startStdio, type Harness } from './harness.js';
+import { until } from './until.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(50);
-  }
-}
 
 const sessionDirs = (dataDir: string): string[] => {
   try {
@@ -67,7 +58,7 @@ describe('two servers on one data dir', () => {
     const before = await until(() => {
       const d = sessionDirs(dataDir);
       return d.length >= 2 && d;
-    });
+    }, "the pooled box's folder beside the default session's");
 
     const b = await startStdio({ dataDir, args: ['--pool-size', '1'] });
     open.push(b);

@@ -1,11 +1,9 @@
 // Over Streamable HTTP a call that cannot stream is answered with one application/json body, in both protocol eras
 // and for SDK 1.x and v2 clients, while a call with a progressToken still streams its progress; calls served on
 // reused server instances keep their own protocol version.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startHttpProcess } from './harness.js';
+import { httpServerFixture } from './http-server-fixture.js';
 import { rawRequest } from './raw-http.js';
 
 /** Prints lines for 2 s: with a progressToken, output after the first second goes out as progress notifications. */
@@ -29,18 +27,8 @@ function recordingFetch(seen: Seen[]): typeof fetch {
 }
 
 describe('plain JSON answers over HTTP', () => {
-  let proc: Awaited<ReturnType<typeof startHttpProcess>>;
-  const closers: Array<() => Promise<void>> = [];
-
-  beforeAll(async () => {
-    proc = await startHttpProcess();
-  });
-  afterAll(async () => {
-    for (const close of closers) await close().catch(() => undefined);
-    await proc?.stop();
-  });
-
-  const auth = () => ({ Authorization: `Bearer ${proc.token}` });
+  const server = httpServerFixture();
+  const auth = server.auth;
 
   it.each([
     ['SDK v2, protocol era 2025', 'legacy'],
@@ -51,12 +39,12 @@ describe('plain JSON answers over HTTP', () => {
       const seen: Seen[] = [];
       const client = new Client({ name: 'plain-json', version: '1' }, { versionNegotiation: { mode } });
       await client.connect(
-        new StreamableHTTPClientTransport(new URL(proc.url), {
+        new StreamableHTTPClientTransport(new URL(server.proc.url), {
           requestInit: { headers: auth() },
           fetch: recordingFetch(seen),
         }),
       );
-      closers.push(() => client.close());
+      server.onClose(() => client.close());
       const args = { name: 'execute', arguments: { code: LINES } };
 
       const plain = await client.callTool(args);
@@ -74,11 +62,7 @@ describe('plain JSON answers over HTTP', () => {
 
   it('SDK 1.x: a plain call gets application/json, a call with a progressToken streams its progress', async () => {
     const seen: Seen[] = [];
-    const client = new V1Client({ name: 'plain-json-v1', version: '1' });
-    await client.connect(
-      new V1Transport(new URL(proc.url), { requestInit: { headers: auth() }, fetch: recordingFetch(seen) }),
-    );
-    closers.push(() => client.close());
+    const client = await server.connectV1('plain-json-v1', recordingFetch(seen));
     const args = { name: 'execute', arguments: { code: LINES } };
 
     expect((await client.callTool(args)).isError).toBeFalsy();
@@ -95,7 +79,7 @@ describe('plain JSON answers over HTTP', () => {
 
   /** A tools/call POST by hand, speaking the given protocol version. */
   function rawCall(version: string, id: number) {
-    const u = new URL(proc.url);
+    const u = new URL(server.proc.url);
     return rawRequest({
       host: u.hostname,
       port: u.port,

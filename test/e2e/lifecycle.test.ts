@@ -4,7 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { boxCgroupDirs, liveBoxCgroupCount } from './box-cgroups.js';
 import { connectHttp, errorOf, startHttpProcess, startStdio } from './harness.js';
+import { until } from './until.js';
 
 describe('session lifecycle', () => {
   it('keeps sessions and workspaces across a server restart and says the Python state restarted', async () => {
@@ -30,11 +32,10 @@ describe('session lifecycle', () => {
 
     const second = await startStdio({ dataDir });
     try {
-      for (let i = 0; i < 100 && existsSync(stale); i++) await new Promise((wake) => setTimeout(wake, 20));
-      expect(existsSync(stale)).toBe(false);
+      // the start-up sweep announces nothing: its results are awaited on disk
+      await until(() => !existsSync(stale), 'the half-written output to be removed');
       expect(existsSync(join(outputs, 'mine.tmp'))).toBe(true);
-      for (let i = 0; i < 100 && existsSync(orphan); i++) await new Promise((wake) => setTimeout(wake, 20));
-      expect(existsSync(orphan)).toBe(false);
+      await until(() => !existsSync(orphan), "the pooled box's folder to be removed");
       const list = await second.sc('list_sessions');
       expect(list.sessions.map((x: any) => x.session_id)).toContain(s.session_id);
       const r = await second.sc('execute', { code: 'open("note.txt").read()', session_id: s.session_id });
@@ -116,18 +117,29 @@ describe('session lifecycle', () => {
     try {
       const s = await h.sc('create_session', {});
       await h.sc('execute', { code: '1', session_id: s.session_id });
-      const running = h.call('execute', { code: 'import time; time.sleep(1.5)', session_id: s.session_id });
+      // The running cell's output comes back as progress (after its first second): then it is surely running.
+      let started!: () => void;
+      const running = h.call(
+        'execute',
+        {
+          code: 'import time\nfor i in range(40):\n    print(i, flush=True)\n    time.sleep(0.1)',
+          session_id: s.session_id,
+        },
+        { onprogress: () => started() },
+      );
       const queued = h.call('execute', { code: '2', session_id: s.session_id });
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise<void>((r) => (started = r));
+      // Its box has its cgroup folders (v1: memory and pids; v2: one): the check below can see one left behind.
+      expect(boxCgroupDirs(s.session_id)).toHaveLength(liveBoxCgroupCount());
       await h.sc('close_session', { session_id: s.session_id });
       await running;
       const r = await queued;
       expect(errorOf(r).code).toBe('not_found');
-      // Nothing was started for the closed session: its cgroup is gone and stays gone.
-      await new Promise((r) => setTimeout(r, 500));
-      for (const c of ['memory', 'pids']) {
-        expect(existsSync(`/sys/fs/cgroup/${c}/sandbox-mcp/${s.session_id}`)).toBe(false);
-      }
+      // Nothing was started for the closed session: its cgroup is gone, and starting another box does not bring it back.
+      expect(boxCgroupDirs(s.session_id)).toEqual([]);
+      const other = await h.sc('create_session', {});
+      await h.sc('execute', { code: '3', session_id: other.session_id });
+      expect(boxCgroupDirs(s.session_id)).toEqual([]);
     } finally {
       await h.close();
     }

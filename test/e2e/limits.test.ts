@@ -1,25 +1,11 @@
 // End-to-end: limits and isolation as a user sees them — timeouts, memory, fork bombs, escapes, huge output, CPU
 // shares, and server settings that a tool argument cannot raise.
 import { createServer, type Server } from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostCgroupLayout } from '../../src/sandbox/cgroups.js';
+import { boxCpu, boxMemoryLimit } from './box-cgroups.js';
 import { errorOf as errorBody, startStdio, type Harness } from './harness.js';
-
-/** A file of a session's box cgroup, for the controller that holds it (v1), or in the one v2 directory. */
-function boxCgroupFile(sessionId: string, controller: 'memory' | 'cpu', file: string): string {
-  const layout = hostCgroupLayout();
-  const candidates =
-    layout?.version === 1
-      ? [join((controller === 'cpu' ? layout.cpuMount : layout.memoryMount) ?? '/nonexistent', 'sandbox-mcp')]
-      : layout?.version === 2
-        ? [join(layout.mount, 'sandbox-mcp'), join(layout.mount, layout.ownCgroup, 'sandbox-mcp')]
-        : [];
-  const dir = candidates.map((c) => join(c, sessionId)).find((d) => existsSync(d));
-  if (!dir) throw new Error(`no ${controller} cgroup for ${sessionId} in ${candidates.join(', ')}`);
-  return join(dir, file);
-}
 
 /**
  * CPU seconds a cell spends: `busy` processes spinning for `seconds` of wall time. Each starts a session of its own,
@@ -178,7 +164,8 @@ describe('limits and isolation', () => {
       return Number(sc.result['text/plain']);
     };
     const [many, one] = await Promise.all([cpuOf(crowd.session_id, 8), cpuOf(single.session_id, 1)]);
-    expect(readFileSync(boxCgroupFile(single.session_id, 'cpu', 'cpu.shares'), 'utf8').trim()).toBe('1024');
+    const cpu = boxCpu(single.session_id);
+    expect(cpu.share).toBe(cpu.expectedShare);
     // Shared per process (or per process session), the single one would get 1/8 of the crowd's CPU time; per box,
     // about half of it or more on two cores. Other load on the machine slows both boxes alike.
     expect(one / many).toBeGreaterThan(0.3);
@@ -232,8 +219,7 @@ describe('server settings are ceilings a client cannot raise', () => {
       session_id: s.session_id,
     });
     expect((res.structuredContent as any).status).toBe('memory_limit');
-    const limit = readFileSync(boxCgroupFile(s.session_id, 'memory', 'memory.limit_in_bytes'), 'utf8');
-    expect(Number(limit)).toBe(256 * 1024 * 1024);
+    expect(boxMemoryLimit(s.session_id)).toBe(256 * 1024 * 1024);
   });
 
   it('refuses a timeout above --timeout on create_session, execute and shell_execute, and above 600 s on installs', async () => {
@@ -264,8 +250,7 @@ describe('server settings are ceilings a client cannot raise', () => {
       const [row] = (await second.sc('list_sessions')).sessions;
       expect(row).toMatchObject({ session_id: kept.session_id, memory_mb: 256, timeout_s: 20 });
       await second.sc('execute', { code: '1', session_id: kept.session_id });
-      const limit = readFileSync(boxCgroupFile(kept.session_id, 'memory', 'memory.limit_in_bytes'), 'utf8');
-      expect(Number(limit)).toBe(256 * 1024 * 1024);
+      expect(boxMemoryLimit(kept.session_id)).toBe(256 * 1024 * 1024);
     } finally {
       await second.close();
     }
@@ -274,8 +259,9 @@ describe('server settings are ceilings a client cannot raise', () => {
   it('gives each box its CPU share and the --cpu-quota, read back from the cgroup and felt by a busy loop', async () => {
     const s = await h.sc('create_session', {});
     const sc = await h.sc('execute', { code: spinCode(2, 3), session_id: s.session_id });
-    expect(readFileSync(boxCgroupFile(s.session_id, 'cpu', 'cpu.shares'), 'utf8').trim()).toBe('1024');
-    expect(readFileSync(boxCgroupFile(s.session_id, 'cpu', 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
+    const cpu = boxCpu(s.session_id);
+    expect(cpu.share).toBe(cpu.expectedShare);
+    expect(cpu.quotaUs).toBe(50_000);
     // Two spinning processes for 3 s would use 6 CPU seconds unthrottled; half a CPU allows about 1.5.
     expect(Number(sc.result['text/plain'])).toBeLessThan(2);
   });

@@ -2,7 +2,7 @@
 // resets its timeout on progress keeps waiting), the default cell limit ends before the SDK's 60 s request timeout,
 // and a call the client gives up on (its timeout, or a dropped HTTP connection) is interrupted in the box.
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { StdioClientTransport as V1StdioClientTransport } from '@modelcontextpro
 import { StreamableHTTPClientTransport as V1HttpClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { CLI, baseEnv, startHttpProcess } from './harness.js';
+import { until } from './until.js';
 
 type V1Options = Parameters<V1Client['callTool']>[2];
 interface Progress {
@@ -177,7 +178,8 @@ describe('long calls against client timeouts', () => {
     const session = await overHttp.session();
     await overHttp.call('execute', { code: 'kept = 41', session_id: session });
     const url = new URL(http.url);
-    // A 2025-11-25 client's tools/call, dropped 1.5 s in: no notifications/cancelled, only the closed socket.
+    // A 2025-11-25 client's tools/call, dropped once its cell runs: no notifications/cancelled, only the closed socket.
+    const mark = join(http.dataDir, 'sessions', session, 'workspace', 'started.mark');
     await new Promise<void>((resolve) => {
       const req = httpRequest({
         host: url.hostname,
@@ -193,7 +195,9 @@ describe('long calls against client timeouts', () => {
       });
       req.on('error', () => resolve());
       req.on('close', () => resolve());
-      setTimeout(() => req.destroy(), 1500);
+      // a plain call streams nothing back while it runs: the cell's start is seen in its workspace
+      const drop = () => req.destroy();
+      void until(() => existsSync(mark), 'the cell to start').then(drop, drop);
       req.end(
         JSON.stringify({
           jsonrpc: '2.0',
@@ -201,7 +205,10 @@ describe('long calls against client timeouts', () => {
           method: 'tools/call',
           params: {
             name: 'execute',
-            arguments: { code: 'import time\ntime.sleep(30)\nfinished = True', session_id: session },
+            arguments: {
+              code: "import time\nopen('started.mark', 'w').close()\ntime.sleep(30)\nfinished = True",
+              session_id: session,
+            },
           },
         }),
       );

@@ -1,29 +1,17 @@
 // The attack: while a static app's folder is copied into an export, a box process swaps a subfolder with a symlink to
 // a host folder; no export may contain the host folder's files (checked through get_export_details).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStdio, type Harness } from './harness.js';
-import { installSwapper, makeCanary, startSwapper, stopSwappers, type Canary } from './race-swapper.js';
+import { describe, expect, it } from 'vitest';
+import { raceSession, startSwapper, stopSwappers } from './race-swapper.js';
 
 // Each export smoke-tests its bundle in a fresh box (about a second), so fewer tries than the other races.
 const TRIES = 40;
 const SECRET = `host-secret-${process.pid}-${Date.now()}`;
 
 describe('export_web_app of a static folder against a swapping box process', () => {
-  let h: Harness;
-  let sid: string;
-  let canary: Canary;
-  beforeAll(async () => {
-    h = await startStdio({ args: ['--tools', 'full'] });
-    sid = (await h.sc('create_session', {})).session_id;
-    canary = makeCanary({ 'secret.txt': SECRET });
-  });
-  afterAll(async () => {
-    await h?.close();
-    canary?.remove();
-  });
+  const race = raceSession({ 'secret.txt': SECRET }, { args: ['--tools', 'full'] });
 
   it('never copies a host file into the bundle', async () => {
-    await installSwapper(h, sid);
+    const { h, sid, canary } = race;
     await h.sc('execute', {
       session_id: sid,
       code:

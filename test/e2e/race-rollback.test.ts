@@ -2,42 +2,21 @@
 // symlink to a host folder while the old tree is deleted; the host folder must survive every try.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStdio, type Harness } from './harness.js';
-import { installSwapper, makeCanary, startSwapper, stopSwappers, type Canary } from './race-swapper.js';
+import { describe, expect, it } from 'vitest';
+import { raceSession, startSwapper, stopSwappers, tryUntilCanaryChanges } from './race-swapper.js';
+import { until } from './until.js';
 
 const TRIES = 60;
 
-async function trashEmptied(dataDir: string): Promise<void> {
-  const trash = join(dataDir, 'trash');
-  for (let i = 0; i < 200; i++) {
-    if (!existsSync(trash) || readdirSync(trash).length === 0) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('rollback_to_backup against a swapping box process inside the old tree', () => {
-  let h: Harness;
-  let sid: string;
-  let canary: Canary;
-  beforeAll(async () => {
-    h = await startStdio();
-    sid = (await h.sc('create_session', {})).session_id;
-    canary = makeCanary({ 'keep1.txt': 'one', 'sub/keep2.txt': 'two', 'sub/deeper/keep3.txt': 'three' });
-  });
-  afterAll(async () => {
-    await h?.close();
-    canary?.remove();
-  });
+  const race = raceSession({ 'keep1.txt': 'one', 'sub/keep2.txt': 'two', 'sub/deeper/keep3.txt': 'three' });
 
   it('never deletes outside the data dir', async () => {
-    await installSwapper(h, sid);
+    const { h, sid, canary } = race;
+    const trash = join(h.dataDir, 'trash');
     await h.sc('execute', { session_id: sid, code: "open('kept.txt','w').write('kept')" });
     await h.sc('backup_current_artifacts', { session_id: sid, backup_name: 'base' });
-    const before = canary.snapshot();
-    let damaged: Record<string, string> | null = null;
-    let rolledBack = 0;
-    for (let i = 0; i < TRIES && damaged === null; i++) {
+    const { changed, done: rolledBack } = await tryUntilCanaryChanges(canary, TRIES, async () => {
       await h.sc('execute', {
         session_id: sid,
         code:
@@ -48,13 +27,16 @@ describe('rollback_to_backup against a swapping box process inside the old tree'
       });
       await startSwapper(h, sid, { cwd: '/workspace/t/deep', folder: 'a', link: 'l', seconds: 30 });
       const r = await h.call('rollback_to_backup', { session_id: sid, backup_name: 'base' });
-      if (!r.isError) rolledBack++;
-      await trashEmptied(h.dataDir);
+      // the old tree is deleted after the answer: the canary is judged once the trash is empty
+      await until(
+        () => !existsSync(trash) || readdirSync(trash).length === 0,
+        'the trash to be emptied',
+        30_000,
+      );
       await stopSwappers(h, sid);
-      const now = canary.snapshot();
-      if (JSON.stringify(now) !== JSON.stringify(before)) damaged = now;
-    }
-    expect(damaged).toBeNull();
+      return r.isError ? 0 : 1;
+    });
+    expect(changed).toBeNull();
     expect(rolledBack).toBeGreaterThan(0);
   }, 600_000);
 });

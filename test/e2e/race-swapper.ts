@@ -1,9 +1,11 @@
-// Shared by the race tests: a process in the box that swaps a real folder and a symlink to a host folder in a loop
-// (renameat2 RENAME_EXCHANGE), and canary folders outside the data dir that must come out untouched.
+// Shared by the race tests: their set-up (a server, a session, a canary), a process in the box that swaps a real folder
+// and a symlink to a host folder in a loop (renameat2 RENAME_EXCHANGE), and canary folders outside the data dir that
+// must come out untouched.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import type { Harness } from './harness.js';
+import { afterAll, beforeAll } from 'vitest';
+import { startStdio, type Harness, type StartOptions } from './harness.js';
 
 /**
  * argv: FOLDER LINK SECONDS [REFILL_NAME]. Swaps FOLDER and LINK as fast as it can; with REFILL_NAME, keeps a file of
@@ -93,4 +95,49 @@ export function makeCanary(files: Record<string, string>): Canary {
     return out;
   };
   return { dir, snapshot, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface RaceSetup {
+  h: Harness;
+  sid: string;
+  canary: Canary;
+}
+
+/**
+ * For the tests of the file that calls it: a server (started with `opts`), a session in it with the swapper
+ * installed, and a canary folder holding `files`; ready in beforeAll and gone in afterAll. Read the fields inside
+ * the tests.
+ */
+export function raceSession(files: Record<string, string>, opts: StartOptions = {}): RaceSetup {
+  const setup = {} as RaceSetup;
+  beforeAll(async () => {
+    setup.h = await startStdio(opts);
+    setup.sid = (await setup.h.sc('create_session', {})).session_id as string;
+    await installSwapper(setup.h, setup.sid);
+    setup.canary = makeCanary(files);
+  });
+  afterAll(async () => {
+    await setup.h?.close();
+    setup.canary?.remove();
+  });
+  return setup;
+}
+
+/**
+ * Runs `attempt` up to `tries` times, stopping at the first try after which the canary differs from what it held
+ * before the first. `attempt` answers how much it achieved (files removed, a restore that succeeded), summed in `done`.
+ */
+export async function tryUntilCanaryChanges(
+  canary: Canary,
+  tries: number,
+  attempt: () => Promise<number>,
+): Promise<{ changed: Record<string, string> | null; done: number }> {
+  const before = JSON.stringify(canary.snapshot());
+  let done = 0;
+  for (let i = 0; i < tries; i++) {
+    done += await attempt();
+    const now = canary.snapshot();
+    if (JSON.stringify(now) !== before) return { changed: now, done };
+  }
+  return { changed: null, done };
 }

@@ -4,7 +4,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boxCgroupDirs, liveBoxCgroupCount } from './box-cgroups.js';
 import { errorOf, startStdio, type Harness } from './harness.js';
+import { until } from './until.js';
 
 const FLASK = `from flask import Flask
 app = Flask(__name__)
@@ -43,16 +45,15 @@ describe('idle reaper', () => {
     const sid = s.session_id as string;
     await h.sc('execute', { session_id: sid, code: 'open("keep.txt", "w").write("kept")\nv = 1' });
     await h.sc('execute', { session_id: sid, code: 'v += 1' });
+    expect(boxCgroupDirs(sid)).toHaveLength(liveBoxCgroupCount()); // running: the check below can see them stay
     const backup = await h.sc('backup_current_artifacts', { session_id: sid, backup_name: 'before-idle' });
     expect(backup.file_count).toBe(1);
 
     const listed = await untilStopped(h, sid);
     expect(listed.session_id).toBe(sid);
     expect(listed.running).toBe(false);
-    // The box's processes are gone: its cgroup is removed once they have ended.
-    const cgroups = ['memory', 'pids'].map((c) => `/sys/fs/cgroup/${c}/sandbox-mcp/${sid}`);
-    for (let i = 0; i < 50 && cgroups.some((d) => existsSync(d)); i++) await sleep(100);
-    expect(cgroups.filter((d) => existsSync(d))).toEqual([]);
+    // The box's processes are gone: its cgroup (v1: memory and pids folders; v2: one) is removed once they have ended.
+    await until(() => boxCgroupDirs(sid).length === 0, `the cgroup of ${sid} to be removed`, 5000);
     expect(existsSync(join(h.dataDir, 'sessions', sid, 'workspace', 'keep.txt'))).toBe(true);
     // Backups are still there, blobs included.
     expect((await h.sc('verify_backup', { session_id: sid, backup_name: 'before-idle' })).ok).toBe(true);

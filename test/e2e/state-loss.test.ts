@@ -5,22 +5,14 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostCgroupLayout } from '../../src/sandbox/cgroups.js';
+import { boxCgroupDirs } from './box-cgroups.js';
 import { errorOf, startStdio, type Harness } from './harness.js';
-
-const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms));
+import { until } from './until.js';
 
 /** Host pids of a session's box: its processes are in the box's own cgroup. */
 function boxPids(sessionId: string): number[] {
-  const layout = hostCgroupLayout();
-  const parents =
-    layout?.version === 1
-      ? [join(layout.pidsMount ?? layout.memoryMount ?? '/nonexistent', 'sandbox-mcp')]
-      : layout?.version === 2
-        ? [join(layout.mount, 'sandbox-mcp'), join(layout.mount, layout.ownCgroup, 'sandbox-mcp')]
-        : [];
-  const dir = parents.map((p) => join(p, sessionId)).find((d) => existsSync(d));
-  if (!dir) throw new Error(`no cgroup for ${sessionId} under ${parents.join(', ')}`);
+  const [dir] = boxCgroupDirs(sessionId);
+  if (!dir) throw new Error(`no cgroup for ${sessionId}`);
   return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
 }
 
@@ -32,13 +24,16 @@ function cmdline(pid: number): string {
   }
 }
 
-/** SIGKILLs the session's Python kernel from the host and waits until it is gone. */
+const kernelPid = (sessionId: string) => boxPids(sessionId).find((p) => cmdline(p).includes('kernel.py'));
+
+/** SIGKILLs the session's Python kernel from the host and waits until the agent has started the next one. */
 async function killKernel(sessionId: string): Promise<void> {
-  const pid = boxPids(sessionId).find((p) => cmdline(p).includes('kernel.py'));
+  const pid = kernelPid(sessionId);
   if (pid === undefined) throw new Error(`no kernel among ${boxPids(sessionId).map(cmdline).join(' | ')}`);
   process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await sleep(20);
-  await sleep(200); // the agent reports the exit and starts the next kernel on its own
+  // the agent reports the exit and starts the next kernel on its own
+  await until(() => !existsSync(`/proc/${pid}`), `kernel ${pid} to exit`, 5000, 20);
+  await until(() => (kernelPid(sessionId) ?? pid) !== pid, 'the next kernel to start', 10_000, 20);
 }
 
 /** The flags and notices of a result that must report lost state, and its count starting over. */
@@ -86,8 +81,17 @@ describe('Python state loss is always reported', () => {
 
   it('a kernel killed during a call: that result says so, with a notice, and the next call counts from 1', async () => {
     await h.sc('execute', { session_id: sid, code: 'y = 1' });
-    const running = h.call('execute', { session_id: sid, code: 'import time\ntime.sleep(20)' });
-    await sleep(1000);
+    // The cell's output comes back as progress once it has run a second: it is surely running then.
+    let started!: () => void;
+    const running = h.call(
+      'execute',
+      {
+        session_id: sid,
+        code: 'import time\nfor i in range(200):\n    print(i, flush=True)\n    time.sleep(0.1)',
+      },
+      { onprogress: () => started() },
+    );
+    await new Promise<void>((r) => (started = r));
     await killKernel(sid);
     const sc = (await running).structuredContent as Record<string, any>;
     expect(sc.status).toBe('killed');
@@ -108,7 +112,15 @@ describe('Python state loss is always reported', () => {
         // already gone with the ones killed before it
       }
     }
-    await sleep(500);
+    // the server sees its box exit (list_sessions then shows the session not running)
+    await until(
+      async () => {
+        const listed = (await h.sc('list_sessions', {})).sessions as Array<Record<string, any>>;
+        return listed.find((x) => x.session_id === sid)?.running === false;
+      },
+      'the server to see the box gone',
+      10_000,
+    );
     const r = await h.call('execute', { session_id: sid, code: 'z' });
     expect(errorOf(r).details.ename).toBe('NameError');
     const sc = r.structuredContent as Record<string, any>;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STDIO_MAX_MESSAGE_BYTES } from '../../src/server/stdio-wire.js';
 import { CLI, startStdio } from './harness.js';
+import { until } from './until.js';
 
 const LIMIT = STDIO_MAX_MESSAGE_BYTES;
 const big = (n: number) => 'a'.repeat(n);
@@ -15,8 +16,10 @@ interface Raw {
   child: ChildProcessWithoutNullStreams;
   dataDir: string;
   send(m: unknown): void;
-  /** The first answer with this id (polls the lines read so far). */
+  /** The first answer with this id, among the lines read so far or as they arrive. */
   answer(id: number | null, after?: number): Promise<Record<string, any>>;
+  /** The first line after `after` that satisfies pred, as it arrives; rejects when the server exits first. */
+  line(pred: (m: Record<string, any>) => boolean, after?: number): Promise<Record<string, any>>;
   lines: string[];
   exited: Promise<number | null>;
 }
@@ -44,22 +47,39 @@ async function startRaw(): Promise<Raw> {
     lines.push(...parts);
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const line: Raw['line'] = (pred, after = 0) =>
+    new Promise((resolve, reject) => {
+      const done = () => {
+        child.stdout.off('data', check);
+        child.off('exit', gone);
+      };
+      const check = () => {
+        const found = lines
+          .slice(after)
+          .map((l) => JSON.parse(l) as Record<string, any>)
+          .find(pred);
+        if (found) {
+          done();
+          resolve(found);
+        }
+      };
+      const gone = (code: number | null) => {
+        done();
+        reject(new Error(`the server exited (${code})`));
+      };
+      child.stdout.on('data', check);
+      child.on('exit', gone);
+      check();
+      if (child.exitCode !== null) gone(child.exitCode);
+    });
   const raw: Raw = {
     child,
     dataDir,
     lines,
     exited,
     send: (m) => child.stdin.write(`${JSON.stringify(m)}\n`),
-    answer: async (id, after = 0) => {
-      for (;;) {
-        for (const l of lines.slice(after)) {
-          const m = JSON.parse(l) as Record<string, any>;
-          if (m.id === id && ('result' in m || 'error' in m)) return m;
-        }
-        if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode})`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
+    line,
+    answer: (id, after = 0) => line((m) => m.id === id && ('result' in m || 'error' in m), after),
   };
   started.push(raw);
   raw.send({
@@ -133,6 +153,18 @@ function namingDir(dir: string): number[] {
   });
 }
 
+/** Box processes are reaped just after the server's exit: none of them, nor any naming the data dir, within 2 s. */
+async function expectGone(boxes: Parameters<typeof stillAlive>[0], dataDir: string): Promise<void> {
+  await until(
+    () => stillAlive(boxes).length === 0 && namingDir(dataDir).length === 0,
+    'the box processes to be gone',
+    2000,
+    20,
+  ).catch(() => undefined);
+  expect(stillAlive(boxes)).toEqual([]);
+  expect(namingDir(dataDir)).toEqual([]);
+}
+
 async function exitsWithin(raw: Raw, ms: number): Promise<number | null | 'still running'> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'still running'>((r) => (timer = setTimeout(() => r('still running'), ms)));
@@ -193,9 +225,9 @@ describe('stdio limits', () => {
     }
   });
 
-  for (const [what, code] of [
-    ['after a call ended', 'print(1)'],
-    ['while a call runs', 'import time; time.sleep(600)'],
+  for (const [what, running] of [
+    ['after a call ended', false],
+    ['while a call runs', true],
   ] as const) {
     it(`shuts down within seconds when stdin ends ${what}, leaving no box process`, async () => {
       const raw = await startRaw();
@@ -203,17 +235,22 @@ describe('stdio limits', () => {
         jsonrpc: '2.0',
         id: 2,
         method: 'tools/call',
-        params: { name: 'execute', arguments: { code } },
+        // A running cell's output comes back as progress once it has run a second: it is surely running then.
+        params: running
+          ? {
+              name: 'execute',
+              arguments: { code: 'import time\nwhile True:\n    print(1, flush=True)\n    time.sleep(0.1)' },
+              _meta: { progressToken: 'running' },
+            }
+          : { name: 'execute', arguments: { code: 'print(1)' } },
       });
-      if (code === 'print(1)') await raw.answer(2);
-      else await new Promise((r) => setTimeout(r, 1500));
+      if (running) await raw.line((m) => m.method === 'notifications/progress');
+      else await raw.answer(2);
       const boxes = descendants(raw.child.pid!);
       expect(namingDir(raw.dataDir).length).toBeGreaterThan(0);
       raw.child.stdin.end();
       expect(await exitsWithin(raw, 5000)).toBe(0);
-      await new Promise((r) => setTimeout(r, 200));
-      expect(stillAlive(boxes)).toEqual([]);
-      expect(namingDir(raw.dataDir)).toEqual([]);
+      await expectGone(boxes, raw.dataDir);
     });
   }
 
@@ -230,8 +267,6 @@ describe('stdio limits', () => {
     raw.child.stdin.write(`{"x":"${big(LIMIT + 1024 * 1024)}"}\n`);
     raw.child.stdin.end();
     expect(await exitsWithin(raw, 5000)).toBe(0);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(stillAlive(boxes)).toEqual([]);
-    expect(namingDir(raw.dataDir)).toEqual([]);
+    await expectGone(boxes, raw.dataDir);
   });
 });

@@ -103,9 +103,17 @@ describe.concurrent('stdio transport', () => {
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const send = (m: unknown) => child.stdin.write(`${JSON.stringify(m)}\n`);
-    const waitFor = async (pred: (line: string) => boolean) => {
-      while (!lines.some(pred)) await new Promise((r) => setTimeout(r, 20));
-    };
+    /** Resolves at the output line that satisfies pred (checked again as each chunk arrives). */
+    const waitFor = (pred: (line: string) => boolean) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (!lines.some(pred)) return;
+          child.stdout.off('data', check);
+          resolve();
+        };
+        child.stdout.on('data', check);
+        check();
+      });
 
     send({
       jsonrpc: '2.0',

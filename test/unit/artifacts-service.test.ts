@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SandboxError } from '../../src/errors.js';
-import { defaultFileIO, type FileIO } from '../../src/artifacts/file-io.js';
+import { defaultFileIO, type FileIO } from '../../src/workspace/file-io.js';
 import { ArtifactService } from '../../src/artifacts/service.js';
 import type { SessionScope } from '../../src/artifacts/types.js';
 

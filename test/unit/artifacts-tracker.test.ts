@@ -15,7 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultFileIO, type FileIO } from '../../src/artifacts/file-io.js';
+import { defaultFileIO, type FileIO } from '../../src/workspace/file-io.js';
 import {
   ArtifactTracker,
   HashCache,
@@ -181,15 +181,19 @@ describe('ArtifactTracker', () => {
     expect(io.hashed).toHaveLength(6);
   });
 
-  it('reuses the previous end state, so begin() does not walk the workspace', async () => {
+  it('reuses the previous end state, so begin() does not walk an unchanged workspace', async () => {
     put('a.txt', 'a');
     const t = new ArtifactTracker({ workspace: ws, sessionId: 's' });
     await t.begin();
+    await t.end(); // watches the folders it walked: the next call walks once more
+    await t.begin();
     await t.end();
-    rmSync(ws, { recursive: true });
-    await expect(t.begin()).resolves.toBeUndefined(); // a walk would fail on the missing folder
-    await expect(t.begin({ rescan: true })).rejects.toThrow();
-    mkdirSync(ws);
+    await t.begin();
+    expect(t.lastBeginWalked).toBe(false);
+    t.invalidate();
+    await t.begin();
+    expect(t.lastBeginWalked).toBe(true);
+    t.close();
   });
 
   it('does not attribute host-side writes and deletes to the next call', async () => {
@@ -226,14 +230,23 @@ describe('ArtifactTracker', () => {
     expect((await t.end()).created.map((a) => a.path)).toEqual(['other.txt']);
   });
 
-  it('picks up changes made by others after invalidate(), and otherwise reports them with the next call', async () => {
+  it("does not report what others wrote between calls (a web app, a background process) as the next call's work", async () => {
     const t = new ArtifactTracker({ workspace: ws, sessionId: 's' });
     await t.begin();
     await t.end();
     put('background.log', 'written between calls');
+    put('sub/app.db', 'a web app writes here');
     await t.begin();
-    expect((await t.end()).created.map((a) => a.path)).toEqual(['background.log']);
+    put('by-the-call.txt', 'x');
+    expect((await t.end()).created.map((a) => a.path)).toEqual(['by-the-call.txt']);
+    expect(t.lastBeginWalked).toBe(true);
+    t.close();
+  });
 
+  it('picks up changes made by others after invalidate(), even where the folder watch is not used', async () => {
+    const t = new ArtifactTracker({ workspace: ws, sessionId: 's' });
+    await t.begin();
+    await t.end();
     put('restored.txt', 'from a rollback');
     t.invalidate();
     await t.begin();
@@ -312,8 +325,8 @@ describe('change tracking with the folder watch', () => {
 
   it('ends a call that changed nothing without walking, and walks again after any change', async () => {
     const t = await settled();
-    put('keep/nested/deep.txt', 'deeper');
     await t.begin();
+    put('keep/nested/deep.txt', 'deeper');
     const changes = await t.end();
     expect(t.lastEndWalked).toBe(true);
     expect(changes.changed.map((a) => a.path)).toEqual(['keep/nested/deep.txt']);
@@ -322,35 +335,35 @@ describe('change tracking with the folder watch', () => {
 
   it('reports files made in a new folder, in a replaced folder, renamed, chmodded and deleted', async () => {
     const t = await settled();
-    put('fresh/dir/new.txt', 'n');
     await t.begin();
+    put('fresh/dir/new.txt', 'n');
     expect((await t.end()).created.map((a) => a.path)).toEqual(['fresh/dir/new.txt']);
 
     // A folder the previous call created is watched from its walk on: a later write there is seen.
-    put('fresh/dir/later.txt', 'l');
     await t.begin();
+    put('fresh/dir/later.txt', 'l');
     expect((await t.end()).created.map((a) => a.path)).toEqual(['fresh/dir/later.txt']);
 
+    await t.begin();
     rmSync(join(ws, 'keep/nested'), { recursive: true });
     mkdirSync(join(ws, 'keep/nested'));
-    await t.begin();
     expect((await t.end()).deleted).toEqual(['keep/nested/deep.txt']);
     await t.begin();
     await t.end();
-    put('keep/nested/again.txt', 'a'); // inside the new folder of the same name
     await t.begin();
+    put('keep/nested/again.txt', 'a'); // inside the new folder of the same name
     expect((await t.end()).created.map((a) => a.path)).toEqual(['keep/nested/again.txt']);
 
-    execFileSync('mv', [join(ws, 'top.txt'), join(ws, 'fresh/top.txt')]);
     await t.begin();
+    execFileSync('mv', [join(ws, 'top.txt'), join(ws, 'fresh/top.txt')]);
     const moved = await t.end();
     expect(moved.created.map((a) => a.path)).toEqual(['fresh/top.txt']);
     expect(moved.deleted).toEqual(['top.txt']);
 
     await t.begin();
     await t.end();
-    utimesSync(join(ws, 'fresh/top.txt'), 1, 1);
     await t.begin();
+    utimesSync(join(ws, 'fresh/top.txt'), 1, 1);
     await t.end();
     expect(t.lastEndWalked).toBe(true); // touched: walked, though the content is the same
     t.close();
@@ -362,6 +375,7 @@ describe('change tracking with the folder watch', () => {
     await t.begin();
     await t.end();
     await t.begin();
+    expect(t.lastBeginWalked).toBe(false); // once per call is enough
     await t.end();
     expect(t.lastEndWalked).toBe(true);
     t.close();

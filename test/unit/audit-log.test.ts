@@ -3,9 +3,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuditLog } from '../../src/audit/log.js';
 import { openDb, type Db } from '../../src/store/db.js';
+import { FLUSH_MS } from '../../src/store/write-behind.js';
 
 let dir: string;
 let db: Db;
@@ -21,22 +22,29 @@ afterAll(() => {
 const count = () => (db.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n;
 
 describe('AuditLog', () => {
-  it('does not write on the caller’s path, then writes behind it within the flush interval', async () => {
-    const log = new AuditLog(db);
-    const before = count();
-    log.record({
-      sessionId: 's1',
-      owner: 'o1',
-      kind: 'execute',
-      subject: 'print(1)',
-      status: 'ok',
-      durationMs: 3,
-    });
-    expect(count()).toBe(before);
-    await new Promise((r) => setImmediate(r));
-    expect(count()).toBe(before);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(count()).toBe(before + 1);
+  it('does not write on the caller’s path, then writes behind it when the flush interval ends', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const log = new AuditLog(db);
+      const before = count();
+      log.record({
+        sessionId: 's1',
+        owner: 'o1',
+        kind: 'execute',
+        subject: 'print(1)',
+        status: 'ok',
+        durationMs: 3,
+      });
+      expect(count()).toBe(before);
+      await new Promise((r) => setImmediate(r));
+      expect(count()).toBe(before);
+      vi.advanceTimersByTime(FLUSH_MS - 1);
+      expect(count()).toBe(before);
+      vi.advanceTimersByTime(1);
+      expect(count()).toBe(before + 1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps a sha256 of the subject, never its text', () => {

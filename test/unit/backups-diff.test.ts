@@ -1,7 +1,7 @@
 // Unit tests for the pure parts of backups: manifest diffs, symlink containment and the worker pool.
 import { describe, expect, it } from 'vitest';
 import { diffEntries, type ComparableEntry } from '../../src/backups/diff.js';
-import { forEachLimit } from '../../src/backups/pool.js';
+import { forEachLimit } from '../../src/for-each-limit.js';
 import { linkPointsInside } from '../../src/backups/scan.js';
 
 const f = (path: string, sha: string, mode = 0o644): ComparableEntry => ({

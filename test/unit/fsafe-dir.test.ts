@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openRegular, writeAtomic } from '../../src/artifacts/file-io.js';
+import { openRegular, writeAtomic } from '../../src/workspace/file-io.js';
 import { copyOut } from '../../src/fsafe/copy.js';
 import { Dir } from '../../src/fsafe/dir.js';
 import { removeEntry, removeTree } from '../../src/fsafe/remove.js';

@@ -96,8 +96,7 @@ describe('OutputCapture', () => {
   it('removes its temp file when the request ends without a result', async () => {
     const c = new OutputCapture('stdout', 4, at('6'));
     c.feed(Buffer.from('0123456789'));
-    c.discard();
-    await new Promise((r) => setTimeout(r, 50));
+    await c.discard();
     expect(readdirSync(join(ws, '.sandbox', 'outputs'))).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDb, type Db } from '../../src/store/db.js';
 import { FLUSH_MS, MAX_PENDING, WriteBehind, deferredWrites } from '../../src/store/write-behind.js';
 import { SessionsRepo } from '../../src/store/sessions-repo.js';
@@ -12,7 +12,12 @@ import { AuditLog } from '../../src/audit/log.js';
 
 let dir: string;
 let db: Db;
+// The queue's timing is its logic: its timers run on a fake clock, moved on by exactly the time each step needs.
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+});
 afterEach(() => {
+  vi.useRealTimers();
   db?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -24,7 +29,7 @@ function fresh(): Db {
   return db;
 }
 
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const wait = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 
 describe('WriteBehind', () => {
   it('writes queued rows in one batch after FLUSH_MS, or at once on flush()', async () => {
@@ -37,7 +42,9 @@ describe('WriteBehind', () => {
     q.push(1);
     q.push(2);
     expect(batches).toEqual([]);
-    await wait(FLUSH_MS + 100);
+    await wait(FLUSH_MS - 1);
+    expect(batches).toEqual([]);
+    await wait(1);
     expect(batches).toEqual([[1, 2]]);
     q.push(3);
     q.flush();
@@ -57,7 +64,7 @@ describe('WriteBehind', () => {
       (err, outcome) => errors.push(`${outcome}: ${String(err)}`),
     );
     q.push(1);
-    await wait(FLUSH_MS + 100);
+    await wait(FLUSH_MS);
     expect(errors).toEqual(['retrying: Error: database or disk is full']);
     expect(d.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 0 }); // rolled back as a whole
     q.push(2);
@@ -65,7 +72,10 @@ describe('WriteBehind', () => {
     expect(q.pending).toBe(2);
     expect(errors).toHaveLength(1); // one report per streak of failures
     full = false;
-    await wait(2000 + 300); // two failures so far: the next try comes two seconds after the last
+    // two failures so far: the next try comes two seconds after the last
+    await wait(2000 - 1);
+    expect(q.pending).toBe(2);
+    await wait(1);
     expect(q.pending).toBe(0);
     expect(d.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 2 }]);
   });
@@ -159,7 +169,7 @@ describe('deferredWrites shared by history and audit', () => {
     );
     history.used('s_1', '2026-11-28T00:00:02.000Z', 1);
     audit.record({ sessionId: 's_1', owner: 'o', kind: 'execute', subject: '1', status: 'ok' });
-    await wait(FLUSH_MS + 100);
+    await wait(FLUSH_MS);
     expect(updates).toBe(1);
     expect(sessions.listOpen()[0]!.last_used_at).toBe('2026-11-28T00:00:02.000Z');
     expect(history.list('s_1').map((r) => JSON.parse(r.outputs))).toEqual([{ stdout: 'x' }]);
