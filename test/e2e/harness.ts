@@ -124,11 +124,12 @@ export const baseEnv = (): Record<string, string> => ({
   SANDBOX_MCP_CHECK_OUTPUT: '1',
 });
 
-export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
-  const dataDir = opts.dataDir ?? freshDataDir();
-  // the suite's servers keep bare pools (a preloading refill costs CPU the tests need); preload.test.ts asks for it
-  const serverArgv = [
-    CLI,
+/**
+ * The options every suite server gets: its data dir, a bare pool of one (a preloading refill costs CPU the tests
+ * need; preload.test.ts asks for it), the backend under test, then the test's own.
+ */
+function suiteArgs(dataDir: string, opts: StartOptions): string[] {
+  return [
     '--data-dir',
     dataDir,
     '--pool-size',
@@ -138,6 +139,11 @@ export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
     ...backend().args,
     ...(opts.args ?? []),
   ];
+}
+
+export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
+  const dataDir = opts.dataDir ?? freshDataDir();
+  const serverArgv = [CLI, ...suiteArgs(dataDir, opts)];
   const transport = new StdioClientTransport({
     command: opts.runAs ? '/usr/bin/setpriv' : process.execPath,
     args: opts.runAs
@@ -171,22 +177,7 @@ export async function startHttpProcess(opts: StartOptions & { token?: string } =
   const token = opts.token ?? 'test-token-' + Math.random().toString(36).slice(2) + 'abcdefgh';
   const child = spawn(
     process.execPath,
-    [
-      CLI,
-      'serve',
-      '--port',
-      '0',
-      '--token',
-      token,
-      '--data-dir',
-      dataDir,
-      '--pool-size',
-      '1',
-      '--preload',
-      'none',
-      ...backend().args,
-      ...(opts.args ?? []),
-    ],
+    [CLI, 'serve', '--port', '0', '--token', token, ...suiteArgs(dataDir, opts)],
     { env: { ...baseEnv(), ...backend().env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const url = await new Promise<string>((res, rej) => {
