@@ -480,6 +480,8 @@ export class SessionService {
       const job = await filled;
       return job ? job() : undefined;
     });
+    // a released place has no one awaiting it: its failure (the session closed while it waited) must not go unhandled
+    void done.catch(() => undefined);
     return {
       sessionId: rt.row.id,
       workspace: sessionPaths(this.config.dataDir, rt.row.id).workspace,

@@ -43,4 +43,21 @@ describe.each<TransportKind>(['stdio', 'http'])('call order over %s', (kind) => 
       await h.close();
     }
   }, 120_000);
+
+  it('survives a refused shell command whose queue place is dropped by a close while it waits', async () => {
+    const h = await start(kind);
+    try {
+      const sid = String((await h.sc('create_session', {})).session_id);
+      const running = h.call('execute', { session_id: sid, code: 'import time; time.sleep(2)' });
+      await new Promise((r) => setTimeout(r, 300));
+      // refused by policy: its queue place is released, then the close fails what still waits in the queue
+      const refused = h.call('shell_execute', { session_id: sid, command: 'sudo true' });
+      await h.call('close_session', { session_id: sid });
+      await Promise.allSettled([running, refused]);
+      const after = await h.sc('list_sessions', {});
+      expect(Array.isArray(after.sessions)).toBe(true);
+    } finally {
+      await h.close();
+    }
+  }, 60_000);
 });
