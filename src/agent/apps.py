@@ -137,7 +137,11 @@ class AppManager:
             app_relay = relay.unix_to_tcp(path, port)
         except OSError as e:
             return self._error(rid, 'internal', f'cannot create the relay socket {path}: {e}')
-        r, w = os.pipe()
+        try:
+            r, w = os.pipe()
+        except OSError as e:
+            app_relay.close()
+            return self._error(rid, 'internal', f'cannot make the log pipe: {e}')
         try:
             proc = subprocess.Popen(
                 argv,
@@ -148,7 +152,7 @@ class AppManager:
                 stderr=w,
                 start_new_session=True,  # one process group to stop, and a session the timeout sweeps can spare
             )
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: a NUL byte in argv, env or cwd
             os.close(r)
             os.close(w)
             app_relay.close()
@@ -275,7 +279,8 @@ class AppManager:
             if len(p.out) < PROBE_OUT_LIMIT:
                 p.out += data
 
-        if not drain(p.fd, keep):
+        # a budget, as for every stream: code the probe imports could keep this pipe full and starve the agent
+        if not drain(p.fd, keep, LOG_CHUNK):
             return
         try:
             self.agent.sel.unregister(p.fd)

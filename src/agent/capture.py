@@ -4,6 +4,7 @@ import codecs
 import errno
 import json
 import os
+import resource
 import secrets
 from typing import Any
 
@@ -18,12 +19,9 @@ _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def save_limit() -> int | None:
-    """The saved file holds at most the box's file-size limit, as a cell's does."""
-    raw = os.environ.get('SANDBOX_RLIMIT_FSIZE')
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        return None
+    """The saved file holds at most the file-size limit in force (the one the agent could set), as a cell's does."""
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _reason(e: OSError) -> str:
