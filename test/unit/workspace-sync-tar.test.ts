@@ -23,6 +23,7 @@ import {
   type ManifestEntry,
 } from '../../src/sandbox/docker/workspace-manifest.js';
 import { applyTar, entryRel, type ApplyOutcome } from '../../src/sandbox/docker/workspace-sync-apply.js';
+import { argChunks } from '../../src/sandbox/docker/workspace-sync.js';
 import { packTar, readTar, type PackEntry } from '../../src/sandbox/docker/workspace-tar.js';
 
 /** One raw ustar header, written here independently of the writer under test. */
@@ -381,5 +382,16 @@ describe('names, links and manifests', () => {
       },
     );
     expect(seen).toEqual(["l symlink ''"]);
+  });
+});
+
+describe('argChunks', () => {
+  it('splits a deletion list so that no argument passes the kernel limit, keeping every name once, in order', () => {
+    const rels = Array.from({ length: 3000 }, (_, i) => `data/${'x'.repeat(200)}-${i}.csv`);
+    const chunks = argChunks(rels);
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) expect(Buffer.byteLength(JSON.stringify(c))).toBeLessThanOrEqual(64 * 1024);
+    expect(chunks.flat()).toEqual(rels);
+    expect(argChunks([])).toEqual([]);
   });
 });

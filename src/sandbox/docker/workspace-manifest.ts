@@ -2,6 +2,7 @@
 // descriptors, and in the box by a small script run through the Engine API, whose answer is checked as hostile.
 import { readlinkSync } from 'node:fs';
 import { Dir, withDir } from '../../fsafe/dir.js';
+import { HOST_TEMP_NAME } from '../../workspace/file-io.js';
 
 export type EntryKind = 'f' | 'd' | 'l' | 'o';
 
@@ -66,6 +67,7 @@ function walkHost(dir: Dir, prefix: string, out: Manifest): void {
   for (const raw of dir.list()) {
     const name = raw.toString('utf8');
     if (!Buffer.from(name).equals(raw)) continue; // a name that is not UTF-8 stays where it is
+    if (HOST_TEMP_NAME.test(name)) continue; // a file the server is still writing, or a crashed write's leftover
     const rel = prefix + name;
     const e = entryAt(dir, name);
     if (!e) continue;
@@ -87,8 +89,9 @@ function walkHost(dir: Dir, prefix: string, out: Manifest): void {
  * following links), then prints the workspace, one JSON array per entry: [path, kind, size, mtime_ns, target?].
  */
 export const BOX_MANIFEST_SCRIPT = `
-import json, os, shutil, stat, sys
+import json, os, re, shutil, stat, sys
 root = "/workspace"
+server_temp = re.compile(r"\\.sbx-[0-9a-f]{16}\\.tmp")
 for rel in json.loads(sys.argv[1]):
     p = os.path.join(root, rel)
     try:
@@ -105,6 +108,8 @@ def walk(d, pre):
     except OSError:
         return
     for e in items:
+        if server_temp.fullmatch(e.name):
+            continue
         r = pre + e.name
         try:
             st = e.stat(follow_symlinks=False)
@@ -121,7 +126,8 @@ def walk(d, pre):
         out.write(json.dumps(rec) + "\\n")
         if k == "d":
             walk(e.path, r + "/")
-walk(root, "")
+if sys.argv[2] == "list":
+    walk(root, "")
 out.flush()
 `;
 

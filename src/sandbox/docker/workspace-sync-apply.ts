@@ -8,6 +8,11 @@ import type { DirCache } from '../../fsafe/files.js';
 import { readTar, type EntrySink, type TarHeader } from './workspace-tar.js';
 import { validRel, type ManifestEntry } from './workspace-manifest.js';
 
+/** A temporary name every sweep and the artifact tracker already know as the server's own (HOST_TEMP_NAME). */
+function hostTempName(): string {
+  return `.sbx-${randomBytes(8).toString('hex')}.tmp`;
+}
+
 export interface PullBudget {
   /** The largest single file written (the box's own file-size limit). */
   fileBytes: number;
@@ -131,7 +136,7 @@ export async function applyTar(
       out.refused.set(rel, `its folder is not a folder on the host (${(err as NodeJS.ErrnoException).code})`);
       return null;
     }
-    const tmp = `.sandbox-sync-${randomBytes(6).toString('hex')}`;
+    const tmp = hostTempName();
     let fd: number;
     try {
       fd = at.dir.openFile(
@@ -171,7 +176,7 @@ export async function applyTar(
 
 /** Renames are atomic only within one folder; this is the one place a pulled file replaces a host entry. */
 export function replaceWithSymlink(dir: Dir, name: string, target: string): void {
-  const tmp = `.sandbox-sync-${randomBytes(6).toString('hex')}`;
+  const tmp = hostTempName();
   dir.symlink(target, tmp);
   try {
     renameSync(dir.at(tmp), dir.at(name));

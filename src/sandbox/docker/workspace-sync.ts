@@ -190,7 +190,9 @@ export class WorkspaceSync {
         path: this.boxPath,
       });
     }
-    if (gone.length > 0) await this.boxManifest(topmost(gone));
+    for (const chunk of argChunks(topmost(gone))) {
+      if (this.container) await runBoxManifest(this.container, this.engine, chunk, false);
+    }
     for (const rel of gone) this.base.delete(rel);
     for (const rel of send) {
       const e = sent.get(rel);
@@ -416,4 +418,23 @@ export class WorkspaceSync {
     }
     return entryAt(at.dir, at.name);
   }
+}
+
+/** Deletion lists small enough for one argument each (Linux refuses one over 128 KiB with E2BIG). */
+export function argChunks(rels: readonly string[], maxBytes = 64 * 1024): string[][] {
+  const chunks: string[][] = [];
+  let chunk: string[] = [];
+  let bytes = 2;
+  for (const rel of rels) {
+    const size = Buffer.byteLength(JSON.stringify(rel)) + 1;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 2;
+    }
+    chunk.push(rel);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }

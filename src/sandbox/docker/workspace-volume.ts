@@ -78,8 +78,7 @@ export async function removeBoxVolumes(engine: Engine, v: BoxVolumes): Promise<v
         break;
       } catch (err) {
         const status = (err as { statusCode?: number }).statusCode;
-        if (status === 404) break;
-        if (status !== 409) break;
+        if (status !== 409) break; // gone already (404) or not ours to wait for
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -102,16 +101,26 @@ export async function removeLeftoverVolumes(engine: Engine, instance: string): P
 }
 
 /**
- * Runs the manifest script in the running box (as the box user): removes `deletions` there, then answers the
- * workspace's manifest text. Output past MAX_MANIFEST_BYTES, a non-zero exit or no answer in time is an error.
+ * Runs the manifest script in the running box (as the box user): removes `deletions` there, then (with `list`)
+ * answers the workspace's manifest text. Output past MAX_MANIFEST_BYTES, a non-zero exit or no answer in time is an
+ * error.
  */
 export async function runBoxManifest(
   container: Dockerode.Container,
   engine: Engine,
   deletions: string[],
+  list = true,
 ): Promise<string> {
   const exec = await container.exec({
-    Cmd: ['/usr/bin/python3', '-I', '-S', '-c', BOX_MANIFEST_SCRIPT, JSON.stringify(deletions)],
+    Cmd: [
+      '/usr/bin/python3',
+      '-I',
+      '-S',
+      '-c',
+      BOX_MANIFEST_SCRIPT,
+      JSON.stringify(deletions),
+      list ? 'list' : '-',
+    ],
     AttachStdout: true,
     AttachStderr: true,
     AttachStdin: false,
