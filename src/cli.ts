@@ -150,13 +150,26 @@ addSettings(
   );
 });
 
+/** A path setting as serve would take it when no flag is given: its variable, else its default. */
+function settingNow(key: 'python' | 'bwrapPath'): string {
+  return process.env[SETTINGS[key].env] || SETTINGS[key].schema.parse(undefined);
+}
+
 program
   .command('doctor')
   .description(
     'show which protections this machine enforces, by which mechanism, and how to fix what is missing',
   )
-  .option('--python <path>', 'the Python interpreter to check', SETTINGS.python.schema.parse(undefined))
-  .option('--bwrap <path>', 'the bubblewrap binary to check', SETTINGS.bwrapPath.schema.parse(undefined))
+  .option(
+    '--python <path>',
+    `the Python interpreter to check (env ${SETTINGS.python.env})`,
+    settingNow('python'),
+  )
+  .option(
+    '--bwrap <path>',
+    `the bubblewrap binary to check (env ${SETTINGS.bwrapPath.env})`,
+    settingNow('bwrapPath'),
+  )
   .option('--json', 'print the report as JSON')
   .option('--data-dir <dir>', 'the data dir whose size by kind is shown (env SANDBOX_MCP_HOME)')
   .addOption(

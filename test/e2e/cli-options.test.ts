@@ -156,3 +156,13 @@ describe('settings: help, flags and environment', () => {
     expect(JSON.parse(out)).toMatchObject({ timeoutS: 9, pids: 77 });
   });
 });
+
+describe('doctor', () => {
+  it('checks the interpreter SANDBOX_MCP_PYTHON names, as serve would run it', async () => {
+    const run = promisify(execFile);
+    const r = await run(process.execPath, [CLI, 'doctor', '--isolation', 'bwrap', '--json'], {
+      env: { ...process.env, SANDBOX_MCP_PYTHON: '/nonexistent/python3' },
+    }).catch((err: { stdout: string }) => err);
+    expect((JSON.parse(r.stdout) as { python?: string }).python).toBe('/nonexistent/python3');
+  }, 60_000);
+});
