@@ -365,6 +365,7 @@ export class WorkspaceSync {
     }
     const budget: PullBudget = { fileBytes: this.fileBytes, remaining: hostRoom(this.workspace) };
     const out: ApplyOutcome = { written: new Map(), refused: new Map() };
+    const retry = new Set<string>(); // entries a broken archive left out: asked for again on the next pull
     for (const unit of units) {
       if (!this.container) break;
       let under = 0;
@@ -387,11 +388,17 @@ export class WorkspaceSync {
         }
       } catch (err) {
         for (const rel of files.keys()) {
-          if ((rel === unit || rel.startsWith(`${unit}/`)) && !out.written.has(rel) && !out.refused.has(rel))
+          if (
+            (rel === unit || rel.startsWith(`${unit}/`)) &&
+            !out.written.has(rel) &&
+            !out.refused.has(rel)
+          ) {
             out.refused.set(
               rel,
               `the archive broke off: ${err instanceof Error ? err.message : String(err)}`,
             );
+            retry.add(rel);
+          }
         }
       }
     }
@@ -402,8 +409,11 @@ export class WorkspaceSync {
         this.base.set(rel, { box: signature(e), host: signature({ kind: 'f', ...w }) });
         report.pulled++;
       } else {
-        report.refused[rel] = out.refused.get(rel) ?? 'not in the archive the box gave';
-        this.base.set(rel, { box: signature(e), host: prev?.host ?? null });
+        const why = out.refused.get(rel);
+        report.refused[rel] = why ?? 'not in the archive the box gave';
+        // a refusal stands until the box changes the file again; a broken or short archive is asked for again
+        const again = why === undefined || retry.has(rel);
+        this.base.set(rel, { box: again ? (prev?.box ?? null) : signature(e), host: prev?.host ?? null });
       }
     }
   }
