@@ -165,10 +165,14 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   // Retention: history, audit and closed sessions' rows past their time, and saved long outputs (docs/ARCHITECTURE.md).
   const retention = new Retention(db, config);
   let swept = false; // whether a full sweep (with pages given back and outputs rotated) has run
+  let deletedAtStart = false; // the first full sweep then only gives the pages back: the deletions ran just before
   const retain = () => {
     try {
       writes.flush();
-      const result = retention.sweep();
+      const result =
+        deletedAtStart && !swept
+          ? { executions: 0, audit: 0, sessions: 0, reclaimed_bytes: retention.reclaim() }
+          : retention.sweep();
       swept = true;
       const outputs = sessions.rotateOutputs();
       if (result.executions || result.audit || result.sessions || outputs)
@@ -183,8 +187,10 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   // At start only the deletions run before serving (no row past its time is ever served); giving the pages back
   // (a checkpoint that flushes the disk) and rotating saved outputs wait until the first answers are out.
   void ready.then(() => {
+    if (swept) return; // a slow start: the full sweep ran first
     try {
       const removed = retention.deleteExpired();
+      deletedAtStart = true;
       if (removed.executions || removed.audit || removed.sessions)
         log.info(removed, 'removed history and audit rows past their retention');
     } catch (err) {

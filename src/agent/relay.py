@@ -35,6 +35,8 @@ class _Hub:
         self.todo: list[Callable[[], None]] = []
         self.relays: set[Relay] = set()
         self.pairs: set[_Pair] = set()
+        self.timed: set[_Pair] = set()  # pairs with a deadline: connecting, or of a relay with an idle limit
+        self.next_tick = 0.0  # when the timed pairs' deadlines are checked next
         self.thread: threading.Thread | None = None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -90,17 +92,27 @@ class _Hub:
             on = room and len(r.pairs) < r.cap and now >= r.paused_until
             self.want(r.listener, READ if on else 0, r.on_accept)
 
-    def _timeout(self) -> float | None:
-        if self.pairs and any(p.deadline() is not None for p in self.pairs):
-            return TICK_S
-        if any(r.paused_until for r in self.relays):
-            return ACCEPT_PAUSE_S
-        return None
+    def _timeout(self, now: float) -> float | None:
+        """How long select may wait: until the next deadline check, or the end of the first accept pause."""
+        waits = [r.paused_until - now for r in self.relays if r.paused_until]
+        if self.timed:
+            waits.append(self.next_tick - now)
+        return max(0.0, min(waits)) if waits else None
+
+    def _check_deadlines(self, now: float) -> None:
+        """Closes the pairs past their deadline; runs once a tick, not on every wake."""
+        if not self.timed or now < self.next_tick:
+            return
+        self.next_tick = now + TICK_S
+        for p in list(self.timed):
+            d = p.deadline()
+            if d is not None and now >= d:
+                p.close()
 
     def _run(self) -> None:
         while True:
             try:
-                events = self.sel.select(self._timeout())
+                events = self.sel.select(self._timeout(time.monotonic()))
             except InterruptedError:
                 continue
             for key, mask in events:
@@ -111,10 +123,7 @@ class _Hub:
                 except Exception as e:  # one connection's trouble must not end every relay
                     log(f'relay: {e!r}')
             now = time.monotonic()
-            for p in list(self.pairs):
-                d = p.deadline()
-                if d is not None and now >= d:
-                    p.close()
+            self._check_deadlines(now)
             for r in self.relays:
                 if r.paused_until and now >= r.paused_until:
                     r.paused_until = 0.0
@@ -151,7 +160,21 @@ class _Pair:
         self.closed = False
         relay.pairs.add(self)
         _hub.pairs.add(self)
-        self.update()
+        try:
+            self._timed()
+            self.update()
+        except BaseException:
+            self.close()  # a pair the selector refused is not left half-built, holding its sockets and a slot
+            raise
+
+    def _timed(self) -> None:
+        """Puts the pair among those whose deadline the hub checks while it has one, and takes it out after."""
+        if self.deadline() is None:
+            _hub.timed.discard(self)
+        elif self not in _hub.timed:
+            if not _hub.timed:
+                _hub.next_tick = self.started + TICK_S
+            _hub.timed.add(self)
 
     def deadline(self) -> float | None:
         if self.connecting:
@@ -178,6 +201,7 @@ class _Pair:
                 if err:
                     raise OSError(err, os.strerror(err))
                 self.connecting = False
+                self._timed()
             elif mask & WRITE and s.out:
                 del s.out[: s.sock.send(s.out)]
                 if not s.out and s.peer.eof:
@@ -227,6 +251,7 @@ class _Pair:
             s.sock.close()
         self.relay.pairs.discard(self)
         _hub.pairs.discard(self)
+        _hub.timed.discard(self)
 
 
 class Relay:
@@ -272,21 +297,25 @@ class Relay:
         _hub.listen_update()
 
     def _connect(self, client: socket.socket) -> None:
-        client.setblocking(False)
+        """Pairs client with a new connection to address; when that fails, both sockets are closed here and now."""
+        up: socket.socket | None = None
         try:
+            client.setblocking(False)
             up = socket.socket(self.family, socket.SOCK_STREAM)
-        except OSError:
-            client.close()
+            up.setblocking(False)
+            err = up.connect_ex(self.address)  # raises, rather than returns, for an address it cannot use
+            if err not in (0, errno.EINPROGRESS):
+                # Not listening (yet): the client sees the connection close and may try again.
+                raise OSError(err, os.strerror(err))
+            if self.family == socket.AF_INET:
+                up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, ValueError, TypeError) as e:
+            if not isinstance(e, OSError) or e.errno is None:
+                log(f'relay: cannot connect to {self.address!r}: {e!r}')
+            for s in (up, client):
+                if s is not None:
+                    s.close()
             return
-        up.setblocking(False)
-        err = up.connect_ex(self.address)
-        if err not in (0, errno.EINPROGRESS):
-            # Not listening (yet): the client sees the connection close and may try again.
-            up.close()
-            client.close()
-            return
-        if self.family == socket.AF_INET:
-            up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _Pair(self, client, up, connecting=err != 0)
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 // Pages a result's lists: at most `limit` entries across several named lists from `offset`, with each list's whole
-// count, how many entries the result left out and where the next page starts.
+// count, how many entries the result left out and where the next page starts; and the fields that say so.
 import { z } from 'zod';
+import { listWindow, type ListWindow, type Lists } from '../list-window.js';
 
 /** Entries a page holds unless the caller says, and the most it may ask for (list_artifacts' page sizes). */
 export const LIST_PAGE = 100;
@@ -31,12 +32,12 @@ export const PageFields = {
   next_offset: z.number().nullable().describe('offset of the next page; null on the last.'),
 };
 
-type Lists = Record<string, readonly unknown[]>;
+export { firstEntries } from '../list-window.js';
 
 export interface Paged<L extends Lists> {
   /** Each list cut to the page: the entries from `offset` to `offset + limit` of the lists one after the other. */
-  lists: { [K in keyof L]: L[K][number][] };
-  counts: { [K in keyof L]: number };
+  lists: ListWindow<L>['lists'];
+  counts: ListWindow<L>['counts'];
   /** Entries of all the lists not in the page (before it and after it). */
   omitted: number;
   /** Where the next page starts; null when the page reaches the end. */
@@ -53,26 +54,11 @@ export function pageLists<L extends Lists>(
 ): Paged<L> {
   const offset = page.offset ?? 0;
   const limit = page.limit ?? LIST_PAGE;
-  const out: Record<string, unknown[]> = {};
-  const counts: Record<string, number> = {};
-  let start = 0;
-  let shown = 0;
-  let total = 0;
-  for (const [key, list] of Object.entries(lists)) {
-    counts[key] = list.length;
-    const from = Math.min(list.length, Math.max(0, offset - start));
-    const to = Math.min(list.length, Math.max(from, offset + limit - start));
-    out[key] = list.slice(from, to);
-    shown += to - from;
-    start += list.length;
-    total += list.length;
-  }
-  const end = offset + limit;
-  const next_offset = end < total ? end : null;
-  const omitted = total - shown;
+  const { lists: cut, counts, omitted, total } = listWindow(lists, offset, limit);
+  const next_offset = offset + limit < total ? offset + limit : null;
   return {
-    lists: out as Paged<L>['lists'],
-    counts: counts as Paged<L>['counts'],
+    lists: cut,
+    counts,
     omitted,
     next_offset,
     more: omitted === 0 ? null : moreText(tool, next_offset, offset),

@@ -56,32 +56,76 @@ const IMAGE_MIMES = ['image/png', 'image/jpeg', 'image/gif'];
 /** The most UTF-8 bytes of one text value (text/html, text/plain…) a bundle keeps; a longer one is cut and marked. */
 export const BUNDLE_TEXT_CAP = 256 * 1024;
 /** A result's text values and inline images together hold at most this many times their one-value caps. */
-const RESULT_BUDGET_FACTOR = 4;
+export const RESULT_BUDGET_FACTOR = 4;
+/** Bytes of a result's text budget kept for the lines that stand for values left out once the rest is spent. */
+const MARK_ROOM = 16 * 1024;
 /** Notices naming cut values, at most; the rest are counted in one more. */
 const CUT_NOTICES = 5;
 
-/**
- * A text value cut to at most `cap` UTF-8 bytes on a character boundary, with a line saying so; another value (a
- * JSON object) over `cap` bytes as JSON is left out, with that line alone. Null when the value fits.
- */
-function cutValue(value: unknown, mime: string, cap: number): { text: string; bytes: number } | null {
-  if (typeof value !== 'string') {
-    const json = JSON.stringify(value) ?? '';
-    if (json.length <= cap) return null;
-    const bytes = Buffer.byteLength(json);
-    return { text: `[cut: this ${mime} value is ${bytes} bytes of JSON; it was left out]`, bytes };
+/** What a value costs in the result as it goes out: its JSON text (escapes included) in UTF-8 bytes. */
+function sentBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value) ?? '');
+}
+
+/** Bytes one UTF-16 unit takes in a JSON string (a surrogate pair's two take 4 together, a lone one 6). */
+function unitCost(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c < 0x20) return c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 2 : 6;
+  if (c === 0x22 || c === 0x5c) return 2;
+  if (c < 0x80) return 1;
+  if (c < 0x800) return 2;
+  if (c >= 0xd800 && c <= 0xdbff) {
+    const next = s.charCodeAt(i + 1);
+    return next >= 0xdc00 && next <= 0xdfff ? 4 : 6;
   }
-  const text = value;
-  if (text.length <= cap / 3) return null;
-  const buf = Buffer.from(text, 'utf8');
-  if (buf.length <= cap) return null;
-  let end = cap;
-  while (end > 0 && ((buf[end] ?? 0) & 0xc0) === 0x80) end--;
-  const head = buf.subarray(0, end).toString('utf8');
-  return {
-    text: `${head}\n[cut: this ${mime} value is ${buf.length} bytes; the first ${end} are above]`,
-    bytes: buf.length,
-  };
+  return c >= 0xdc00 && c <= 0xdfff ? 6 : 3;
+}
+
+/** The length of the longest start of `s` whose JSON string (quotes included) takes at most `room` bytes. */
+function fittingLength(s: string, room: number): number {
+  let used = 2;
+  let i = 0;
+  while (i < s.length) {
+    const cost = unitCost(s, i);
+    const units = cost === 4 ? 2 : 1;
+    if (used + cost > room) break;
+    used += cost;
+    i += units;
+  }
+  return i;
+}
+
+/**
+ * A value as the result sends it, within `cap` bytes of JSON: `sent` is what it then costs. A text value over the
+ * cap is cut on a character boundary and ends with a line saying so (without `head`, that line stands alone);
+ * another value (a JSON object) over it is left out, a line alone standing in for it; `bytes` (the value's own
+ * size) is set when it was cut. Null when not even that line fits: the value goes, and its key with it.
+ */
+function fitValue(
+  value: unknown,
+  mime: string,
+  cap: number,
+  head = true,
+): { value: unknown; sent: number; bytes?: number } | null {
+  if (cap < 2) return null; // less than any JSON value but a digit, and than any line saying it was cut
+  // Each UTF-16 unit of a string costs at least one byte of JSON: one longer than the cap cannot fit.
+  const sent = typeof value === 'string' && value.length > cap ? Infinity : sentBytes(value);
+  if (sent <= cap) return { value, sent };
+  if (typeof value !== 'string' || !head) {
+    const text = typeof value === 'string';
+    const bytes = text ? Buffer.byteLength(value) : sent;
+    const line = `[cut: this ${mime} value is ${bytes} bytes${text ? '' : ' of JSON'}; it was left out]`;
+    const lineBytes = sentBytes(line);
+    return lineBytes <= cap ? { value: line, sent: lineBytes, bytes } : null;
+  }
+  const bytes = Buffer.byteLength(value);
+  // The line after the head names two sizes, neither longer than the value's: its room is kept first.
+  const line = (head: number) => `\n[cut: this ${mime} value is ${bytes} bytes; the first ${head} are above]`;
+  const room = cap - (sentBytes(line(bytes)) - 2);
+  if (room < 2) return null;
+  const kept = value.slice(0, fittingLength(value, room));
+  const text = kept + line(Buffer.byteLength(kept));
+  return { value: text, sent: sentBytes(text), bytes };
 }
 
 /** What stands in structuredContent for an image that is not sent as its data. */
@@ -105,20 +149,31 @@ export function bundlesForResult(
 ): { blocks: ContentBlock[]; result: MimeBundle | null; displays: MimeBundle[]; notices: string[] } {
   const blocks: ContentBlock[] = [];
   const cuts: string[] = [];
+  let dropped = 0; // values left out whole: the budget had no room even for the line saying so
   let textRoom = RESULT_BUDGET_FACTOR * textCap;
   let imageRoom = RESULT_BUDGET_FACTOR * inlineCap;
   const shape = (bundle: MimeBundle, file: string | null, where: string): MimeBundle => {
     let out = bundle;
     for (const [mime, value] of Object.entries(bundle)) {
       if (IMAGE_MIMES.includes(mime)) continue;
-      const cap = Math.max(0, Math.min(textCap, textRoom));
-      const cut = cutValue(value, mime, cap);
-      textRoom -= cut
-        ? cap
-        : Buffer.byteLength(typeof value === 'string' ? value : (JSON.stringify(value) ?? ''));
-      if (!cut) continue;
-      out = { ...out, [mime]: cut.text };
-      cuts.push(`${where}['${mime}'] (${cut.bytes} bytes)`);
+      const keyBytes = sentBytes(mime) + 2; // the key, its colon and a comma
+      // The last MARK_ROOM bytes of the budget are for the lines standing in for values that come after it is spent.
+      const fit =
+        fitValue(value, mime, Math.min(textCap, textRoom - MARK_ROOM) - keyBytes) ??
+        fitValue(value, mime, Math.min(textCap, textRoom) - keyBytes, false);
+      if (fit !== null && fit.bytes === undefined) {
+        textRoom -= keyBytes + fit.sent;
+        continue;
+      }
+      if (out === bundle) out = { ...bundle }; // copied once, however many of its values change
+      if (fit === null) {
+        delete out[mime];
+        dropped++;
+        continue;
+      }
+      textRoom -= keyBytes + fit.sent;
+      out[mime] = fit.value;
+      cuts.push(`${where}['${mime}'] (${fit.bytes} bytes)`);
     }
     let inlined = false;
     for (const mime of IMAGE_MIMES) {
@@ -158,5 +213,10 @@ export function bundlesForResult(
     );
   if (cuts.length > CUT_NOTICES)
     notices.push(`${cuts.length - CUT_NOTICES} more display values were cut the same way`);
+  if (dropped)
+    notices.push(
+      `${dropped} display value(s) were left out: the ${RESULT_BUDGET_FACTOR * textCap} bytes a result holds for ` +
+        'display values were used up; write them to a workspace file from Python and read_file it to have them',
+    );
   return { blocks, result, displays, notices };
 }

@@ -38,11 +38,29 @@ export function fieldText(value: string, field: string): string {
   if (value.length <= TEXT_WHOLE_MAX) return value.replace(/\n$/, '');
   const head = value.slice(0, whole(value, PREVIEW_HEAD));
   const tail = value.slice(whole(value, value.length - PREVIEW_TAIL));
-  const lines = value.split('\n').length - (value.endsWith('\n') ? 1 : 0);
+  const { chars, lines } = measure(value);
   return (
-    `${head}\n[… ${value.length} characters, ${lines} line(s): the ends are shown here, the whole is in ` +
+    `${head}\n[… ${chars} characters, ${lines} line(s): the ends are shown here, the whole is in ` +
     `structuredContent.${field}]\n${tail.replace(/\n$/, '')}`
   );
+}
+
+/** A text's characters (code points, as Python's len() counts them, not UTF-16 units) and lines, in one pass. */
+function measure(s: string): { chars: number; lines: number } {
+  let pairs = 0;
+  let newlines = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 10) newlines++;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        pairs++;
+        i++;
+      }
+    }
+  }
+  return { chars: s.length - pairs, lines: newlines + (s.endsWith('\n') ? 0 : 1) };
 }
 
 /** An index that does not fall between the two halves of a surrogate pair. */

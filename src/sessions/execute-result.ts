@@ -3,6 +3,7 @@
 import type { z } from 'zod';
 import type { ArtifactChanges } from '../artifacts/types.js';
 import { MAKE_ROOM, type ErrorBody } from '../errors.js';
+import { firstEntries } from '../list-window.js';
 import type {
   AgentErrorBody,
   AgentEvent,
@@ -166,31 +167,16 @@ export function boundChanges(
   max = MAX_LISTED_CHANGES,
 ): BoundedChanges | null {
   if (!changes) return null;
-  const counts = {
-    created: changes.created.length,
-    changed: changes.changed.length,
-    deleted: changes.deleted.length,
-  };
-  let room = max;
-  const take = <T>(list: T[]): T[] => {
-    const kept = list.slice(0, Math.max(0, room));
-    room -= kept.length;
-    return kept;
-  };
-  const created = take(changes.created);
-  const changed = take(changes.changed);
-  const deleted = take(changes.deleted);
-  const omitted =
-    counts.created + counts.changed + counts.deleted - (created.length + changed.length + deleted.length);
-  let more: string | null = null;
-  if (omitted > 0) {
-    more =
+  const { created, changed, deleted } = changes;
+  const { lists, counts, omitted, more } = firstEntries({ created, changed, deleted }, max, (cut) => {
+    const gone = cut.counts.deleted - cut.lists.deleted.length;
+    return (
       `list_artifacts with newer_than "${since}" lists every file this call created or changed, page by page ` +
-      '(pass next_cursor back as cursor)';
-    if (deleted.length < counts.deleted)
-      more += `; ${counts.deleted - deleted.length} deleted path(s) are not listed`;
-  }
-  return { created, changed, deleted, counts, omitted, more };
+      '(pass next_cursor back as cursor)' +
+      (gone ? `; ${gone} deleted path(s) are not listed` : '')
+    );
+  });
+  return { ...lists, counts, omitted, more };
 }
 
 /** What each image type's bytes start with: a display claiming the type must hold such bytes to go out as one. */

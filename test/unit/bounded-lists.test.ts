@@ -1,6 +1,7 @@
-// pageLists: a page across several lists read one after the other, with whole counts, what was left out and where next.
+// pageLists and firstEntries: the first entries or a page across several lists read one after the other, with whole
+// counts, what was left out and how to get it.
 import { describe, expect, it } from 'vitest';
-import { pageLists } from '../../src/server/bounded-lists.js';
+import { firstEntries, pageLists } from '../../src/server/bounded-lists.js';
 
 const range = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}${i}`);
 
@@ -50,5 +51,30 @@ describe('pageLists', () => {
     expect(p.omitted).toBe(5);
     expect(p.next_offset).toBeNull();
     expect(p.more).toBe('offset 0 starts from the first');
+  });
+});
+
+describe('firstEntries', () => {
+  const lists = { removed: range('r', 60), failed: range('f', 60) };
+
+  it('keeps the first entries list after list and says what was cut, from the cut it was given', () => {
+    const seen: Array<{ removed: number; failed: number }> = [];
+    const b = firstEntries(lists, 100, (cut) => {
+      seen.push({ removed: cut.lists.removed.length, failed: cut.lists.failed.length });
+      return `${cut.counts.failed - cut.lists.failed.length} failed not listed`;
+    });
+    expect(b.lists).toEqual({ removed: lists.removed, failed: range('f', 40) });
+    expect(b.counts).toEqual({ removed: 60, failed: 60 });
+    expect(b.omitted).toBe(20);
+    expect(b.more).toBe('20 failed not listed');
+    expect(seen).toEqual([{ removed: 60, failed: 40 }]);
+  });
+
+  it('says nothing, and is not asked, when nothing was cut', () => {
+    const b = firstEntries(lists, 120, () => {
+      throw new Error('asked for a way to the rest with nothing left out');
+    });
+    expect(b.omitted).toBe(0);
+    expect(b.more).toBeNull();
   });
 });

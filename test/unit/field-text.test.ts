@@ -27,4 +27,13 @@ describe('fieldText', () => {
     expect(text.startsWith('a😀')).toBe(true);
     expect(text.endsWith('😀b')).toBe(true);
   });
+
+  it('counts characters, not UTF-16 units, and lines as a reader does', () => {
+    // 3,002 characters (as Python's len() counts them), 6,002 UTF-16 units
+    expect(fieldText('a' + '😀'.repeat(3000) + 'b', 'stdout')).toContain('[… 3002 characters, 1 line(s)');
+    const rows = '行'.repeat(40) + '\n';
+    expect(fieldText(rows.repeat(100), 'stdout')).toContain('[… 4100 characters, 100 line(s)');
+    expect(fieldText(rows.repeat(100) + 'tail', 'stdout')).toContain('[… 4104 characters, 101 line(s)');
+    expect(fieldText('\n'.repeat(3000), 'stdout')).toContain('[… 3000 characters, 3000 line(s)');
+  });
 });

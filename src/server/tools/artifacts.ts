@@ -12,6 +12,7 @@ import {
 import { CleanupResultSchema, CursorArg, NextCursor, SessionIdArg } from '../schemas.js';
 import { decodeCursor, encodeCursor } from '../page-cursor.js';
 import {
+  firstEntries,
   LeftOutFields,
   leftOutText,
   LimitArg,
@@ -52,18 +53,25 @@ async function cleanup(
     });
   });
   // A cleanup cannot be asked again for a page: what it left out is found where the files now are.
-  const { lists, counts, omitted } = pageLists('', { removed: result.removed, failed: result.failed });
-  const ways: string[] = [];
-  if (lists.removed.length < counts.removed)
-    ways.push(
-      backup
-        ? `get_backup_details of backup "${backup}" (taken just before) lists every removed file under ` +
-            'diff_vs_workspace.deleted, page by page (pass next_offset back as offset)'
-        : `${counts.removed - lists.removed.length} removed file(s) are not listed: no backup was taken`,
-    );
-  if (lists.failed.length < counts.failed)
-    ways.push('list_artifacts lists the files that could not be removed: they are still in the workspace');
-  const more = ways.length ? ways.join('; ') : null;
+  const { lists, counts, omitted, more } = firstEntries(
+    { removed: result.removed, failed: result.failed },
+    LIST_PAGE,
+    (cut) => {
+      const ways: string[] = [];
+      if (cut.lists.removed.length < cut.counts.removed)
+        ways.push(
+          backup
+            ? `get_backup_details of backup "${backup}" (taken just before) lists every removed file under ` +
+                'diff_vs_workspace.deleted, page by page (pass next_offset back as offset)'
+            : `${cut.counts.removed - cut.lists.removed.length} removed file(s) are not listed: no backup was taken`,
+        );
+      if (cut.lists.failed.length < cut.counts.failed)
+        ways.push(
+          'list_artifacts lists the files that could not be removed: they are still in the workspace',
+        );
+      return ways.join('; ');
+    },
+  );
   const out = { ...result, ...lists, backup, failed_count: counts.failed, omitted, more };
   const text =
     `Removed ${result.removed_count} file(s), ${result.removed_bytes} bytes` +

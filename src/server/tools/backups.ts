@@ -4,6 +4,7 @@ import { DESTRUCTIVE, ACTS, READ_ONLY, defineTool, type ToolCtx, type ToolDef } 
 import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
 import {
+  firstEntries,
   LeftOutFields,
   LimitArg,
   LIST_PAGE,
@@ -44,11 +45,13 @@ const BackupOutput = BackupResultSchema.extend({ skipped_count: z.number(), ...L
  * page (a backup or a rollback cannot be asked again for a page).
  */
 function boundSkipped<T>(entries: readonly T[], backup: string) {
-  const { lists, counts, omitted } = pageLists('', { skipped: entries });
-  const more = omitted
-    ? `get_backup_details of backup "${backup}" lists all ${counts.skipped} under skipped, page by page ` +
-      '(pass next_offset back as offset)'
-    : null;
+  const { lists, counts, omitted, more } = firstEntries(
+    { skipped: entries },
+    LIST_PAGE,
+    () =>
+      `get_backup_details of backup "${backup}" lists all ${entries.length} under skipped, page by page ` +
+      '(pass next_offset back as offset)',
+  );
   return { kept: lists.skipped, count: counts.skipped, omitted, more };
 }
 
