@@ -40,6 +40,7 @@ rich = _load_sibling('kernel_display')
 errors = _load_sibling('kernel_errors')
 figures = _load_sibling('kernel_figures')
 _caches = _load_sibling('caches')  # clear_cache
+_listing = _load_sibling('workspace_listing')  # a Docker volume box's listing, sent with `done` when asked
 
 send = channel.send
 _cell = rich.cell
@@ -226,8 +227,7 @@ class Kernel:
                     _flush_std()
                     ru1 = _getrusage(_RU_SELF)
                     rc1 = _getrusage(_RU_CHILDREN)
-                    done = True
-                    send({
+                    msg = {
                         'type': 'done',
                         'id': rid,
                         'status': status,
@@ -241,7 +241,12 @@ class Kernel:
                         },
                         'cpu_total_ms': round((ru1.ru_utime + ru1.ru_stime + rc1.ru_utime + rc1.ru_stime) * 1000, 3),
                         'unread_output': channel.unread_output(),
-                    })
+                    }
+                    if req.get('list_workspace') is True:
+                        # a snapshot once the cell's own code has ended (threads it left may still write); null: none
+                        msg['workspace_listing'] = _listing.inline()
+                    done = True
+                    send(msg)
                 except KeyboardInterrupt:
                     # A second SIGINT can land between the cell and the bookkeeping.
                     channel.running = False

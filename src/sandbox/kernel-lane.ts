@@ -33,6 +33,8 @@ export interface LaneExecute {
   timeout_ms: number;
   grace_ms: number;
   output_cap: number;
+  /** The workspace listing comes with `done` (a Docker volume box, workspace-sync.ts). */
+  list_workspace?: boolean;
 }
 
 export interface LaneIo {
@@ -290,8 +292,8 @@ export class KernelLane {
     cell.t0 = performance.now();
     cell.lastFlush = cell.t0;
     this.lastCount = cell.req.execution_count;
-    const { id, code, execution_count } = cell.req;
-    this.write({ op: 'execute', id, code, execution_count });
+    const { id, code, execution_count, list_workspace } = cell.req;
+    this.write({ op: 'execute', id, code, execution_count, ...(list_workspace ? { list_workspace } : {}) });
     if (cell.req.timeout_ms > 0) {
       cell.timers.push(setTimeout(() => this.stop(cell, 'timeout'), cell.req.timeout_ms));
     }
@@ -407,6 +409,7 @@ export class KernelLane {
     }
     const extra: Partial<AgentFinal> = { error: msg.error };
     if (msg.usage) extra.usage = msg.usage;
+    if (cell.req.list_workspace) extra.workspace_listing = msg.workspace_listing ?? null;
     await this.end(cell, status, extra);
   }
 

@@ -5,6 +5,8 @@ import type { AgentErrorBody, AgentEvent, KernelExit, StreamCapture } from './pr
 
 /** The longest line the server reads from a box (a display's base64 image is the largest legitimate one). */
 export const MAX_BOX_LINE_BYTES = 32 * 1024 * 1024;
+/** The longest workspace listing a completion carries (the box sends none past 16 MiB and the server lists itself). */
+export const MAX_INLINE_LISTING_CHARS = 16 * 1024 * 1024;
 
 const int = z.number().int();
 const count = int.nonnegative();
@@ -37,6 +39,12 @@ const CellErrorSchema = z.looseObject({
   reason: z.string().optional(),
 });
 
+/**
+ * A Docker volume box's workspace listing with a completion (src/agent/workspace_listing.py): its text, or null when
+ * the box gave none. Its lines are checked as hostile by the sync (workspace-manifest.ts), which refuses it whole.
+ */
+const WorkspaceListingSchema = z.string().max(MAX_INLINE_LISTING_CHARS).nullable().optional();
+
 const UsageSchema = z.object({ cpu_user_ms: ms, cpu_system_ms: ms, max_rss_kb: count });
 
 // --- the kernel, on the lane -----------------------------------------------------------------------------------
@@ -62,6 +70,7 @@ export const LaneMessageSchema = z.discriminatedUnion('type', [
     usage: UsageSchema.nullable().optional(),
     cpu_total_ms: ms.optional(),
     unread_output: count.nullable().optional(),
+    workspace_listing: WorkspaceListingSchema,
   }),
   z.object({ type: z.literal('info'), id, info: record }),
   z.object({ type: z.literal('reply'), id, result: record }),
@@ -104,6 +113,7 @@ const FinalSchema = z.looseObject({
   signal: int.nullable().optional(),
   duration_ms: ms.optional(),
   info: record.optional(),
+  workspace_listing: WorkspaceListingSchema,
 });
 
 export const AgentLineSchema = z.discriminatedUnion('type', [

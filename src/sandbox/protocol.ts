@@ -61,6 +61,8 @@ export interface AgentFinal {
   usage?: AgentUsage;
   error?: AgentErrorBody | null;
   info?: Record<string, unknown>;
+  /** A Docker volume box's workspace listing, when the request asked for it (null: the box gave none). */
+  workspace_listing?: string | null;
   [key: string]: unknown;
 }
 
@@ -95,12 +97,22 @@ export type AgentRequest =
       grace_ms: number;
       output_cap: number;
       execution_count: number;
+      /** Ask for the workspace listing with the cell's `done` (a Docker volume box). */
+      list_workspace?: boolean;
     }
   | { op: 'interrupt'; target: string }
   | { op: 'info' }
   | { op: 'ping' }
   | { op: 'shutdown' }
-  | { op: 'shell'; command: string; cwd: string; timeout_ms: number; grace_ms: number; output_cap: number }
+  | {
+      op: 'shell';
+      command: string;
+      cwd: string;
+      timeout_ms: number;
+      grace_ms: number;
+      output_cap: number;
+      list_workspace?: boolean;
+    }
   | { op: 'clear_cache'; important_only: boolean }
   | { op: 'kernel_interrupt' }
   | { op: 'kernel_kill' }

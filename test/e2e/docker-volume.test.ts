@@ -1,6 +1,6 @@
 // End-to-end: the Docker backend with `--docker-workspace volume` (the workspace a volume kept in step through the
 // Engine API, as for an engine on another machine): files both ways, plots, rollback, a hostile box, a tcp:// engine.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -26,6 +26,45 @@ function boxVolumes(): string[] {
 function workspaceOf(h: Harness, sessionId: string): string {
   return join(h.dataDir, 'sessions', sessionId, 'workspace');
 }
+
+/**
+ * Watches the engine's own events for the commands it runs by `exec` in a session's container, from now until stop()
+ * (a live subscription: the engine keeps only its last few hundred events for a later query).
+ */
+function watchExecs(sessionId: string): { stop(): Promise<string[]> } {
+  const child = spawn(
+    'docker',
+    [
+      'events',
+      ...['--since', (Date.now() / 1000).toFixed(3)],
+      ...['--filter', 'type=container', '--filter', 'event=exec_create'],
+      ...['--filter', `label=dev.sandbox-mcp.box.session=${sessionId}`, '--format', '{{json .Action}}'],
+    ],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  return {
+    async stop() {
+      await new Promise((r) => setTimeout(r, 1500)); // the events of the last call reach the subscription
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill();
+      await exited;
+      return out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as string);
+    },
+  };
+}
+
+/** Python that writes a line of its own on the kernel's lane, through the kernel's own writer, for its own call. */
+const FORGE = `
+import sys
+forge = sys.modules["_sandbox_agent.kernel_channel"].send
+def own_id():
+    return sys.modules["_sandbox_agent.kernel_display"].cell.rid
+`;
 
 describe.skipIf(skip !== null)('Docker boxes whose workspace is a volume', () => {
   let h: Harness;
@@ -186,6 +225,73 @@ describe.skipIf(skip !== null)('Docker boxes whose workspace is a volume', () =>
     });
     expect(next.result['text/plain']).toBe('(42, True, False)');
     expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+
+  it("a call's changes come back with its completion: no exec lists the workspace", async () => {
+    const s = (await h.sc('create_session', {})).session_id as string;
+    await h.sc('execute', { session_id: s, code: 'pass' });
+    const execs = watchExecs(s);
+    for (let i = 0; i < 5; i++) await h.sc('execute', { session_id: s, code: 'pass' });
+    await h.sc('execute', { session_id: s, code: 'open("from-cell.txt", "w").write("cell")' });
+    await h.sc('shell_execute', { session_id: s, command: 'mkdir -p sh && printf shell > sh/out.txt' });
+    const ws = workspaceOf(h, s);
+    expect(readFileSync(join(ws, 'from-cell.txt'), 'utf8')).toBe('cell');
+    expect(readFileSync(join(ws, 'sh/out.txt'), 'utf8')).toBe('shell');
+    expect(await execs.stop()).toEqual([]);
+    // a call whose kernel died has no completion of its own: the listing is read through exec, and nothing is lost
+    const more = watchExecs(s);
+    const died = await h.sc('execute', {
+      session_id: s,
+      code: 'open("before-death.txt", "w").write("kept")\nimport os; os._exit(3)',
+    });
+    expect(died.status).toBe('killed');
+    expect(readFileSync(join(ws, 'before-death.txt'), 'utf8')).toBe('kept');
+    expect(await more.stop()).toEqual([expect.stringMatching(/workspace_listing\.py \[\] list$/)]);
+    await h.sc('close_session', { session_id: s });
+  });
+
+  it("a listing forged by the box's code is refused whole and loses nothing on the host", async () => {
+    const s = (await h.sc('create_session', {})).session_id as string;
+    const ws = workspaceOf(h, s);
+    await h.sc('write_file', { session_id: s, path: 'precious/keep.txt', text: 'precious' });
+    await h.sc('write_file', { session_id: s, path: 'other.txt', text: 'other' });
+    await h.sc('execute', { session_id: s, code: 'pass' });
+    // the code's own end of the call, whose listing leaves out everything the host has and names a path out
+    const forged = [
+      ['fresh.txt', 'f', 5, '1'],
+      ['../escaped.txt', 'f', 5, '1'],
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n');
+    const r = await h.sc('execute', {
+      session_id: s,
+      code: [
+        FORGE,
+        'open("fresh.txt", "w").write("fresh")',
+        `forge({"type": "done", "id": own_id(), "status": "ok", "error": None, "workspace_listing": ${JSON.stringify(forged + '\n')}})`,
+        'import time; time.sleep(1)',
+      ].join('\n'),
+    });
+    expect(r.status).toBe('ok');
+    // refused as a whole: nothing was deleted, nothing written (not even the one well-formed entry), nothing outside
+    expect(readFileSync(join(ws, 'precious/keep.txt'), 'utf8')).toBe('precious');
+    expect(readFileSync(join(ws, 'other.txt'), 'utf8')).toBe('other');
+    expect(existsSync(join(ws, 'fresh.txt'))).toBe(false);
+    expect(existsSync(join(ws, '..', 'escaped.txt'))).toBe(false);
+    // the box kept its files: the next call's real listing brings back what the code wrote
+    await h.sc('execute', { session_id: s, code: 'import time; time.sleep(1.5)' });
+    expect(readFileSync(join(ws, 'fresh.txt'), 'utf8')).toBe('fresh');
+    expect(readFileSync(join(ws, 'precious/keep.txt'), 'utf8')).toBe('precious');
+    // a listing of the wrong type breaks the protocol like any malformed message: the box is replaced
+    const bad = await h.sc('execute', {
+      session_id: s,
+      code: `${FORGE}\nforge({"type": "done", "id": own_id(), "status": "ok", "error": None, "workspace_listing": 5})\nimport time; time.sleep(2)`,
+    });
+    expect(bad.status).toBe('error');
+    expect(bad.error.message).toMatch(/broke its protocol/);
+    expect(readFileSync(join(ws, 'precious/keep.txt'), 'utf8')).toBe('precious');
+    expect(readFileSync(join(ws, 'fresh.txt'), 'utf8')).toBe('fresh');
+    await h.sc('close_session', { session_id: s });
   });
 
   it('the volumes go with their sessions', async () => {

@@ -1,5 +1,6 @@
 // What a volume workspace holds, per file (type, size, mtime, link target): read on the host through folder
-// descriptors, and in the box by a small script run through the Engine API, whose answer is checked as hostile.
+// descriptors, and in the box by src/agent/workspace_listing.py (sent with a call's completion, or run through the
+// Engine API), whose answer is checked as hostile.
 import { readlinkSync } from 'node:fs';
 import { Dir, withDir } from '../../fsafe/dir.js';
 import { HOST_TEMP_NAME } from '../../workspace/file-io.js';
@@ -84,57 +85,12 @@ function walkHost(dir: Dir, prefix: string, out: Manifest): void {
   }
 }
 
-/**
- * Run in the box (`python3 -I -c`) as the box user: removes the paths given as a JSON list in argv[1] (never
- * following links), then prints the workspace, one JSON array per entry: [path, kind, size, mtime_ns, target?].
- */
-export const BOX_MANIFEST_SCRIPT = `
-import json, os, re, shutil, stat, sys
-root = "/workspace"
-server_temp = re.compile(r"\\.sbx-[0-9a-f]{16}\\.tmp")
-for rel in json.loads(sys.argv[1]):
-    p = os.path.join(root, rel)
-    try:
-        if stat.S_ISDIR(os.lstat(p).st_mode):
-            shutil.rmtree(p)
-        else:
-            os.unlink(p)
-    except OSError:
-        pass
-out = sys.stdout
-def walk(d, pre):
-    try:
-        items = list(os.scandir(d))
-    except OSError:
-        return
-    for e in items:
-        if server_temp.fullmatch(e.name):
-            continue
-        r = pre + e.name
-        try:
-            st = e.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        m = st.st_mode
-        k = "d" if stat.S_ISDIR(m) else "f" if stat.S_ISREG(m) else "l" if stat.S_ISLNK(m) else "o"
-        rec = [r, k, 0 if k == "d" else st.st_size, "0" if k == "d" else str(st.st_mtime_ns)]
-        if k == "l":
-            try:
-                rec.append(os.readlink(e.path))
-            except OSError:
-                continue
-        out.write(json.dumps(rec) + "\\n")
-        if k == "d":
-            walk(e.path, r + "/")
-if sys.argv[2] == "list":
-    walk(root, "")
-out.flush()
-`;
-
 export class ManifestError extends Error {}
 
 /** The box's answer as a manifest; one malformed line refuses the whole answer (the sync then moves nothing). */
 export function parseBoxManifest(text: string): Manifest {
+  if (text.length > MAX_MANIFEST_BYTES)
+    throw new ManifestError(`the workspace manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
   const out: Manifest = new Map();
   for (const line of text.split('\n')) {
     if (line === '') continue;

@@ -1,7 +1,8 @@
 // Keeps a box's volume workspace and the host workspace (the source of truth: backups, rollback, artifacts and the
 // file tools work on it) in step through the Engine API: before a call that runs code, what changed on the host goes
-// in (putArchive, deletions too); after it, what changed in the box comes back (its manifest against the last one,
-// only changed files, through getArchive), checked as hostile and written through src/fsafe.
+// in (putArchive, deletions too); after it, what changed in the box comes back (its listing, sent with the call's
+// completion or else read through exec, against the last one; only changed files, through getArchive), checked as
+// hostile and written through src/fsafe.
 import { randomUUID } from 'node:crypto';
 import { closeSync, readSync, statfsSync } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -109,7 +110,9 @@ export class WorkspaceSync {
   }
 
   /**
-   * Sends `req` after pushing the host's changes, and pulls the box's changes before its final answer is given.
+   * Sends `req` after pushing the host's changes, and pulls the box's changes before its final answer is given. The
+   * request asks for the workspace listing with its completion, which the pull takes (and the final loses); a final
+   * without one (a kernel that died, an interrupt's answer) is pulled with the listing read through exec.
    * The id answered is a stand-in until the call is sent; interruptTarget() maps it.
    */
   around(req: AgentRequest, send: (req: AgentRequest) => Sent, interrupt: (target: string) => void): Sent {
@@ -124,11 +127,13 @@ export class WorkspaceSync {
           );
         });
         const queued = this.ids.get(id) === 'interrupt';
-        const sent = send(req);
+        const sent = send({ ...req, list_workspace: true } as AgentRequest);
         this.ids.set(id, sent.id);
         if (queued) interrupt(sent.id);
         const final = await sent.done;
-        await this.pull().catch((err: unknown) =>
+        const listing = final.workspace_listing;
+        delete final.workspace_listing;
+        await this.pull(typeof listing === 'string' ? listing : undefined).catch((err: unknown) =>
           this.log('workspace not copied back from the box', { err: String(err) }),
         );
         return final;
@@ -150,9 +155,12 @@ export class WorkspaceSync {
     return real;
   }
 
-  /** What changed in the box since the last sync comes to the host (serialised with every other sync). */
-  pull(): Promise<SyncReport> {
-    return this.serial(() => this.pullNow());
+  /**
+   * What changed in the box since the last sync comes to the host (serialised with every other sync), by `listing`
+   * (the box's own, sent with a completion) or else by the listing read through exec. A bad listing refuses the pull.
+   */
+  pull(listing?: string): Promise<SyncReport> {
+    return this.serial(() => this.pullNow(listing));
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
@@ -170,9 +178,10 @@ export class WorkspaceSync {
     return { changed, removed };
   }
 
-  private async boxManifest(deletions: string[]): Promise<Manifest> {
+  private async boxManifest(listing: string | undefined): Promise<Manifest> {
+    if (listing !== undefined) return parseBoxManifest(listing);
     if (!this.container) throw new Error('no container');
-    return parseBoxManifest(await runBoxManifest(this.container, this.engine, deletions));
+    return parseBoxManifest(await runBoxManifest(this.container, this.engine, []));
   }
 
   /**
@@ -254,8 +263,8 @@ export class WorkspaceSync {
     }
   }
 
-  private async pullNow(): Promise<SyncReport> {
-    const box = await this.boxManifest([]);
+  private async pullNow(listing: string | undefined): Promise<SyncReport> {
+    const box = await this.boxManifest(listing);
     const report: SyncReport = { pulled: 0, deletedOnHost: 0, refused: {} };
     const { changed, removed } = this.changesOn('box', box);
     if (changed.length === 0 && removed.length === 0) return report;

@@ -1,12 +1,12 @@
 // The named volumes of a box whose engine does not share this machine's files: created with the instance label, given
-// to the box uid, removed with the box (and, after a crash, at the next start), and the in-box manifest run.
+// to the box uid, removed with the box (and, after a crash, at the next start), and the in-box listing run by exec.
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { BOX_MPLCONFIG_DIR, BOX_WORKSPACE } from '../bwrap-argv.js';
+import { BOX_AGENT_DIR, BOX_MPLCONFIG_DIR, BOX_WORKSPACE } from '../bwrap-argv.js';
 import { BOX_LABEL, containerName, volumeMounts, type BoxVolumes } from './container-spec.js';
 import { withTimeout, type Engine } from './engine.js';
-import { BOX_MANIFEST_SCRIPT, MAX_MANIFEST_BYTES } from './workspace-manifest.js';
+import { MAX_MANIFEST_BYTES } from './workspace-manifest.js';
 
 const SETUP_MS = 60_000;
 /** This server process's mark on its volumes: the sweep at start removes only other processes' (leftovers). */
@@ -100,8 +100,11 @@ export async function removeLeftoverVolumes(engine: Engine, instance: string): P
   return names.length;
 }
 
+/** The listing's module in the box image (src/agent/workspace_listing.py), run from the read-only agent folder. */
+const LISTING_PY = `${BOX_AGENT_DIR}/workspace_listing.py`;
+
 /**
- * Runs the manifest script in the running box (as the box user): removes `deletions` there, then (with `list`)
+ * Runs the listing module in the running box (as the box user): removes `deletions` there, then (with `list`)
  * answers the workspace's manifest text. Output past MAX_MANIFEST_BYTES, a non-zero exit or no answer in time is an
  * error.
  */
@@ -112,15 +115,7 @@ export async function runBoxManifest(
   list = true,
 ): Promise<string> {
   const exec = await container.exec({
-    Cmd: [
-      '/usr/bin/python3',
-      '-I',
-      '-S',
-      '-c',
-      BOX_MANIFEST_SCRIPT,
-      JSON.stringify(deletions),
-      list ? 'list' : '-',
-    ],
+    Cmd: ['/usr/bin/python3', '-I', '-S', LISTING_PY, JSON.stringify(deletions), list ? 'list' : '-'],
     AttachStdout: true,
     AttachStderr: true,
     AttachStdin: false,
