@@ -20,6 +20,7 @@ import { runToolsList } from './tools-list.js';
 import { runCloseStall } from './close-stall.js';
 import { printSoak, runSoak } from './soak.js';
 import { printBackupsAb, runBackupsAb } from './backups-ab.js';
+import { runDocker } from './docker.js';
 import { Box } from '../src/sandbox/box.js';
 import { AGENT_DIR } from '../src/sandbox/box-options.js';
 
@@ -368,5 +369,7 @@ printConcurrency(await runConcurrency());
 await runFirstPlot();
 // Backup and rollback of this tree against the commit before the descriptor layer, interleaved (.bench/backups-ab.json).
 printBackupsAb(await runBackupsAb());
+// The Docker backend beside bubblewrap, when an engine answers (.bench/docker.json).
+await runDocker();
 // The soak last: a few minutes of executes, the database and data dir growth per 1,000 calls (.bench/soak.json).
 printSoak(await runSoak());

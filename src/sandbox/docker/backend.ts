@@ -36,6 +36,8 @@ export function usesDocker(config: BackendConfig): boolean {
 }
 
 let progressSink: ((line: string) => void) | undefined;
+/** The start's sweep of a killed predecessor's containers: it matches by label, so boxes are created after it. */
+let swept: Promise<void> = Promise.resolve();
 let logSink: ((msg: string, extra: Record<string, unknown>) => void) | undefined;
 
 /** Where the first Docker box's image build reports its progress (the server's log). */
@@ -46,7 +48,8 @@ export function onDockerProgress(sink: (line: string) => void): void {
 /** Starts one box on the configured backend. A DockerBox has Box's public face (docker-box.ts checks it). */
 export function startBox(config: BackendConfig, opts: BoxOptions): Promise<Box> {
   if (!usesDocker(config)) return Box.start(opts);
-  return DockerBox.start(opts, dockerSettings(config, progressSink)) as Promise<unknown> as Promise<Box>;
+  const settings = dockerSettings(config, progressSink);
+  return swept.then(() => DockerBox.start(opts, settings)) as Promise<unknown> as Promise<Box>;
 }
 
 /** At server start on Docker: build progress goes to the log, and boxes a killed predecessor left are removed. */
@@ -58,10 +61,14 @@ export function startDockerBackend(
   log('boxes run as Docker containers', { docker_host: endpoint?.host ?? null });
   onDockerProgress((line) => log('docker image build', { line }));
   logSink = log;
-  void (async () => {
-    const n = await removeLeftoverContainers(dockerSettings(config));
+  const notAnswering = (err: unknown) => log('the Docker engine does not answer yet', { err: String(err) });
+  swept = removeLeftoverContainers(dockerSettings(config)).then((n) => {
     if (n > 0) log('removed Docker boxes left by the previous run', { count: n });
-    const v = await removeLeftoverVolumes(await connectEngine(endpoint), dockerInstance(config.dataDir));
-    if (v > 0) log('removed Docker workspace volumes left by the previous run', { count: v });
-  })().catch((err: unknown) => log('the Docker engine does not answer yet', { err: String(err) }));
+  }, notAnswering);
+  void swept
+    .then(async () => {
+      const v = await removeLeftoverVolumes(await connectEngine(endpoint), dockerInstance(config.dataDir));
+      if (v > 0) log('removed Docker workspace volumes left by the previous run', { count: v });
+    })
+    .catch(notAnswering);
 }

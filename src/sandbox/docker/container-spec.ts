@@ -9,6 +9,7 @@ import {
   boxEnvironment,
 } from '../bwrap-argv.js';
 import type { BoxLimits } from '../box.js';
+import { BACKGROUND_CPU_SHARES_V1, CPU_SHARES_V1 } from '../cgroups.js';
 import { hostSeccompArch, seccompProgram } from '../seccomp.js';
 
 /** The label every box of this server carries: leftovers of a killed server are found by it. */
@@ -51,6 +52,8 @@ export interface ContainerSpecInput {
   volumes?: BoxVolumes | undefined;
   /** The seccomp program bubblewrap boxes get (seccomp.ts); null on an architecture without one. */
   seccomp: Buffer | null;
+  /** A warm-pool box: the lowest CPU share until it is handed out (DockerBox.foreground raises it). */
+  background?: boolean | undefined;
 }
 
 /** The seccomp program of bubblewrap boxes for this machine's architecture, which Docker boxes load too. */
@@ -94,7 +97,8 @@ export function containerSpec(input: ContainerSpecInput): ContainerCreateOptions
     AttachStdout: true,
     AttachStderr: true,
     OpenStdin: true,
-    StdinOnce: false,
+    // the server's attach ending (the server killed) closes pid 1's stdin, which ends the box as bwrap's die-with-parent
+    StdinOnce: true,
     Tty: false,
     NetworkDisabled: input.network === 'none',
     HostConfig: {
@@ -115,7 +119,7 @@ export function containerSpec(input: ContainerSpecInput): ContainerCreateOptions
       Memory: l.memoryBytes,
       MemorySwap: l.memoryBytes, // no swap: the limit is the limit
       PidsLimit: l.pids,
-      CpuShares: 1024,
+      CpuShares: input.background ? BACKGROUND_CPU_SHARES_V1 : CPU_SHARES_V1,
       ...(l.cpuQuota ? { NanoCpus: Math.round(l.cpuQuota * 1e9) } : {}),
       Ulimits: [ulimit('nofile', l.openFiles), ulimit('fsize', l.fileSizeBytes)],
       IpcMode: 'private',
