@@ -1,5 +1,6 @@
 // Where a box's cgroup folders lie on this machine, under cgroup v1 or v2, found from the layout the server itself uses
-// (src/sandbox/cgroups.ts), so a test checks the right folders whatever the version.
+// (src/sandbox/cgroups.ts), so a test checks the right folders whatever the version; on the Docker test backend, the
+// folders the engine made for the box's container.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -9,12 +10,15 @@ import {
   hostCgroupLayout,
   type CgroupLayout,
 } from '../../src/sandbox/cgroups.js';
+import { containerCgroupDirs } from './docker-container.js';
+import { TEST_BACKEND } from './harness.js';
 
 export type Controller = 'memory' | 'pids' | 'cpu';
 
 /**
  * The folders a box named `name` may have for a controller: under v1, the one below that controller's mount; under
- * v2, its single folder, at the top of the hierarchy (a root server) or below the server's own delegated cgroup.
+ * v2, its single folder, at the top of the hierarchy (a root server) or below the server's own delegated cgroup. On
+ * Docker, its running container's folder (none once the container is gone).
  */
 export function boxCgroupCandidates(
   name: string,
@@ -22,6 +26,7 @@ export function boxCgroupCandidates(
   layout: CgroupLayout | null = hostCgroupLayout(),
 ): string[] {
   if (layout === null) return [];
+  if (TEST_BACKEND === 'docker') return containerCgroupDirs(name, controller, layout);
   if (layout.version === 1) {
     const mount = { memory: layout.memoryMount, pids: layout.pidsMount, cpu: layout.cpuMount }[controller];
     return mount === null ? [] : [join(mount, CGROUP_PARENT, name)];

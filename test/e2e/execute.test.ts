@@ -1,6 +1,6 @@
-// End-to-end: the real server over stdio and HTTP, the SDK's Client, real bubblewrap and Python.
+// End-to-end: the real server over stdio and HTTP, the SDK's Client, real Python in the test backend's boxes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorOf, start, type Era, type Harness, type TransportKind } from './harness.js';
+import { TEST_BACKEND, errorOf, start, type Era, type Harness, type TransportKind } from './harness.js';
 
 const variants: Array<[TransportKind, Era]> = [
   ['stdio', '2025'],
@@ -47,7 +47,7 @@ describe.each(variants)('execute over %s, protocol era %s', (kind, era) => {
     expect(r.status).toBe('ok');
     expect(r.result['text/plain']).toBe('6');
     expect(r.execution_count).toBeGreaterThanOrEqual(3);
-    expect(r.isolation).toBe('bwrap');
+    expect(r.isolation).toBe(TEST_BACKEND);
   });
 
   it('captures stdout and stderr separately', async () => {
@@ -121,7 +121,7 @@ describe.each(variants)('execute over %s, protocol era %s', (kind, era) => {
     expect(Array.isArray(r.python.sys_path)).toBe(true);
     expect(r.limits.memory_mb).toBe(1024);
     expect(r.limits.pids).toBe(256);
-    expect(r.isolation.mechanism).toBe('bwrap');
+    expect(r.isolation.mechanism).toBe(TEST_BACKEND);
     expect(r.isolation.memory_limit).toBe('cgroup');
   });
 });

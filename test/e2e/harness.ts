@@ -37,8 +37,8 @@ export interface StartOptions {
   dataDir?: string;
   args?: string[];
   env?: Record<string, string>;
-  /** Runs the server as this host user (through setpriv); the suite itself runs as root. */
-  runAs?: { uid: number; gid: number };
+  /** Runs the server as this host user (through setpriv), with these supplementary groups (default none). */
+  runAs?: { uid: number; gid: number; groups?: number[] };
 }
 
 function newClient(era: Era = '2025'): Client {
@@ -103,7 +103,7 @@ export function serversSeeEngine(): boolean {
 let dockerEnv: Record<string, string> | null = null;
 
 /** The server arguments and environment of the test backend; on Docker, the engine and box image are ready once. */
-function backend(): { args: string[]; env: Record<string, string> } {
+export function backend(): { args: string[]; env: Record<string, string> } {
   if (TEST_BACKEND === 'bwrap') return { args: [], env: {} };
   if (!dockerEnv) {
     const engine = startTestEngine();
@@ -150,7 +150,7 @@ export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
       ? [
           `--reuid=${opts.runAs.uid}`,
           `--regid=${opts.runAs.gid}`,
-          '--clear-groups',
+          opts.runAs.groups?.length ? `--groups=${opts.runAs.groups.join(',')}` : '--clear-groups',
           '--',
           process.execPath,
           ...serverArgv,

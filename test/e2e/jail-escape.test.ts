@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, startStdio, type Harness } from './harness.js';
+import { CLI, TEST_BACKEND, backend, startStdio, type Harness } from './harness.js';
 
 let h: Harness;
 let workspace: string;
@@ -138,21 +138,26 @@ describe.skipIf(process.getuid?.() !== 0)("--box-uid chooses the host uid of a r
 });
 
 describe('doctor probes each protection from inside a real box', () => {
-  it('reports host identity, /proc, host paths and setuid as enforced', () => {
-    const out = execFileSync(process.execPath, [CLI, 'doctor', '--json'], {
+  // On Docker, the Docker section's equivalents: the container user, no capabilities, no-new-privileges, no setuid.
+  const docker = TEST_BACKEND === 'docker';
+  const names = docker
+    ? ['non_root_user', 'no_capabilities', 'no_new_privileges', 'no_setuid']
+    : ['host_identity', 'proc_protected', 'no_host_paths', 'no_setuid'];
+  it(`reports ${names.join(', ')} as enforced`, () => {
+    const out = execFileSync(process.execPath, [CLI, 'doctor', ...backend().args, '--json'], {
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...backend().env },
       timeout: 120_000,
     }).toString();
-    const report = JSON.parse(out) as {
-      protections: Array<{ name: string; enforced: boolean; detail: string }>;
-    };
-    const by = Object.fromEntries(report.protections.map((p) => [p.name, p]));
-    for (const name of ['host_identity', 'proc_protected', 'no_host_paths', 'no_setuid']) {
+    type Rows = Array<{ name: string; enforced: boolean; detail: string }>;
+    const report = JSON.parse(out) as { protections: Rows; docker?: { protections: Rows } };
+    const rows = docker ? (report.docker?.protections ?? []) : report.protections;
+    const by = Object.fromEntries(rows.map((p) => [p.name, p]));
+    for (const name of names) {
       expect(by[name], name).toBeDefined();
       expect([name, by[name]?.enforced, by[name]?.detail]).toEqual([name, true, by[name]?.detail]);
     }
-    expect(by.host_identity?.detail).not.toMatch(/host uid 0\b/);
+    expect(by[names[0]!]?.detail).not.toMatch(/uid 0\b/);
     expect(readFileSync('/proc/sys/kernel/core_pattern', 'utf8')).not.toContain('workspace');
   });
 });

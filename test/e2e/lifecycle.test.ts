@@ -1,11 +1,11 @@
 // End-to-end: sessions across restarts (and what a killed server left half written), ownership between HTTP tokens,
-// calls that count as use, and running without bubblewrap.
+// calls that count as use, and running without the box backend (bubblewrap, or the Docker engine).
 import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { boxCgroupDirs, liveBoxCgroupCount } from './box-cgroups.js';
-import { connectHttp, errorOf, startHttpProcess, startStdio } from './harness.js';
+import { TEST_BACKEND, connectHttp, errorOf, startHttpProcess, startStdio } from './harness.js';
 import { until } from './until.js';
 
 describe('session lifecycle', () => {
@@ -145,8 +145,13 @@ describe('session lifecycle', () => {
     }
   });
 
-  it('refuses to run code without bubblewrap unless isolation is none, which every result states', async () => {
-    const refused = await startStdio({ env: { SANDBOX_MCP_BWRAP: '/nonexistent/bwrap' } });
+  it('refuses to run code without its box backend unless isolation is none, which every result states', async () => {
+    // bubblewrap missing; on Docker, an engine that does not answer
+    const missing: Record<string, string> =
+      TEST_BACKEND === 'docker'
+        ? { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }
+        : { SANDBOX_MCP_BWRAP: '/nonexistent/bwrap' };
+    const refused = await startStdio({ env: missing });
     try {
       const res = await refused.call('execute', { code: '1' });
       expect(res.isError).toBe(true);
@@ -156,7 +161,7 @@ describe('session lifecycle', () => {
     }
     const open = await startStdio({
       args: ['--isolation', 'none'],
-      env: { SANDBOX_MCP_BWRAP: '/nonexistent/bwrap' },
+      env: missing,
     });
     try {
       const sc = await open.sc('execute', { code: '2 + 2' });

@@ -133,7 +133,7 @@ describe('preloaded pool (default --preload scientific)', () => {
 
   // A pooled box's start and preload run on CPU no session wants (the refill a create_session starts runs beside
   // that session's first plot); the box handed out gets the share every box has.
-  it.skipIf(!cpuSupport().enforced || process.env.SANDBOX_MCP_TEST_BACKEND === 'docker')(
+  it.skipIf(!cpuSupport().enforced)(
     'a box waits in the pool at the lowest CPU share and is handed out at the one every box has',
     async () => {
       const { id } = await pooledSession(h);

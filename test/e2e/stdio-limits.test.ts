@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STDIO_MAX_MESSAGE_BYTES } from '../../src/server/stdio-wire.js';
-import { CLI, startStdio } from './harness.js';
+import { instanceContainers } from './docker-container.js';
+import { CLI, TEST_BACKEND, backend, startStdio } from './harness.js';
 import { until } from './until.js';
 
 const LIMIT = STDIO_MAX_MESSAGE_BYTES;
@@ -28,11 +29,12 @@ const started: Raw[] = [];
 
 async function startRaw(): Promise<Raw> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-test-'));
-  const child = spawn(process.execPath, [CLI, '--data-dir', dataDir, '--pool-size', '1'], {
+  const child = spawn(process.execPath, [CLI, '--data-dir', dataDir, '--pool-size', '1', ...backend().args], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/root',
       SANDBOX_MCP_LOG_LEVEL: 'warn',
+      ...backend().env,
     },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -153,16 +155,21 @@ function namingDir(dir: string): number[] {
   });
 }
 
-/** Box processes are reaped just after the server's exit: none of them, nor any naming the data dir, within 2 s. */
+/** What runs a server's boxes: processes naming its data dir; on Docker, the containers of its instance. */
+function boxesOf(dataDir: string): Array<number | string> {
+  return TEST_BACKEND === 'docker' ? instanceContainers(dataDir) : namingDir(dataDir);
+}
+
+/** Box processes are reaped just after the server's exit: none of them, nor any box of the data dir, within 2 s. */
 async function expectGone(boxes: Parameters<typeof stillAlive>[0], dataDir: string): Promise<void> {
   await until(
-    () => stillAlive(boxes).length === 0 && namingDir(dataDir).length === 0,
+    () => stillAlive(boxes).length === 0 && boxesOf(dataDir).length === 0,
     'the box processes to be gone',
     2000,
     20,
   ).catch(() => undefined);
   expect(stillAlive(boxes)).toEqual([]);
-  expect(namingDir(dataDir)).toEqual([]);
+  expect(boxesOf(dataDir)).toEqual([]);
 }
 
 async function exitsWithin(raw: Raw, ms: number): Promise<number | null | 'still running'> {
@@ -247,7 +254,7 @@ describe('stdio limits', () => {
       if (running) await raw.line((m) => m.method === 'notifications/progress');
       else await raw.answer(2);
       const boxes = descendants(raw.child.pid!);
-      expect(namingDir(raw.dataDir).length).toBeGreaterThan(0);
+      expect(boxesOf(raw.dataDir).length).toBeGreaterThan(0);
       raw.child.stdin.end();
       expect(await exitsWithin(raw, 5000)).toBe(0);
       await expectGone(boxes, raw.dataDir);

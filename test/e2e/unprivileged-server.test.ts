@@ -4,7 +4,7 @@ import { chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStdio, type Harness } from './harness.js';
+import { TEST_BACKEND, backend, errorOf, startStdio, type Harness } from './harness.js';
 
 const USER = 'sbx-mcp-user';
 const isRoot = process.getuid?.() === 0;
@@ -29,6 +29,12 @@ function ensureUser(): { uid: number; gid: number } {
   return { uid, gid };
 }
 
+/** The group of the test engine's socket on the Docker test backend; none on bubblewrap. */
+function engineGroups(): number[] {
+  const host = backend().env.DOCKER_HOST;
+  return host?.startsWith('unix://') ? [statSync(host.slice('unix://'.length)).gid] : [];
+}
+
 describe.skipIf(!isRoot)('a server run by an ordinary user', () => {
   let h: Harness;
   let user: { uid: number; gid: number };
@@ -38,7 +44,9 @@ describe.skipIf(!isRoot)('a server run by an ordinary user', () => {
     user = ensureUser();
     dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-user-'));
     chownSync(dataDir, user.uid, user.gid);
-    h = await startStdio({ dataDir, runAs: user, env: { HOME: dataDir } });
+    // On Docker an ordinary user reaches the engine as its socket's group (docker) allows, as `usermod -aG docker`
+    // would give it; without it the server answers isolation_unavailable naming the socket.
+    h = await startStdio({ dataDir, runAs: { ...user, groups: engineGroups() }, env: { HOME: dataDir } });
   }, 120_000);
   afterAll(async () => {
     await h?.close({ keepData: true });
@@ -71,4 +79,22 @@ except OSError as e: print(errno.errorcode[e.errno])`,
     const a = await h.call('read_file', { path: 'notes.txt' });
     expect(a.isError).toBeFalsy();
   });
+
+  it.skipIf(TEST_BACKEND !== 'docker')(
+    "without the socket's group: isolation_unavailable naming the engine, no code run",
+    async () => {
+      const otherDir = mkdtempSync(join(dataDir, 'no-group-'));
+      chownSync(otherDir, user.uid, user.gid);
+      const other = await startStdio({ runAs: user, env: { HOME: dataDir }, dataDir: otherDir });
+      try {
+        const res = await other.call('execute', { code: '1' });
+        expect(res.isError).toBe(true);
+        const err = errorOf(res);
+        expect(err.code).toBe('isolation_unavailable');
+        expect(err.message).toContain(backend().env.DOCKER_HOST);
+      } finally {
+        await other.close();
+      }
+    },
+  );
 });
