@@ -35,10 +35,14 @@ export class HostRelay {
     private readonly server: http.Server,
     private readonly socketPath: string,
     private readonly gate: RelayGate,
+    private readonly connector: (() => Duplex) | null,
   ) {}
 
-  /** Listens on 127.0.0.2:port (0: a free port) with a fresh key, and relays to the Unix socket at socketPath. */
-  static async listen(socketPath: string, port = 0): Promise<HostRelay> {
+  /**
+   * Listens on 127.0.0.2:port (0: a free port) with a fresh key, and relays to the Unix socket at socketPath, or
+   * through `connect` when the app is reached another way (a Docker box's exec stream).
+   */
+  static async listen(socketPath: string, port = 0, connect?: (() => Duplex) | null): Promise<HostRelay> {
     // No request timeout: an upload or a stream takes as long as the app lets it, as over a direct connection.
     const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0 });
     try {
@@ -69,6 +73,7 @@ export class HostRelay {
       server,
       socketPath,
       new RelayGate(bound, randomBytes(32).toString('base64url')),
+      connect ?? null,
     );
     server.on('connection', (c: net.Socket) => relay.track(c));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => relay.forward(req, res));
@@ -145,7 +150,7 @@ export class HostRelay {
       client.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${lines.join('')}\r\n${message}`);
       return;
     }
-    let upstream: net.Socket;
+    let upstream: Duplex;
     try {
       upstream = this.connectApp();
     } catch {
@@ -195,7 +200,12 @@ export class HostRelay {
   }
 
   /** Throws when the app is not listening (yet), or its socket was tampered with. */
-  private connectApp(): net.Socket {
+  private connectApp(): Duplex {
+    if (this.connector) {
+      const upstream = this.connector();
+      this.track(upstream);
+      return upstream;
+    }
     const pinned = pinSocket(this.socketPath);
     const upstream = net.connect({ path: pinned.path, allowHalfOpen: true });
     upstream.once('connect', pinned.release).once('close', pinned.release);
@@ -260,13 +270,13 @@ function refusalHeaders(message: string): Record<string, string> {
  * Byte pipes both ways. A failure on either side ends both at once; a clean end travels through pipe() as a
  * half-close, so an answer still queued for a slow reader is flushed before its socket closes.
  */
-function pipeBoth(client: net.Socket, upstream: net.Socket): void {
+function pipeBoth(client: net.Socket, upstream: Duplex): void {
   const fail = () => {
     client.destroy();
     upstream.destroy();
   };
   client.on('error', fail).on('close', (hadError) => hadError && upstream.destroy());
-  upstream.on('error', fail).on('close', (hadError) => hadError && client.destroy());
+  upstream.on('error', fail).on('close', (hadError: boolean) => hadError && client.destroy());
   client.pipe(upstream);
   upstream.pipe(client);
 }

@@ -1,9 +1,11 @@
-// Waits until an app answers HTTP, through its relay (a host URL or a Unix socket); any HTTP status counts as an
-// answer. It never retries past its deadline and never keeps a connection open.
+// Waits until an app answers HTTP, through its relay (a host URL, a Unix socket, or a connection opened another way:
+// a Docker box's exec stream); any HTTP status counts as an answer. It never retries past its deadline and never
+// keeps a connection open.
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { pinSocket } from './socket-path.js';
 
-export type HttpTarget = { url: string } | { socketPath: string };
+export type HttpTarget = { url: string } | { socketPath: string } | { connect: () => Duplex };
 
 /** One GET /; resolves with the status code, rejects when nothing answers HTTP within timeoutMs. */
 export function httpGet(target: HttpTarget, timeoutMs: number): Promise<number> {
@@ -23,9 +25,11 @@ export function httpGet(target: HttpTarget, timeoutMs: number): Promise<number> 
       'url' in target
         ? { ...urlOptions(target.url), agent: false, timeout: timeoutMs }
         : {
-            socketPath: target.socketPath,
+            // a one-off connection either way: createConnection is used only when no agent is given
+            ...('connect' in target
+              ? { createConnection: target.connect as unknown as http.RequestOptions['createConnection'] }
+              : { socketPath: target.socketPath, agent: false }),
             path: '/',
-            agent: false,
             timeout: timeoutMs,
             headers: { Host: 'localhost' },
           };

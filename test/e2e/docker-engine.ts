@@ -1,6 +1,7 @@
 // The private Docker engine of the Docker e2e tests (scripts/test-docker-engine.sh) and the box image on it: started
 // and built once per test file, with the reason to skip when no engine can run on this machine.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/test-docker-engine.sh');
@@ -39,4 +40,17 @@ export function prepareBoxImage(cli: string, env: Record<string, string>): void 
     timeout: 20 * 60_000,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/** The engine's Unix socket served on loopback TCP, as an engine on another machine would be: its tcp:// address. */
+export async function loopbackTcpEngine(engine: Engine): Promise<{ host: string; close: () => void }> {
+  const socket = 'host' in engine ? engine.host.replace(/^unix:\/\//, '') : '';
+  const server = createServer((c) => {
+    const up = createConnection(socket);
+    c.pipe(up).pipe(c);
+    c.on('error', () => up.destroy());
+    up.on('error', () => c.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { host: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
 }

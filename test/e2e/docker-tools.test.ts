@@ -1,13 +1,13 @@
 // End-to-end: the tools beyond execute on the Docker backend (`--isolation docker`, a real engine from
 // scripts/test-docker-engine.sh): backups, rollback and restore_file, the shell policy, install_package of a wheel
 // from the workspace, a Flask app reached from the host through its relay, and an export whose smoke test runs.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, errorOf, startStdio, type Harness } from './harness.js';
 import { engineEnv, engineForFile, prepareBoxImage } from './docker-engine.js';
+import { buildLocalWheel } from './local-wheel.js';
 
 const { engine, skip } = engineForFile('docker-tools');
 
@@ -21,31 +21,6 @@ def index():
 if __name__ == '__main__':
     app.run(host='0.0.0.0', port=5000)
 `;
-
-/** Builds sbx_docker_pkg 0.1.0 into a wheel with the system's pip, offline; returns its bytes and file name. */
-function buildWheel(work: string): { name: string; bytes: Buffer } {
-  const src = join(work, 'src');
-  const out = join(work, 'wheels');
-  mkdirSync(join(src, 'sbx_docker_pkg'), { recursive: true });
-  mkdirSync(out);
-  writeFileSync(
-    join(src, 'pyproject.toml'),
-    '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n' +
-      '[project]\nname = "sbx_docker_pkg"\nversion = "0.1.0"\n',
-  );
-  writeFileSync(join(src, 'sbx_docker_pkg', '__init__.py'), 'VALUE = 42\n');
-  execFileSync(
-    '/usr/bin/python3',
-    ['-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '-q', '-w', out, src],
-    {
-      env: { PATH: '/usr/bin:/bin', HOME: work, PIP_CONFIG_FILE: '/dev/null' },
-      stdio: 'pipe',
-      timeout: 120_000,
-    },
-  );
-  const name = readdirSync(out).find((f) => f.endsWith('.whl'))!;
-  return { name, bytes: readFileSync(join(out, name)) };
-}
 
 describe.skipIf(skip !== null)('the tools on the Docker backend', () => {
   let h: Harness;
@@ -130,7 +105,7 @@ describe.skipIf(skip !== null)('the tools on the Docker backend', () => {
   });
 
   it('installs a wheel from a workspace folder into the venv, and the package imports', async () => {
-    const wheel = buildWheel(work);
+    const wheel = buildLocalWheel(work, 'sbx_docker_pkg');
     await h.sc('write_file', {
       session_id: sid,
       path: `wheels/${wheel.name}`,

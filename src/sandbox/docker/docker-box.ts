@@ -18,6 +18,8 @@ import { connectEngine, type Engine } from './engine.js';
 import type { DockerEndpoint } from './endpoint.js';
 import { encodeFrame, FrameReader, FROM_BOX, TO_BOX } from './frames.js';
 import { boxImage } from './image.js';
+import { BoxTunnels, planTunnels } from './tunnel-box.js';
+import { CPU_SHARES_V1 } from '../cgroups.js';
 import { chooseWorkspace, hostBinds, VolumeWorkspace, type WorkspaceAsk } from './workspace-sync-box.js';
 
 export interface DockerSettings {
@@ -80,6 +82,11 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
   private report: Report = {};
   /** Set when /workspace is a volume: calls that run code are synced around (workspace-sync-box.ts). */
   private volume: VolumeWorkspace | null = null;
+  /** Set when /workspace is a volume and the box has app or proxy sockets: they cross by exec (tunnel-box.ts). */
+  private tunnels: BoxTunnels | null = null;
+  /** A warm-pool box still at the lowest CPU share (foreground() raises it). */
+  private background = false;
+  private log: DockerSettings['log'];
 
   private constructor(
     private readonly container: Dockerode.Container,
@@ -92,7 +99,9 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
   static async start(opts: BoxOptions, settings: DockerSettings): Promise<DockerBox> {
     const engine = await connectEngine(settings.endpoint);
     const mode = chooseWorkspace(engine, settings.workspace ?? 'auto');
-    const binds = hostBinds(engine, opts);
+    // a volume box has no socket bind mounts: its app and proxy sockets cross through exec streams
+    const tunnel = mode === 'volume' ? planTunnels(opts) : null;
+    const binds = hostBinds(engine, tunnel?.opts ?? opts);
     const image = await boxImage(engine, {
       agentDir: opts.agentDir,
       image: settings.image,
@@ -119,20 +128,40 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
       python: boxPython(opts.python),
       user: { uid: owner.uid, gid: owner.gid },
       limits: opts.limits,
-      env: { PYTHONUNBUFFERED: '1', ...threadPoolEnv(boxThreads(opts.limits.cpuQuota)), ...opts.env },
+      env: {
+        PYTHONUNBUFFERED: '1',
+        ...threadPoolEnv(boxThreads(opts.limits.cpuQuota)),
+        ...(tunnel?.opts ?? opts).env,
+      },
       network: opts.network ?? 'none',
       ...binds,
       seccomp: boxSeccompProgram(),
       volumes: volume?.volumes,
+      background: opts.background,
     });
-    if (!volume) return await DockerBox.attachAndStart(engine, await createBoxContainer(engine, spec), opts);
+    const started = (box: DockerBox) => {
+      box.background = opts.background === true;
+      box.log = settings.log;
+      return box;
+    };
+    if (!volume)
+      return started(await DockerBox.attachAndStart(engine, await createBoxContainer(engine, spec), opts));
     let container: Dockerode.Container | null = null;
     try {
       container = await createBoxContainer(engine, spec);
       await volume.seed(container);
       const box = await DockerBox.attachAndStart(engine, container, opts);
       box.volume = volume;
-      return box;
+      if (tunnel && (tunnel.proxy || tunnel.apps)) {
+        const target = { container, user: { uid: owner.uid, gid: owner.gid } };
+        box.tunnels = await BoxTunnels.start(box, target, tunnel, () => !box.exited, settings.log).catch(
+          (err: unknown) => {
+            box.kill();
+            throw err;
+          },
+        );
+      }
+      return started(box);
     } catch (err) {
       if (container) await removeByRef(container);
       await volume.remove();
@@ -191,11 +220,20 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
           }),
         );
       }, startMs);
+      // a start that failed or was given up waits for the engine to confirm its container is gone
+      let removing: Promise<void> | null = null;
+      // the server closing while a pooled box starts (preloads): the container goes at once, not after its start
+      const abandon = () => {
+        box.exited = true;
+        removing = removeAndWait(container);
+        settle(new SandboxError('internal', 'the Docker sandbox start was abandoned'));
+      };
       const settle = (err: Error | null) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (err) reject(err);
+        opts.signal?.removeEventListener('abort', abandon);
+        if (err) void (removing ?? Promise.resolve()).then(() => reject(err));
         else {
           started = true;
           resolve(box);
@@ -238,6 +276,11 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
         }
         box.onContainerExit(code);
       };
+      if (opts.signal?.aborted) {
+        abandon();
+        return;
+      }
+      opts.signal?.addEventListener('abort', abandon, { once: true });
       container.start().then(
         () => {
           container.wait().then(
@@ -247,7 +290,7 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
         },
         (e: unknown) => {
           box.exited = true;
-          void removeByRef(container);
+          removing = removeAndWait(container);
           settle(
             new SandboxError(
               'isolation_unavailable',
@@ -295,8 +338,21 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
   }
 
   async close(): Promise<void> {
+    this.tunnels?.close();
     await this.shutdown();
+    // the server exits, or the session's next box starts, only once the engine has removed this one
+    await removeAndWait(this.container);
     await this.volume?.remove();
+  }
+
+  /** A pooled box handed to a session: the engine gives its container the CPU share every box has. */
+  override foreground(): void {
+    if (!this.background) return;
+    this.background = false;
+    this.container.update({ CpuShares: CPU_SHARES_V1 }).catch((err: unknown) => {
+      // it still works, only slower while other boxes are busy
+      this.log?.('a pooled Docker box kept its background CPU share', { err: String(err) });
+    });
   }
 
   kill(): void {
@@ -326,6 +382,20 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
 
 async function removeByRef(container: Dockerode.Container): Promise<void> {
   await container.remove({ force: true }).catch(() => undefined);
+}
+
+/** How long a box that ends waits for the engine to confirm its container removed (a busy engine takes seconds). */
+const REMOVED_WAIT_MS = 3000;
+
+/** Removes the container (killing what runs in it) and waits until the engine has removed it, or REMOVED_WAIT_MS. */
+async function removeAndWait(container: Dockerode.Container): Promise<void> {
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), REMOVED_WAIT_MS);
+  const removed = container.wait({ condition: 'removed', abortSignal: stop.signal }).catch(() => undefined);
+  await removeByRef(container);
+  await Promise.race([removed, new Promise((r) => stop.signal.addEventListener('abort', r, { once: true }))]);
+  clearTimeout(timer);
+  stop.abort();
 }
 
 /** Removes every box container of this instance (at start, after a crash); resolves with how many. */

@@ -1,0 +1,73 @@
+# One connection from the host to a web app's Unix socket in a Docker box without bind mounts: the server runs this by
+# exec (`python3 -I -S tunnel_pipe.py <socket>`, as the box user) and pipes the connection over its stdin and stdout.
+# Standard library only. Blocking reads and writes of one chunk at a time: a side that stops reading stops the other.
+import os
+import select
+import socket
+import sys
+import threading
+import time
+
+CHUNK = 1 << 16
+CONNECT_TIMEOUT_S = 5.0
+# Once the server's side ended (its client went away, or half-closed), an app silent this long ends the connection:
+# an exec whose host end is gone must not wait for the app forever.
+IDLE_AFTER_END_S = 30.0
+input_ended = threading.Event()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _to_app(sock: socket.socket) -> None:
+    """The server's bytes to the app; its end of input is a half-close towards the app."""
+    try:
+        while True:
+            data = os.read(0, CHUNK)
+            if not data:
+                break
+            sock.sendall(data)
+        input_ended.set()
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        os._exit(0)  # the app reset the connection: nothing more can travel
+
+
+def main() -> int:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import tunnel_guard
+
+    tunnel_guard.harden()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(CONNECT_TIMEOUT_S)
+    try:
+        sock.connect(sys.argv[1])
+    except (OSError, IndexError) as e:
+        os.write(2, f'tunnel_pipe: cannot connect: {e}\n'.encode())
+        return 2
+    sock.settimeout(None)
+    threading.Thread(target=_to_app, args=(sock,), daemon=True).start()
+    # The app's bytes to the server. Docker's exec stream carries no half-close from the box, so the app's end of
+    # output ends the whole connection (this process exits once everything it sent is written).
+    last = time.monotonic()
+    try:
+        while True:
+            if not select.select([sock], [], [], 1.0)[0]:
+                if input_ended.is_set() and time.monotonic() - last > IDLE_AFTER_END_S:
+                    break
+                continue
+            data = sock.recv(CHUNK)
+            if not data:
+                break
+            _write_all(1, data)
+            last = time.monotonic()
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == '__main__':
+    os._exit(main())
