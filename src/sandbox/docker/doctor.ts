@@ -8,6 +8,7 @@ import { SandboxError } from '../../errors.js';
 import type { BoxLimits } from '../box.js';
 import { DockerBox, type DockerSettings } from './docker-box.js';
 import { connectEngine, type EngineFacts } from './engine.js';
+import { workspaceMode } from './endpoint.js';
 
 export interface DockerProtection {
   name: string;
@@ -271,7 +272,11 @@ export async function runDockerDoctor(
       allEnforced: rows.every((r) => r.enforced || OPTIONAL.has(r.name)),
       notes: [
         `engine ${engine.serverVersion} (API ${engine.apiVersion}) on ${engine.os}, kernel ${engine.kernel}, cgroup v${engine.cgroupVersion}`,
-        'the agent reaches the box only through the Engine API attach stream; workspaces are bind mounts of a local engine',
+        `the agent reaches the box only through the Engine API attach stream; workspaces are ${
+          settings.endpoint && workspaceMode(settings.workspace ?? 'auto', settings.endpoint) === 'volume'
+            ? 'volumes kept in step through the Engine API'
+            : 'bind mounts of a local engine'
+        }`,
       ],
     };
   } catch (err) {

@@ -3,6 +3,7 @@
 import type Dockerode from 'dockerode';
 import { SandboxError } from '../../errors.js';
 import { findDockerEndpoint, type DockerEndpoint } from './endpoint.js';
+import { sshEngine, sshFailure, type SshEngine } from './ssh-engine.js';
 
 export interface EngineFacts {
   serverVersion: string;
@@ -34,22 +35,32 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 }
 
 export function unavailable(endpoint: DockerEndpoint | null, reason: string): SandboxError {
+  const ssh = endpoint?.host.startsWith('ssh://') ?? false;
   return new SandboxError(
     'isolation_unavailable',
     endpoint
       ? `the Docker engine at ${endpoint.host} does not answer: ${reason}`
       : `no Docker engine was found (${reason})`,
     { docker_host: endpoint?.host ?? null },
-    'start Docker (Docker Desktop, OrbStack, Colima, or dockerd), or set DOCKER_HOST; `sandbox-mcp doctor` shows what answers',
+    ssh
+      ? 'an ssh:// engine needs an SSH agent (SSH_AUTH_SOCK) holding a key the host accepts, the host key in ~/.ssh/known_hosts, and the docker CLI on the host; `sandbox-mcp doctor` shows what answers'
+      : 'start Docker (Docker Desktop, OrbStack, Colima, or dockerd), or set DOCKER_HOST; `sandbox-mcp doctor` shows what answers',
   );
 }
 
 async function open(endpoint: DockerEndpoint): Promise<Engine> {
   const { default: Docker } = await import('dockerode');
-  // DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, or ssh://) is read by dockerode itself.
+  let ssh: SshEngine | null = null;
+  try {
+    if (endpoint.host.startsWith('ssh://')) ssh = sshEngine(endpoint.host);
+  } catch (err) {
+    throw unavailable(endpoint, err instanceof Error ? err.message : String(err));
+  }
+  // DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, or ssh:// with SSH_AUTH_SOCK) is read by dockerode
+  // itself; for ssh:// the user and the host key check come from ssh-engine.ts.
   const docker =
     process.env.DOCKER_HOST?.trim() === endpoint.host
-      ? new Docker()
+      ? new Docker(ssh?.options)
       : new Docker({ socketPath: endpoint.host.replace(/^unix:\/\//, '') });
   try {
     await withTimeout(docker.ping(), PING_MS, 'ping');
@@ -74,7 +85,10 @@ async function open(endpoint: DockerEndpoint): Promise<Engine> {
       },
     };
   } catch (err) {
-    throw unavailable(endpoint, err instanceof Error ? err.message : String(err));
+    throw unavailable(
+      endpoint,
+      ssh ? sshFailure(err, ssh, endpoint.host) : err instanceof Error ? err.message : String(err),
+    );
   }
 }
 
