@@ -1,6 +1,6 @@
-// Concurrency benchmark: 1, 4 and 16 HTTP clients, each in its own session, running small work (80% `x += 1`, 20% a 150×150 numpy matmul); calls/s and p50/p99 per level, the levels interleaved in short rounds (JSON + table).
+// Concurrency benchmark: 1, 4 and 16 HTTP clients, each in its own session, running small work (80% `x += 1`, 20% a 150×150 numpy matmul); calls/s, p50/p99 and the server's main-thread CPU per call per level, the levels (and an older build, when given) interleaved in short rounds (JSON + table).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -9,6 +9,8 @@ import { listeningUrl } from './listening-url.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'bin', 'sandbox-mcp.js');
+// An older build (a copy of its dist/) measured in the same rounds, its own server and clients, for a before/after.
+const BEFORE = process.env.BENCH_CONCURRENCY_BEFORE;
 /** Seconds each level runs in all, split over ROUNDS rounds in which every level takes its turn. */
 const SECONDS = Number(process.env.BENCH_CONCURRENCY_S ?? 12);
 const ROUNDS = Number(process.env.BENCH_CONCURRENCY_ROUNDS ?? 6);
@@ -18,14 +20,14 @@ const LEVELS = [1, 4, 16];
 const TOKENS = Array.from({ length: Math.max(...LEVELS) }, (_, i) => `bench-token-${i}-${process.pid}`);
 const MATMUL = 'import numpy as np\na = np.ones((150, 150))\n_ = a @ a';
 
-async function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+async function startServer(dataDir: string, cli = CLI): Promise<{ child: ChildProcess; url: string }> {
   const prof =
     CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-interval=200', `--cpu-prof-dir=${CPU_PROF}`];
   const child = spawn(
     process.execPath,
     [
       ...prof,
-      CLI,
+      cli,
       'serve',
       '--port',
       '0',
@@ -70,11 +72,19 @@ interface Turn {
   calls: number;
   ms: number;
   samples: number[];
+  /** The server's main thread (its event loop) on the CPU during the turn, in ns. */
+  mainNs: number;
+}
+
+/** The main thread's time on the CPU in ns (/proc/<pid>/task/<pid>/schedstat). */
+function mainThreadNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
 /** The first n workers call back to back for `seconds`; the calls each made and their latencies. */
-async function turn(workers: Worker[], n: number, seconds: number): Promise<Turn> {
+async function turn(workers: Worker[], n: number, seconds: number, pid: number): Promise<Turn> {
   const samples: number[] = [];
+  const main0 = mainThreadNs(pid);
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   await Promise.all(
@@ -87,67 +97,134 @@ async function turn(workers: Worker[], n: number, seconds: number): Promise<Turn
       }
     }),
   );
-  return { calls: samples.length, ms: performance.now() - t0, samples };
+  return { calls: samples.length, ms: performance.now() - t0, samples, mainNs: mainThreadNs(pid) - main0 };
 }
+
+type LevelResults = Record<
+  string,
+  { calls_per_s: number; latency_ms: Summary; main_thread_cpu_ms_per_call: number }
+>;
 
 export interface ConcurrencyReport {
   seconds_per_level: number;
   rounds: number;
   interleaved: true;
-  results: Record<string, { calls_per_s: number; latency_ms: Summary }>;
+  results: LevelResults;
   /** 4 clients' calls/s over one client's, from all rounds, and the lowest and highest single round. */
   ratios: { four_clients_over_one: number; sixteen_clients_over_one: number };
   four_over_one_per_round: { min: number; max: number; rounds: number[] };
   targets: { four_clients_at_least_2x_one: boolean };
+  /** The older build (BENCH_CONCURRENCY_BEFORE), measured in the same rounds. */
+  before?: {
+    results: LevelResults;
+    ratios: ConcurrencyReport['ratios'];
+    four_over_one_per_round: ConcurrencyReport['four_over_one_per_round'];
+  };
+}
+
+/** One server under test, its clients and its turns per level. */
+interface Side {
+  child: ChildProcess;
+  workers: Worker[];
+  turns: Map<number, Turn[]>;
+}
+
+async function startSide(dataDir: string, cli: string): Promise<Side> {
+  const { child, url } = await startServer(dataDir, cli);
+  const side: Side = { child, workers: [], turns: new Map(LEVELS.map((n) => [n, []])) };
+  try {
+    for (const token of TOKENS) side.workers.push(await worker(url, token));
+  } catch (err) {
+    await stopSide(side, false);
+    throw err;
+  }
+  return side;
+}
+
+async function stopSide(side: Side, closeSessions: boolean): Promise<void> {
+  for (const w of side.workers) {
+    if (closeSessions)
+      await w.client.callTool({ name: 'close_session', arguments: { session_id: w.session } });
+    await w.client.close();
+  }
+  if (side.child.exitCode !== null) return;
+  const exited = new Promise((r) => side.child.once('exit', r));
+  side.child.kill('SIGTERM');
+  await exited;
+}
+
+/** One side's figures; every ratio is between turns of the same interleaved run. */
+function figures(side: Side, run: string) {
+  const rate = (ts: Turn[]) =>
+    ts.reduce((a, t) => a + t.calls, 0) / (ts.reduce((a, t) => a + t.ms, 0) / 1000);
+  const results: LevelResults = {};
+  for (const [n, ts] of side.turns) {
+    const calls = ts.reduce((a, t) => a + t.calls, 0);
+    results[`clients_${n}`] = {
+      calls_per_s: Math.round(rate(ts) * 10) / 10,
+      latency_ms: summarize(ts.flatMap((t) => t.samples)),
+      main_thread_cpu_ms_per_call:
+        Math.round((ts.reduce((a, t) => a + t.mainNs, 0) / 1e6 / Math.max(calls, 1)) * 1000) / 1000,
+    };
+  }
+  const calls = (n: number) => tagged(rate(side.turns.get(n)!), run);
+  const perRound = side.turns
+    .get(4)!
+    .map((t, r) => interleavedRatio(tagged(rate([t]), run), tagged(rate([side.turns.get(1)![r]!]), run)));
+  return {
+    results,
+    ratios: {
+      four_clients_over_one: interleavedRatio(calls(4), calls(1)),
+      sixteen_clients_over_one: interleavedRatio(calls(16), calls(1)),
+    },
+    four_over_one_per_round: { ...spread(perRound), rounds: perRound },
+  };
 }
 
 export async function runConcurrency(): Promise<ConcurrencyReport> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-bench-conc-'));
-  const { child, url } = await startServer(dataDir);
-  const turns = new Map<number, Turn[]>(LEVELS.map((n) => [n, []]));
-  const workers: Worker[] = [];
+  const sides: Side[] = [];
+  const running: Side[] = [];
+  const start = async (dir: string, cli: string) => {
+    const side = await startSide(join(dataDir, dir), cli);
+    sides.push(side);
+    running.push(side);
+  };
   try {
-    for (const token of TOKENS) workers.push(await worker(url, token));
-    await turn(workers, Math.max(...LEVELS), 1); // warm-up: every session and the server's paths
-    // Each round gives every level one turn, in a rotating order, so drift hits all levels alike.
+    await start('now', CLI);
+    if (BEFORE !== undefined) {
+      const cli = join(resolve(BEFORE), 'src', 'bin', 'sandbox-mcp.js');
+      if (!existsSync(cli))
+        throw new Error(`BENCH_CONCURRENCY_BEFORE has no src/bin/sandbox-mcp.js: ${BEFORE}`);
+      await start('before', cli);
+    }
+    // warm-up: every session and the server's paths
+    for (const side of sides) await turn(side.workers, Math.max(...LEVELS), 1, side.child.pid!);
+    // Each round gives every level one turn on each build, in a rotating order, so drift hits all alike.
     for (let r = 0; r < ROUNDS; r++) {
       for (let k = 0; k < LEVELS.length; k++) {
         const n = LEVELS[(r + k) % LEVELS.length]!;
-        turns.get(n)!.push(await turn(workers, n, SECONDS / ROUNDS));
+        for (let j = 0; j < sides.length; j++) {
+          const side = sides[(r + j) % sides.length]!;
+          side.turns.get(n)!.push(await turn(side.workers, n, SECONDS / ROUNDS, side.child.pid!));
+        }
       }
     }
-    for (const w of workers) {
-      await w.client.callTool({ name: 'close_session', arguments: { session_id: w.session } });
-      await w.client.close();
-    }
+    for (const side of running.splice(0)) await stopSide(side, true);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    for (const side of running) await stopSide(side, false).catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   }
   const run = `concurrency-${process.pid}-${Date.now()}`;
-  const rate = (ts: Turn[]) =>
-    ts.reduce((a, t) => a + t.calls, 0) / (ts.reduce((a, t) => a + t.ms, 0) / 1000);
-  const results: ConcurrencyReport['results'] = {};
-  for (const [n, ts] of turns) {
-    results[`clients_${n}`] = {
-      calls_per_s: Math.round(rate(ts) * 10) / 10,
-      latency_ms: summarize(ts.flatMap((t) => t.samples)),
-    };
-  }
-  const calls = (n: number) => tagged(rate(turns.get(n)!), run);
-  const perRound = turns
-    .get(4)!
-    .map((t, r) => interleavedRatio(tagged(rate([t]), run), tagged(rate([turns.get(1)![r]!]), run)));
-  const four = interleavedRatio(calls(4), calls(1));
+  const now = figures(sides[0]!, run);
+  const before = sides[1] === undefined ? undefined : figures(sides[1], run);
   return {
     seconds_per_level: SECONDS,
     rounds: ROUNDS,
     interleaved: true,
-    results,
-    ratios: { four_clients_over_one: four, sixteen_clients_over_one: interleavedRatio(calls(16), calls(1)) },
-    four_over_one_per_round: { ...spread(perRound), rounds: perRound },
-    targets: { four_clients_at_least_2x_one: four >= 2 },
+    ...now,
+    targets: { four_clients_at_least_2x_one: now.ratios.four_clients_over_one >= 2 },
+    ...(before !== undefined && { before }),
   };
 }
 
@@ -155,27 +232,40 @@ export function printConcurrency(out: ConcurrencyReport): void {
   mkdirSync(join(ROOT, '.bench'), { recursive: true });
   writeFileSync(join(ROOT, '.bench', 'concurrency.json'), JSON.stringify(out, null, 2));
   console.log(JSON.stringify(out, null, 2));
+  const builds =
+    out.before === undefined
+      ? [{ build: 'now', ...out }]
+      : [
+          { build: 'now', ...out },
+          { build: 'before', ...out.before },
+        ];
   console.log(
     table(
-      Object.entries(out.results).map(([k, v]) => ({
-        level: k,
-        calls_per_s: String(v.calls_per_s),
-        p50: String(v.latency_ms.p50),
-        p99: String(v.latency_ms.p99),
-        n: String(v.latency_ms.n),
-      })),
+      builds.flatMap((b) =>
+        Object.entries(b.results).map(([k, v]) => ({
+          build: b.build,
+          level: k,
+          calls_per_s: String(v.calls_per_s),
+          p50: String(v.latency_ms.p50),
+          p99: String(v.latency_ms.p99),
+          main_thread_cpu_ms_per_call: String(v.main_thread_cpu_ms_per_call),
+          n: String(v.latency_ms.n),
+        })),
+      ),
     ),
   );
   console.log(
     table(
-      Object.entries({
-        ...out.ratios,
-        four_over_one_lowest_round: out.four_over_one_per_round.min,
-        four_over_one_highest_round: out.four_over_one_per_round.max,
-        ...out.targets,
-      }).map(([k, v]) => ({ check: k, value: String(v) })),
+      builds.flatMap((b) =>
+        Object.entries({
+          ...b.ratios,
+          four_over_one_lowest_round: b.four_over_one_per_round.min,
+          four_over_one_highest_round: b.four_over_one_per_round.max,
+        }).map(([k, v]) => ({ build: b.build, check: k, value: String(v) })),
+      ),
     ),
   );
+  console.log(table(Object.entries(out.targets).map(([k, v]) => ({ check: k, value: String(v) }))));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {

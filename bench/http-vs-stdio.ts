@@ -1,6 +1,7 @@
 // HTTP against stdio: warm execute p50/p99 and the server's own CPU per call over stdio and Streamable HTTP, in both
 // protocol eras, beside the floor of the two transports (a server that answers at once with a canned result, same
-// client), all measured interleaved in one run, and the HTTP/stdio ratios (JSON + table, .bench/http-vs-stdio.json).
+// client), and an older build's stdio and HTTP when given, all measured interleaved in one run, and the ratios (JSON +
+// table, .bench/http-vs-stdio.json).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -39,6 +40,13 @@ interface Variant {
   samples: number[];
   userMs: number;
   sysMs: number;
+  /** The server's main thread (its event loop) alone, in ns on the CPU: exact, where user + system count ticks. */
+  mainNs: number;
+}
+
+/** The main thread's time on the CPU in ns (/proc/<pid>/task/<pid>/schedstat), not rounded to clock ticks. */
+function mainThreadNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
 /** The server's own CPU time (not its boxes') from /proc/<pid>/stat, in ms: user and system. */
@@ -57,10 +65,10 @@ function newClient(era: Era): Client {
 
 /** A sandbox-mcp server gets a warm session; a canned one answers anything. */
 async function withSession(
-  v: Omit<Variant, 'session' | 'samples' | 'userMs' | 'sysMs'>,
+  v: Omit<Variant, 'session' | 'samples' | 'userMs' | 'sysMs' | 'mainNs'>,
   canned: boolean,
 ): Promise<Variant> {
-  const fresh = { samples: [], userMs: 0, sysMs: 0 };
+  const fresh = { samples: [], userMs: 0, sysMs: 0, mainNs: 0 };
   if (canned) return { ...v, session: '', ...fresh };
   const s = (await v.client.callTool({ name: 'create_session', arguments: {} })).structuredContent as {
     session_id: string;
@@ -146,12 +154,15 @@ async function interleaved(variants: Variant[], n: number): Promise<void> {
   for (let done = 0; done < n; done += BLOCK) {
     for (const v of variants) {
       const cpu0 = cpuMs(v.pid);
+      const main0 = mainThreadNs(v.pid);
       for (let i = 0; i < BLOCK; i++) {
         const t = performance.now();
         await execute(v);
         v.samples.push(performance.now() - t);
       }
+      const main1 = mainThreadNs(v.pid);
       const cpu1 = cpuMs(v.pid);
+      v.mainNs += main1 - main0;
       v.userMs += cpu1.user - cpu0.user;
       v.sysMs += cpu1.sys - cpu0.sys;
     }
@@ -178,6 +189,13 @@ export async function runHttpVsStdio(): Promise<void> {
       if (BEFORE !== undefined) {
         const cli = join(resolve(BEFORE), 'src', 'bin', 'sandbox-mcp.js');
         if (!existsSync(cli)) throw new Error(`BENCH_HTTP_BEFORE has no src/bin/sandbox-mcp.js: ${BEFORE}`);
+        variants.push(
+          await startStdio(
+            `stdio_before_${era}`,
+            era,
+            serverArgs(cli, join(dataDir, `stdio-before-${era}`), []),
+          ),
+        );
         variants.push(await startHttp(`http_before_${era}`, era, serve(cli, `before-${era}`)));
       }
     }
@@ -189,7 +207,13 @@ export async function runHttpVsStdio(): Promise<void> {
 
   const results: Record<
     string,
-    { execute_ms: Summary; server_cpu_ms_per_call: number; user_ms: number; system_ms: number }
+    {
+      execute_ms: Summary;
+      server_cpu_ms_per_call: number;
+      user_ms: number;
+      system_ms: number;
+      main_thread_cpu_ms_per_call: number;
+    }
   > = {};
   for (const v of variants) {
     const n = v.samples.length;
@@ -198,6 +222,7 @@ export async function runHttpVsStdio(): Promise<void> {
       server_cpu_ms_per_call: round((v.userMs + v.sysMs) / n),
       user_ms: round(v.userMs / n),
       system_ms: round(v.sysMs / n),
+      main_thread_cpu_ms_per_call: round(v.mainNs / 1e6 / n, 4),
     };
   }
   // Every ratio compares two variants of the same interleaved run.
@@ -212,10 +237,27 @@ export async function runHttpVsStdio(): Promise<void> {
     ),
   };
   for (const era of ['2025', '2026'] as const) {
-    const stdio = results[`stdio_${era}`]!;
+    const ownStdio = results[`stdio_${era}`]!;
+    // The build before and this one over stdio: what a change took off the server's work per call.
+    const stdioBefore = results[`stdio_before_${era}`];
+    if (stdioBefore !== undefined) {
+      ratios[`stdio_${era}_cpu_over_stdio_before_cpu`] = round(
+        ownStdio.server_cpu_ms_per_call / stdioBefore.server_cpu_ms_per_call,
+        2,
+      );
+      ratios[`stdio_${era}_minus_stdio_before_cpu_ms`] = round(
+        ownStdio.server_cpu_ms_per_call - stdioBefore.server_cpu_ms_per_call,
+      );
+      ratios[`stdio_${era}_main_thread_over_stdio_before`] = round(
+        ownStdio.main_thread_cpu_ms_per_call / stdioBefore.main_thread_cpu_ms_per_call,
+        3,
+      );
+    }
     for (const name of [`http_${era}`, `http_before_${era}`]) {
       const http = results[name];
       if (http === undefined) continue;
+      // Each build's HTTP over its own stdio (the build before's stdio when it was measured).
+      const stdio = name.startsWith('http_before') ? (stdioBefore ?? ownStdio) : ownStdio;
       ratios[`${name}_p50_over_stdio_p50`] = round(http.execute_ms.p50 / stdio.execute_ms.p50, 2);
       ratios[`${name}_cpu_over_stdio_cpu`] = round(
         http.server_cpu_ms_per_call / stdio.server_cpu_ms_per_call,
@@ -226,6 +268,14 @@ export async function runHttpVsStdio(): Promise<void> {
         http.server_cpu_ms_per_call - stdio.server_cpu_ms_per_call,
       );
       ratios[`${name}_minus_stdio_p50_ms`] = round(http.execute_ms.p50 - stdio.execute_ms.p50);
+    }
+    const http = results[`http_${era}`];
+    const httpBefore = results[`http_before_${era}`];
+    if (http !== undefined && httpBefore !== undefined) {
+      ratios[`http_${era}_main_thread_over_http_before`] = round(
+        http.main_thread_cpu_ms_per_call / httpBefore.main_thread_cpu_ms_per_call,
+        3,
+      );
     }
   }
   // The best HTTP p50 over stdio's a server could reach with this client: stdio's execute plus the floor's HTTP cost.
@@ -258,6 +308,7 @@ export async function runHttpVsStdio(): Promise<void> {
         server_cpu_ms_per_call: r.server_cpu_ms_per_call,
         of_it_user: r.user_ms,
         of_it_system: r.system_ms,
+        main_thread_cpu_ms: r.main_thread_cpu_ms_per_call,
         n: r.execute_ms.n,
       })),
     ),

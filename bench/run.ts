@@ -359,6 +359,8 @@ async function findServerPid(dataDir: string): Promise<number> {
 }
 
 await main();
+// BENCH_FOUNDATION_ONLY=1: the foundation figures above alone.
+if (process.env.BENCH_FOUNDATION_ONLY === '1') process.exit(0);
 // Issue 15's figures, each benchmark's sides interleaved: start to tools/list with the SDK 1.x client against a
 // one-tool server; the event loop's longest stall while a box closes; warm execute over HTTP against stdio; 1, 4 and
 // 16 clients; create_session plus a first plot.

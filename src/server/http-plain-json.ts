@@ -4,9 +4,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   isJsonContentType,
-  isJSONRPCErrorResponse,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
   PROTOCOL_VERSION_META_KEY,
   SUPPORTED_PROTOCOL_VERSIONS,
   type JSONRPCMessage,
@@ -16,6 +13,7 @@ import {
   type Transport,
 } from '@modelcontextprotocol/server';
 import { leavesNoState } from './http-instance-pool.js';
+import { isRequest, isResponse } from './jsonrpc-shape.js';
 
 /** JSON-RPC messages in one body at most, as the SDK's transport allows. */
 const MAX_BATCH = 100;
@@ -74,7 +72,7 @@ export function plainRequests(body: unknown, headers: IncomingHttpHeaders): JSON
   )
     return undefined;
   const list: unknown[] = Array.isArray(body) ? body : [body];
-  if (list.length > MAX_BATCH || !list.every((m) => isJSONRPCRequest(m))) return undefined;
+  if (list.length > MAX_BATCH || !list.every((m) => isRequest(m))) return undefined;
   const requests = list as JSONRPCRequest[];
   if (new Set(requests.map((r) => r.id)).size !== requests.length) return undefined;
   return requests;
@@ -123,8 +121,9 @@ class Lane implements Transport {
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
-    // Nothing else can be related to these requests (see mayStream); anything unrelated has nowhere to go.
-    if (!isJSONRPCResultResponse(message) && !isJSONRPCErrorResponse(message)) return;
+    // Nothing else can be related to these requests (see mayStream); anything unrelated has nowhere to go. The
+    // responses are the SDK's own, built from results it has checked: no schema is run on them again.
+    if (!isResponse(message) || !('id' in message)) return;
     const exchange = this.current;
     if (exchange === undefined || !exchange.requests.some((r) => r.id === message.id)) return;
     exchange.responses.set(message.id as string | number, message);

@@ -95,7 +95,7 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
   const originAllowed = originPolicy(opts.allowedOrigins ?? []);
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const signIns = new StatusSignIns(opts.statusSignInTtlMs);
-  let baseUrl = ''; // known once listening; no request can arrive before that
+  let baseOrigin = ''; // known once listening (no request can arrive before that), as a URL writes it
   let statusCookie = ''; // likewise
 
   // One handler per client: its factory closure carries the clientKey, so no secret has to travel through
@@ -203,14 +203,15 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
     });
-    const target = new URL(url.pathname + url.search, baseUrl);
+    // `url`'s path and query are already in their parsed form, so this is what `new URL` would make of them.
+    const target = `${baseOrigin}${url.pathname}${url.search}`;
     exchanges.cancel(parsed);
     const untrack = exchanges.track(parsed, abort);
     try {
       // 2025-era calls that stream nothing: decided on the parsed body and the node headers, no web Request built.
       const requests = method === 'POST' ? plainRequests(parsed, req.headers) : undefined;
       if (requests !== undefined) {
-        const info = { method, url: target.href, headers: toHeaders(req), signal: abort.signal };
+        const info = { method, url: target, headers: toHeaders(req), signal: abort.signal };
         const text = await plain.serve(info, requests);
         // A cancelled call gets what its stream would have given it: an end without a response.
         if (text === undefined) res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end();
@@ -247,7 +248,8 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
   });
   server.on('error', (err) => onError(err));
   const port = (server.address() as AddressInfo).port;
-  baseUrl = `http://${urlHost(opts.host)}:${port}`;
+  const baseUrl = `http://${urlHost(opts.host)}:${port}`;
+  baseOrigin = new URL(baseUrl).origin;
   statusCookie = statusCookieName(port);
 
   let closing: Promise<void> | undefined;

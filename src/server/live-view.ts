@@ -114,9 +114,12 @@ export class LiveView {
     const r = this.running.get(c.id);
     if (!r) return;
     this.running.delete(c.id);
-    const cell = endedCell(r.cell, c.result, c.error, c.durationMs);
     // Python calls that returned a result have their history row; the others are kept here.
-    if (c.kind === 'shell' || c.result === null) {
+    const kept = c.kind === 'shell' || c.result === null;
+    // With no viewer, a cell that is not kept is never built.
+    if (!kept && this.watchers.size === 0) return;
+    const cell = endedCell(r.cell, c.result, c.error, c.durationMs);
+    if (kept) {
       const list = this.extra.get(c.sessionId) ?? [];
       list.push(cell);
       if (list.length > EXTRA_KEEP) list.splice(0, list.length - EXTRA_KEEP);

@@ -2,13 +2,9 @@
 // JSON or JSON that is not JSON-RPC is answered with a JSON-RPC error and the connection goes on; the end of stdin
 // (or a broken stdout) closes it, and `closed` tells the process to shut down.
 import type { Readable, Writable } from 'node:stream';
-import {
-  parseJSONRPCMessage,
-  ProtocolErrorCode,
-  type JSONRPCMessage,
-  type Transport,
-} from '@modelcontextprotocol/server';
+import { ProtocolErrorCode, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/server';
 import { LineSplitter } from '../line-splitter.js';
+import { parseMessage } from './jsonrpc-shape.js';
 
 /** The largest message a client may send on stdin (one line), in bytes. */
 export const STDIO_MAX_MESSAGE_BYTES = 36 * 1024 * 1024;
@@ -132,7 +128,7 @@ export class StdioWire implements Transport {
     }
     let message: JSONRPCMessage;
     try {
-      message = parseJSONRPCMessage(value);
+      message = parseMessage(value);
     } catch {
       this.reject(
         idOf(value),
