@@ -1,7 +1,15 @@
 // Concurrency benchmark: 1, 4 and 16 HTTP clients, each in its own session, running small work (80% `x += 1`, 20% a 150×150 numpy matmul); calls/s, p50/p99 and the server's main-thread CPU per call per level, the levels (and an older build, when given) interleaved in short rounds (JSON + table).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { interleavedRatio, spread, summarize, table, tagged, type Summary } from './stats.js';
@@ -74,6 +82,57 @@ interface Turn {
   samples: number[];
   /** The server's main thread (its event loop) on the CPU during the turn, in ns. */
   mainNs: number;
+  /** CPU time of everything a call needs during the turn: the server and its boxes (all their processes), and these clients; ms. */
+  oursMs: number;
+  /** Of it: the server process (all its threads), the processes under it (boxes), this process (the clients). */
+  split: CpuSplit;
+}
+
+interface CpuSplit {
+  server: number;
+  boxes: number;
+  clients: number;
+}
+
+/** A process's CPU time so far in ms (utime + stime of /proc/<pid>/stat; 0 once it is gone). */
+function processMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return 0;
+  }
+}
+
+/** pid and every process under it (through /proc/<pid>/task/<tid>/children). */
+function tree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
+        if (kids) out.push(...kids.split(' ').map(Number));
+      } catch {
+        // ended meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+/** CPU time so far of the server process, the processes under it and this process (the clients), ms. */
+function cpuSplit(serverPid: number): CpuSplit {
+  const me = process.cpuUsage();
+  const server = processMs(serverPid);
+  const all = tree(serverPid).reduce((a, p) => a + processMs(p), 0);
+  return { server, boxes: all - server, clients: (me.user + me.system) / 1000 };
 }
 
 /** The main thread's time on the CPU in ns (/proc/<pid>/task/<pid>/schedstat). */
@@ -85,6 +144,7 @@ function mainThreadNs(pid: number): number {
 async function turn(workers: Worker[], n: number, seconds: number, pid: number): Promise<Turn> {
   const samples: number[] = [];
   const main0 = mainThreadNs(pid);
+  const split0 = cpuSplit(pid);
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   await Promise.all(
@@ -97,12 +157,36 @@ async function turn(workers: Worker[], n: number, seconds: number, pid: number):
       }
     }),
   );
-  return { calls: samples.length, ms: performance.now() - t0, samples, mainNs: mainThreadNs(pid) - main0 };
+  return {
+    calls: samples.length,
+    ms: performance.now() - t0,
+    samples,
+    mainNs: mainThreadNs(pid) - main0,
+    ...(() => {
+      const split1 = cpuSplit(pid);
+      const split = {
+        server: split1.server - split0.server,
+        boxes: split1.boxes - split0.boxes,
+        clients: split1.clients - split0.clients,
+      };
+      return { split, oursMs: split.server + split.boxes + split.clients };
+    })(),
+  };
 }
 
 type LevelResults = Record<
   string,
-  { calls_per_s: number; latency_ms: Summary; main_thread_cpu_ms_per_call: number }
+  {
+    calls_per_s: number;
+    latency_ms: Summary;
+    main_thread_cpu_ms_per_call: number;
+    /** CPU per call of the server, its boxes and the clients together. */
+    cpu_ms_per_call: number;
+    /** Cores they kept busy on average during the level's turns. */
+    cores_busy: number;
+    /** cpu_ms_per_call split: the server process, its boxes, the clients. */
+    cpu_ms_per_call_split: CpuSplit;
+  }
 >;
 
 export interface ConcurrencyReport {
@@ -113,12 +197,14 @@ export interface ConcurrencyReport {
   /** 4 clients' calls/s over one client's, from all rounds, and the lowest and highest single round. */
   ratios: { four_clients_over_one: number; sixteen_clients_over_one: number };
   four_over_one_per_round: { min: number; max: number; rounds: number[] };
+  four_over_one_cpu_ceiling: number;
   targets: { four_clients_at_least_2x_one: boolean };
   /** The older build (BENCH_CONCURRENCY_BEFORE), measured in the same rounds. */
   before?: {
     results: LevelResults;
     ratios: ConcurrencyReport['ratios'];
     four_over_one_per_round: ConcurrencyReport['four_over_one_per_round'];
+    four_over_one_cpu_ceiling: number;
   };
 }
 
@@ -153,6 +239,11 @@ async function stopSide(side: Side, closeSessions: boolean): Promise<void> {
   await exited;
 }
 
+/** A turn figure summed over turns, per call, to the microsecond. */
+function perCall(ts: Turn[], calls: number, f: (t: Turn) => number): number {
+  return Math.round((ts.reduce((a, t) => a + f(t), 0) / Math.max(calls, 1)) * 1000) / 1000;
+}
+
 /** One side's figures; every ratio is between turns of the same interleaved run. */
 function figures(side: Side, run: string) {
   const rate = (ts: Turn[]) =>
@@ -165,6 +256,14 @@ function figures(side: Side, run: string) {
       latency_ms: summarize(ts.flatMap((t) => t.samples)),
       main_thread_cpu_ms_per_call:
         Math.round((ts.reduce((a, t) => a + t.mainNs, 0) / 1e6 / Math.max(calls, 1)) * 1000) / 1000,
+      cpu_ms_per_call: Math.round((ts.reduce((a, t) => a + t.oursMs, 0) / Math.max(calls, 1)) * 1000) / 1000,
+      cpu_ms_per_call_split: {
+        server: perCall(ts, calls, (t) => t.split.server),
+        boxes: perCall(ts, calls, (t) => t.split.boxes),
+        clients: perCall(ts, calls, (t) => t.split.clients),
+      },
+      cores_busy:
+        Math.round((ts.reduce((a, t) => a + t.oursMs, 0) / ts.reduce((a, t) => a + t.ms, 0)) * 100) / 100,
     };
   }
   const calls = (n: number) => tagged(rate(side.turns.get(n)!), run);
@@ -178,6 +277,11 @@ function figures(side: Side, run: string) {
       sixteen_clients_over_one: interleavedRatio(calls(16), calls(1)),
     },
     four_over_one_per_round: { ...spread(perRound), rounds: perRound },
+    /**
+     * The most 4 clients could get over one if the CPU per call stayed as it is: the machine's cores over the cores
+     * one client already keeps busy (its calls need the server, the box and the client in turn).
+     */
+    four_over_one_cpu_ceiling: Math.round((cpus().length / results.clients_1!.cores_busy) * 100) / 100,
   };
 }
 
@@ -249,6 +353,9 @@ export function printConcurrency(out: ConcurrencyReport): void {
           p50: String(v.latency_ms.p50),
           p99: String(v.latency_ms.p99),
           main_thread_cpu_ms_per_call: String(v.main_thread_cpu_ms_per_call),
+          cpu_ms_per_call: String(v.cpu_ms_per_call),
+          server_boxes_clients: `${v.cpu_ms_per_call_split.server} / ${v.cpu_ms_per_call_split.boxes} / ${v.cpu_ms_per_call_split.clients}`,
+          cores_busy: String(v.cores_busy),
           n: String(v.latency_ms.n),
         })),
       ),
@@ -261,6 +368,7 @@ export function printConcurrency(out: ConcurrencyReport): void {
           ...b.ratios,
           four_over_one_lowest_round: b.four_over_one_per_round.min,
           four_over_one_highest_round: b.four_over_one_per_round.max,
+          four_over_one_cpu_ceiling: b.four_over_one_cpu_ceiling,
         }).map(([k, v]) => ({ build: b.build, check: k, value: String(v) })),
       ),
     ),
