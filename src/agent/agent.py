@@ -19,7 +19,6 @@ import apps as _apps  # noqa: E402
 import netrelay as _netrelay  # noqa: E402
 import procs as _procs  # noqa: E402
 import shell as _shell  # noqa: E402
-import workspace_listing as _listing  # noqa: E402
 from agent_log import log  # noqa: E402
 from fdread import read_now  # noqa: E402
 
@@ -30,8 +29,6 @@ del sys.path[0]
 LANE_FD = 4
 KOUT_FD = 5
 KERR_FD = 6
-# The requests whose final can carry the workspace listing when they ask for it (a Docker volume box).
-LISTING_OPS = frozenset(('shell', 'app_start', 'app_probe'))
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(',', ':')).encode
 # A pooled box's library set (src/agent/preload.py), for its first kernel only; kept out of every child's environment.
@@ -170,7 +167,6 @@ class Agent:
         self._dying: KernelProc | None = None  # a kernel being killed on purpose, still to be reaped
         self.shells = _shell.Shells(self)  # op 'shell'
         self.apps = _apps.AppManager(self)  # ops app_start, app_stop, app_probe
-        self.listing_ids: set[str] = set()  # requests whose final carries the workspace listing (list_workspace)
 
         for fd in (LANE_FD, KOUT_FD, KERR_FD):
             os.fstat(fd)  # the server passes all three; without them no kernel can run
@@ -192,9 +188,6 @@ class Agent:
     # --- output to the server --------------------------------------------------
 
     def emit(self, obj: dict[str, Any]) -> None:
-        if self.listing_ids and obj.get('type') == 'final' and obj.get('id') in self.listing_ids:
-            self.listing_ids.discard(obj['id'])
-            obj['workspace_listing'] = _listing.inline()  # a snapshot: what the call started may still write
         data = memoryview((_dumps(obj) + '\n').encode('utf-8', 'backslashreplace'))
         try:
             while data:
@@ -446,8 +439,6 @@ class Agent:
             return
         rid = req.get('id')
         op = req.get('op')
-        if req.get('list_workspace') is True and op in LISTING_OPS and isinstance(rid, str):
-            self.listing_ids.add(rid)
         if op == 'kernel_interrupt':
             k = self.kernel
             if k is not None:

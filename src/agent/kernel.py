@@ -12,6 +12,7 @@ import os
 import resource
 import signal
 import sys
+import time
 import types
 
 TYPE_CHECKING = False
@@ -54,6 +55,7 @@ FLAG_TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _post_cell_hooks: list[Callable[[dict[str, Any], str], None]] = []
 
 _loads = json.loads
+_monotonic = time.monotonic
 _getrusage = resource.getrusage
 _RU_SELF = resource.RUSAGE_SELF
 _RU_CHILDREN = resource.RUSAGE_CHILDREN
@@ -220,6 +222,7 @@ class Kernel:
             op = req.get('op')
             if op == 'execute':
                 done = False
+                t0 = _monotonic()
                 try:
                     ru0 = _getrusage(_RU_SELF)
                     rc0 = _getrusage(_RU_CHILDREN)
@@ -244,7 +247,7 @@ class Kernel:
                     }
                     if req.get('list_workspace') is True:
                         # a snapshot once the cell's own code has ended (threads it left may still write); null: none
-                        msg['workspace_listing'] = _listing.inline()
+                        msg['workspace_listing'] = _listing_for(req, t0, msg)
                     done = True
                     send(msg)
                 except KeyboardInterrupt:
@@ -262,6 +265,31 @@ class Kernel:
                 except Exception as e:
                     result = {'error': f'{type(e).__name__}: {e!s}'}
                 send({'type': 'reply', 'id': rid, 'result': result})
+
+
+# A cell's listing walk ends this long before the server's timeout would fire (the server's clock started a little
+# before the kernel read the request; SIGINT is not taken once the cell has ended), and is skipped, so that the server
+# lists through exec, when less than LISTING_MIN_S would be left for it.
+LISTING_MARGIN_S = 0.5
+LISTING_MIN_S = 0.05
+# The server's cap on one line from the box (MAX_BOX_LINE_BYTES in src/sandbox/protocol-schema.ts).
+LINE_CAP = 32 * 1024 * 1024
+
+
+def _listing_for(req: dict[str, Any], t0: float, msg: dict[str, Any]) -> str | None:
+    """The workspace listing for a cell's `done` (msg, without it yet), or None: none within the time the cell's
+    timeout (`timeout_ms` of the request, counted from t0) leaves, or within the room the rest of the line leaves."""
+    seconds = _listing.INLINE_MAX_SECONDS
+    timeout_ms = req.get('timeout_ms')
+    if isinstance(timeout_ms, (int, float)) and timeout_ms > 0:
+        seconds = min(seconds, timeout_ms / 1000 - (_monotonic() - t0) - LISTING_MARGIN_S)
+        if seconds < LISTING_MIN_S:
+            return None
+    try:
+        room = LINE_CAP - len(channel._dumps(msg)) - 64
+    except ValueError:
+        return None
+    return _listing.inline(max_bytes=min(_listing.INLINE_MAX_BYTES, room), max_seconds=seconds)
 
 
 def _clean_exit(e: SystemExit) -> bool:

@@ -33,7 +33,10 @@ export interface LaneExecute {
   timeout_ms: number;
   grace_ms: number;
   output_cap: number;
-  /** The workspace listing comes with `done` (a Docker volume box, workspace-sync.ts). */
+  /**
+   * The workspace listing comes with `done` (a Docker volume box, workspace-sync.ts); the kernel is told the timeout
+   * too, so that its walk ends before the timeout would stop the cell.
+   */
   list_workspace?: boolean;
 }
 
@@ -292,8 +295,14 @@ export class KernelLane {
     cell.t0 = performance.now();
     cell.lastFlush = cell.t0;
     this.lastCount = cell.req.execution_count;
-    const { id, code, execution_count, list_workspace } = cell.req;
-    this.write({ op: 'execute', id, code, execution_count, ...(list_workspace ? { list_workspace } : {}) });
+    const { id, code, execution_count, list_workspace, timeout_ms } = cell.req;
+    this.write({
+      op: 'execute',
+      id,
+      code,
+      execution_count,
+      ...(list_workspace ? { list_workspace, timeout_ms } : {}),
+    });
     if (cell.req.timeout_ms > 0) {
       cell.timers.push(setTimeout(() => this.stop(cell, 'timeout'), cell.req.timeout_ms));
     }

@@ -5,8 +5,11 @@ import type { AgentErrorBody, AgentEvent, KernelExit, StreamCapture } from './pr
 
 /** The longest line the server reads from a box (a display's base64 image is the largest legitimate one). */
 export const MAX_BOX_LINE_BYTES = 32 * 1024 * 1024;
-/** The longest workspace listing a completion carries (the box sends none past 16 MiB and the server lists itself). */
-export const MAX_INLINE_LISTING_CHARS = 16 * 1024 * 1024;
+/**
+ * The longest workspace listing a completion carries (the box sends none past 8 MiB once escaped in its line, so that
+ * the line stays under MAX_BOX_LINE_BYTES, and the server lists itself).
+ */
+export const MAX_INLINE_LISTING_CHARS = 8 * 1024 * 1024;
 
 const int = z.number().int();
 const count = int.nonnegative();
@@ -40,8 +43,8 @@ const CellErrorSchema = z.looseObject({
 });
 
 /**
- * A Docker volume box's workspace listing with a completion (src/agent/workspace_listing.py): its text, or null when
- * the box gave none. Its lines are checked as hostile by the sync (workspace-manifest.ts), which refuses it whole.
+ * A Docker volume box's workspace listing with a cell's `done` (src/agent/workspace_listing.py): its text, or null
+ * when the box gave none. Its lines are checked as hostile by the sync (workspace-manifest.ts), which refuses it whole.
  */
 const WorkspaceListingSchema = z.string().max(MAX_INLINE_LISTING_CHARS).nullable().optional();
 
@@ -113,7 +116,6 @@ const FinalSchema = z.looseObject({
   signal: int.nullable().optional(),
   duration_ms: ms.optional(),
   info: record.optional(),
-  workspace_listing: WorkspaceListingSchema,
 });
 
 export const AgentLineSchema = z.discriminatedUnion('type', [

@@ -61,7 +61,7 @@ export interface AgentFinal {
   usage?: AgentUsage;
   error?: AgentErrorBody | null;
   info?: Record<string, unknown>;
-  /** A Docker volume box's workspace listing, when the request asked for it (null: the box gave none). */
+  /** A Docker volume box's workspace listing, when the cell asked for it (null: the box gave none). */
   workspace_listing?: string | null;
   [key: string]: unknown;
 }
@@ -111,7 +111,6 @@ export type AgentRequest =
       timeout_ms: number;
       grace_ms: number;
       output_cap: number;
-      list_workspace?: boolean;
     }
   | { op: 'clear_cache'; important_only: boolean }
   | { op: 'kernel_interrupt' }

@@ -1,7 +1,15 @@
 // End-to-end: the Docker backend with `--docker-workspace volume` (the workspace a volume kept in step through the
 // Engine API, as for an engine on another machine): files both ways, plots, rollback, a hostile box, a tcp:// engine.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -233,11 +241,16 @@ describe.skipIf(skip !== null)('Docker boxes whose workspace is a volume', () =>
     const execs = watchExecs(s);
     for (let i = 0; i < 5; i++) await h.sc('execute', { session_id: s, code: 'pass' });
     await h.sc('execute', { session_id: s, code: 'open("from-cell.txt", "w").write("cell")' });
-    await h.sc('shell_execute', { session_id: s, command: 'mkdir -p sh && printf shell > sh/out.txt' });
     const ws = workspaceOf(h, s);
     expect(readFileSync(join(ws, 'from-cell.txt'), 'utf8')).toBe('cell');
-    expect(readFileSync(join(ws, 'sh/out.txt'), 'utf8')).toBe('shell');
     expect(await execs.stop()).toEqual([]);
+    // a shell's final comes from the agent's one loop, which never walks the workspace: its listing is read through exec
+    const shell = watchExecs(s);
+    await h.sc('shell_execute', { session_id: s, command: 'mkdir -p sh && printf shell > sh/out.txt' });
+    expect(readFileSync(join(ws, 'sh/out.txt'), 'utf8')).toBe('shell');
+    expect((await shell.stop()).filter((c) => c.includes('workspace_listing.py'))).toEqual([
+      expect.stringMatching(/workspace_listing\.py \[\] list$/),
+    ]);
     // a call whose kernel died has no completion of its own: the listing is read through exec, and nothing is lost
     const more = watchExecs(s);
     const died = await h.sc('execute', {
@@ -249,6 +262,44 @@ describe.skipIf(skip !== null)('Docker boxes whose workspace is a volume', () =>
     expect(await more.stop()).toEqual([expect.stringMatching(/workspace_listing\.py \[\] list$/)]);
     await h.sc('close_session', { session_id: s });
   });
+
+  it('a cell that ends just before its timeout in a large workspace is ok and keeps its kernel', async () => {
+    const s = (await h.sc('create_session', {})).session_id as string;
+    const ws = workspaceOf(h, s);
+    // 100 folders of 1000 files (the box's walk of it takes a good part of a second), sent in by quarters: each call
+    // that sends them stays well within the client's own request timeout
+    for (let d = 0; d < 100; d++) {
+      mkdirSync(join(ws, `d${d}`));
+      for (let i = 0; i < 1000; i++) writeFileSync(join(ws, `d${d}`, `f${i}`), '');
+      if (d % 25 === 24) expect((await h.sc('execute', { session_id: s, code: 'x = 41' })).status).toBe('ok');
+    }
+    const execs = watchExecs(s);
+    const t0 = Date.now();
+    const r = await h.sc('execute', {
+      session_id: s,
+      code: 'import time\ntime.sleep(2.7)\nx += 1', // 0.3 s before its timeout: too little for the walk
+      timeout: 3,
+    });
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(r.status).toBe('ok');
+    // the kernel was neither stopped nor replaced: its state is there
+    const next = await h.sc('execute', { session_id: s, code: 'x' });
+    expect(next.status).toBe('ok');
+    expect(next.state_preserved).toBe(true);
+    expect(next.result['text/plain']).toBe('42');
+    // the cell's walk was skipped (too little time left), so it was listed through exec; a workspace this large is
+    // then not asked for again with each call (no walk in the box and then through exec too)
+    const listings = (await execs.stop()).filter((c) => c.includes('workspace_listing.py'));
+    expect(listings).toHaveLength(2);
+    // once an exec listing is small, the listing comes with the completion again
+    await h.sc('shell_execute', { session_id: s, command: 'rm -rf d*' });
+    const small = watchExecs(s);
+    await h.sc('execute', { session_id: s, code: 'open("small.txt", "w").write("small")' });
+    expect(readFileSync(join(ws, 'small.txt'), 'utf8')).toBe('small');
+    expect(existsSync(join(ws, 'd0'))).toBe(false);
+    expect(await small.stop()).toEqual([]);
+    await h.sc('close_session', { session_id: s });
+  }, 400_000);
 
   it("a listing forged by the box's code is refused whole and loses nothing on the host", async () => {
     const s = (await h.sc('create_session', {})).session_id as string;

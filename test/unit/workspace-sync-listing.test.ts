@@ -13,8 +13,8 @@ import {
   parseBoxManifest,
 } from '../../src/sandbox/docker/workspace-manifest.js';
 import {
-  AgentLineSchema,
   LaneMessageSchema,
+  MAX_BOX_LINE_BYTES,
   MAX_INLINE_LISTING_CHARS,
   parseBoxLine,
 } from '../../src/sandbox/protocol-schema.js';
@@ -93,6 +93,31 @@ describe("the box's listing module", () => {
     expect(parseBoxManifest(inline(root)).size).toBe(20);
   });
 
+  it('counts every entry it examines against its time, the ones it leaves out too', () => {
+    // only the server's temporary names: none is listed, yet reading them takes time the walk must count
+    for (let i = 0; i < 5000; i++)
+      writeFileSync(join(root, `.sbx-${i.toString(16).padStart(16, '0')}.tmp`), '');
+    expect(inline(root, ', max_seconds=1e-6')).toBe('None');
+    expect(inline(root)).toBe('');
+  });
+
+  it('counts its size as escaped inside the completion, so the line around it stays under its cap', () => {
+    // names of backslashes and quotes: each escaping doubles them
+    for (let i = 0; i < 100; i++) writeFileSync(join(root, `${i}${'\\"'.repeat(120)}`), '');
+    const text = inline(root);
+    expect(parseBoxManifest(text).size).toBe(100);
+    const escaped = JSON.stringify(text).length;
+    expect(escaped).toBeGreaterThan(1.8 * text.length);
+    // the cap is on the text as the completion's line holds it: exactly that fits, one byte less does not
+    expect(inline(root, `, max_bytes=${escaped}`)).toBe(text);
+    expect(inline(root, `, max_bytes=${escaped - 1}`)).toBe('None');
+    expect(inline(root, `, max_bytes=${text.length + 1000}`)).toBe('None');
+    // the default leaves room in the line for the rest of the completion, and the schema takes what it sends
+    const cap = Number(py('print(w.INLINE_MAX_BYTES)'));
+    expect(cap).toBeLessThanOrEqual(MAX_INLINE_LISTING_CHARS);
+    expect(cap).toBeLessThanOrEqual(MAX_BOX_LINE_BYTES / 4);
+  });
+
   it('a name that is not UTF-8 in the box makes the whole listing refused', () => {
     writeFileSync(join(root, 'fine.txt'), '');
     writeFileSync(Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0x66, 0xff, 0x6f])]), '');
@@ -115,22 +140,15 @@ describe('the checks a listing from a completion goes through', () => {
   const line = (...rec: unknown[]) => `${JSON.stringify(rec)}\n`;
   const done = (listing: unknown) =>
     JSON.stringify({ type: 'done', id: 'c1', status: 'ok', error: null, workspace_listing: listing });
-  const final = (listing: unknown) =>
-    JSON.stringify({ type: 'final', id: 'r1', status: 'ok', workspace_listing: listing });
 
-  it('the messages carry a text or null, nothing else and nothing longer than the cap', () => {
-    const checks: Array<(listing: unknown) => ReturnType<typeof parseBoxLine>> = [
-      (l) => parseBoxLine(LaneMessageSchema, done(l)),
-      (l) => parseBoxLine(AgentLineSchema, final(l)),
-    ];
-    for (const check of checks) {
-      expect(check(line('a', 'f', 1, '1')).ok).toBe(true);
-      expect(check(null).ok).toBe(true);
-      for (const bad of [5, [['a', 'f', 1, '1']], { a: 1 }, 'x'.repeat(MAX_INLINE_LISTING_CHARS + 1)]) {
-        const r = check(bad);
-        expect(r.ok, JSON.stringify(bad).slice(0, 40)).toBe(false);
-        if (!r.ok) expect(r.reason).toMatch(/workspace_listing/);
-      }
+  it("a cell's done carries a text or null, nothing else and nothing longer than the cap", () => {
+    const check = (l: unknown) => parseBoxLine(LaneMessageSchema, done(l));
+    expect(check(line('a', 'f', 1, '1')).ok).toBe(true);
+    expect(check(null).ok).toBe(true);
+    for (const bad of [5, [['a', 'f', 1, '1']], { a: 1 }, 'x'.repeat(MAX_INLINE_LISTING_CHARS + 1)]) {
+      const r = check(bad);
+      expect(r.ok, JSON.stringify(bad).slice(0, 40)).toBe(false);
+      if (!r.ok) expect(r.reason).toMatch(/workspace_listing/);
     }
   });
 

@@ -34,6 +34,11 @@ const HOST_RESERVE_BYTES = 256 * 1024 * 1024;
 /** A folder with more changed files than this comes back as one archive, not file by file. */
 const PER_FILE_MAX = 16;
 const READ_CHUNK = 1024 * 1024;
+/**
+ * After the box gave no listing with a completion (its walk passed its caps), the listing is asked for again once one
+ * read through exec has fewer entries than this: a workspace that large is not walked twice per call.
+ */
+const ASK_AGAIN_BELOW = 100_000;
 
 interface Synced {
   /** The entry's signature on each side at the last sync; null: absent there (or kept out of the host). */
@@ -87,6 +92,8 @@ export class WorkspaceSync {
   private container: Dockerode.Container | null = null;
   /** Placeholder ids handed out before the call was sent → the call's own id (or a queued interrupt). */
   private readonly ids = new Map<string, string | 'interrupt'>();
+  /** Whether an `execute` asks for the listing with its completion (off after a null answer, see ASK_AGAIN_BELOW). */
+  private askListing = true;
 
   constructor(
     private readonly engine: Engine,
@@ -110,9 +117,11 @@ export class WorkspaceSync {
   }
 
   /**
-   * Sends `req` after pushing the host's changes, and pulls the box's changes before its final answer is given. The
-   * request asks for the workspace listing with its completion, which the pull takes (and the final loses); a final
-   * without one (a kernel that died, an interrupt's answer) is pulled with the listing read through exec.
+   * Sends `req` after pushing the host's changes, and pulls the box's changes before its final answer is given. An
+   * `execute` asks for the workspace listing with its completion (the kernel walks in its own process), which the pull
+   * takes (and the final loses); other requests (the agent's single loop serves every shell and app, so it never
+   * walks), a final without one (a kernel that died, an interrupt's answer) and a null one are pulled with the listing
+   * read through exec.
    * The id answered is a stand-in until the call is sent; interruptTarget() maps it.
    */
   around(req: AgentRequest, send: (req: AgentRequest) => Sent, interrupt: (target: string) => void): Sent {
@@ -127,12 +136,14 @@ export class WorkspaceSync {
           );
         });
         const queued = this.ids.get(id) === 'interrupt';
-        const sent = send({ ...req, list_workspace: true } as AgentRequest);
+        const ask = this.askListing && (req as { op: string }).op === 'execute';
+        const sent = send((ask ? { ...req, list_workspace: true } : req) as AgentRequest);
         this.ids.set(id, sent.id);
         if (queued) interrupt(sent.id);
         const final = await sent.done;
-        const listing = final.workspace_listing;
+        const listing = ask ? final.workspace_listing : undefined;
         delete final.workspace_listing;
+        if (listing === null) this.askListing = false;
         await this.pull(typeof listing === 'string' ? listing : undefined).catch((err: unknown) =>
           this.log('workspace not copied back from the box', { err: String(err) }),
         );
@@ -181,7 +192,9 @@ export class WorkspaceSync {
   private async boxManifest(listing: string | undefined): Promise<Manifest> {
     if (listing !== undefined) return parseBoxManifest(listing);
     if (!this.container) throw new Error('no container');
-    return parseBoxManifest(await runBoxManifest(this.container, this.engine, []));
+    const read = parseBoxManifest(await runBoxManifest(this.container, this.engine, []));
+    if (read.size < ASK_AGAIN_BELOW) this.askListing = true;
+    return read;
   }
 
   /**
