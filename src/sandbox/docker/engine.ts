@@ -34,17 +34,20 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-export function unavailable(endpoint: DockerEndpoint | null, reason: string): SandboxError {
+export function unavailable(endpoint: DockerEndpoint | null, reason: string, code?: string): SandboxError {
   const ssh = endpoint?.host.startsWith('ssh://') ?? false;
+  const socket = endpoint?.host.startsWith('unix://') ? endpoint.host.slice('unix://'.length) : null;
   return new SandboxError(
     'isolation_unavailable',
     endpoint
       ? `the Docker engine at ${endpoint.host} does not answer: ${reason}`
       : `no Docker engine was found (${reason})`,
     { docker_host: endpoint?.host ?? null },
-    ssh
-      ? 'an ssh:// engine needs an SSH agent (SSH_AUTH_SOCK) holding a key the host accepts, the host key in ~/.ssh/known_hosts, and the docker CLI on the host; `sandbox-mcp doctor` shows what answers'
-      : 'start Docker (Docker Desktop, OrbStack, Colima, or dockerd), or set DOCKER_HOST; `sandbox-mcp doctor` shows what answers',
+    socket && (code === 'EACCES' || code === 'EPERM')
+      ? `this user may not open ${socket}: add it to the socket's group (e.g. \`usermod -aG docker <user>\`, then a new login) or run the server as a user that may; \`sandbox-mcp doctor\` shows what answers`
+      : ssh
+        ? 'an ssh:// engine needs an SSH agent (SSH_AUTH_SOCK) holding a key the host accepts, the host key in ~/.ssh/known_hosts, and the docker CLI on the host; `sandbox-mcp doctor` shows what answers'
+        : 'start Docker (Docker Desktop, OrbStack, Colima, or dockerd), or set DOCKER_HOST; `sandbox-mcp doctor` shows what answers',
   );
 }
 
@@ -88,6 +91,7 @@ async function open(endpoint: DockerEndpoint): Promise<Engine> {
     throw unavailable(
       endpoint,
       ssh ? sshFailure(err, ssh, endpoint.host) : err instanceof Error ? err.message : String(err),
+      (err as NodeJS.ErrnoException | null)?.code,
     );
   }
 }
