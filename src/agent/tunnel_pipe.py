@@ -9,17 +9,54 @@ import threading
 import time
 
 CHUNK = 1 << 16
+# How long the app's socket may be missing (not made yet, or not listening yet) before the connection is refused: a
+# readiness probe of an app that is starting waits here, in one exec, rather than in a new exec per poll.
 CONNECT_TIMEOUT_S = 5.0
-# Once the server's side ended (its client went away, or half-closed), an app silent this long ends the connection:
-# an exec whose host end is gone must not wait for the app forever.
+CONNECT_RETRY_S = 0.05
+# Once the server's side ended (its client went away, or half-closed), an app silent this long ends the connection,
+# and so does output nobody took for this long: an exec whose host end is gone must not wait for the app forever.
 IDLE_AFTER_END_S = 30.0
 input_ended = threading.Event()
 
 
+class Stalled(Exception):
+    """The server's side ended and took none of the app's output for IDLE_AFTER_END_S."""
+
+
 def _write_all(fd: int, data: bytes) -> None:
+    """Writes to the non-blocking fd as it takes it; raises Stalled once the server's side ended and stopped reading."""
     view = memoryview(data)
+    moved = time.monotonic()
     while view:
-        view = view[os.write(fd, view) :]
+        if not select.select([], [fd], [], 1.0)[1]:
+            if input_ended.is_set() and time.monotonic() - moved > IDLE_AFTER_END_S:
+                raise Stalled()
+            continue
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            continue
+        moved = time.monotonic()
+
+
+def _connect(path: str) -> socket.socket:
+    """Connects to the app's socket, waiting up to CONNECT_TIMEOUT_S while it is missing or not listening yet."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            sock.connect(path)
+            sock.settimeout(None)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            if time.monotonic() + CONNECT_RETRY_S >= deadline:
+                raise
+            time.sleep(CONNECT_RETRY_S)
+        except OSError:
+            sock.close()
+            raise
 
 
 def _to_app(sock: socket.socket) -> None:
@@ -41,14 +78,12 @@ def main() -> int:
     import tunnel_guard
 
     tunnel_guard.harden()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(CONNECT_TIMEOUT_S)
     try:
-        sock.connect(sys.argv[1])
+        sock = _connect(sys.argv[1])
     except (OSError, IndexError) as e:
         os.write(2, f'tunnel_pipe: cannot connect: {e}\n'.encode())
         return 2
-    sock.settimeout(None)
+    os.set_blocking(1, False)
     threading.Thread(target=_to_app, args=(sock,), daemon=True).start()
     # The app's bytes to the server. Docker's exec stream carries no half-close from the box, so the app's end of
     # output ends the whole connection (this process exits once everything it sent is written).
@@ -64,7 +99,7 @@ def main() -> int:
                 break
             _write_all(1, data)
             last = time.monotonic()
-    except OSError:
+    except (OSError, Stalled):
         pass
     return 0
 

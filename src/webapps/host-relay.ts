@@ -267,15 +267,16 @@ function refusalHeaders(message: string): Record<string, string> {
 }
 
 /**
- * Byte pipes both ways. A failure on either side ends both at once; a clean end travels through pipe() as a
- * half-close, so an answer still queued for a slow reader is flushed before its socket closes.
+ * Byte pipes both ways. A failure on either side ends both at once; the app's clean end travels through pipe() as a
+ * half-close, so an answer still queued for a slow reader is flushed before its socket closes. A client gone for good
+ * (closed, cleanly or not) takes the app's connection with it: nothing could read what the app still writes.
  */
 function pipeBoth(client: net.Socket, upstream: Duplex): void {
   const fail = () => {
     client.destroy();
     upstream.destroy();
   };
-  client.on('error', fail).on('close', (hadError) => hadError && upstream.destroy());
+  client.on('error', fail).on('close', () => upstream.destroy());
   upstream.on('error', fail).on('close', (hadError: boolean) => hadError && client.destroy());
   client.pipe(upstream);
   upstream.pipe(client);

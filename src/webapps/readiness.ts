@@ -34,13 +34,19 @@ export function httpGet(target: HttpTarget, timeoutMs: number): Promise<number> 
             headers: { Host: 'localhost' },
           };
     const req = http.get(opts, (res) => {
+      clearTimeout(timer);
       res.resume();
       resolve(res.statusCode ?? 0);
       res.destroy();
     });
+    // a deadline of its own: a connection made another way may not time out as a net.Socket does
+    const timer = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
-    req.on('close', release);
+    req.on('close', () => {
+      clearTimeout(timer);
+      release();
+    });
   });
 }
 

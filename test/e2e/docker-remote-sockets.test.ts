@@ -1,6 +1,7 @@
 // End-to-end: web apps and the allowlist proxy on a Docker engine reached over tcp:// (one that shares none of these
 // files, so no socket is bind-mounted): apps answer the host through exec streams, installs reach a loopback index
-// through the proxy tunnel, and garbage that code in the box writes into its tunnel ends only that tunnel.
+// through the proxy tunnel, a smoke test of an app that never answers ends at its deadline, and garbage that code in the
+// box writes into its tunnel ends only that tunnel.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -186,6 +187,22 @@ describe.skipIf(skip !== null)('web apps and the allowlist proxy on a tcp:// eng
   it('exports an app whose smoke test reaches it in a fresh box through the engine', async () => {
     const r = await h.sc('export_web_app', { code: FLASK, app_type: 'flask', export_name: 'remote_flask' });
     expect(r.smoke_test, JSON.stringify(r.smoke_test)).toMatchObject({ passed: true, http_status: 200 });
+  }, 180_000);
+
+  it('ends the smoke test of an app that accepts and never answers at its deadline', async () => {
+    const mute = `import asyncio
+from fastapi import FastAPI
+app = FastAPI()
+
+@app.get('/')
+async def index():
+    await asyncio.sleep(10**6)
+`;
+    const t0 = Date.now();
+    const r = await h.sc('export_web_app', { code: mute, app_type: 'fastapi', export_name: 'remote_mute' });
+    expect(r.smoke_test, JSON.stringify(r.smoke_test)).toMatchObject({ passed: false });
+    expect(r.smoke_test.note).toMatch(/did not answer HTTP within 30 s/);
+    expect(Date.now() - t0).toBeLessThan(75_000);
   }, 180_000);
 
   it('installs through the allowlist proxy from a loopback index, and refuses a host off the allowlist', async () => {

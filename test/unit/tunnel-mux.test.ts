@@ -1,5 +1,6 @@
 // The proxy tunnel's two ends without an engine: tunnel_mux.py run by the system's Python against MuxEnd over pipes,
-// carrying real Unix socket connections to a host echo server; and MuxEnd ending the tunnel on each forged frame.
+// carrying real Unix socket connections to a host echo server; MuxEnd ending the tunnel on each forged frame; and a
+// stopped tunnel_mux.py whose forged acknowledgements would pile frames toward it without bound.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,8 +13,10 @@ import {
   KIND,
   MUX_CHUNK,
   MUX_MAX_CONNECTIONS,
+  MUX_MAX_QUEUED,
   MuxEnd,
 } from '../../src/sandbox/docker/tunnel-mux.js';
+import { until } from '../e2e/until.js';
 
 const SCRIPT = resolve(import.meta.dirname, '../../src/agent/tunnel_mux.py');
 let dir: string;
@@ -24,7 +27,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sbx-tunnel-'));
   hostSocket = join(dir, 'host.sock');
   // the host proxy's stand-in: echoes every byte, and ends its side once the other side ended
-  echo = net.createServer({ allowHalfOpen: true }, (c) => c.pipe(c));
+  echo = net.createServer({ allowHalfOpen: true }, (c) => c.on('error', () => undefined).pipe(c));
   await new Promise<void>((r) => echo.listen(hostSocket, r));
 });
 afterAll(async () => {
@@ -57,7 +60,10 @@ describe('tunnel_mux.py with MuxEnd', () => {
     await new Promise<void>((ready) => {
       end = new MuxEnd(
         hostSocket,
-        (frame) => py.stdin!.write(frame),
+        (frame) => {
+          py.stdin!.write(frame);
+          return py.stdin!.writableLength;
+        },
         ready,
         (v) => (ended = v),
       );
@@ -84,7 +90,7 @@ describe('MuxEnd against forged frames', () => {
     let reason: string | null | undefined;
     const end = new MuxEnd(
       hostSocket,
-      () => undefined,
+      () => 0,
       () => undefined,
       (v) => (reason = v),
     );
@@ -108,7 +114,7 @@ describe('MuxEnd against forged frames', () => {
     let early: string | null | undefined;
     new MuxEnd(
       hostSocket,
-      () => undefined,
+      () => 0,
       () => undefined,
       (v) => (early = v),
     ).push(encodeMuxFrame(KIND.open, 1));
@@ -141,6 +147,36 @@ describe('MuxEnd against forged frames', () => {
     );
   });
 
+  it('ends on an acknowledgement of no bytes', () => {
+    const zero = feed(encodeMuxFrame(KIND.open, 1), encodeMuxFrame(KIND.ack, 1, uint32(0)));
+    expect(zero.reason()).toMatch(/empty acknowledgement on connection 1/);
+    expect(zero.end.connections).toBe(0);
+  });
+
+  it('acknowledges many small data frames of one turn with a few frames, every byte counted', async () => {
+    const sent: Buffer[] = [];
+    let reason: string | null | undefined;
+    const end = new MuxEnd(
+      hostSocket,
+      (frame) => {
+        sent.push(frame);
+        return 0;
+      },
+      () => undefined,
+      (v) => (reason = v),
+    );
+    end.push(encodeMuxFrame(KIND.ready, 0));
+    end.push(encodeMuxFrame(KIND.open, 1));
+    end.push(
+      Buffer.concat(Array.from({ length: 2000 }, () => encodeMuxFrame(KIND.data, 1, Buffer.from('x')))),
+    );
+    const acks = () => sent.filter((f) => f[0] === KIND.ack);
+    await until(() => acks().reduce((n, f) => n + f.readUInt32BE(9), 0) === 2000, 'every byte acknowledged');
+    expect(acks().length).toBeLessThan(50);
+    expect(reason).toBeUndefined();
+    end.close();
+  });
+
   it('passes frames split at any byte, and a close here ends it without a violation', () => {
     const { reason, end } = feed();
     const bytes = Buffer.concat([
@@ -155,3 +191,79 @@ describe('MuxEnd against forged frames', () => {
     expect(end.connections).toBe(0);
   });
 });
+
+describe('a box that stops reading its tunnel', () => {
+  let firehose: net.Server;
+  const firehoseSocket = () => join(dir, 'firehose.sock');
+  beforeAll(async () => {
+    // a host proxy's stand-in that sends as fast as it is read
+    firehose = net.createServer((c) => {
+      const chunk = Buffer.alloc(MUX_CHUNK, 1);
+      const pump = () => {
+        while (!c.destroyed && c.write(chunk));
+        if (!c.destroyed) c.once('drain', pump);
+      };
+      c.on('error', () => undefined);
+      pump();
+    });
+    await new Promise<void>((r) => firehose.listen(firehoseSocket(), r));
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => firehose.close(() => r()));
+  });
+
+  it('ends the tunnel once its unread frames pass the bound, while forged acknowledgements ask for more', async () => {
+    // tunnel_mux.py stopped (SIGSTOP by code of the same uid): nothing reads the exec's input any more; code in the
+    // box writes frames into the exec's output itself, acknowledging every byte the host sends
+    const py = spawn('/usr/bin/python3', ['-I', '-S', SCRIPT, join(dir, 'stopped', 'proxy.sock')], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    py.stdin!.on('error', () => undefined);
+    let sentData = 0;
+    let most = 0;
+    let reason: string | null | undefined;
+    const end = await new Promise<MuxEnd>((ready) => {
+      const e: MuxEnd = new MuxEnd(
+        firehoseSocket(),
+        (frame) => {
+          py.stdin!.write(frame);
+          if (frame[0] === KIND.data) sentData += frame.readUInt32BE(5);
+          most = Math.max(most, py.stdin!.writableLength);
+          return py.stdin!.writableLength;
+        },
+        () => ready(e),
+        (v) => (reason = v),
+      );
+      py.stdout!.once('data', (c: Buffer) => e.push(c));
+    });
+    py.kill('SIGSTOP');
+    try {
+      end.push(encodeMuxFrame(KIND.open, 1));
+      let acked = 0;
+      await until(
+        () => {
+          if (sentData > acked) {
+            end.push(encodeMuxFrame(KIND.ack, 1, uint32(sentData - acked)));
+            acked = sentData;
+          }
+          return reason !== undefined || most > 4 * MUX_MAX_QUEUED;
+        },
+        'the tunnel to end or its queue to grow past four times the bound',
+        30_000,
+        1,
+      );
+      expect(reason).toMatch(/more than 32 MiB of frames unread/);
+      expect(most).toBeLessThan(MUX_MAX_QUEUED + 2 * MUX_CHUNK);
+      expect(end.connections).toBe(0);
+    } finally {
+      py.kill('SIGKILL');
+      py.kill('SIGCONT');
+    }
+  }, 60_000);
+});
+
+function uint32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n, 0);
+  return b;
+}

@@ -9,6 +9,8 @@ const OPEN_TIMEOUT_MS = 15_000;
 export class AppTunnelSocket extends Duplex {
   private raw: Duplex | null = null;
   private waiting: Array<() => void> = [];
+  private idleMs = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
   readonly connecting = false;
 
   constructor(target: ExecTarget, socketPath: string) {
@@ -35,7 +37,10 @@ export class AppTunnelSocket extends Duplex {
       return;
     }
     this.raw = raw;
-    const demux = new DockerDemux((chunk) => this.push(chunk));
+    const demux = new DockerDemux((chunk) => {
+      this.touch();
+      return this.push(chunk);
+    });
     raw.on('data', (chunk: Buffer) => {
       if (!demux.push(chunk)) raw.pause();
     });
@@ -59,6 +64,7 @@ export class AppTunnelSocket extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.touch();
     const raw = this.raw;
     if (!raw) {
       this.waiting.push(() => this._write(chunk, _enc, cb));
@@ -85,7 +91,27 @@ export class AppTunnelSocket extends Duplex {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.raw?.destroy();
     this.waiting = [];
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     cb(err);
+  }
+
+  /** As net.Socket's: 'timeout' once nothing moved either way for ms (0: never); the caller decides what ends. */
+  setTimeout(ms: number, onTimeout?: () => void): this {
+    if (onTimeout) this.once('timeout', onTimeout);
+    this.idleMs = ms > 0 ? ms : 0;
+    this.touch();
+    return this;
+  }
+
+  private touch(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (this.idleMs === 0 || this.destroyed) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      this.emit('timeout');
+    }, this.idleMs);
+    this.idleTimer.unref();
   }
 
   // What http.Agent and the relay call on a net.Socket; an exec stream has no such settings.
@@ -93,9 +119,6 @@ export class AppTunnelSocket extends Duplex {
     return this;
   }
   setNoDelay(): this {
-    return this;
-  }
-  setTimeout(): this {
     return this;
   }
   ref(): this {

@@ -83,7 +83,16 @@ export class BoxTunnels {
   ): Promise<BoxTunnels> {
     const tunnels = new BoxTunnels(target, plan.proxy, plan.apps, alive, log);
     registry.set(box, tunnels);
-    if (plan.proxy) await tunnels.startMux();
+    if (plan.proxy) {
+      try {
+        await tunnels.startMux();
+      } catch (err) {
+        // nobody holds these tunnels to close them later: no restart may outlive this failed start
+        tunnels.close();
+        registry.delete(box);
+        throw err;
+      }
+    }
     return tunnels;
   }
 
@@ -91,10 +100,38 @@ export class BoxTunnels {
     return new AppTunnelSocket(this.target, `${TUNNEL_SOCKET_DIR}/${appId}.sock`);
   }
 
+  /**
+   * Opens the tunnel's exec and resolves once the box listens. The deadline covers the exec's opening too (a stuck
+   * engine must not stall the box start); a tunnel closed meanwhile is dropped as soon as its exec opens.
+   */
   private async startMux(): Promise<void> {
     const proxy = this.proxy!;
-    const raw = await openExec(this.target, 'tunnel_mux.py', [TUNNEL_PROXY_SOCKET]);
     const began = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new SandboxError('internal', 'the proxy tunnel into the box did not start in time')),
+        READY_TIMEOUT_MS,
+      );
+    });
+    late.catch(() => undefined);
+    const opening = openExec(this.target, 'tunnel_mux.py', [TUNNEL_PROXY_SOCKET]);
+    let raw: Duplex;
+    try {
+      raw = await Promise.race([opening, late]);
+    } catch (err) {
+      clearTimeout(timer);
+      opening.then(
+        (r) => r.destroy(),
+        () => undefined,
+      );
+      throw err;
+    }
+    if (this.closed) {
+      clearTimeout(timer);
+      raw.destroy();
+      throw new SandboxError('internal', 'the proxy tunnel was closed while it started');
+    }
     await new Promise<void>((resolve, reject) => {
       let settled = false;
       const settle = (err: Error | null) => {
@@ -104,9 +141,13 @@ export class BoxTunnels {
         if (err) reject(err);
         else resolve();
       };
+      late.catch((err: Error) => settle(err));
       const end = new MuxEnd(
         proxy,
-        (frame) => raw.write(frame),
+        (frame) => {
+          raw.write(frame);
+          return raw.writableLength;
+        },
         () => settle(null),
         (violation) => {
           raw.destroy();
@@ -131,10 +172,6 @@ export class BoxTunnels {
           }),
         );
       });
-      const timer = setTimeout(
-        () => settle(new SandboxError('internal', 'the proxy tunnel into the box did not start in time')),
-        READY_TIMEOUT_MS,
-      );
       this.mux = { end, raw };
     }).catch((err: unknown) => {
       raw.destroy();
@@ -150,6 +187,7 @@ export class BoxTunnels {
       this.timer = null;
       if (this.closed || !this.alive()) return;
       this.startMux().catch((err: unknown) => {
+        if (this.closed) return;
         this.log?.('the proxy tunnel could not be started again', { err: String(err) });
         this.restartLater(0);
       });

@@ -11,6 +11,11 @@ export const MUX_CHUNK = 1 << 16;
 /** Bytes of one connection sent and not yet acknowledged, per direction (tunnel_mux.py's WINDOW). */
 export const MUX_WINDOW = 1 << 18;
 export const MUX_MAX_CONNECTIONS = 64;
+/**
+ * Bytes queued toward the box that it has not read. An honest box reads them as they come (at most 64 connections of
+ * a window and their acknowledgements, about 20 MiB); one whose tunnel was stopped while it forges frames does not.
+ */
+export const MUX_MAX_QUEUED = 32 << 20;
 
 export function encodeMuxFrame(kind: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   const head = Buffer.allocUnsafe(HEADER);
@@ -36,14 +41,16 @@ export class MuxEnd {
   private lastId = 0;
   private ready = false;
   private ended = false;
+  /** Bytes passed on to the host per connection and not yet acknowledged to the box: one ACK each per turn. */
+  private readonly acks = new Map<number, number>();
 
   /**
-   * send: writes a frame to the box. onReady: the box listens. onEnd: the tunnel is over, with the reason a frame
-   * broke the protocol (null when it was closed from here).
+   * send: writes a frame to the box and answers how many bytes wait to be written to it. onReady: the box listens.
+   * onEnd: the tunnel is over, with the reason a frame broke the protocol (null when it was closed from here).
    */
   constructor(
     private readonly hostSocket: string,
-    private readonly send: (frame: Buffer) => void,
+    private readonly send: (frame: Buffer) => number,
     private readonly onReady: () => void,
     private readonly onEnd: (violation: string | null) => void,
   ) {}
@@ -68,7 +75,7 @@ export class MuxEnd {
       const wrong = this.apply(kind, id, payload);
       if (wrong) return this.end(wrong);
     }
-    this.buf = Buffer.from(data);
+    if (!this.ended) this.buf = Buffer.from(data);
   }
 
   /** Ends the tunnel from here: every connection closes. */
@@ -110,7 +117,7 @@ export class MuxEnd {
       const n = payload.length;
       conn.socket.write(Buffer.from(payload), () => {
         conn.inFlight -= n;
-        if (this.conns.get(id) === conn) this.frame(KIND.ack, id, uint32(n));
+        if (this.conns.get(id) === conn) this.ack(id, n);
       });
     } else if (kind === KIND.eof) {
       if (conn.boxEof) return `a second end of connection ${id}`;
@@ -120,6 +127,7 @@ export class MuxEnd {
       this.drop(id, false);
     } else {
       const n = payload.readUInt32BE(0);
+      if (n === 0) return `an empty acknowledgement on connection ${id}`;
       if (n > conn.unacked) return `connection ${id} acknowledged more than it was sent`;
       conn.unacked -= n;
       if (conn.unacked < MUX_WINDOW) conn.socket.resume();
@@ -156,14 +164,31 @@ export class MuxEnd {
     if (tell) this.frame(KIND.close, id);
   }
 
+  /** Acknowledgements of one turn go as one frame per connection, however many small writes they cover. */
+  private ack(id: number, n: number): void {
+    const due = this.acks.get(id);
+    this.acks.set(id, (due ?? 0) + n);
+    if (this.acks.size === 1 && due === undefined) setImmediate(() => this.flushAcks());
+  }
+
+  private flushAcks(): void {
+    const acks = [...this.acks];
+    this.acks.clear();
+    for (const [id, n] of acks) if (this.conns.has(id)) this.frame(KIND.ack, id, uint32(n));
+  }
+
   private frame(kind: number, id: number, payload?: Buffer): void {
-    if (!this.ended) this.send(encodeMuxFrame(kind, id, payload));
+    if (this.ended) return;
+    const queued = this.send(encodeMuxFrame(kind, id, payload));
+    if (queued > MUX_MAX_QUEUED)
+      this.end(`the box left more than ${MUX_MAX_QUEUED >> 20} MiB of frames unread`);
   }
 
   private end(violation: string | null): void {
     if (this.ended) return;
     this.ended = true;
     this.buf = Buffer.alloc(0);
+    this.acks.clear();
     for (const conn of this.conns.values()) conn.socket.destroy();
     this.conns.clear();
     this.onEnd(violation);
