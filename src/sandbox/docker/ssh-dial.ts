@@ -110,7 +110,14 @@ export class SshDialAgent extends Agent {
   private pick(): Conn {
     for (const c of this.conns) if (!c.done && c.open < CHANNELS_PER_CONNECTION) return c;
     const client = new this.Client();
-    const conn: Conn = { client, sock: null as unknown as Socket, open: 0, busy: 0, done: false, ready: Promise.resolve() };
+    const conn: Conn = {
+      client,
+      sock: null as unknown as Socket,
+      open: 0,
+      busy: 0,
+      done: false,
+      ready: Promise.resolve(),
+    };
     conn.ready = new Promise<void>((resolve, reject) => {
       client.once('ready', resolve);
       client.once('error', reject);
