@@ -3,8 +3,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Builds `<pkg>` 0.1.0 (VALUE = 42) under work; returns the wheel's file name and bytes. */
-export function buildLocalWheel(work: string, pkg: string): { name: string; bytes: Buffer } {
+/**
+ * Builds `<pkg>` 0.1.0 (its `__init__.py` is `source`: by default VALUE = 42) under work; returns the wheel's folder,
+ * file name and bytes.
+ */
+export function buildLocalWheel(
+  work: string,
+  pkg: string,
+  source = 'VALUE = 42\n',
+): { dir: string; name: string; bytes: Buffer } {
   const src = join(work, `src-${pkg}`);
   const out = join(work, `wheels-${pkg}`);
   mkdirSync(join(src, pkg), { recursive: true });
@@ -14,7 +21,7 @@ export function buildLocalWheel(work: string, pkg: string): { name: string; byte
     '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n' +
       `[project]\nname = "${pkg}"\nversion = "0.1.0"\n`,
   );
-  writeFileSync(join(src, pkg, '__init__.py'), 'VALUE = 42\n');
+  writeFileSync(join(src, pkg, '__init__.py'), source);
   execFileSync(
     '/usr/bin/python3',
     ['-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '-q', '-w', out, src],
@@ -25,5 +32,5 @@ export function buildLocalWheel(work: string, pkg: string): { name: string; byte
     },
   );
   const name = readdirSync(out).find((f) => f.endsWith('.whl'))!;
-  return { name, bytes: readFileSync(join(out, name)) };
+  return { dir: out, name, bytes: readFileSync(join(out, name)) };
 }

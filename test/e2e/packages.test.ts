@@ -1,51 +1,30 @@
 // End-to-end: install_package and list_installed_packages through the real server, with a wheel this test builds
 // offline, served from a folder index (no network at all) and from an HTTP index on the host's loopback.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorOf, startStdio, type Harness } from './harness.js';
+import { buildLocalWheel } from './local-wheel.js';
 
 let work: string;
 let wheels: string;
 let wheelName: string;
-
-/** Builds sbx_demo_pkg 0.1.0 into a wheel with the system's pip, offline (no index, no build isolation). */
-function buildWheel(): void {
-  const src = join(work, 'src');
-  mkdirSync(join(src, 'sbx_demo_pkg'), { recursive: true });
-  writeFileSync(
-    join(src, 'pyproject.toml'),
-    '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n' +
-      '[project]\nname = "sbx_demo_pkg"\nversion = "0.1.0"\n',
-  );
-  writeFileSync(
-    join(src, 'sbx_demo_pkg', '__init__.py'),
-    'VALUE = 42\n\ndef greet(name):\n    return f"hello {name}"\n',
-  );
-  execFileSync(
-    '/usr/bin/python3',
-    ['-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '-q', '-w', wheels, src],
-    {
-      env: { PATH: '/usr/bin:/bin', HOME: work, PIP_CONFIG_FILE: '/dev/null' },
-      stdio: 'pipe',
-      timeout: 120_000,
-    },
-  );
-  wheelName = readdirSync(wheels).find((f) => f.endsWith('.whl'))!;
-}
 
 /** A server env that reads no pip config file of this machine: only what the test names. */
 const pipEnv = (extra: Record<string, string>) => ({ PIP_CONFIG_FILE: '/dev/null', ...extra });
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'sbx-pkg-test-'));
-  wheels = join(work, 'wheels');
-  mkdirSync(wheels);
-  buildWheel();
+  const built = buildLocalWheel(
+    work,
+    'sbx_demo_pkg',
+    'VALUE = 42\n\ndef greet(name):\n    return f"hello {name}"\n',
+  );
+  wheels = built.dir;
+  wheelName = built.name;
 }, 120_000);
 
 afterAll(() => {
