@@ -48,12 +48,20 @@ const GUARDS = {
 const fastJsonRpcGuards = {
   name: 'fast-json-rpc-guards',
   setup(b) {
+    const replaced = new Set();
+    // An SDK release that writes a guard otherwise would drop the fast path unseen: the build says so instead.
+    b.onEnd(() => {
+      const missed = Object.keys(GUARDS).filter((g) => !replaced.has(g));
+      if (missed.length > 0)
+        throw new Error(`bundle: the SDK's JSON-RPC guards were not found as written: ${missed.join(', ')}`);
+    });
     b.onLoad({ filter: /[\\/]@modelcontextprotocol[\\/]server[\\/]dist[\\/][^\\/]+\.mjs$/ }, async (args) => {
       let text = await readFile(args.path, 'utf8');
       let found = 0;
       for (const [guard, [schema, verdict]] of Object.entries(GUARDS)) {
         const plain = `const ${guard} = (value) => ${schema}.safeParse(value).success;`;
         if (!text.includes(plain)) continue;
+        replaced.add(guard);
         text = text.replace(
           plain,
           `const ${guard} = (value) => __fast.${verdict}(value) ?? ${schema}.safeParse(value).success;`,

@@ -34,17 +34,12 @@ export const PageFields = {
 
 export { firstEntries } from '../list-window.js';
 
-export interface Paged<L extends Lists> {
-  /** Each list cut to the page: the entries from `offset` to `offset + limit` of the lists one after the other. */
-  lists: ListWindow<L>['lists'];
-  counts: ListWindow<L>['counts'];
-  /** Entries of all the lists not in the page (before it and after it). */
-  omitted: number;
+export type Paged<L extends Lists> = Omit<ListWindow<L>, 'total'> & {
   /** Where the next page starts; null when the page reaches the end. */
   next_offset: number | null;
   /** How to ask `tool` for the rest (null when nothing was left out). */
   more: string | null;
-}
+};
 
 /** One page of `lists` taken in their key order, as if they were one list, as `tool` (given offset and limit) answers. */
 export function pageLists<L extends Lists>(

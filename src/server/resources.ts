@@ -92,6 +92,8 @@ export function keepResourceNotFoundCode(server: McpServer): void {
     _negotiatedWireCodec(): WireCodec;
     _getRequestHandler(method: string): ReadHandler | undefined;
   };
+  // Private SDK methods: where a release no longer has them, the SDK's own codes stand (never a failed start).
+  if (typeof low._negotiatedWireCodec !== 'function' || typeof low._getRequestHandler !== 'function') return;
   const negotiated = low._negotiatedWireCodec.bind(low);
   low._negotiatedWireCodec = () => {
     const codec = negotiated();

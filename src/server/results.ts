@@ -4,6 +4,7 @@
 import type { CallToolResult, ContentBlock, McpServer } from '@modelcontextprotocol/server';
 import { toErrorBody, type ErrorBody } from '../errors.js';
 import { atLeast, SINCE_PROGRESS_MESSAGE, SINCE_STRUCTURED } from './protocol-version.js';
+import type { ToolResult } from './tool-def.js';
 
 /** A successful result; its structuredContent keeps its type, so a tool's handler is checked against its output schema. */
 export function okResult<S extends object>(
@@ -18,11 +19,7 @@ export function okResult<S extends object>(
 }
 
 /** A tool result whose structuredContent has the handler's own type (a CallToolResult to the SDK). */
-export type OkResult<S> = {
-  content: ContentBlock[];
-  structuredContent: S;
-  isError?: boolean;
-};
+export type OkResult<S> = ToolResult<S> & { structuredContent: S };
 
 /** A field up to this many characters may also be whole in the text; a longer one is there only as its two ends. */
 export const TEXT_WHOLE_MAX = 2048;
