@@ -185,9 +185,12 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     }
   };
   // At start only the deletions run before serving (no row past its time is ever served); giving the pages back
-  // (a checkpoint that flushes the disk) and rotating saved outputs wait until the first answers are out.
+  // (a checkpoint that flushes the disk) and rotating saved outputs wait until the first answers are out. All of it
+  // waits for the recovery of interrupted rollbacks, whose workspaces and rows it would otherwise touch meanwhile.
+  let firstSweep: NodeJS.Timeout | undefined;
+  let closing = false;
   void ready.then(() => {
-    if (swept) return; // a slow start: the full sweep ran first
+    if (closing) return;
     try {
       const removed = retention.deleteExpired();
       deletedAtStart = true;
@@ -196,9 +199,9 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     } catch (err) {
       log.warn({ err: String(err) }, 'retention sweep failed; it runs again later');
     }
+    firstSweep = setTimeout(retain, START_QUIET_MS);
+    firstSweep.unref();
   });
-  const firstSweep = setTimeout(retain, START_QUIET_MS);
-  firstSweep.unref();
   const retainTimer = setInterval(retain, RETENTION_EVERY_MS);
   retainTimer.unref();
   sessions.start();
@@ -255,6 +258,7 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
     close: async () => {
       clearTimeout(seedTimer);
       clearTimeout(cpuProbe);
+      closing = true;
       clearTimeout(firstSweep);
       clearInterval(retainTimer);
       seedStop.abort();
