@@ -132,8 +132,12 @@ export interface SessionEvents {
 
 /** Below this memory limit pooled boxes start bare: numpy, pandas and matplotlib take about 90 MiB. */
 const PRELOAD_MIN_MEMORY_MB = 256;
-/** A pooled box that preloads may take this long to be ready (a bare one: Box's default, 15 s). */
-const POOL_PRELOAD_START_MS = 60_000;
+/**
+ * A pooled box that preloads may take this long to be ready (a bare one: Box's default, 15 s). It starts at the
+ * lowest CPU share, so on a host whose sessions keep every CPU busy its imports get almost none: the limit is for a
+ * start that hangs, not for one that waits its turn (at 60 s such a pool was killed and restarted without end).
+ */
+const POOL_PRELOAD_START_MS = 10 * 60_000;
 
 export class SessionService {
   private readonly sessions: SessionsRepo;
