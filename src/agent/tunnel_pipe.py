@@ -70,7 +70,9 @@ def _to_app(sock: socket.socket) -> None:
         input_ended.set()
         sock.shutdown(socket.SHUT_WR)
     except OSError:
-        os._exit(0)  # the app reset the connection: nothing more can travel
+        # The app closed first (it answered without reading the whole request): its reply may still be queued in the
+        # socket, so only this direction ends; the main loop reads the app's side to its end and then exits.
+        input_ended.set()
 
 
 def main() -> int:

@@ -3,7 +3,6 @@
 // that says how to build elsewhere. Never builds implicitly, never pushes, and never runs the image.
 import { SandboxError, invalidArgument } from '../errors.js';
 import { connectEngine, type Engine } from '../sandbox/docker/engine.js';
-import { findDockerEndpoint } from '../sandbox/docker/endpoint.js';
 import { buildImage } from '../sandbox/docker/image-build.js';
 import type { BuildResult } from './types.js';
 
@@ -65,22 +64,18 @@ export function buildArgs(args: BuildArgs): Record<string, string> {
 
 /** The engine, or a docker_unavailable error whose hint gives the commands to build elsewhere. */
 async function engineOrHint(exportName: string, dir: string, tag: string, port: number): Promise<Engine> {
-  const endpoint = findDockerEndpoint();
-  let reason: string;
-  if (endpoint) {
-    try {
-      return await connectEngine(endpoint);
-    } catch (err) {
-      reason = err instanceof Error ? err.message : String(err);
-    }
-  } else reason = 'DOCKER_HOST is not set and no engine socket exists';
-  throw new SandboxError(
-    'docker_unavailable',
-    `no Docker engine answers on this machine (${reason}); the bundle is ready to build elsewhere`,
-    { export_name: exportName, path: dir, reason },
-    `copy ${dir} to a machine with Docker, then run there: \`docker build -t ${tag} . && docker run --rm -p ${port}:${port} ${tag}\` ` +
-      '(or `docker compose up --build`)',
-  );
+  try {
+    return await connectEngine();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new SandboxError(
+      'docker_unavailable',
+      `${reason}; the bundle is ready to build elsewhere`,
+      { export_name: exportName, path: dir, reason },
+      `copy ${dir} to a machine with Docker, then run there: \`docker build -t ${tag} . && docker run --rm -p ${port}:${port} ${tag}\` ` +
+        '(or `docker compose up --build`)',
+    );
+  }
 }
 
 export interface DockerBuildRequest {
@@ -132,11 +127,11 @@ export async function dockerBuild(req: DockerBuildRequest): Promise<BuildResult>
           'arguments, then build again',
       );
     }
-    const image = (await engine.docker.getImage(req.tag).inspect()) as { Id: string };
+    const imageId = r.imageId ?? ((await engine.docker.getImage(req.tag).inspect()) as { Id: string }).Id;
     return {
       export_name: req.exportName,
       tag: req.tag,
-      image_id: image.Id,
+      image_id: imageId,
       duration_ms: Math.round(performance.now() - t0),
       log_tail: tail,
     };

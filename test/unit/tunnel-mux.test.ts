@@ -130,6 +130,36 @@ describe('MuxEnd against forged frames', () => {
     expect(capped.end.connections).toBe(0);
   });
 
+  it('lets a box at the cap open a connection in the same turn as it ends one both sides ended', async () => {
+    // a host side that answers and ends its side at once
+    const quick = net.createServer({ allowHalfOpen: true }, (c) => c.on('error', () => undefined).end('bye'));
+    const quickSocket = join(dir, 'quick.sock');
+    await new Promise<void>((r) => quick.listen(quickSocket, r));
+    const hostEnded = new Set<number>();
+    let reason: string | null | undefined;
+    const end = new MuxEnd(
+      quickSocket,
+      (frame) => {
+        if (frame.readUInt8(0) === KIND.eof) hostEnded.add(frame.readUInt32BE(1));
+        return 0;
+      },
+      () => undefined,
+      (v) => (reason = v),
+    );
+    end.push(encodeMuxFrame(KIND.ready, 0));
+    for (let id = 1; id <= MUX_MAX_CONNECTIONS; id++) end.push(encodeMuxFrame(KIND.open, id));
+    await until(() => hostEnded.size === MUX_MAX_CONNECTIONS, 'every host side to end');
+    // the box ends connection 1 (now ended both ways), forgets it and opens another, all in one chunk
+    end.push(
+      Buffer.concat([encodeMuxFrame(KIND.eof, 1), encodeMuxFrame(KIND.open, MUX_MAX_CONNECTIONS + 1)]),
+    );
+    expect(reason).toBeUndefined();
+    // still 64 live: one more is past the cap
+    end.push(encodeMuxFrame(KIND.open, MUX_MAX_CONNECTIONS + 2));
+    expect(reason).toMatch(/more than 64 connections/);
+    await new Promise<void>((r) => quick.close(() => r()));
+  }, 20_000);
+
   it('ends on data past the window, data after the end, and acknowledgements of bytes never sent', () => {
     const chunk = Buffer.alloc(MUX_CHUNK);
     const flood = feed(encodeMuxFrame(KIND.open, 1), ...Array(5).fill(encodeMuxFrame(KIND.data, 1, chunk)));

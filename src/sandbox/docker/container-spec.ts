@@ -10,7 +10,9 @@ import {
 } from '../bwrap-argv.js';
 import type { BoxLimits } from '../box.js';
 import { BACKGROUND_CPU_SHARES_V1, CPU_SHARES_V1 } from '../cgroups.js';
-import { hostSeccompArch, seccompProgram } from '../seccomp.js';
+import { SandboxError } from '../../errors.js';
+import { seccompProgram, type SeccompArch } from '../seccomp.js';
+import type { EngineFacts } from './engine.js';
 
 /** The label every box of this server carries: leftovers of a killed server are found by it. */
 export const BOX_LABEL = 'dev.sandbox-mcp.box';
@@ -50,16 +52,31 @@ export interface ContainerSpecInput {
   extraRwBinds?: Array<{ host: string; box: string }> | undefined;
   /** Named volumes for /workspace and the matplotlib cache instead of bind mounts of the host folders. */
   volumes?: BoxVolumes | undefined;
-  /** The seccomp program bubblewrap boxes get (seccomp.ts); null on an architecture without one. */
+  /** The seccomp program bubblewrap boxes get (seccomp.ts), for the engine's architecture (boxSeccompProgram). */
   seccomp: Buffer | null;
   /** A warm-pool box: the lowest CPU share until it is handed out (DockerBox.foreground raises it). */
   background?: boolean | undefined;
 }
 
-/** The seccomp program of bubblewrap boxes for this machine's architecture, which Docker boxes load too. */
-export function boxSeccompProgram(): Buffer | null {
-  const arch = hostSeccompArch();
-  return arch ? seccompProgram(arch) : null;
+const programs = new Map<SeccompArch, Buffer>();
+
+/**
+ * The seccomp program of bubblewrap boxes, which Docker boxes load too, built once per architecture for the engine's
+ * CPU (a remote engine's may differ from this server's). No program for the engine's CPU: no box, rather than a box
+ * without the filter.
+ */
+export function boxSeccompProgram(engine: Pick<EngineFacts, 'arch' | 'architecture'>): Buffer {
+  const arch = engine.arch;
+  if (!arch)
+    throw new SandboxError(
+      'isolation_unavailable',
+      `the Docker engine runs on ${engine.architecture}, for which there is no seccomp program (only x86_64 and aarch64)`,
+      { architecture: engine.architecture },
+      'use an engine on an x86_64 or aarch64 machine',
+    );
+  let program = programs.get(arch);
+  if (!program) programs.set(arch, (program = seccompProgram(arch)));
+  return program;
 }
 
 /** A host path in a bind spec must not carry the separator Docker splits on. */

@@ -98,6 +98,7 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
 
   static async start(opts: BoxOptions, settings: DockerSettings): Promise<DockerBox> {
     const engine = await connectEngine(settings.endpoint);
+    const seccomp = boxSeccompProgram(engine.facts); // before anything is made for the box
     const mode = chooseWorkspace(engine, settings.workspace ?? 'auto');
     // a volume box has no socket bind mounts: its app and proxy sockets cross through exec streams
     const tunnel = mode === 'volume' ? planTunnels(opts) : null;
@@ -135,7 +136,7 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
       },
       network: opts.network ?? 'none',
       ...binds,
-      seccomp: boxSeccompProgram(),
+      seccomp,
       volumes: volume?.volumes,
       background: opts.background,
     });

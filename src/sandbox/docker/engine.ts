@@ -1,7 +1,9 @@
 // The connection to the Docker engine (dockerode, loaded on first use so servers on bubblewrap never load it), with a
-// bounded ping and the engine facts doctor and the box need (cgroup version, user-namespace remapping, seccomp).
+// bounded ping and the engine facts doctor and the box need (cgroup version, user-namespace remapping, seccomp,
+// CPU architecture).
 import type Dockerode from 'dockerode';
 import { SandboxError } from '../../errors.js';
+import type { SeccompArch } from '../seccomp.js';
 import { findDockerEndpoint, type DockerEndpoint } from './endpoint.js';
 import { sshEngine, sshFailure, type SshEngine } from './ssh-engine.js';
 
@@ -15,6 +17,18 @@ export interface EngineFacts {
   securityOptions: string[];
   usernsRemap: boolean;
   rootless: boolean;
+  /** The engine's CPU as it names it (info.Architecture), which may differ from this server's. */
+  architecture: string;
+  /** The seccomp program's architecture for the engine's CPU; null when there is no program for it. */
+  arch: SeccompArch | null;
+}
+
+/** The seccomp architecture of an engine's CPU as the Engine API names it (uname's or Go's name). */
+export function engineSeccompArch(architecture: string): SeccompArch | null {
+  const a = architecture.trim().toLowerCase();
+  if (a === 'x86_64' || a === 'amd64') return 'x86_64';
+  if (a === 'aarch64' || a === 'arm64') return 'aarch64';
+  return null;
 }
 
 export interface Engine {
@@ -85,6 +99,8 @@ async function open(endpoint: DockerEndpoint): Promise<Engine> {
         securityOptions: security,
         usernsRemap: security.some((s) => s.includes('name=userns')),
         rootless: security.some((s) => s.includes('name=rootless')),
+        architecture: String(info.Architecture ?? '?'),
+        arch: engineSeccompArch(String(info.Architecture ?? '')),
       },
     };
   } catch (err) {

@@ -24,6 +24,8 @@ export interface BuildOutcome {
   error: string | null;
   /** The end of the build's output. */
   log: string;
+  /** The built image's id as the build reported it (its aux message); null when it did not. */
+  imageId: string | null;
 }
 
 interface BuildMessage {
@@ -31,6 +33,7 @@ interface BuildMessage {
   status?: string;
   error?: string;
   errorDetail?: { message?: string };
+  aux?: { ID?: unknown };
 }
 
 /** The regular files under dir, relative and sorted; symbolic links and caches are never followed or sent. */
@@ -70,14 +73,20 @@ export async function buildImage(engine: Engine, req: BuildRequest): Promise<Bui
       },
     );
   } catch (err) {
-    return { error: err instanceof Error ? err.message : String(err), log };
+    return { error: err instanceof Error ? err.message : String(err), log, imageId: null };
   }
   return new Promise<BuildOutcome>((resolve) => {
     engine.docker.modem.followProgress(
       stream,
       (err: Error | null, output: BuildMessage[]) => {
         const failed = err?.message ?? output.find((m) => m.error)?.error ?? null;
-        resolve({ error: failed === null ? null : failed.trim(), log });
+        // the id of the image this build made, not whatever holds the tag by the time it is looked up
+        const id = [...output].reverse().find((m) => typeof m.aux?.ID === 'string')?.aux?.ID;
+        resolve({
+          error: failed === null ? null : failed.trim(),
+          log,
+          imageId: typeof id === 'string' && /^sha256:[a-f0-9]{64}$/.test(id) ? id : null,
+        });
       },
       (m: BuildMessage) => {
         const text = m.stream ?? m.status ?? m.error ?? '';

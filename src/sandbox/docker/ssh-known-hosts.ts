@@ -121,8 +121,9 @@ export function hostKeyCheck(host: string, port: number, files: string[] = known
   return {
     algorithms: algorithms.length ? algorithms : null,
     problem: () => problem,
+    // the keys read once, above: the algorithms asked for and the key accepted come from the same reading
     verify: (key) => {
-      const known = keysFor(name, files);
+      const known = onFile;
       const offered = `${blobType(key)} ${fingerprint(key)}`;
       const revoked = known.find((k) => k.revoked && k.blob.equals(key));
       const match = known.find((k) => !k.revoked && k.blob.equals(key));

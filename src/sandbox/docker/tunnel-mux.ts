@@ -59,6 +59,16 @@ export class MuxEnd {
     return this.conns.size;
   }
 
+  /**
+   * Connections not yet ended on both sides: the box forgets one once both ended and may open the next in the same
+   * turn, before its host socket here has closed.
+   */
+  private live(): number {
+    let n = 0;
+    for (const c of this.conns.values()) if (!(c.boxEof && c.hostEof)) n++;
+    return n;
+  }
+
   /** Bytes from the box (the exec's stdout). */
   push(chunk: Buffer): void {
     if (this.ended) return;
@@ -92,7 +102,7 @@ export class MuxEnd {
     if (kind === KIND.ready) return this.ready || id !== 0 ? 'a second ready frame' : null;
     if (kind === KIND.open) {
       if (id !== this.lastId + 1) return `connection ${id} opened out of order`;
-      if (this.conns.size >= MUX_MAX_CONNECTIONS) return `more than ${MUX_MAX_CONNECTIONS} connections`;
+      if (this.live() >= MUX_MAX_CONNECTIONS) return `more than ${MUX_MAX_CONNECTIONS} connections`;
     } else if (id === 0 || id > this.lastId) return `a frame for connection ${id}, never opened`;
     return null;
   }
