@@ -274,21 +274,26 @@ LISTING_MARGIN_S = 0.5
 LISTING_MIN_S = 0.05
 # The server's cap on one line from the box (MAX_BOX_LINE_BYTES in src/sandbox/protocol-schema.ts).
 LINE_CAP = 32 * 1024 * 1024
+# What a `done` takes besides its listing and its error (type, id, status, usage and the rest: numbers and short texts).
+DONE_RESERVE = 64 * 1024
 
 
 def _listing_for(req: dict[str, Any], t0: float, msg: dict[str, Any]) -> str | None:
     """The workspace listing for a cell's `done` (msg, without it yet), or None: none within the time the cell's
-    timeout (`timeout_ms` of the request, counted from t0) leaves, or within the room the rest of the line leaves."""
+    timeout (`timeout_ms` of the request, counted from t0) leaves, or within the room the rest of the line leaves (a
+    fixed reserve, and the error's own length when there is one: the only part of any size)."""
     seconds = _listing.INLINE_MAX_SECONDS
     timeout_ms = req.get('timeout_ms')
     if isinstance(timeout_ms, (int, float)) and timeout_ms > 0:
         seconds = min(seconds, timeout_ms / 1000 - (_monotonic() - t0) - LISTING_MARGIN_S)
         if seconds < LISTING_MIN_S:
             return None
-    try:
-        room = LINE_CAP - len(channel._dumps(msg)) - 64
-    except ValueError:
-        return None
+    room = LINE_CAP - DONE_RESERVE
+    if msg.get('error') is not None:
+        try:
+            room -= len(channel._dumps(msg['error']))
+        except ValueError:
+            return None
     return _listing.inline(max_bytes=min(_listing.INLINE_MAX_BYTES, room), max_seconds=seconds)
 
 

@@ -21,6 +21,8 @@ INLINE_MAX_BYTES = 8 * 1024 * 1024
 INLINE_MAX_SECONDS = 2.0
 # Entries examined (listed or skipped) between two looks at the clock (the first one is looked at too).
 CLOCK_EVERY = 256
+# The longest workspace-relative path the host takes, in UTF-8 bytes (validRel in workspace-manifest.ts).
+MAX_REL_BYTES = 4096
 
 _dumps = json.dumps
 _lstat = os.lstat
@@ -45,14 +47,30 @@ class _TooLong(Exception):
     """The walk ran past its deadline."""
 
 
+def _host_takes(r: str) -> bool:
+    """Whether the host can take a workspace path or link target as it is: UTF-8 (a name that is not comes back
+    surrogate-escaped) and, for a path, at most MAX_REL_BYTES long. The host leaves such entries where they are, and
+    one in the listing would make the server refuse the whole listing."""
+    if r.isascii():
+        return len(r) <= MAX_REL_BYTES
+    try:
+        return len(r.encode('utf-8')) <= MAX_REL_BYTES
+    except UnicodeEncodeError:
+        return False
+
+
 def _record(e: os.DirEntry, r: str):
-    """The entry's JSON array (no newline) and its kind, or None when it cannot be read (gone, or a link unread)."""
+    """The entry's JSON array (no newline) and its kind, or None for a link whose target the host could not take.
+    Raises OSError when it cannot be read (gone, or a link unread)."""
     st = e.stat(follow_symlinks=False)
     m = st.st_mode
     k = 'd' if stat.S_ISDIR(m) else 'f' if stat.S_ISREG(m) else 'l' if stat.S_ISLNK(m) else 'o'
     rec = [r, k, 0 if k == 'd' else st.st_size, '0' if k == 'd' else str(st.st_mtime_ns)]
     if k == 'l':
-        rec.append(os.readlink(e.path))
+        target = os.readlink(e.path)
+        if not _host_takes(target):
+            return None
+        rec.append(target)
     return _dumps(rec), k
 
 
@@ -60,7 +78,7 @@ def lines(root: str = ROOT, deadline: float | None = None):
     """The listing's lines (newline included), each folder before what it holds; links are recorded, never followed.
     Iterative: a deep tree or a low recursion limit set by a cell cannot stop it. With a deadline (time.monotonic()),
     every entry examined counts, listed or skipped, and the walk raises _TooLong once past it; a folder is read entry
-    by entry, never whole first."""
+    by entry, never whole first. An entry the host could not take (see _host_takes) is left out, with what it holds."""
     stack = [(root, '')]
     examined = 0
     while stack:
@@ -82,10 +100,15 @@ def lines(root: str = ROOT, deadline: float | None = None):
                 if SERVER_TEMP.fullmatch(e.name):
                     continue
                 r = pre + e.name
+                if not _host_takes(r):
+                    continue
                 try:
-                    text, k = _record(e, r)
+                    rec = _record(e, r)
                 except OSError:
                     continue
+                if rec is None:
+                    continue
+                text, k = rec
                 yield text + '\n'
                 if k == 'd':
                     below.append((e.path, r + '/'))

@@ -118,10 +118,52 @@ describe("the box's listing module", () => {
     expect(cap).toBeLessThanOrEqual(MAX_BOX_LINE_BYTES / 4);
   });
 
-  it('a name that is not UTF-8 in the box makes the whole listing refused', () => {
+  it('leaves out what the host could not take, so the listing stays whole: names and link targets not UTF-8, long paths', () => {
+    const notUtf8 = (dir: string) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0x66, 0xff, 0x6f])]);
     writeFileSync(join(root, 'fine.txt'), '');
-    writeFileSync(Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0x66, 0xff, 0x6f])]), '');
-    expect(() => parseBoxManifest(inline(root))).toThrow(/refused/);
+    writeFileSync(notUtf8(root), '');
+    mkdirSync(Buffer.concat([notUtf8(root), Buffer.from('-dir')]));
+    writeFileSync(Buffer.concat([notUtf8(root), Buffer.from('-dir/inside.txt')]), '');
+    symlinkSync(Buffer.from([0x66, 0xff]), join(root, 'odd-link'));
+    symlinkSync('fine.txt', join(root, 'good-link'));
+    // a path over 4096 bytes, made and removed through relative steps (past PATH_MAX as one absolute path)
+    const segs = Array.from({ length: 17 }, (_, n) => `${n}`.padEnd(250, 'x'));
+    py(
+      'import os\nos.chdir(sys.argv[1])\nfor s in sys.argv[2:]:\n os.mkdir(s); os.chdir(s)\n if s[0:2] == "15": open("short.txt", "w")',
+      root,
+      ...segs,
+    );
+    const text = inline(root);
+    const box = parseBoxManifest(text);
+    expect(box.get('fine.txt')?.kind).toBe('f');
+    expect(box.get('good-link')).toMatchObject({ kind: 'l', target: 'fine.txt' });
+    expect(box.has('odd-link')).toBe(false);
+    expect(box.has(`${segs.slice(0, 16).join('/')}/short.txt`)).toBe(true);
+    expect(box.has(segs.join('/'))).toBe(false);
+    // the host leaves the long path out as well: a path one side lists and the other not would be deleted as gone
+    const host = hostManifest(root);
+    expect(host.has(`${segs.slice(0, 16).join('/')}/short.txt`)).toBe(true);
+    expect(host.has(segs.join('/'))).toBe(false);
+    expect([...box.keys()].every((k) => Buffer.byteLength(k) <= 4096)).toBe(true);
+    expect([...box.keys()].some((k) => k.includes('inside.txt'))).toBe(false);
+    // the exec path prints the same
+    expect(py('sys.stdout.write("".join(w.lines(sys.argv[1])))', root)).toBe(text);
+    py('import shutil\nshutil.rmtree(sys.argv[1])', join(root, segs[0] as string));
+  });
+
+  it('a box folder holding a name that is not UTF-8 still gives the host its other files', () => {
+    mkdirSync(join(root, 'data'));
+    writeFileSync(join(root, 'data/a.csv'), 'a');
+    writeFileSync(join(root, 'data/b.csv'), 'bb');
+    writeFileSync(
+      Buffer.concat([Buffer.from(`${root}/data/`), Buffer.from([0xe9, 0x74, 0xe9])]),
+      'latin-1 name',
+    );
+    const box = parseBoxManifest(inline(root));
+    expect(box.get('data/a.csv')?.size).toBe(1);
+    expect(box.get('data/b.csv')?.size).toBe(2);
+    // both sides leave the same name where it is: the sync sees nothing to move for it
+    expect(new Map([...box].sort())).toEqual(new Map([...hostManifest(root)].sort()));
   });
 
   it('removes what the exec path is asked to, never following a link', () => {
@@ -152,13 +194,15 @@ describe('the checks a listing from a completion goes through', () => {
     }
   });
 
-  it('one bad entry refuses the whole listing, whatever good entries come with it', () => {
+  it('one bad entry refuses the whole listing, whatever good entries come with it (a forged one the listing leaves out too)', () => {
     const good = line('d', 'd', 0, '0') + line('d/f', 'f', 3, '17');
     expect(parseBoxManifest(good).size).toBe(2);
     const bad: Array<[string, RegExp]> = [
       [line('../escaped.txt', 'f', 1, '1'), /refused/],
       [line('/etc/passwd', 'f', 1, '1'), /refused/],
       [line('d/\ud800x', 'f', 1, '1'), /refused/],
+      [line(`d/${'x'.repeat(4095)}`, 'f', 1, '1'), /refused/],
+      [line('g', 'l', 1, '1', 'f\udcffo'), /link target/],
       [line('d//f', 'f', 1, '1'), /refused/],
       [line('d', 'd', 0, '0'), /repeated/],
       [line('e/f', 'f', 1, '1'), /before its folder/],

@@ -23,6 +23,9 @@ export type Manifest = Map<string, ManifestEntry>;
 export const MAX_ENTRIES = 500_000;
 export const MAX_MANIFEST_BYTES = 128 * 1024 * 1024;
 
+/** The longest workspace-relative path either side lists, in UTF-8 bytes (MAX_REL_BYTES in workspace_listing.py). */
+export const MAX_REL_BYTES = 4096;
+
 /** No lone surrogate (a name that was not UTF-8 in the box): it could not be written back under the same name. */
 function wellFormed(s: string): boolean {
   return Buffer.from(s, 'utf8').toString('utf8') === s;
@@ -39,7 +42,7 @@ export function signature(e: ManifestEntry): string {
  */
 export function validRel(rel: unknown): rel is string {
   if (typeof rel !== 'string' || rel === '' || rel.startsWith('/') || !wellFormed(rel)) return false;
-  if (Buffer.byteLength(rel) > 4096 || rel.includes('\0')) return false;
+  if (Buffer.byteLength(rel) > MAX_REL_BYTES || rel.includes('\0')) return false;
   return rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 }
 
@@ -70,6 +73,7 @@ function walkHost(dir: Dir, prefix: string, out: Manifest): void {
     if (!Buffer.from(name).equals(raw)) continue; // a name that is not UTF-8 stays where it is
     if (HOST_TEMP_NAME.test(name)) continue; // a file the server is still writing, or a crashed write's leftover
     const rel = prefix + name;
+    if (Buffer.byteLength(rel) > MAX_REL_BYTES) continue; // the box's listing leaves it out too: it stays where it is
     const e = entryAt(dir, name);
     if (!e) continue;
     out.set(rel, e);

@@ -36,9 +36,11 @@ const PER_FILE_MAX = 16;
 const READ_CHUNK = 1024 * 1024;
 /**
  * After the box gave no listing with a completion (its walk passed its caps), the listing is asked for again once one
- * read through exec has fewer entries than this: a workspace that large is not walked twice per call.
+ * read through exec has fewer entries than this and took less time than ASK_AGAIN_WITHIN_MS: a workspace that large,
+ * or that slow to walk (the completion's walk stops at its time cap), is not walked twice per call.
  */
 const ASK_AGAIN_BELOW = 100_000;
+const ASK_AGAIN_WITHIN_MS = 1000;
 
 interface Synced {
   /** The entry's signature on each side at the last sync; null: absent there (or kept out of the host). */
@@ -56,11 +58,67 @@ export interface SyncReport {
 
 type Sent = { id: string; done: Promise<AgentFinal> };
 
-function topmost(paths: string[]): string[] {
-  const sorted = [...paths].sort();
+/** The paths none of whose ancestors is in the list (removing those removes the rest), sorted. */
+export function topmost(paths: readonly string[]): string[] {
+  const kept = new Set<string>();
   const out: string[] = [];
-  for (const p of sorted) if (!out.some((q) => p.startsWith(`${q}/`))) out.push(p);
+  for (const p of [...paths].sort()) {
+    let under = false;
+    for (let cut = p.indexOf('/'); cut > 0 && !under; cut = p.indexOf('/', cut + 1))
+      under = kept.has(p.slice(0, cut));
+    if (!under && !kept.has(p)) {
+      kept.add(p);
+      out.push(p);
+    }
+  }
   return out;
+}
+
+/** One getArchive of a pull: a changed file, or a top-level folder holding many; wireCap bounds what it may send. */
+export interface FetchUnit {
+  unit: string;
+  wireCap: number;
+  /** The changed files it brings. */
+  rels: string[];
+}
+
+/**
+ * How changed files come back: one unit per top-level folder holding more than PER_FILE_MAX of them, else one per
+ * file; each with the most its archive may take on the wire (the box's sizes under it, plus headers and slack).
+ */
+export function fetchUnits(files: ReadonlyMap<string, ManifestEntry>, box: Manifest): FetchUnit[] {
+  const byFolder = new Map<string, string[]>();
+  for (const rel of files.keys()) {
+    const cut = rel.indexOf('/');
+    const top = cut < 0 ? '' : rel.slice(0, cut);
+    const rels = byFolder.get(top);
+    if (rels) rels.push(rel);
+    else byFolder.set(top, [rel]);
+  }
+  // the box's bytes and entries under each folder fetched whole, in one pass over its manifest
+  const folders = new Map<string, { size: number; count: number }>();
+  for (const [top, rels] of byFolder)
+    if (top !== '' && rels.length > PER_FILE_MAX) folders.set(top, { size: 0, count: 0 });
+  if (folders.size > 0) {
+    for (const [rel, e] of box) {
+      const cut = rel.indexOf('/');
+      const sum = folders.get(cut < 0 ? rel : rel.slice(0, cut));
+      if (sum) {
+        sum.size += e.size;
+        sum.count++;
+      }
+    }
+  }
+  const cap = (size: number, count: number) => size + (count + 4) * 2048 + 1024 * 1024;
+  const units: FetchUnit[] = [];
+  for (const [top, rels] of byFolder) {
+    const sum = folders.get(top);
+    if (sum) units.push({ unit: top, wireCap: cap(sum.size, sum.count), rels });
+    else
+      for (const rel of rels)
+        units.push({ unit: rel, wireCap: cap(box.get(rel)?.size ?? 0, 1), rels: [rel] });
+  }
+  return units;
 }
 
 /** What one pull may write: the free space of the workspace's disk less a reserve (nothing when unknown). */
@@ -192,8 +250,10 @@ export class WorkspaceSync {
   private async boxManifest(listing: string | undefined): Promise<Manifest> {
     if (listing !== undefined) return parseBoxManifest(listing);
     if (!this.container) throw new Error('no container');
+    const started = performance.now();
     const read = parseBoxManifest(await runBoxManifest(this.container, this.engine, []));
-    if (read.size < ASK_AGAIN_BELOW) this.askListing = true;
+    if (read.size < ASK_AGAIN_BELOW && performance.now() - started < ASK_AGAIN_WITHIN_MS)
+      this.askListing = true;
     return read;
   }
 
@@ -375,30 +435,11 @@ export class WorkspaceSync {
     dirs: DirCache,
     report: SyncReport,
   ): Promise<void> {
-    const byFolder = new Map<string, string[]>();
-    for (const rel of files.keys()) {
-      const top = rel.includes('/') ? rel.slice(0, rel.indexOf('/')) : '';
-      byFolder.set(top, [...(byFolder.get(top) ?? []), rel]);
-    }
-    const units: string[] = [];
-    for (const [top, rels] of byFolder) {
-      if (top !== '' && rels.length > PER_FILE_MAX) units.push(top);
-      else units.push(...rels);
-    }
     const budget: PullBudget = { fileBytes: this.fileBytes, remaining: hostRoom(this.workspace) };
     const out: ApplyOutcome = { written: new Map(), refused: new Map() };
     const retry = new Set<string>(); // entries a broken archive left out: asked for again on the next pull
-    for (const unit of units) {
+    for (const { unit, wireCap, rels } of fetchUnits(files, box)) {
       if (!this.container) break;
-      let under = 0;
-      let count = 0;
-      for (const [rel, e] of box) {
-        if (rel === unit || rel.startsWith(`${unit}/`)) {
-          under += e.size;
-          count++;
-        }
-      }
-      const wireCap = under + (count + 4) * 2048 + 1024 * 1024;
       try {
         const stream = (await this.container.getArchive({
           path: `${BOX_WORKSPACE}/${unit}`,
@@ -409,12 +450,8 @@ export class WorkspaceSync {
           stream.destroy();
         }
       } catch (err) {
-        for (const rel of files.keys()) {
-          if (
-            (rel === unit || rel.startsWith(`${unit}/`)) &&
-            !out.written.has(rel) &&
-            !out.refused.has(rel)
-          ) {
+        for (const rel of rels) {
+          if (!out.written.has(rel) && !out.refused.has(rel)) {
             out.refused.set(
               rel,
               `the archive broke off: ${err instanceof Error ? err.message : String(err)}`,
