@@ -14,13 +14,11 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, errorOf, startStdio, type Harness } from './harness.js';
-import { engineEnv, prepareBoxImage, startTestEngine } from './docker-engine.js';
+import { engineEnv, engineForFile, prepareBoxImage } from './docker-engine.js';
 
-const got = startTestEngine();
-const skip = 'skip' in got ? got.skip : null;
-if (skip) console.warn(`docker-volume: skipped, no Docker engine can run here: ${skip}`);
-const env = engineEnv(got);
-const socket = 'host' in got ? got.host.replace(/^unix:\/\//, '') : '';
+const { engine, skip } = engineForFile('docker-volume');
+const env = engineEnv(engine);
+const socket = 'host' in engine ? engine.host.replace(/^unix:\/\//, '') : '';
 
 /** The names of the engine's box volumes (each carries its session id). */
 function boxVolumes(): string[] {

@@ -128,7 +128,7 @@ export const baseEnv = (): Record<string, string> => ({
  * The options every suite server gets: its data dir, a bare pool of one (a preloading refill costs CPU the tests
  * need; preload.test.ts asks for it), the backend under test, then the test's own.
  */
-function suiteArgs(dataDir: string, opts: StartOptions): string[] {
+export function suiteArgs(dataDir: string, opts: StartOptions = {}): string[] {
   return [
     '--data-dir',
     dataDir,

@@ -1,9 +1,9 @@
 // The built server as an SDK 1.x stdio transport spawns it (both the current 1.x and 1.12 take these parameters),
-// in a data dir of its own that `remove` deletes.
+// with the suite's options and backend, in a data dir of its own that `remove` deletes.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, baseEnv } from './harness.js';
+import { CLI, backend, baseEnv, suiteArgs } from './harness.js';
 
 export interface StdioServer {
   params: { command: string; args: string[]; env: Record<string, string>; stderr: 'pipe' };
@@ -16,8 +16,8 @@ export function stdioServer(env: Record<string, string> = {}): StdioServer {
   return {
     params: {
       command: process.execPath,
-      args: [CLI, '--data-dir', dataDir, '--pool-size', '1', '--preload', 'none'],
-      env: { ...baseEnv(), ...env },
+      args: [CLI, ...suiteArgs(dataDir)],
+      env: { ...baseEnv(), ...backend().env, ...env },
       stderr: 'pipe',
     },
     dataDir,

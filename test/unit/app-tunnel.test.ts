@@ -2,7 +2,7 @@
 // an exec runs it): waiting for a socket not made yet, giving up on output nobody reads, a readiness probe that ends at
 // its deadline through a connection with no timers of its own.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,6 +31,15 @@ function runPipe(socketPath: string): ChildProcess {
   py.stdin!.on('error', () => undefined);
   children.push(py);
   return py;
+}
+
+/** Whether the process sleeps between connect tries: its first try failed (before that, Python never sleeps). */
+function sleepingBetweenTries(py: ChildProcess): boolean {
+  try {
+    return readFileSync(`/proc/${py.pid}/wchan`, 'utf8').includes('nanosleep');
+  } catch {
+    return false;
+  }
 }
 
 function exited(py: ChildProcess): Promise<number | null> {
@@ -72,7 +81,7 @@ describe('tunnel_pipe.py', () => {
     const py = runPipe(path);
     const out: Buffer[] = [];
     py.stdout!.on('data', (d: Buffer) => out.push(d));
-    await new Promise((r) => setTimeout(r, 1000));
+    await until(() => sleepingBetweenTries(py), 'the first connect try to fail', 5000, 10);
     await unixApp(path, (c) => c.end('hello from the app'));
     expect(await exited(py)).toBe(0);
     expect(Buffer.concat(out).toString()).toBe('hello from the app');
