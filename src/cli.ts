@@ -2,7 +2,7 @@
 // The sandbox-mcp command: stdio server (default), `serve` (HTTP), `config` (settings in force), `doctor` (protections).
 import { Command, Option } from 'commander';
 import { createApp } from './app.js';
-import { defaultDataDir, loadConfig, resolveSettings, withClientShare, type Config } from './config.js';
+import { loadConfig, resolveSettings, withClientShare, type Config } from './config.js';
 import {
   defaultShown,
   displayValue,
@@ -16,7 +16,7 @@ import { startHttp } from './server/http.js';
 import { statusRoutes } from './server/status-page.js';
 import { startStdio } from './server/stdio.js';
 import { SERVER_VERSION } from './server/server.js';
-import { doctorCommand, type DoctorFlags } from './sandbox/docker/doctor-command.js';
+import { doctorCommand } from './sandbox/docker/doctor-command.js';
 import { AGENT_DIR } from './sandbox/box-options.js';
 import { claimDataDir } from './sessions/ownership.js';
 import { dataDirUsage, formatDataDirUsage } from './store/data-dir-usage.js';
@@ -150,47 +150,43 @@ addSettings(
   );
 });
 
-/** A path setting as serve would take it when no flag is given: its variable, else its default. */
-function settingNow(key: 'python' | 'bwrapPath'): string {
-  return process.env[SETTINGS[key].env] || SETTINGS[key].schema.parse(undefined);
-}
+/** The settings doctor checks, written after `doctor` (before it too, as for every command). */
+const DOCTOR_SETTINGS = ['python', 'bwrapPath', 'dataDir', 'dockerImage', 'dockerBaseImage'] as const;
 
-program
+const doctor = program
   .command('doctor')
   .description(
     'show which protections this machine enforces, by which mechanism, and how to fix what is missing',
   )
-  .option(
-    '--python <path>',
-    `the Python interpreter to check (env ${SETTINGS.python.env})`,
-    settingNow('python'),
-  )
-  .option(
-    '--bwrap <path>',
-    `the bubblewrap binary to check (env ${SETTINGS.bwrapPath.env})`,
-    settingNow('bwrapPath'),
-  )
   .option('--json', 'print the report as JSON')
-  .option('--data-dir <dir>', 'the data dir whose size by kind is shown (env SANDBOX_MCP_HOME)')
   .addOption(
-    new Option('--isolation <mode>', 'the backend to check: auto (each one present), bwrap or docker')
-      .choices(['auto', 'bwrap', 'docker'])
-      .default('auto'),
-  )
-  .option('--docker-image <image>', 'Docker: an image with python3 instead of the shipped Dockerfile')
-  .option('--docker-base-image <image>', "Docker: the shipped Dockerfile's base image")
-  .action(async (flags: Omit<DoctorFlags, 'agentDir'> & { json?: boolean; dataDir?: string }) => {
-    // the bubblewrap report, the Docker section, or both (src/sandbox/docker/doctor-command.ts)
-    const report = await doctorCommand({ ...flags, agentDir: AGENT_DIR });
-    const usage = dataDirUsage(flags.dataDir ?? defaultDataDir());
-    process.stdout.write(
-      flags.json
-        ? JSON.stringify({ ...report.json, data_dir: usage }, null, 2) + '\n'
-        : `${report.text}\n\n${formatDataDirUsage(usage)}\n`,
-    );
-    // a protection that does not hold is a failure a script or CI can see
-    if (!report.ok) process.exitCode = 1;
+    new Option(
+      '--isolation <mode>',
+      `the backend to check: auto (each one present), bwrap or docker (env ${SETTINGS.isolation.env}; default: auto)`,
+    ).choices(['auto', 'bwrap', 'docker']),
+  );
+for (const key of DOCTOR_SETTINGS) doctor.addOption(settingOption(key));
+doctor.action(async (flags: Flags) => {
+  // each setting as the server would take it (flags, then SANDBOX_MCP_* variables, then defaults)
+  const s = resolveSettings(settingsFrom(withParentFlags(flags)));
+  const report = await doctorCommand({
+    python: s.python,
+    bwrap: s.bwrapPath,
+    isolation: s.isolation === 'none' ? 'auto' : s.isolation,
+    dockerImage: s.dockerImage,
+    dockerBaseImage: s.dockerBaseImage,
+    agentDir: AGENT_DIR,
   });
+  // the bubblewrap report, the Docker section, or both (src/sandbox/docker/doctor-command.ts)
+  const usage = dataDirUsage(s.dataDir);
+  process.stdout.write(
+    flags.json
+      ? JSON.stringify({ ...report.json, data_dir: usage }, null, 2) + '\n'
+      : `${report.text}\n\n${formatDataDirUsage(usage)}\n`,
+  );
+  // a protection that does not hold is a failure a script or CI can see
+  if (!report.ok) process.exitCode = 1;
+});
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`sandbox-mcp: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,23 +1,24 @@
 // Server configuration: the settings (src/settings.ts) from flags, SANDBOX_MCP_* variables and defaults, with the caps
 // derived from the host.
-import type { z } from 'zod';
 import { defaultTotalMemoryMb, defaultTotalPids } from './sandbox/host-capacity.js';
 import { resolveBackend } from './sandbox/docker/endpoint.js';
 import { defaultDataDir, SETTINGS, SETTING_KEYS, SettingsSchema, type Settings } from './settings.js';
 
 export { defaultDataDir } from './settings.js';
 
-/** The global caps default to what this host holds, never below one session's limits. */
-export const ConfigSchema = SettingsSchema.transform((c) => ({
-  ...c,
-  // Code elsewhere reads `isolation` as boxed ('bwrap') or not; which box backend runs the boxes is `boxBackend`.
-  isolation: c.isolation === 'none' ? ('none' as const) : ('bwrap' as const),
-  boxBackend: resolveBackend(c.isolation === 'none' ? 'bwrap' : c.isolation, c.bwrapPath),
-  totalMemoryMb: c.totalMemoryMb ?? Math.max(c.memoryMb, defaultTotalMemoryMb()),
-  totalPids: c.totalPids ?? Math.max(c.pids, defaultTotalPids()),
-}));
+/** The config checked settings make: the backend chosen, and global caps from the host, never below one session's. */
+function configOf(c: Settings) {
+  return {
+    ...c,
+    // Code elsewhere reads `isolation` as boxed ('bwrap') or not; which box backend runs the boxes is `boxBackend`.
+    isolation: c.isolation === 'none' ? ('none' as const) : ('bwrap' as const),
+    boxBackend: resolveBackend(c.isolation === 'none' ? 'bwrap' : c.isolation, c.bwrapPath),
+    totalMemoryMb: c.totalMemoryMb ?? Math.max(c.memoryMb, defaultTotalMemoryMb()),
+    totalPids: c.totalPids ?? Math.max(c.pids, defaultTotalPids()),
+  };
+}
 
-export type Config = z.infer<typeof ConfigSchema>;
+export type Config = ReturnType<typeof configOf>;
 
 /** Settings that cannot hold together: a per-session limit above a cap that must hold at least one session. */
 function conflicts(c: Config): string[] {
@@ -74,12 +75,14 @@ function resolve(
     if (env[envKey] !== undefined && env[envKey] !== '') merged[key] = env[envKey];
   }
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
-  const settings = SettingsSchema.safeParse(merged);
-  const parsed = settings.success ? ConfigSchema.safeParse(merged) : settings;
-  const issues = parsed.success
-    ? conflicts(parsed.data)
-    : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-  if (issues.length > 0 || !parsed.success || !settings.success)
-    throw new Error(`invalid configuration: ${issues.join('; ')}`);
-  return { settings: settings.data, config: parsed.data };
+  const parsed = SettingsSchema.safeParse(merged);
+  if (!parsed.success) throw invalid(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  const config = configOf(parsed.data);
+  const issues = conflicts(config);
+  if (issues.length > 0) throw invalid(issues);
+  return { settings: parsed.data, config };
+}
+
+function invalid(issues: string[]): Error {
+  return new Error(`invalid configuration: ${issues.join('; ')}`);
 }

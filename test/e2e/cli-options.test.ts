@@ -165,4 +165,29 @@ describe('doctor', () => {
     }).catch((err: { stdout: string }) => err);
     expect((JSON.parse(r.stdout) as { python?: string }).python).toBe('/nonexistent/python3');
   }, 60_000);
+
+  it('checks what the server would run with the settings written before `doctor` and SANDBOX_MCP_*', async () => {
+    const run = promisify(execFile);
+    const args = [
+      CLI,
+      '--python',
+      '/nonexistent/python3',
+      '--data-dir',
+      join(home, 'doctor'),
+      'doctor',
+      '--json',
+    ];
+    const r = await run(process.execPath, args, {
+      // an engine is named, but the server would run bubblewrap: doctor checks that alone
+      env: { ...process.env, SANDBOX_MCP_ISOLATION: 'bwrap', DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+    }).catch((err: { stdout: string }) => err);
+    const report = JSON.parse(r.stdout) as {
+      python?: string;
+      docker?: unknown;
+      data_dir?: { path?: string };
+    };
+    expect(report.python).toBe('/nonexistent/python3');
+    expect(report.data_dir?.path).toBe(join(home, 'doctor'));
+    expect(report.docker).toBeUndefined();
+  }, 60_000);
 });

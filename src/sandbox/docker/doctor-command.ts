@@ -5,14 +5,13 @@ import { formatDoctorReport, runDoctor, type DoctorReport } from '../doctor.js';
 import { dockerInstance } from './backend.js';
 import { formatDockerDoctor, runDockerDoctor, type DockerDoctorReport } from './doctor.js';
 import { findDockerEndpoint, resolveBackend } from './endpoint.js';
-import { DEFAULT_DOCKER_BASE_IMAGE } from './image.js';
 
 export interface DoctorFlags {
   python: string;
   bwrap: string;
   isolation: 'auto' | 'bwrap' | 'docker';
-  dockerImage?: string | undefined;
-  dockerBaseImage?: string | undefined;
+  dockerImage: string | undefined;
+  dockerBaseImage: string;
   agentDir: string;
 }
 
@@ -38,8 +37,8 @@ export async function doctorCommand(
     ? await runDockerDoctor(
         {
           endpoint,
-          image: f.dockerImage ?? env.SANDBOX_MCP_DOCKER_IMAGE,
-          baseImage: f.dockerBaseImage ?? env.SANDBOX_MCP_DOCKER_BASE_IMAGE ?? DEFAULT_DOCKER_BASE_IMAGE,
+          image: f.dockerImage,
+          baseImage: f.dockerBaseImage,
           instance: dockerInstance(`doctor-${process.pid}`),
           progress: (line) => process.stderr.write(`docker build: ${line}\n`),
         },
