@@ -18,9 +18,4 @@ export class KeyedSerial<K> {
     });
     return result;
   }
-
-  /** How many keys have a task queued or running. */
-  get activeKeys(): number {
-    return this.tails.size;
-  }
 }

@@ -1,7 +1,21 @@
 // The per-key task chain behind a session's calls and its backups: order within a key, overlap between keys, and a
 // failed task that leaves the tasks behind it running.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { KeyedSerial } from '../../src/keyed-serial.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Whether the garbage collector frees what ref points to, once the current tasks have ended. */
+async function collected(ref: WeakRef<object>): Promise<boolean> {
+  for (let i = 0; i < 10 && ref.deref() !== undefined; i++) {
+    await new Promise((r) => setImmediate(r));
+    gc();
+  }
+  return ref.deref() === undefined;
+}
 
 /** A task that logs its start, waits for release(), then logs its end. */
 function gate(log: string[], name: string): { task: () => Promise<string>; release: () => void } {
@@ -78,12 +92,21 @@ describe('KeyedSerial', () => {
     expect(log).toEqual(['rejects', 'throws', 'runs']);
   });
 
-  it('forgets a key once its chain has run dry, and starts it afresh', async () => {
-    const serial = new KeyedSerial<string>();
-    await serial.run('s', async () => 1);
-    await Promise.resolve();
-    await new Promise((r) => setImmediate(r));
-    expect(serial.activeKeys).toBe(0);
-    await expect(serial.run('s', async () => 2)).resolves.toBe(2);
+  it('keeps no key once its chain has run dry, and starts it afresh', async () => {
+    const serial = new KeyedSerial<object>();
+    const held = await (async () => {
+      const key = {};
+      await serial.run(key, async () => 1);
+      await new Promise((r) => setImmediate(r));
+      await expect(serial.run(key, async () => 2)).resolves.toBe(2);
+      await expect(
+        serial.run(key, () => {
+          throw new Error('failed');
+        }),
+      ).rejects.toThrow('failed');
+      return new WeakRef(key);
+    })();
+    // the serial lives on: the key can be collected only if nothing in it still refers to the key
+    expect(await collected(held)).toBe(true);
   });
 });
