@@ -75,6 +75,30 @@ function runChild(
   return { signal: r.signal, status: r.status, stderr: r.stderr };
 }
 
+/**
+ * Runs a rollback in a child and SIGKILLs it killAfterMs after the child starts the rollback (null: never). Answers how
+ * it ended and how long the rollback ran.
+ */
+async function rollbackInChild(
+  env: Env,
+  killAfterMs: number | null,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; rollbackMs: number }> {
+  const args = [CHILD, build, env.dataDir, 'rollback', SID, 'target', env.workspace];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  let began = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  // the child's first line says it is starting the rollback
+  child.stdout.once('data', () => {
+    began = performance.now();
+    if (killAfterMs !== null) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  });
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) =>
+    child.on('exit', (...end) => res(end)),
+  );
+  clearTimeout(timer);
+  return { code, signal, rollbackMs: performance.now() - began };
+}
+
 /** After recovery: exactly one of the two trees, excluded folders intact, nothing half-done left over. */
 async function expectWhole(c: Case, expected: 'old' | 'backup' | 'either'): Promise<'old' | 'backup'> {
   const restarted = c.env.reopen();
@@ -159,36 +183,41 @@ describe('rollback survives SIGKILL at every step', () => {
     await expectWhole(c, 'backup');
   });
 
-  it('is never half-applied when killed at random moments', async () => {
-    // Time one undisturbed run, then kill runs at delays spread from process start-up to well past that time.
+  it('is never half-applied when killed at random moments, before the swap and after it', async () => {
+    // Kills land at random moments of the rollback itself (timed from when the child starts it, so a slow start-up
+    // under load moves nothing), first over a window a little longer than an undisturbed rollback takes now. Runs go
+    // on until kills have landed both before the swap (old tree) and after it (backup tree), within a bound; once the
+    // window has been covered, a side not yet hit is aimed at: between the latest kill that hit the other side and the
+    // window's end (or start).
     const probe = (current = await prepare());
-    const t0 = performance.now();
-    const ok = runChild(probe.env, 'rollback');
-    expect(ok.status, ok.stderr).toBe(0);
-    const full = performance.now() - t0;
+    const first = await rollbackInChild(probe.env, null);
+    expect(first.code).toBe(0);
+    let end = first.rollbackMs * 1.2;
     probe.env.cleanup();
     current = null;
-    const seen = { old: 0, backup: 0 };
-    const runs = 10;
-    for (let i = 0; i < runs; i++) {
+    const landed = { old: 0, backup: 0 };
+    let latestOld = 0; // a kill this late still left the old tree
+    let earliestLate = Infinity; // a kill this early already left the backup tree, or came after the end
+    let runs = 0;
+    for (; runs < 40 && (runs < 10 || landed.old === 0 || landed.backup === 0); runs++) {
+      const aim = runs >= 10;
+      const from = aim && landed.backup === 0 ? latestOld : 0;
+      const to = aim && landed.old === 0 ? Math.min(earliestLate, end) : end;
+      const delay = from + Math.random() * (to - from);
       const c = (current = await prepare());
-      const child = spawn(
-        process.execPath,
-        [CHILD, build, c.env.dataDir, 'rollback', SID, 'target', c.env.workspace],
-        {
-          stdio: 'ignore',
-        },
-      );
-      const timer = setTimeout(() => child.kill('SIGKILL'), Math.round((full * 2 * (i + 0.5)) / runs));
-      await new Promise((res) => child.on('exit', res));
-      clearTimeout(timer);
-      seen[await expectWhole(c, 'either')]++;
+      const r = await rollbackInChild(c.env, delay);
+      const which = await expectWhole(c, 'either');
+      if (r.signal === 'SIGKILL') landed[which]++;
+      else end = r.rollbackMs * 1.2; // it finished before its kill: the window follows the pace of now
+      if (which === 'old') {
+        latestOld = Math.max(latestOld, delay);
+        end = Math.max(end, latestOld * 1.5); // the swap is later than that: the window reaches past it
+      } else earliestLate = Math.min(earliestLate, delay);
       c.env.cleanup();
       current = null;
     }
-    // Early kills must leave the old tree and late ones the backup: otherwise the kills missed the rollback.
-    expect(seen.old).toBeGreaterThan(0);
-    expect(seen.backup).toBeGreaterThan(0);
+    expect(landed.old, `${runs} runs`).toBeGreaterThan(0);
+    expect(landed.backup, `${runs} runs`).toBeGreaterThan(0);
   }, 300_000);
 });
 

@@ -12,6 +12,7 @@ const { BackupService } = await load('src/backups/service.js');
 
 const db = openDb(join(dataDir, 'sandbox.db'));
 const service = new BackupService({ db, dataDir, categorize: () => ({ category: 'other' }) });
+process.stdout.write(`${mode}\n`); // the crash tests time their kills from here
 const result =
   mode === 'recover' ? await service.recover() : await service.rollback(sessionId, backupName, workspace);
 process.stdout.write(JSON.stringify(result));
