@@ -1,6 +1,7 @@
 // What every box backend does the same way through its agent channel: requests, the box's liveness, kernel exits,
 // exit listeners, the stderr tail, the polite shutdown and failing every waiting call when the box is gone. Box and
 // DockerBox extend it.
+import type { Duplex } from 'node:stream';
 import { SandboxError } from '../errors.js';
 import type { AgentChannel } from './agent-channel.js';
 import type { AgentEvent, AgentFinal, AgentRequest } from './protocol.js';
@@ -48,6 +49,11 @@ export abstract class AgentChannelBox {
 
   /** Gives a box started in the background the CPU share every box has; a backend that starts none so does nothing. */
   foreground(): void {}
+
+  /** How the host connects to a web app of this box other than by its socket in the data dir (null: by that socket). */
+  appConnector(_appId: string): (() => Duplex) | null {
+    return null;
+  }
 
   abstract kill(): void;
 

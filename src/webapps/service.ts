@@ -8,7 +8,6 @@ import { SandboxError, invalidArgument, notFound } from '../errors.js';
 import type { Box } from '../sandbox/box.js';
 import type { SessionService } from '../sessions/service.js';
 import { checkWebAppRoom } from '../sessions/caps.js';
-import { appConnector } from '../sandbox/docker/tunnel-box.js';
 import { startApp, stopApp, type AppExit } from './agent-ops.js';
 import { detectAppType, entryFile, requestedAppType, sessionCommand } from './commands.js';
 import { HostRelay } from './host-relay.js';
@@ -107,7 +106,7 @@ export class WebAppService {
         const relay = await HostRelay.listen(
           join(hostSocketDir(this.config.dataDir, session.sessionId), `${appId}.sock`),
           args.port ?? 0,
-          appConnector(box, appId),
+          box.appConnector(appId),
         );
         relay.onUse = () => this.sessions.markUsed(session.sessionId); // app traffic keeps the session running
         const rec: AppRecord = {

@@ -10,7 +10,6 @@ import { VENV_DIR, venvPaths, venvState } from '../packages/venv.js';
 import type { Box } from '../sandbox/box.js';
 import { boxOptions } from '../sandbox/box-options.js';
 import { startBox } from '../sandbox/docker/backend.js';
-import { appConnector } from '../sandbox/docker/tunnel-box.js';
 import { startApp, stopApp } from './agent-ops.js';
 import { showCommand, type SmokeCommand } from './commands.js';
 import { LogRing } from './log-ring.js';
@@ -75,7 +74,7 @@ export async function smokeTest(
       (t) => logs.push(t),
     );
     boxPort = String((await running.started).port);
-    const connect = appConnector(box, SMOKE_APP_ID);
+    const connect = box.appConnector(SMOKE_APP_ID);
     const ready = await waitForHttp(connect ? { connect } : { socketPath }, timeoutMs, running.exited);
     await stopApp(box, SMOKE_APP_ID).catch(() => undefined);
     return result(

@@ -155,7 +155,7 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
       box.volume = volume;
       if (tunnel && (tunnel.proxy || tunnel.apps)) {
         const target = { container, user: { uid: owner.uid, gid: owner.gid } };
-        box.tunnels = await BoxTunnels.start(box, target, tunnel, () => !box.exited, settings.log).catch(
+        box.tunnels = await BoxTunnels.start(target, tunnel, () => !box.exited, settings.log).catch(
           (err: unknown) => {
             box.kill();
             throw err;
@@ -338,8 +338,13 @@ export class DockerBox extends AgentChannelBox implements BoxFace {
     super.notify(req);
   }
 
+  override appConnector(appId: string): (() => Duplex) | null {
+    return this.tunnels?.appConnector(appId) ?? null;
+  }
+
   async close(): Promise<void> {
     this.tunnels?.close();
+    this.tunnels = null;
     await this.shutdown();
     // the server exits, or the session's next box starts, only once the engine has removed this one
     await removeAndWait(this.container);

@@ -50,15 +50,6 @@ export function planTunnels(opts: BoxOptions): TunnelPlan {
   };
 }
 
-const registry = new WeakMap<object, BoxTunnels>();
-
-/** How the host connects to a web app of this box, when it is reached through the engine (null: its host socket). */
-export function appConnector(box: object, appId: string): (() => Duplex) | null {
-  const tunnels = registry.get(box);
-  if (!tunnels?.apps || !/^[A-Za-z0-9_-]{1,64}$/.test(appId)) return null;
-  return () => tunnels.connectApp(appId);
-}
-
 export class BoxTunnels {
   private mux: { end: MuxEnd; raw: Duplex } | null = null;
   private closed = false;
@@ -68,36 +59,35 @@ export class BoxTunnels {
   private constructor(
     private readonly target: ExecTarget,
     private readonly proxy: string | null,
-    readonly apps: boolean,
+    private readonly apps: boolean,
     private readonly alive: () => boolean,
     private readonly log: Log,
   ) {}
 
-  /** Registers the box's tunnels; with a proxy, resolves once the box listens on its socket. */
+  /** The box's tunnels, which the box holds and closes; with a proxy, resolves once the box listens on its socket. */
   static async start(
-    box: object,
     target: ExecTarget,
     plan: TunnelPlan,
     alive: () => boolean,
     log: Log,
   ): Promise<BoxTunnels> {
     const tunnels = new BoxTunnels(target, plan.proxy, plan.apps, alive, log);
-    registry.set(box, tunnels);
     if (plan.proxy) {
       try {
         await tunnels.startMux();
       } catch (err) {
         // nobody holds these tunnels to close them later: no restart may outlive this failed start
         tunnels.close();
-        registry.delete(box);
         throw err;
       }
     }
     return tunnels;
   }
 
-  connectApp(appId: string): Duplex {
-    return new AppTunnelSocket(this.target, `${TUNNEL_SOCKET_DIR}/${appId}.sock`);
+  /** How the host connects to one of the box's web apps through the engine (null: the box's apps have no tunnel). */
+  appConnector(appId: string): (() => Duplex) | null {
+    if (!this.apps || !/^[A-Za-z0-9_-]{1,64}$/.test(appId)) return null;
+    return () => new AppTunnelSocket(this.target, `${TUNNEL_SOCKET_DIR}/${appId}.sock`);
   }
 
   /**
