@@ -21,6 +21,7 @@ import procs as _procs  # noqa: E402
 import shell as _shell  # noqa: E402
 from agent_log import log  # noqa: E402
 from fdread import read_now  # noqa: E402
+from no_dump import forbid_dumping  # noqa: E402
 
 del sys.path[0]
 
@@ -573,6 +574,8 @@ def _start_net_relay() -> None:
 
 
 def main() -> None:
+    # First: code in the box runs as the agent's uid and could otherwise write the agent's memory through /proc.
+    forbid_dumping()
     _apply_rlimits()
     _set_child_subreaper()
     _start_net_relay()

@@ -78,6 +78,32 @@ const SYSCALLS: Record<string, { x86_64?: number; aarch64?: number }> = {
   name_to_handle_at: { x86_64: 303, aarch64: 264 },
 };
 
+// Calls that answer ENOSYS, as on a kernel built without them, so software falls back as it does there. Each draws on
+// a limit shared beyond the box: kernel AIO contexts count against the host-wide fs.aio-max-nr, and inotify instances
+// against the box uid's per-user limit (128 by default), which every box of the host (or an ordinary user's server,
+// its desktop and its own file watch) shares: one box holding them all left none to anyone else.
+const UNAVAILABLE: Record<string, { x86_64?: number; aarch64?: number }> = {
+  io_setup: { x86_64: 206, aarch64: 0 },
+  io_destroy: { x86_64: 207, aarch64: 1 },
+  io_getevents: { x86_64: 208, aarch64: 4 },
+  io_submit: { x86_64: 209, aarch64: 2 },
+  io_cancel: { x86_64: 210, aarch64: 3 },
+  io_pgetevents: { x86_64: 333, aarch64: 292 },
+  inotify_init: { x86_64: 253 },
+  inotify_init1: { x86_64: 294, aarch64: 26 },
+};
+
+// Socket families a box may open: local sockets, IPv4 and IPv6 (the network namespace decides what they reach), and
+// netlink (glibc's getaddrinfo asks it which address families are configured). The others answer EAFNOSUPPORT: they
+// reach past the network namespace (AF_VSOCK talks to the hypervisor whatever the namespace) or into large kernel
+// subsystems a Python program never needs (AF_ALG, AF_PACKET, AF_BLUETOOTH, ...).
+const SOCKET_CALLS = [
+  { name: 'socket', x86_64: 41, aarch64: 198 },
+  { name: 'socketpair', x86_64: 53, aarch64: 199 },
+] as const;
+/** AF_UNIX, AF_INET, AF_INET6, AF_NETLINK. */
+export const ALLOWED_SOCKET_FAMILIES: readonly number[] = [1, 2, 10, 16];
+
 // Calls that set a file's mode, with the index of their mode argument: a mode with setuid or setgid is refused, so no
 // file the box makes can ever be setuid or setgid on the host, whichever uid the box maps to.
 const MODE_SETTERS: Array<{ name: string; x86_64?: number; aarch64?: number; arg: number }> = [
@@ -106,6 +132,9 @@ const CLONE3 = { x86_64: 435, aarch64: 435 } as const;
 /** Syscalls that fail with EPERM inside the box. clone with namespace flags fails too; clone3 fails with ENOSYS. */
 export const DENIED_SYSCALLS: readonly string[] = Object.keys(SYSCALLS);
 
+/** Syscalls that fail with ENOSYS inside the box (besides clone3 and openat2, whose arguments BPF cannot see). */
+export const UNAVAILABLE_SYSCALLS: readonly string[] = Object.keys(UNAVAILABLE);
+
 const AUDIT_ARCH = { x86_64: 0xc000003e, aarch64: 0xc00000b7 } as const;
 const X32_SYSCALL_BIT = 0x40000000;
 // CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET. CLONE_NEWTIME shares its bit with the exit signal in clone().
@@ -122,13 +151,14 @@ const SECCOMP_RET_ERRNO = 0x00050000;
 const SECCOMP_RET_ALLOW = 0x7fff0000;
 const EPERM = 1;
 const ENOSYS = 38;
+const EAFNOSUPPORT = 97;
 
 // struct seccomp_data: int nr; u32 arch; u64 instruction_pointer; u64 args[6]
 const OFF_NR = 0;
 const OFF_ARCH = 4;
 const OFF_ARG0_LOW = 16; // little-endian on both supported arches
 
-type Label = 'kill' | 'deny' | 'enosys' | 'allow';
+type Label = 'kill' | 'deny' | 'enosys' | 'eafnosupport' | 'allow';
 // A jump target is a label, or a number of instructions to skip
 type Insn =
   | { code: number; k: number; jt?: Label | number; jf?: Label | number; label?: undefined }
@@ -161,9 +191,11 @@ function assemble(program: Insn[]): Buffer {
 
 /** The program as bwrap's --seccomp expects it: an array of struct sock_filter, native (little) endian. */
 export function seccompProgram(arch: SeccompArch): Buffer {
-  const denied = Object.values(SYSCALLS)
-    .map((nums) => nums[arch])
-    .filter((n): n is number => n !== undefined);
+  const numbers = (table: Record<string, { x86_64?: number; aarch64?: number }>): number[] =>
+    Object.values(table)
+      .map((nums) => nums[arch])
+      .filter((n): n is number => n !== undefined);
+  const denied = numbers(SYSCALLS);
   const p: Insn[] = [
     { code: BPF_LD_W_ABS, k: OFF_ARCH },
     // a foreign ABI (i386 via int 0x80, arm32 compat) has different numbers, so the denylist would not apply
@@ -173,6 +205,16 @@ export function seccompProgram(arch: SeccompArch): Buffer {
   // x32 shares AUDIT_ARCH_X86_64 but numbers its syscalls above this bit
   if (arch === 'x86_64') p.push({ code: BPF_JMP_JGE_K, k: X32_SYSCALL_BIT, jt: 'kill' });
   for (const nr of denied) p.push({ code: BPF_JMP_JEQ_K, k: nr, jt: 'deny' });
+  for (const nr of numbers(UNAVAILABLE)) p.push({ code: BPF_JMP_JEQ_K, k: nr, jt: 'enosys' });
+  for (const call of SOCKET_CALLS) {
+    // not this call: skip the family checks, the accumulator still holds the number
+    p.push({ code: BPF_JMP_JEQ_K, k: call[arch], jf: 1 + ALLOWED_SOCKET_FAMILIES.length });
+    p.push({ code: BPF_LD_W_ABS, k: OFF_ARG0_LOW });
+    ALLOWED_SOCKET_FAMILIES.forEach((family, i) => {
+      const last = i === ALLOWED_SOCKET_FAMILIES.length - 1;
+      p.push({ code: BPF_JMP_JEQ_K, k: family, jt: 'allow', ...(last && { jf: 'eafnosupport' as const }) });
+    });
+  }
   for (const m of MODE_SETTERS) {
     const nr = m[arch];
     if (nr === undefined) continue;
@@ -190,6 +232,7 @@ export function seccompProgram(arch: SeccompArch): Buffer {
   p.push({ label: 'allow', code: BPF_RET_K, k: SECCOMP_RET_ALLOW });
   p.push({ label: 'deny', code: BPF_RET_K, k: SECCOMP_RET_ERRNO | EPERM });
   p.push({ label: 'enosys', code: BPF_RET_K, k: SECCOMP_RET_ERRNO | ENOSYS });
+  p.push({ label: 'eafnosupport', code: BPF_RET_K, k: SECCOMP_RET_ERRNO | EAFNOSUPPORT });
   p.push({ label: 'kill', code: BPF_RET_K, k: SECCOMP_RET_KILL_PROCESS });
   return assemble(p);
 }

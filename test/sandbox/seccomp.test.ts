@@ -12,6 +12,17 @@ const AUDIT = { x86_64: 0xc000003e, aarch64: 0xc00000b7 } as const;
 const ALLOW = 0x7fff0000;
 const EPERM = 0x00050001;
 const ENOSYS = 0x00050026;
+const EAFNOSUPPORT = 0x00050061;
+const AF = {
+  UNIX: 1,
+  INET: 2,
+  INET6: 10,
+  NETLINK: 16,
+  PACKET: 17,
+  ALG: 38,
+  VSOCK: 40,
+  BLUETOOTH: 31,
+} as const;
 const KILL_PROCESS = 0x80000000;
 
 /** Evaluates a classic-BPF seccomp program against one syscall, as the kernel would (only the opcodes it may use). */
@@ -68,6 +79,11 @@ const NR = {
     io_uring_setup: 425,
     kexec_load: 246,
     setns: 308,
+    io_setup: 206,
+    io_submit: 209,
+    inotify_init1: 294,
+    socket: 41,
+    socketpair: 53,
   },
   aarch64: {
     read: 63,
@@ -87,6 +103,11 @@ const NR = {
     io_uring_setup: 425,
     kexec_load: 104,
     setns: 268,
+    io_setup: 0,
+    io_submit: 2,
+    inotify_init1: 26,
+    socket: 198,
+    socketpair: 199,
   },
 } as const;
 
@@ -139,6 +160,24 @@ describe.each(['x86_64', 'aarch64'] as SeccompArch[])('seccompProgram(%s)', (arc
 
   it('answers clone3 with ENOSYS so libc falls back to clone', () => {
     expect(call(nr.clone3)).toBe(ENOSYS);
+  });
+
+  it('answers ENOSYS to kernel AIO and inotify, which draw on limits shared beyond the box', () => {
+    for (const n of [nr.io_setup, nr.io_submit, nr.inotify_init1]) expect(call(n)).toBe(ENOSYS);
+    if (arch === 'x86_64') expect(call(253 /* inotify_init */)).toBe(ENOSYS);
+  });
+
+  it('opens local, IPv4, IPv6 and netlink sockets only', () => {
+    for (const family of [AF.UNIX, AF.INET, AF.INET6, AF.NETLINK]) {
+      expect(call(nr.socket, [family, 1, 0])).toBe(ALLOW);
+      expect(call(nr.socketpair, [family, 1, 0, 0])).toBe(ALLOW);
+    }
+    for (const family of [AF.VSOCK, AF.ALG, AF.PACKET, AF.BLUETOOTH, 0, 255]) {
+      expect(call(nr.socket, [family, 1, 0])).toBe(EAFNOSUPPORT);
+      expect(call(nr.socketpair, [family, 1, 0, 0])).toBe(EAFNOSUPPORT);
+    }
+    // the family is an int: high bits of the register do not change the verdict
+    expect(call(nr.socket, [AF.VSOCK + 2 ** 32, 1, 0])).toBe(EAFNOSUPPORT);
   });
 
   it('kills the process on a foreign architecture', () => {
