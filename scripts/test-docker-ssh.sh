@@ -2,7 +2,7 @@
 # Test set-up for a Docker engine reached over ssh://: an sshd of its own on loopback in front of the private engine
 # (scripts/test-docker-engine.sh), and an ssh-agent holding a fresh key. Idempotent and bounded in time.
 #
-#   scripts/test-docker-ssh.sh start   # prints DOCKER_HOST=ssh://…, SSH_AUTH_SOCK=… and KNOWN_HOSTS=… (last 3 lines)
+#   scripts/test-docker-ssh.sh start   # prints DOCKER_HOST=ssh://…, SSH_AUTH_SOCK=…, KNOWN_HOSTS=… and IDENTITY_FILE=…
 #   scripts/test-docker-ssh.sh stop    # stops the sshd and the ssh-agent this script started
 #   scripts/test-docker-ssh.sh status  # exit 0 when the engine answers through the sshd
 # Exit status 3: no engine or no sshd can run here (not root, no apt); any other failure is a real failure.
@@ -10,7 +10,8 @@
 # The sshd (its own config, host key, pid file and log under $SANDBOX_MCP_TEST_SSH_ROOT) listens on 127.0.0.1 only,
 # takes public keys only, and lets in only root with the one key of its agent, whose authorized_keys line forces
 # `docker system dial-stdio` against the private engine with every other ssh feature off (`restrict`). KNOWN_HOSTS is
-# a known_hosts file naming that sshd's host key, for the client side to check the host against.
+# a known_hosts file naming that sshd's host key, for the client side to check the host against; IDENTITY_FILE is that
+# one key's private file (no passphrase), for an ~/.ssh/config IdentityFile that needs no agent.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -135,6 +136,7 @@ case "${1:-start}" in
     echo "DOCKER_HOST=ssh://root@127.0.0.1:$port"
     echo "SSH_AUTH_SOCK=$AGENT_SOCK"
     echo "KNOWN_HOSTS=$KNOWN"
+    echo "IDENTITY_FILE=$ROOT/client_ed25519"
     ;;
   stop) stop_all ;;
   status) answers ;;

@@ -14,6 +14,8 @@ export interface SshEngine {
   agent: string;
   /** A known_hosts file with the sshd's host key. */
   knownHosts: string;
+  /** The private file of the one key the sshd takes (no passphrase). */
+  identityFile: string;
   port: number;
   /** The sshd's log (LogLevel VERBOSE: a line per login). */
   log: string;
@@ -35,6 +37,7 @@ export function startSshEngine(): SshEngine | { skip: string } {
     host,
     agent: vars.SSH_AUTH_SOCK!,
     knownHosts: vars.KNOWN_HOSTS!,
+    identityFile: vars.IDENTITY_FILE!,
     port: Number(new URL(host).port),
     log: join(vars.KNOWN_HOSTS!, '..', 'sshd.log'),
   };

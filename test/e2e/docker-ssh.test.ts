@@ -1,7 +1,8 @@
 // End-to-end: the Docker backend on an ssh:// engine (a test sshd on loopback in front of the private engine): code,
-// state, plots, files both ways, backups, the shell and doctor through ssh, and ssh failures as clear errors.
+// state, plots, files both ways, backups, the shell and doctor through ssh, ~/.ssh/config applied as OpenSSH applies
+// it, and ssh failures as clear errors.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -227,6 +228,143 @@ describe.skipIf(skip !== null)('ssh failures reach the client as clear errors', 
     expect(error.code).toBe('isolation_unavailable');
     expect(error.message).toContain('SSH_AUTH_SOCK is not set');
     expect(error.hint).toContain('known_hosts');
+    expect(ms).toBeLessThan(15_000);
+  });
+});
+
+/** A HOME whose ~/.ssh/config is `config` (and ~/.ssh/known_hosts as `homeWith` makes it). */
+function homeWithConfig(config: string, knownHosts?: { file: string } | { text: string }): string {
+  const dir = homeWith(knownHosts);
+  writeFileSync(join(dir, '.ssh', 'config'), config, { mode: 0o600 });
+  return dir;
+}
+
+/** A server with this environment runs a cell through the ssh engine. */
+async function runsCode(env: Record<string, string>): Promise<void> {
+  const s = await startStdio({ args: SERVER_ARGS, env });
+  try {
+    const r = await s.call('execute', { code: '6 * 7' });
+    expect(r.isError, JSON.stringify(r.content).slice(0, 800)).toBeFalsy();
+    expect((r.structuredContent as { result: Record<string, string> }).result['text/plain']).toBe('42');
+  } finally {
+    await s.close();
+  }
+}
+
+/** The environment of a server reaching the engine as DOCKER_HOST names it, with `home`, and no agent unless given. */
+function configEnv(dockerHost: string, home: string, agent?: string): Record<string, string> {
+  const env = sshEnv({ DOCKER_HOST: dockerHost, HOME: home });
+  if (agent) env.SSH_AUTH_SOCK = agent;
+  else delete env.SSH_AUTH_SOCK;
+  return env;
+}
+
+describe.skipIf(skip !== null)('an ssh:// engine through ~/.ssh/config', () => {
+  const made: string[] = [];
+  beforeAll(() => prepareBoxImage(CLI, engineEnv(local)), 25 * 60_000);
+  afterAll(() => {
+    for (const d of made) rmSync(d, { recursive: true, force: true });
+  });
+  /** `Host sandbox-alias` standing for the test sshd, with this IdentityFile (6 lines; a 7th added is line 7). */
+  const alias = (identityFile = engine.identityFile) =>
+    [
+      'Host sandbox-alias',
+      '  HostName 127.0.0.1',
+      `  Port ${engine.port}`,
+      '  User root',
+      `  IdentityFile ${identityFile}`,
+      '  IdentitiesOnly yes',
+      '',
+    ].join('\n');
+  const home = (
+    config: string,
+    knownHosts: { file: string } | { text: string } = { file: engine.knownHosts },
+  ) => {
+    const dir = homeWithConfig(config, knownHosts);
+    made.push(dir);
+    return dir;
+  };
+  /** A new key file in a folder of its own: a copy of the sshd's key, or a fresh one, with this passphrase. */
+  const keyFile = (passphrase: string, copyOfEngineKey: boolean) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sandbox-mcp-ssh-key-'));
+    made.push(dir);
+    const path = join(dir, 'key');
+    if (copyOfEngineKey) {
+      copyFileSync(engine.identityFile, path);
+      execFileSync('ssh-keygen', ['-q', '-p', '-N', passphrase, '-f', path]);
+    } else execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-f', path]);
+    return path;
+  };
+
+  it('a Host alias with HostName, Port, User and an IdentityFile runs code without an SSH agent', async () => {
+    await runsCode(configEnv('ssh://sandbox-alias', home(alias())));
+  });
+
+  it('HostKeyAlias names the host key in known_hosts', async () => {
+    const key = knownLine(engine).split(' ').slice(1).join(' ');
+    const dir = home(`${alias()}  HostKeyAlias engine-key\n`, { text: `engine-key ${key}\n` });
+    await runsCode(configEnv('ssh://sandbox-alias', dir));
+  });
+
+  it('a UserKnownHostsFile holding the key is used while ~/.ssh/known_hosts lacks it', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'sandbox-mcp-ssh-kh-'));
+    made.push(elsewhere);
+    copyFileSync(engine.knownHosts, join(elsewhere, 'engines'));
+    const dir = home(
+      `Host 127.0.0.1\n  UserKnownHostsFile ${join(elsewhere, 'engines')}\n  GlobalKnownHostsFile none\n`,
+      { text: '' },
+    );
+    await runsCode(configEnv(engine.host, dir, engine.agent));
+  });
+
+  it('a ProxyJump alias is refused naming the directive, never connected directly', async () => {
+    const dir = home(`${alias()}  ProxyJump bastion.example\n`);
+    const before = logins(engine);
+    const { error, ms } = await firstError(configEnv('ssh://sandbox-alias', dir, engine.agent));
+    expect(error.code).toBe('isolation_unavailable');
+    expect(error.message).toContain(`ProxyJump bastion.example (${join(dir, '.ssh', 'config')}:7)`);
+    expect(error.message).toContain('does not connect directly');
+    expect(logins(engine)).toBe(before);
+    expect(ms).toBeLessThan(15_000);
+  });
+
+  it('StrictHostKeyChecking no does not let an unknown host key through', async () => {
+    const dir = home(`${alias()}  StrictHostKeyChecking no\n`, { text: '' });
+    const { error } = await firstError(configEnv('ssh://sandbox-alias', dir));
+    expect(error.code).toBe('isolation_unavailable');
+    expect(error.message).toContain(`the host key of [127.0.0.1]:${engine.port}`);
+    expect(error.message).toContain('is not known');
+    expect(error.message).toContain(
+      `the server requires a known host key and does not follow StrictHostKeyChecking no (${join(dir, '.ssh', 'config')}:7)`,
+    );
+  });
+
+  it('an encrypted IdentityFile counts when the agent holds its key (IdentitiesOnly offers only that one)', async () => {
+    const dir = home(alias(keyFile('a passphrase', true)));
+    await runsCode(configEnv('ssh://sandbox-alias', dir, engine.agent));
+  });
+
+  it("IdentitiesOnly keeps the agent's other keys back: an encrypted IdentityFile it lacks is named", async () => {
+    const locked = keyFile('a passphrase', false);
+    const { error, ms } = await firstError(
+      configEnv('ssh://sandbox-alias', home(alias(locked)), engine.agent),
+    );
+    expect(error.code).toBe('isolation_unavailable');
+    expect(error.message).toContain(
+      `refused every key the SSH agent at ${engine.agent} (its IdentityFile keys only: IdentitiesOnly) offered for user root`,
+    );
+    expect(error.message).toContain(
+      `the key file ${locked} is encrypted and the SSH agent does not hold it: add it to ssh-agent (\`ssh-add ${locked}\`)`,
+    );
+    expect(ms).toBeLessThan(15_000);
+  });
+
+  it('an encrypted IdentityFile with no agent is named, with ssh-add as the way', async () => {
+    const locked = keyFile('a passphrase', false);
+    const { error, ms } = await firstError(configEnv('ssh://sandbox-alias', home(alias(locked))));
+    expect(error.code).toBe('isolation_unavailable');
+    expect(error.message).toContain(`the key file ${locked} is encrypted and no SSH agent holds it`);
+    expect(error.message).toContain(`ssh-add ${locked}`);
     expect(ms).toBeLessThan(15_000);
   });
 });

@@ -60,7 +60,7 @@ export function unavailable(endpoint: DockerEndpoint | null, reason: string, cod
     socket && (code === 'EACCES' || code === 'EPERM')
       ? `this user may not open ${socket}: add it to the socket's group (e.g. \`usermod -aG docker <user>\`, then a new login) or run the server as a user that may; \`sandbox-mcp doctor\` shows what answers`
       : ssh
-        ? 'an ssh:// engine needs an SSH agent (SSH_AUTH_SOCK) holding a key the host accepts, the host key in ~/.ssh/known_hosts, and the docker CLI on the host; `sandbox-mcp doctor` shows what answers'
+        ? 'an ssh:// engine needs a key the host accepts (in an SSH agent, SSH_AUTH_SOCK, or an IdentityFile without passphrase), the host key in known_hosts (~/.ssh/known_hosts, or the UserKnownHostsFile of ~/.ssh/config), and the docker CLI on the host; `sandbox-mcp doctor` shows what answers'
         : 'start Docker (Docker Desktop, OrbStack, Colima, or dockerd), or set DOCKER_HOST; `sandbox-mcp doctor` shows what answers',
   );
 }
@@ -73,8 +73,8 @@ async function open(endpoint: DockerEndpoint): Promise<Engine> {
   } catch (err) {
     throw unavailable(endpoint, err instanceof Error ? err.message : String(err));
   }
-  // DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, or ssh:// with SSH_AUTH_SOCK) is read by dockerode
-  // itself; for ssh:// the user and the host key check come from ssh-engine.ts.
+  // DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) is read by dockerode itself; for ssh:// the address,
+  // keys and host key check come from ssh-engine.ts.
   const docker =
     process.env.DOCKER_HOST?.trim() === endpoint.host
       ? new Docker(ssh?.options)

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { Agent } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type * as Ssh2 from 'ssh2';
 import type { Client, ConnectConfig } from 'ssh2';
 
 /**
@@ -31,11 +32,11 @@ interface Conn {
 }
 
 /** ssh2, as docker-modem (dockerode's transport) loads it: no dependency of its own, and kept out of the bundle. */
-function ssh2Client(): new () => Client {
+export function ssh2Module(): typeof Ssh2 {
   const fromHere = createRequire(import.meta.url);
   const fromDockerode = createRequire(fromHere.resolve('dockerode'));
   const fromModem = createRequire(fromDockerode.resolve('docker-modem'));
-  return (fromModem('ssh2') as { Client: new () => Client }).Client;
+  return fromModem('ssh2') as typeof Ssh2;
 }
 
 export class SshDialAgent extends Agent {
@@ -43,10 +44,10 @@ export class SshDialAgent extends Agent {
   private readonly owner = new WeakMap<Duplex, Conn>();
   /** Channels kept for the next request (not in use). */
   private readonly resting = new WeakSet<Duplex>();
-  private readonly Client = ssh2Client();
+  private readonly Client = ssh2Module().Client as new () => Client;
 
-  /** `config`: ssh2's settings (host, port, username, agent, hostVerifier…) for every ssh connection. */
-  constructor(private readonly config: ConnectConfig) {
+  /** `config`: ssh2's settings (host, port, username, authHandler, hostVerifier…), made anew for each ssh connection. */
+  constructor(private readonly config: () => ConnectConfig) {
     super({ keepAlive: true, maxFreeSockets: 4 });
   }
 
@@ -132,7 +133,7 @@ export class SshDialAgent extends Agent {
       this.conns.delete(conn);
       clearTimeout(conn.idle);
     });
-    client.connect(this.config);
+    client.connect(this.config());
     const sock = (client as unknown as { _sock: Socket })._sock;
     conn.sock = sock;
     sock.on('error', () => undefined);

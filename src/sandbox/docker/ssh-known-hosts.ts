@@ -1,5 +1,5 @@
 // The host key check of an ssh:// Docker engine, with OpenSSH's known_hosts semantics: the user's and the system's
-// files, `[host]:port` names, hashed names, wildcard and negated patterns, `@revoked` keys.
+// files (or ssh_config's), `[host]:port` names, hashed names, wildcard and negated patterns, `@revoked` keys.
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -112,9 +112,16 @@ export interface HostKeyCheck {
   algorithms: string[] | null;
 }
 
-export function hostKeyCheck(host: string, port: number, files: string[] = knownHostsFiles()): HostKeyCheck {
-  const name = knownHostsName(host, port);
-  const shown = files.join(', ');
+/** `name`: the name the key is filed under when it is not `host`'s own (ssh_config's HostKeyAlias). */
+export function hostKeyCheck(
+  host: string,
+  port: number,
+  files: string[] = knownHostsFiles(),
+  name: string = knownHostsName(host, port),
+): HostKeyCheck {
+  const shown = files.length
+    ? files.join(', ')
+    : 'no file (UserKnownHostsFile and GlobalKnownHostsFile are none)';
   let problem: string | null = null;
   const onFile = keysFor(name, files);
   const algorithms = [...new Set(onFile.filter((k) => !k.revoked).flatMap((k) => ALGORITHMS[k.type] ?? []))];
