@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { invalidArgument } from '../errors.js';
+import { isLoopbackAddress } from './addresses.js';
 
 /** One parsed rule: `exact` matches the host itself, `suffix` any host strictly below it (`*.example.com`). */
 export interface DomainRule {
@@ -91,29 +92,4 @@ export function isLocalhostName(host: string): boolean {
 export function ruleNamesLoopback(rule: DomainRule): boolean {
   if (rule.kind === 'suffix') return rule.host === 'localhost';
   return isLocalhostName(rule.host) || isLoopbackAddress(rule.host);
-}
-
-/** 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
-export function isLoopbackAddress(addr: string): boolean {
-  const a = addr.toLowerCase();
-  if (isIP(a) === 4) return a.startsWith('127.');
-  if (isIP(a) === 6) return a === '::1' || a.startsWith('::ffff:127.');
-  return false;
-}
-
-/**
- * Addresses a proxied connection must never reach unless a rule names them: loopback (the host's own services),
- * link-local (cloud metadata endpoints at 169.254.169.254), unspecified and multicast.
- */
-export function isGuardedAddress(addr: string): boolean {
-  const a = addr.toLowerCase();
-  if (isLoopbackAddress(a)) return true;
-  if (isIP(a) === 4) {
-    const first = Number(a.split('.')[0]);
-    return a.startsWith('169.254.') || a.startsWith('0.') || (first >= 224 && first <= 239);
-  }
-  if (isIP(a) === 6) {
-    return a === '::' || /^fe[89ab]/.test(a) || a.startsWith('ff') || a.startsWith('::ffff:169.254.');
-  }
-  return false;
 }

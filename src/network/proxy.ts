@@ -13,7 +13,9 @@ import { lchownSync, rmSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { workspaceChownTarget } from '../box-user.js';
 import type { DomainRule } from './domains.js';
-import { decideTarget, printable, systemLookup, type Lookup } from './target.js';
+import { gatedLookup } from './lookup-gate.js';
+import { LOOKUP_TIMEOUT_MS, systemLookup } from './name-lookup.js';
+import { decideTarget, printable, type Lookup, type TargetDecision } from './target.js';
 
 export interface ProxyDenial {
   at: string;
@@ -29,7 +31,10 @@ export interface ProxyOptions {
   socketPath: string;
   rules: readonly DomainRule[];
   onDenied?: (d: ProxyDenial) => void;
+  /** How names are looked up (default: the hosts file, then DNS); always behind the proxy's own limits. */
   lookup?: Lookup;
+  /** Time a client waits for a name, its turn included (default 6 s). */
+  lookupTimeoutMs?: number;
   /** Idle time after which a tunnel or forwarded request is dropped. */
   idleMs?: number;
 }
@@ -48,6 +53,8 @@ const HOP_BY_HOP = new Set([
 const CONNECT_TIMEOUT_MS = 15_000;
 // One box cannot exhaust the server's file descriptors through its proxy.
 const MAX_CONNECTIONS = 256;
+// Names one proxy looks up at a time: a box asking for many slow names waits behind its own lookups only.
+const MAX_LOOKUPS = 8;
 
 function forwardHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const named = new Set(
@@ -69,6 +76,17 @@ export function parseAuthority(authority: string): { host: string; port: number 
   return m ? { host: m[1]!, port: Number(m[2]) } : null;
 }
 
+/** Status line and headers for a target that could not be reached for want of an address (not a denial). */
+function unresolvedStatus(t: TargetDecision & { ok: false }): {
+  code: number;
+  text: string;
+  error?: 'timeout';
+} {
+  return t.timedOut
+    ? { code: 504, text: 'Gateway Timeout', error: 'timeout' }
+    : { code: 502, text: 'Bad Gateway' };
+}
+
 function denialBody(d: ProxyDenial): string {
   return `network_denied: ${d.reason}\nThis sandbox's network policy only lets listed domains through.\n`;
 }
@@ -83,7 +101,11 @@ export class AllowlistProxy {
 
   /** Listens at once: the socket file exists when this returns, so a box started right after can bind it. */
   static start(opts: ProxyOptions, onError: (err: Error) => void = () => {}): AllowlistProxy {
-    const lookup = opts.lookup ?? systemLookup;
+    const lookup = gatedLookup(
+      opts.lookup ?? systemLookup,
+      MAX_LOOKUPS,
+      opts.lookupTimeoutMs ?? LOOKUP_TIMEOUT_MS,
+    );
     const idleMs = opts.idleMs ?? 300_000;
     const server = createServer();
     const proxy = new AllowlistProxy(server, opts.socketPath);
@@ -122,7 +144,10 @@ export class AllowlistProxy {
       const method = req.method ?? 'GET';
       void decideTarget(opts.rules, url.hostname, port, lookup).then((t) => {
         if (!t.ok && !t.denied) {
-          res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end(`${t.reason}\n`);
+          const st = unresolvedStatus(t);
+          const headers: Record<string, string> = { 'content-type': 'text/plain', connection: 'close' };
+          if (st.error) headers['x-sandbox-error'] = st.error;
+          res.writeHead(st.code, headers).end(`${t.reason}\n`);
           req.resume();
           return;
         }
@@ -181,8 +206,10 @@ export class AllowlistProxy {
       void decideTarget(opts.rules, target.host, target.port, lookup).then((t) => {
         if (!t.ok && !t.denied) {
           const body = `${t.reason}\n`;
+          const st = unresolvedStatus(t);
           client.end(
-            'HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n' +
+            `HTTP/1.1 ${st.code} ${st.text}\r\nContent-Type: text/plain\r\n` +
+              (st.error ? `X-Sandbox-Error: ${st.error}\r\n` : '') +
               `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
           );
           return;
@@ -196,6 +223,7 @@ export class AllowlistProxy {
           );
           return;
         }
+        if (client.destroyed) return; // the client left while the name was looked up
         const up = connect({ host: t.address, port: target.port, timeout: CONNECT_TIMEOUT_MS });
         proxy.track(up, idleMs);
         let established = false;

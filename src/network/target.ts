@@ -1,25 +1,16 @@
 // Decides whether the proxy may open a connection to host:port, and to which address. It never connects anywhere;
 // the address it returns is the one the proxy must dial, so a second DNS answer cannot swap the destination.
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import {
-  isGuardedAddress,
-  isLocalhostName,
-  isLoopbackAddress,
-  matchHost,
-  normalizeHost,
-  ruleNamesLoopback,
-  type DomainRule,
-} from './domains.js';
+import { isGuardedAddress, isLoopbackAddress, sameAddress } from './addresses.js';
+import { isLocalhostName, matchHost, normalizeHost, ruleNamesLoopback, type DomainRule } from './domains.js';
 
+/** The addresses of a host name; rejects with an error whose `code` names the failure (ETIMEOUT when too slow). */
 export type Lookup = (host: string) => Promise<string[]>;
 
 export type TargetDecision =
   | { ok: true; address: string; rule: DomainRule }
-  | { ok: false; denied: boolean; reason: string; rule: DomainRule | null };
-
-export const systemLookup: Lookup = async (host) =>
-  (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+  /** `timedOut`: the name got no answer in time (the proxy answers 504, not 502). */
+  | { ok: false; denied: boolean; reason: string; rule: DomainRule | null; timedOut?: boolean };
 
 /** Keeps a client-supplied string printable and short before it goes into logs, headers and messages. */
 export function printable(raw: string, max = 200): string {
@@ -30,7 +21,7 @@ export function printable(raw: string, max = 200): string {
 
 function allowedAddress(rule: DomainRule, addr: string): boolean {
   if (!isGuardedAddress(addr)) return true;
-  if (rule.kind === 'exact' && rule.host === addr.toLowerCase()) return true;
+  if (rule.kind === 'exact' && sameAddress(rule.host, addr)) return true;
   return isLoopbackAddress(addr) && ruleNamesLoopback(rule);
 }
 
@@ -38,7 +29,7 @@ export async function decideTarget(
   rules: readonly DomainRule[],
   rawHost: string,
   port: number,
-  resolve: Lookup = systemLookup,
+  resolve: Lookup,
 ): Promise<TargetDecision> {
   const shown = printable(rawHost);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -65,6 +56,10 @@ export async function decideTarget(
       addresses = await resolve(host);
     } catch (err) {
       const code = (err as { code?: string }).code ?? String(err);
+      if (code === 'ETIMEOUT') {
+        const why = `'${host}' could not be resolved: ${(err as Error).message} (${code})`;
+        return { ok: false, denied: false, reason: why, rule, timedOut: true };
+      }
       return { ok: false, denied: false, reason: `'${host}' could not be resolved (${code})`, rule };
     }
   }
@@ -75,7 +70,7 @@ export async function decideTarget(
       ok: false,
       denied: true,
       reason:
-        `'${host}' resolves to ${addresses.join(', ')}, a loopback, link-local or multicast address; ` +
+        `'${host}' resolves to ${addresses.join(', ')}, a loopback, unspecified, link-local, multicast or reserved address; ` +
         `rule '${rule.text}' does not name it, and only a rule naming localhost or the address itself reaches such addresses`,
       rule,
     };

@@ -39,6 +39,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Runs the server as this host user (through setpriv), with these supplementary groups (default none). */
   runAs?: { uid: number; gid: number; groups?: number[] };
+  /** A command the stdio server runs under (e.g. in a private mount namespace); the server's command line follows it. */
+  wrapper?: string[];
 }
 
 function newClient(era: Era = '2025'): Client {
@@ -144,18 +146,20 @@ export function suiteArgs(dataDir: string, opts: StartOptions = {}): string[] {
 export async function startStdio(opts: StartOptions = {}): Promise<Harness> {
   const dataDir = opts.dataDir ?? freshDataDir();
   const serverArgv = [CLI, ...suiteArgs(dataDir, opts)];
+  const command = opts.runAs ? '/usr/bin/setpriv' : process.execPath;
+  const args = opts.runAs
+    ? [
+        `--reuid=${opts.runAs.uid}`,
+        `--regid=${opts.runAs.gid}`,
+        opts.runAs.groups?.length ? `--groups=${opts.runAs.groups.join(',')}` : '--clear-groups',
+        '--',
+        process.execPath,
+        ...serverArgv,
+      ]
+    : serverArgv;
   const transport = new StdioClientTransport({
-    command: opts.runAs ? '/usr/bin/setpriv' : process.execPath,
-    args: opts.runAs
-      ? [
-          `--reuid=${opts.runAs.uid}`,
-          `--regid=${opts.runAs.gid}`,
-          opts.runAs.groups?.length ? `--groups=${opts.runAs.groups.join(',')}` : '--clear-groups',
-          '--',
-          process.execPath,
-          ...serverArgv,
-        ]
-      : serverArgv,
+    command: opts.wrapper?.[0] ?? command,
+    args: opts.wrapper ? [...opts.wrapper.slice(1), command, ...args] : args,
     env: { ...baseEnv(), ...backend().env, ...opts.env },
     stderr: 'pipe',
   });

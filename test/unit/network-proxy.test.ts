@@ -214,4 +214,46 @@ describe('target decisions', () => {
     });
     expect(await decideTarget(rules, 'pypi.org', 0, stubLookup)).toMatchObject({ ok: false });
   });
+
+  it('refuses an allowed name whose address is any form of the host itself, and dials a public one instead', async () => {
+    const rules = parseDomainRules(['*.example.com']);
+    for (const form of [
+      '::ffff:0.0.0.0',
+      '::ffff:0:0',
+      '::ffff:7f00:1',
+      '::ffff:0:7f00:1',
+      '::127.0.0.1',
+      '64:ff9b::7f00:1',
+      '::ffff:a9fe:a9fe',
+      '::ffff:e000:1',
+      '::ffff:255.255.255.255',
+      '0.0.0.0',
+    ]) {
+      expect(await decideTarget(rules, 'x.example.com', 80, async () => [form]), form).toMatchObject({
+        ok: false,
+        denied: true,
+        reason: expect.stringContaining(`resolves to ${form},`),
+      });
+      expect(
+        await decideTarget(rules, 'x.example.com', 80, async () => [form, '198.51.100.7']),
+        form,
+      ).toMatchObject({ ok: true, address: '198.51.100.7' });
+    }
+    // a rule naming the address itself reaches it, in any spelling of that address
+    expect(
+      await decideTarget(parseDomainRules(['::ffff:7f00:1']), '::ffff:7f00:1', 80, stubLookup),
+    ).toMatchObject({ ok: true, address: '::ffff:7f00:1' });
+  });
+
+  it('answers a name that gets no answer in time as timed out, not denied', async () => {
+    const slow = async () =>
+      Promise.reject(Object.assign(new Error('no answer within 5.0 s'), { code: 'ETIMEOUT' }));
+    expect(await decideTarget(parseDomainRules(['*.example.com']), 'x.example.com', 443, slow)).toEqual({
+      ok: false,
+      denied: false,
+      timedOut: true,
+      reason: "'x.example.com' could not be resolved: no answer within 5.0 s (ETIMEOUT)",
+      rule: expect.objectContaining({ text: '*.example.com' }),
+    });
+  });
 });
