@@ -1,15 +1,18 @@
-# Shell commands for agent.py (op "shell"): /bin/sh -c in its own session and process group, output capped like a
-# cell's, killed by process group on timeout. It must never signal the agent, the kernel or another command's processes.
+# Shell commands for agent.py (op "shell"): /bin/sh -c under shell_reaper.py in its own session, output capped like a
+# cell's, killed with every process below it on timeout. It must never signal the agent, the kernel or other commands.
 import os
 import selectors
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from io import BufferedReader
 from typing import TYPE_CHECKING, Any
 
 import procs
+import shell_reaper
+from agent_log import log
 from capture import Capture, save_limit
 from fdread import drain
 
@@ -25,10 +28,11 @@ DEFAULT_GRACE_S = 2.0
 # block on a full pipe. Past this many, the oldest pipes are closed (a writer then gets EPIPE).
 MAX_LINGERING = 64
 MAX_REMEMBERED_SESSIONS = 256
+REAPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'shell_reaper.py')
 
 
 def _signal_sessions(leaders: Iterable[int], sig: int, spare: Iterable[int] = ()) -> None:
-    """Signal every process in the process groups or sessions the given command shells lead."""
+    """Signal every process in the process groups or sessions the given commands' reapers lead."""
     leaders = set(leaders)
     for leader in leaders:
         try:
@@ -38,6 +42,19 @@ def _signal_sessions(leaders: Iterable[int], sig: int, spare: Iterable[int] = ()
     table = procs.proc_table()
     live = {pid: v for pid, v in table.items() if v[0] != b'Z'}
     for pid in procs.members(live, leaders) - set(spare):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+
+
+def _signal_tree(root: int, sig: int) -> None:
+    """Signal every process under a command's reaper (the reaper ignores whatever reaches it this way)."""
+    try:
+        os.killpg(root, sig)
+    except OSError:
+        pass
+    for pid in shell_reaper.below(root, procs.proc_table()):
         try:
             os.kill(pid, sig)
         except OSError:
@@ -67,6 +84,7 @@ class Command:
         self.deadline = deadline
         self.grace_s = grace_s
         self.kill_at: float | None = None
+        self.kill_rounds = 0  # of the SIGKILL sweep after the grace period
         self.reason: str | None = None  # 'timeout' or 'interrupted' once it is being stopped
         self.status: int | None = None  # wait status once reaped
         self.flush_at: float | None = None
@@ -90,6 +108,9 @@ class Shells:
         if not isinstance(command, str) or not command:
             agent.bad_request(rid, 'shell needs a non-empty string "command"')
             return
+        if '\0' in command:
+            agent.bad_request(rid, 'a shell "command" cannot contain a NUL character')
+            return
         cwd = self._cwd(req.get('cwd'))
         if cwd is None:
             agent.bad_request(rid, '"cwd" must be a folder inside the workspace')
@@ -101,16 +122,17 @@ class Shells:
         captures = {n: Capture(n, cap, label, agent.workspace, limit) for n in ('stdout', 'stderr')}
         env = dict(os.environ)
         env['PWD'] = cwd
+        env[shell_reaper.COMMAND_ENV] = command
         now = time.monotonic()
         try:
             proc = subprocess.Popen(
-                ['/bin/sh', '-c', command],
+                [sys.executable, '-I', '-S', REAPER],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,  # its own session and process group: a timeout kills exactly these
+                start_new_session=True,  # its own session and process group, led by the reaper
                 close_fds=True,
             )
         except OSError as e:
@@ -232,8 +254,12 @@ class Shells:
         if cmd.reason is not None:
             return
         cmd.reason = reason
+        try:
+            os.kill(cmd.pid, shell_reaper.STOPPING)  # the reaper now stays until nothing is left below it
+        except OSError:
+            pass
         # SIGTERM first so programs can clean up; SIGKILL for what is left after the grace period.
-        _signal_sessions((cmd.pid,), signal.SIGTERM)
+        _signal_tree(cmd.pid, signal.SIGTERM)
         cmd.kill_at = now + min(cmd.grace_s, DEFAULT_GRACE_S)
 
     def timers(self, now: float) -> None:
@@ -241,8 +267,17 @@ class Shells:
             if cmd.deadline is not None and cmd.reason is None and now >= cmd.deadline:
                 self._stop(cmd, 'timeout', now)
             if cmd.kill_at is not None and now >= cmd.kill_at and cmd.status is None:
-                _signal_sessions((cmd.pid,), signal.SIGKILL)
-                cmd.kill_at = now + 0.2  # again, for anything forked in between
+                # Every process below the reaper, which then exits with the shell's status; if it has not by the
+                # next round (stopped, or blocked), it is killed too.
+                if not shell_reaper.kill_tree(cmd.pid):
+                    log(f'processes survived the kill of shell command {cmd.pid}')
+                if cmd.kill_rounds > 0:
+                    try:
+                        os.kill(cmd.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                cmd.kill_rounds += 1
+                cmd.kill_at = time.monotonic() + 0.2
             if cmd.flush_at is not None and now >= cmd.flush_at and cmd.id in self.running:
                 self.agent.flush_streams(cmd)
 
@@ -270,6 +305,7 @@ class Shells:
         for cmd in self.running.values():
             for c in cmd.out.values():
                 c.discard()
+            _signal_tree(cmd.pid, signal.SIGKILL)
         if self.sessions:
             _signal_sessions(set(self.sessions), signal.SIGKILL, spare={os.getpid()})
         for fd, _f in list(self.lingering):
