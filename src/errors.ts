@@ -74,10 +74,46 @@ export function isDiskFull(err: unknown): boolean {
   return typeof code === 'string' && DISK_FULL_CODES.has(code);
 }
 
-/** Any thrown value as an error body; unknown errors become `internal` without leaking a stack. */
+/**
+ * An absolute path where it starts a word of a message (not inside a relative path, a URL or a fraction): on the
+ * host it names the data dir, a descriptor's /proc/self/fd/N path or another host file.
+ */
+const ABSOLUTE_PATH = /(?<![\w.~:/-])\/[^\s'"`,;()[\]{}<>]*/g;
+
+/** The text of an internal error without host paths: the failing call and its reason stay, the paths go. */
+export function withoutHostPaths(text: string, err?: unknown): string {
+  let out = text;
+  // fs errors carry their paths as fields too: those are removed whole, even with spaces in them.
+  for (const key of ['path', 'dest'] as const) {
+    const p = (err as Record<string, unknown> | null | undefined)?.[key];
+    if (typeof p === 'string' && p.length > 0) out = out.split(p).join('<host path>');
+  }
+  return out.replace(ABSOLUTE_PATH, '<host path>');
+}
+
+function scrubDetails(value: unknown): unknown {
+  if (typeof value === 'string') return withoutHostPaths(value);
+  if (Array.isArray(value)) return value.map(scrubDetails);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubDetails(v)]));
+  }
+  return value;
+}
+
+/**
+ * Any thrown value as an error body; unknown errors become `internal` without leaking a stack. An internal error
+ * (and a full disk, whose cause is an unknown error) says what failed, never where on the host: its message and
+ * details lose their host paths here, the one place every error body is made.
+ */
 export function toErrorBody(err: unknown): ErrorBody {
-  if (err instanceof SandboxError) return err.toBody();
-  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof SandboxError) {
+    const body = err.toBody();
+    if (body.code !== 'internal') return body;
+    body.message = withoutHostPaths(body.message);
+    if (body.details) body.details = scrubDetails(body.details) as Record<string, unknown>;
+    return body;
+  }
+  const message = withoutHostPaths(err instanceof Error ? err.message : String(err), err);
   if (isDiskFull(err)) {
     return {
       code: 'disk_full',

@@ -27,6 +27,19 @@ async function fsyncPath(path: string): Promise<void> {
   }
 }
 
+/** Whether `count` items are flushed with one syncfs rather than an fsync each (where syncfs has not failed). */
+export function wantsSyncfs(count: number): boolean {
+  return count >= SYNCFS_MIN_PATHS && syncfsWorks !== false;
+}
+
+/** One syncfs of the filesystem holding `anchor`; false when it could not run (then fsync each item instead). */
+export async function syncfs(anchor: string): Promise<boolean> {
+  if (syncfsWorks === false) return false;
+  const ok = await runSyncfs(anchor);
+  syncfsWorks = ok;
+  return ok;
+}
+
 /**
  * Flushes `files` and `dirs` (all on the filesystem holding `anchor`). syncfs also flushes other dirty data
  * on that filesystem, which is why small batches take the per-file path.
@@ -39,11 +52,7 @@ export async function makeDurable(
 ): Promise<void> {
   const dirList = [...dirs];
   if (files.length + dirList.length === 0) return;
-  if (files.length + dirList.length >= SYNCFS_MIN_PATHS && syncfsWorks !== false) {
-    const ok = await runSyncfs(anchor);
-    syncfsWorks = ok;
-    if (ok) return;
-  }
+  if (wantsSyncfs(files.length + dirList.length) && (await syncfs(anchor))) return;
   await forEachLimit(files, concurrency, fsyncPath);
   await forEachLimit(dirList, concurrency, fsyncPath);
 }

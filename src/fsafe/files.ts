@@ -46,8 +46,24 @@ export function relSegments(rel: string): string[] {
 export const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
- * Opens `name` in `dir` for reading: O_NOFOLLOW (a symlink is ELOOP), O_NONBLOCK (a FIFO cannot stall us), then
- * fstat on the descriptor; anything but a regular file is closed again and answered 'not_regular'.
+ * A file a process in the box holds a lease on (fcntl F_SETLEASE): an O_NONBLOCK open fails with EWOULDBLOCK, and a
+ * blocking one would wait for the lease-break time. Its code is EACCES, so every caller that skips a file the box
+ * made unreadable skips this one the same way; `reason` tells the two apart.
+ */
+export class LockedFileError extends Error {
+  readonly code = 'EACCES';
+  readonly reason = 'locked';
+
+  constructor() {
+    super('the file is locked by a process in the box (a lease on it)');
+    this.name = 'LockedFileError';
+  }
+}
+
+/**
+ * Opens `name` in `dir` for reading: O_NOFOLLOW (a symlink is ELOOP), O_NONBLOCK (a FIFO or a lease cannot stall us),
+ * then fstat on the descriptor; anything but a regular file is closed again and answered 'not_regular'; a leased file
+ * is a LockedFileError.
  */
 export function openRegularIn(dir: Dir, name: Name): { fd: number; stat: BigIntStats } | 'not_regular' {
   let fd: number;
@@ -56,6 +72,7 @@ export function openRegularIn(dir: Dir, name: Name): { fd: number; stat: BigIntS
   } catch (err) {
     const c = (err as NodeJS.ErrnoException).code;
     if (c === 'ELOOP' || c === 'ENXIO' || c === 'ENODEV') return 'not_regular';
+    if (c === 'EAGAIN' || c === 'EWOULDBLOCK') throw new LockedFileError();
     throw err;
   }
   const stat = fstatSyncBig(fd);

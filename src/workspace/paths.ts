@@ -1,6 +1,6 @@
 // Path containment for session workspaces: turns a caller's relative path into a host path inside the workspace; must never return a path that resolves outside it.
 import { lstatSync, realpathSync, type Stats } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { SandboxError } from '../errors.js';
 
 export interface ResolveOptions {
@@ -25,8 +25,22 @@ function tryLstat(p: string, rel: string): Stats | null {
     if (code === 'ELOOP')
       throw refuse(`The path '${rel}' goes through a symbolic link loop`, rel, 'symlink_loop');
     if (code === 'ENAMETOOLONG') throw refuse(`The path '${rel.slice(0, 80)}…' is too long`, rel, 'too_long');
-    throw err;
+    throw changed(rel);
   }
+}
+
+/**
+ * A lookup that failed for a reason only a change in the middle of it explains (a folder swapped for a symlink
+ * between lstat and readlink is EINVAL): the box is changing the path. The host error, which names host paths,
+ * stays here.
+ */
+function changed(rel: string): SandboxError {
+  return new SandboxError(
+    'invalid_argument',
+    `The path '${rel}' changed while it was being looked up`,
+    { path: rel, reason: 'changed_during_lookup' },
+    'Something in the sandbox is renaming or replacing it; try again once it is stable.',
+  );
 }
 
 function isInside(root: string, p: string): boolean {
@@ -87,7 +101,8 @@ export function resolveInWorkspace(workspace: string, rel: string, opts: Resolve
     if (code === 'ENOENT' || code === 'ELOOP') {
       throw refuse(`The path '${rel}' goes through a broken symbolic link`, rel, 'dangling_symlink');
     }
-    throw err;
+    if (code === 'ENAMETOOLONG') throw refuse(`The path '${rel.slice(0, 80)}…' is too long`, rel, 'too_long');
+    throw changed(rel);
   }
   if (!isInside(root, realAncestor)) {
     throw refuse(
@@ -140,5 +155,6 @@ export function toWorkspaceRel(workspace: string, abs: string): string {
     const rel = relative(root, target);
     return sep === '/' ? rel : rel.split(sep).join('/');
   }
-  throw refuse(`'${abs}' is not inside the workspace`, abs, 'outside_workspace');
+  // The host path itself is never shown: only its last name.
+  throw refuse(`'${basename(abs)}' is not inside the workspace`, basename(abs), 'outside_workspace');
 }
