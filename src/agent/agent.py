@@ -46,7 +46,14 @@ def restart_delay(failures: int) -> float:
 
 
 def _apply_rlimits() -> None:
-    limits = (('SANDBOX_RLIMIT_FSIZE', resource.RLIMIT_FSIZE), ('SANDBOX_RLIMIT_NOFILE', resource.RLIMIT_NOFILE))
+    # DATA and NPROC come only where no cgroup holds memory or processes. NPROC is set here, inside the box's user
+    # namespace, where the kernel counts the box's tasks only (set before that namespace it counts the host user's).
+    limits = (
+        ('SANDBOX_RLIMIT_FSIZE', resource.RLIMIT_FSIZE),
+        ('SANDBOX_RLIMIT_NOFILE', resource.RLIMIT_NOFILE),
+        ('SANDBOX_RLIMIT_DATA', resource.RLIMIT_DATA),
+        ('SANDBOX_RLIMIT_NPROC', resource.RLIMIT_NPROC),
+    )
     for env, which in limits:
         raw = os.environ.get(env)
         if not raw:

@@ -17,6 +17,7 @@ import {
   type LaunchCommand,
 } from './launch.js';
 import { planBoxLaunch } from './launch-plan.js';
+import { limitMechanisms, type LimitMechanism } from './limit-stand-ins.js';
 import { boxThreads, threadPoolEnv } from './thread-pools.js';
 import type { AgentReady } from './protocol.js';
 import { hostSeccompArch, seccompProgram, seccompSupported } from './seccomp.js';
@@ -63,8 +64,9 @@ export interface BoxUsage {
 export interface Mechanisms {
   /** The box backend; 'docker' boxes come from src/sandbox/docker/. */
   isolation: 'bwrap' | 'docker' | 'none';
-  memory: 'cgroup' | 'none';
-  pids: 'cgroup' | 'none';
+  /** 'rlimit': no cgroup here, an rlimit inside the box stands in (limit-stand-ins.ts). */
+  memory: LimitMechanism;
+  pids: LimitMechanism;
   seccomp: boolean;
 }
 
@@ -120,6 +122,13 @@ export class Box extends AgentChannelBox {
       background: opts.background,
     });
     const agentArgs = ['-I', '-u'];
+    const limitsBy = limitMechanisms(opts.isolation === 'bwrap', {
+      memory: cgroup?.memoryEnforced ?? false,
+      pids: cgroup?.pidsEnforced ?? false,
+    });
+    // Without a memory cgroup RLIMIT_DATA counts address space a BLAS thread pool reserves (~128 MiB per thread,
+    // and OpenBLAS spins when refused it), so such a box runs its pools on one thread.
+    const threads = limitsBy.memory === 'rlimit' ? 1 : boxThreads(opts.limits.cpuQuota);
     const env: Record<string, string> = {
       PATH: '/usr/local/bin:/usr/bin:/bin',
       LANG: 'C.UTF-8',
@@ -127,8 +136,12 @@ export class Box extends AgentChannelBox {
       PYTHONUNBUFFERED: '1',
       SANDBOX_RLIMIT_FSIZE: String(opts.limits.fileSizeBytes),
       SANDBOX_RLIMIT_NOFILE: String(opts.limits.openFiles),
-      ...threadPoolEnv(boxThreads(opts.limits.cpuQuota)),
+      ...threadPoolEnv(threads),
       ...opts.env,
+      // Set by the agent inside the box (never by the launcher: see limit-stand-ins.ts), after opts.env so a
+      // caller's environment cannot drop them.
+      ...(limitsBy.memory === 'rlimit' ? { SANDBOX_RLIMIT_DATA: String(opts.limits.memoryBytes) } : {}),
+      ...(limitsBy.pids === 'rlimit' ? { SANDBOX_RLIMIT_NPROC: String(opts.limits.pids) } : {}),
     };
     let launch: LaunchCommand;
     let filter: Buffer | null = null;
@@ -195,8 +208,8 @@ export class Box extends AgentChannelBox {
     }
     const mechanisms: Mechanisms = {
       isolation: opts.isolation,
-      memory: cgroup?.memoryEnforced ? 'cgroup' : 'none',
-      pids: cgroup?.pidsEnforced ? 'cgroup' : 'none',
+      memory: limitsBy.memory,
+      pids: limitsBy.pids,
       seccomp: filter !== null,
     };
     const io = {

@@ -25,6 +25,7 @@ import {
   seccompSupported,
   type SeccompSupport,
 } from './seccomp.js';
+import { memoryEnforcedBy, pidsEnforcedBy } from './limit-stand-ins.js';
 
 export type ProtectionName =
   | 'namespaces'
@@ -348,8 +349,10 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       enforced: pidsOk,
       mechanism: box?.pidsEnforced
         ? `pids cgroup (v${box.version}, pids.max)`
-        : 'none (RLIMIT_NPROC is not enforced for root)',
-      detail: `fork loop stopped after ${probe.forked} children (${probe.fork_error ?? 'no error'}) with pids.max=${PROBE_PIDS}`,
+        : `stand-in: ${pidsEnforcedBy('rlimit')}, set by the in-box agent`,
+      detail: box?.pidsEnforced
+        ? `fork loop stopped after ${probe.forked} children (${probe.fork_error ?? 'no error'}) with pids.max=${PROBE_PIDS}`
+        : `no usable pids cgroup: a box's agent sets RLIMIT_NPROC to the process limit instead; this probe, run without the agent, forked ${probe.forked} children (${probe.fork_error ?? 'no error'})`,
       ...(pidsOk ? {} : { fix: cgroup.reason ?? 'make the pids controller available to the server' }),
     });
 
@@ -495,8 +498,10 @@ async function memoryCheck(
     return {
       name: 'memory_limit',
       enforced: false,
-      mechanism: 'none',
-      detail: 'no usable memory cgroup; a box can use all host memory',
+      mechanism: `stand-in: ${memoryEnforcedBy('rlimit')}`,
+      detail:
+        "no usable memory cgroup: a box's agent caps each process's private memory at the session's memory limit " +
+        '(RLIMIT_DATA); the box as a whole can use all host memory',
       fix: support.reason ?? 'make the memory controller available to the server',
     };
   }

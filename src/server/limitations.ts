@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { NetworkDescription } from '../network/policy.js';
 import { BOX_AGENT_DIR, BOX_MPLCONFIG_DIR } from '../sandbox/bwrap-argv.js';
 import type { Mechanisms } from '../sandbox/box.js';
+import { limitNotices, memoryEnforcedBy, pidsEnforcedBy } from '../sandbox/limit-stand-ins.js';
 import { boxOwner, serverIsRoot } from '../box-user.js';
 import type { ShellRule } from '../policy/shell-rules.js';
 import type { Limit, SandboxLimitations } from './limitations-schema.js';
@@ -30,8 +31,8 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
   const boxed = i.mechanisms.isolation !== 'none';
   const net = i.network;
   const ownNet = boxed && net.mode !== 'full';
-  const memoryBy = i.mechanisms.memory === 'cgroup' ? 'cgroup' : 'not enforced on this machine';
-  const pidsBy = i.mechanisms.pids === 'cgroup' ? 'cgroup' : 'not enforced on this machine';
+  const memoryBy = memoryEnforcedBy(i.mechanisms.memory);
+  const pidsBy = pidsEnforcedBy(i.mechanisms.pids);
   const limits: Limit[] = [
     {
       name: 'wall-clock time per call',
@@ -93,7 +94,7 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
   cannot.push(
     `run a single call longer than ${i.timeoutS} s`,
     ...(i.mechanisms.memory === 'cgroup' ? [`use more than ${i.memoryMb} MiB of memory`] : []),
-    ...(i.mechanisms.pids === 'cgroup' ? [`run more than ${i.pids} processes at once`] : []),
+    ...(i.mechanisms.pids !== 'none' ? [`run more than ${i.pids} processes at once`] : []),
     `write a file larger than ${i.config.fileSizeMb} MiB`,
     `run shell commands the policy refuses (${denied.length} rules: ${[...new Set(denied.map((d) => d.category))].join(', ')})`,
   );
@@ -102,8 +103,7 @@ export function describeLimitations(i: LimitationsInput): SandboxLimitations {
     notes.push(
       "WARNING: isolation is off (--isolation none): code runs unsandboxed with the server user's rights",
     );
-  if (i.mechanisms.memory !== 'cgroup') notes.push('the memory limit is not enforced on this machine');
-  if (i.mechanisms.pids !== 'cgroup') notes.push('the process limit is not enforced on this machine');
+  notes.push(...limitNotices(i.mechanisms, i.memoryMb, i.pids));
   notes.push(
     'there is no per-session disk quota: the workspace can use the free space of the disk that holds it',
   );

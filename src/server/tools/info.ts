@@ -5,6 +5,7 @@ import { okResult } from '../results.js';
 import { SessionIdArg } from '../schemas.js';
 import { IsolationSchema } from '../../sessions/execute-result-schema.js';
 import { SessionInfoSchema } from '../../sessions/result-schemas.js';
+import { memoryEnforcedBy, pidsEnforcedBy } from '../../sandbox/limit-stand-ins.js';
 
 export function infoTools(): ToolDef[] {
   return [
@@ -64,14 +65,14 @@ export function infoTools(): ToolDef[] {
           },
           isolation: {
             mechanism: m.isolation,
-            memory_limit: m.memory === 'cgroup' ? 'cgroup' : 'not enforced',
-            pids_limit: m.pids === 'cgroup' ? 'cgroup' : 'not enforced',
+            memory_limit: memoryEnforcedBy(m.memory),
+            pids_limit: pidsEnforcedBy(m.pids),
             seccomp: m.seccomp,
             network: ctx.services.network.describe(session.session_id, session.network).summary,
           },
           usage: box.usage(),
         };
-        const text = `Python ${String(env['python_version'] ?? '?')} at ${String(env['python_executable'] ?? '?')}; isolation ${m.isolation}; memory ${session.memory_mb} MiB (${out.isolation.memory_limit}); timeout ${session.timeout_s} s.`;
+        const text = `Python ${String(env['python_version'] ?? '?')} at ${String(env['python_executable'] ?? '?')}; isolation ${m.isolation}; memory ${session.memory_mb} MiB (${out.isolation.memory_limit}); processes ${session.pids} (${out.isolation.pids_limit}); timeout ${session.timeout_s} s.`;
         return okResult(out, text);
       },
     }),

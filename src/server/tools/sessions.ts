@@ -57,6 +57,8 @@ export function sessionTools(idleTtlS: number, networkDefault: NetworkMode = 'no
       outputSchema: SessionInfoSchema.extend({
         allowed_domains: z.array(z.string()),
         network_summary: z.string(),
+        /** Each limit no cgroup enforces on this machine, and what stands in for it. */
+        notices: z.array(z.string()),
       }),
       annotations: ACTS,
       handler: async (args, ctx) => {
@@ -64,7 +66,8 @@ export function sessionTools(idleTtlS: number, networkDefault: NetworkMode = 'no
         const net = ctx.services.network.describe(info.session_id, info.network);
         return okResult(
           { ...info, allowed_domains: net.allowed_domains, network_summary: net.summary },
-          `Created session ${info.session_id} (timeout ${info.timeout_s} s, memory ${info.memory_mb} MiB, network: ${net.summary}).`,
+          `Created session ${info.session_id} (timeout ${info.timeout_s} s, memory ${info.memory_mb} MiB, network: ${net.summary}).` +
+            info.notices.map((n) => `\nNotice: ${n}`).join(''),
         );
       },
     }),
