@@ -213,6 +213,11 @@ export const SETTINGS = {
     flag: '--max-backups <n>',
     help: 'backups kept per session',
   }),
+  backupMaxMb: row(num(1024), {
+    env: 'SANDBOX_MCP_BACKUP_MAX_MB',
+    flag: '--backup-max-mb <mb>',
+    help: "files one backup holds at most, MiB of their apparent size (the largest are left out first, listed in the backup's skipped)",
+  }),
   historyKeep: row(int(1, 1000), {
     env: 'SANDBOX_MCP_HISTORY_KEEP',
     flag: '--history-keep <n>',

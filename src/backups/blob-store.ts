@@ -12,6 +12,7 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { SparseWriter } from '../fsafe/sparse-write.js';
 import { dirname, join } from 'node:path';
 
 const SHA_RE = /^[0-9a-f]{64}$/;
@@ -71,13 +72,17 @@ export class BlobStore {
     return join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
   }
 
-  /** Writes a temp blob, not yet durable: the caller makes it durable (see makeDurable) before placing it. */
+  /**
+   * Writes a temp blob (zeros as a hole), not yet durable: the caller makes it durable (see makeDurable) before
+   * placing it.
+   */
   async writeTemp(data: Uint8Array): Promise<string> {
     const path = this.tempPath();
     const fh = await open(path, 'wx', 0o444);
     try {
-      let off = 0;
-      while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+      const writer = new SparseWriter(fh);
+      await writer.write(data);
+      await writer.finish();
     } finally {
       await fh.close();
     }

@@ -13,6 +13,8 @@ export interface BackupContext {
   readonly categorize: CategorizeFn;
   /** Retention run after every backup: newest N kept per session; null keeps everything. */
   readonly maxBackups: number | null;
+  /** Bytes (apparent size) of files one backup holds at most, the largest left out first; null: no limit. */
+  readonly maxBackupBytes: number | null;
   /** Files read, hashed or written at once. */
   readonly concurrency: number;
   readonly now: () => Date;

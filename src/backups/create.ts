@@ -10,7 +10,8 @@ import { makeDurable } from './durability.js';
 import { faultPoint } from './fault.js';
 import { defaultBackupName, uniqueName, validateBackupName } from './names.js';
 import { forEachLimit } from '../for-each-limit.js';
-import { SkipFile, copyToBlobTemp, hashWorkspaceFile } from './read-file.js';
+import { SkipFile, copyToBlobTemp, hashWorkspaceFile, type ReadGrant } from './read-file.js';
+import { ByteBudget, formatBytes } from '../fsafe/byte-budget.js';
 import { collectBlobs, keepNewest } from './retention.js';
 import { scanWorkspace, type ScanEntry } from './scan.js';
 import {
@@ -183,7 +184,7 @@ async function backupFrom(
   };
 
   try {
-    const files = scan.entries.filter((e) => e.kind === 'file');
+    const { files, grants } = planBudget(ctx, scan.entries, skipped);
     const total = files.length + scan.entries.filter((e) => e.kind === 'symlink').length;
     let done = 0;
     const progress = (): void => opts.onProgress?.(++done, total);
@@ -212,7 +213,7 @@ async function backupFrom(
       const item = await ctx.scratch.with(async (buf): Promise<PendingItem | null> => {
         let hashed;
         try {
-          hashed = await hashWorkspaceFile(dirs, e.rel, buf);
+          hashed = await hashWorkspaceFile(dirs, e.rel, buf, grants.get(e.rel));
         } catch (err) {
           if (!(err instanceof SkipFile)) throw err;
           skipped.push({ path: e.rel, reason: err.message });
@@ -231,7 +232,7 @@ async function backupFrom(
         } else {
           // Large file: copied only now that we know the store lacks it; it may have changed since hashing.
           try {
-            const copy = await copyToBlobTemp(dirs, e.rel, ctx.blobs, false, buf);
+            const copy = await copyToBlobTemp(dirs, e.rel, ctx.blobs, false, buf, grants.get(e.rel));
             tmp = copy.tmp;
             if (copy.sha256 !== row.sha256)
               Object.assign(row, { sha256: copy.sha256, size: copy.size, stat_key: null });
@@ -248,7 +249,9 @@ async function backupFrom(
       progress();
     });
     await flush();
-    for (const path of repairs) newBytes += await repairReused(ctx, id, dirs, path, rows, skipped, placed);
+    for (const path of repairs) {
+      newBytes += await repairReused(ctx, id, dirs, path, rows, skipped, placed, grants.get(path));
+    }
 
     const totals = totalsOf(rows.values());
     let fileCount = 0;
@@ -303,6 +306,34 @@ async function backupFrom(
   }
 }
 
+/**
+ * The files this backup will hold: each takes its apparent size from the backup's byte budget, smallest first, so
+ * the largest files are the ones left out (listed in `skipped` with the reason). Returns them in scan order, with
+ * the grant each is read under (none without a budget).
+ */
+function planBudget(
+  ctx: BackupContext,
+  entries: readonly ScanEntry[],
+  skipped: SkippedEntry[],
+): { files: ScanEntry[]; grants: Map<string, ReadGrant> } {
+  const all = entries.filter((e) => e.kind === 'file');
+  const grants = new Map<string, ReadGrant>();
+  if (ctx.maxBackupBytes === null) return { files: all, grants };
+  const budget = new ByteBudget(ctx.maxBackupBytes);
+  const bySize = [...all].sort((a, b) => a.size - b.size || (a.rel < b.rel ? -1 : 1));
+  for (const e of bySize) {
+    if (budget.take(e.size)) {
+      grants.set(e.rel, { granted: e.size, budget });
+    } else {
+      skipped.push({
+        path: e.rel,
+        reason: `not backed up: ${formatBytes(e.size)} would pass the backup's byte budget of ${formatBytes(ctx.maxBackupBytes)} (--backup-max-mb); the largest files are left out first`,
+      });
+    }
+  }
+  return { files: all.filter((e) => grants.has(e.rel)), grants };
+}
+
 function alreadyExists(name: string): SandboxError {
   return invalidArgument(`backup '${name}' already exists; choose another name`, { name });
 }
@@ -326,10 +357,11 @@ async function repairReused(
   rows: Map<string, BackupFileRow>,
   skipped: SkippedEntry[],
   placed: string[],
+  grant: ReadGrant | undefined,
 ): Promise<number> {
   let copy;
   try {
-    copy = await ctx.scratch.with((buf) => copyToBlobTemp(dirs, path, ctx.blobs, true, buf));
+    copy = await ctx.scratch.with((buf) => copyToBlobTemp(dirs, path, ctx.blobs, true, buf, grant));
   } catch (err) {
     if (!(err instanceof SkipFile)) throw err;
     skipped.push({ path, reason: err.message });

@@ -1,8 +1,11 @@
-// Reads sandbox-writable workspace files for hashing and backup; must never read a file whose open descriptor resolves outside the workspace.
+// Reads sandbox-writable workspace files for hashing and backup; must never read a file whose open descriptor resolves
+// outside the workspace, nor read past the bytes its backup's budget granted it.
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import type { BlobStore } from './blob-store.js';
+import { formatBytes, type ByteBudget } from '../fsafe/byte-budget.js';
+import { SparseWriter } from '../fsafe/sparse-write.js';
 import { HEAD_BYTES } from '../workspace/categorize.js';
 import { openRegularIn, ReadHandle, type DirCache } from '../fsafe/files.js';
 import { statKeyOf } from './scan.js';
@@ -14,6 +17,26 @@ export const SCRATCH_BYTES = 4 * 1024 * 1024;
 const RACY_MS = 1000;
 
 export class SkipFile extends Error {}
+
+/**
+ * The bytes a file may be read for: `granted` was taken from `budget` when the file was planned (its size then);
+ * a file that grew since takes the difference from the budget as it is read, or is skipped.
+ */
+export interface ReadGrant {
+  granted: number;
+  budget: ByteBudget;
+}
+
+/** Checks `total` bytes read so far against the grant, taking what is missing from its budget. */
+function withinGrant(grant: ReadGrant | undefined, total: number): void {
+  if (grant === undefined || total <= grant.granted) return;
+  if (!grant.budget.take(total - grant.granted)) {
+    throw new SkipFile(
+      `grew while being read past the backup's byte budget (${formatBytes(grant.budget.limit ?? 0)})`,
+    );
+  }
+  grant.granted = total;
+}
 
 export interface HashedFile {
   sha256: string;
@@ -49,7 +72,12 @@ function openContained(dirs: DirCache, rel: string): { fh: ReadHandle; st: BigIn
  * Hashes a workspace file in one pass, reading into `buf`. When the whole file fits, `data` is a view of it in
  * `buf` (valid only while the caller holds `buf`), so a small file is read once whether or not it is stored.
  */
-export async function hashWorkspaceFile(dirs: DirCache, rel: string, buf: Buffer): Promise<HashedFile> {
+export async function hashWorkspaceFile(
+  dirs: DirCache,
+  rel: string,
+  buf: Buffer,
+  grant?: ReadGrant,
+): Promise<HashedFile> {
   const openedAt = Date.now();
   const { fh, st } = openContained(dirs, rel);
   try {
@@ -61,6 +89,7 @@ export async function hashWorkspaceFile(dirs: DirCache, rel: string, buf: Buffer
       const { bytesRead } = await fh.read(buf, filled, buf.length - filled, null);
       if (bytesRead === 0) break;
       filled += bytesRead;
+      withinGrant(grant, hashedBefore + filled);
       if (filled === buf.length) {
         // Too big to hold: hash what we have and keep streaming through the same buffer.
         head ??= new Uint8Array(buf.subarray(0, HEAD_BYTES));
@@ -86,13 +115,17 @@ export async function hashWorkspaceFile(dirs: DirCache, rel: string, buf: Buffer
   }
 }
 
-/** Copies a workspace file into a blob temp file (fsynced when asked), hashing what was actually copied. */
+/**
+ * Copies a workspace file into a blob temp file (fsynced when asked), hashing what was actually copied; runs of zeros
+ * stay holes, so a sparse file's blob is as sparse.
+ */
 export async function copyToBlobTemp(
   dirs: DirCache,
   rel: string,
   blobs: BlobStore,
   sync: boolean,
   buf: Buffer,
+  grant?: ReadGrant,
 ): Promise<{ tmp: string; sha256: string; size: number }> {
   const { fh } = openContained(dirs, rel);
   const tmp = blobs.tempPath();
@@ -100,18 +133,18 @@ export async function copyToBlobTemp(
     const out = await open(tmp, 'wx', 0o444);
     try {
       const hash = createHash('sha256');
-      let size = 0;
+      const writer = new SparseWriter(out);
       for (;;) {
         const { bytesRead } = await fh.read(buf, 0, buf.length, null);
         if (bytesRead === 0) break;
+        withinGrant(grant, writer.size + bytesRead);
         const chunk = buf.subarray(0, bytesRead);
         hash.update(chunk);
-        let off = 0;
-        while (off < bytesRead) off += (await out.write(chunk, off, bytesRead - off)).bytesWritten;
-        size += bytesRead;
+        await writer.write(chunk);
       }
+      await writer.finish();
       if (sync) await out.datasync();
-      return { tmp, sha256: hash.digest('hex'), size };
+      return { tmp, sha256: hash.digest('hex'), size: writer.size };
     } finally {
       await out.close();
     }

@@ -43,6 +43,8 @@ export interface BackupServiceOptions {
   categorize?: CategorizeFn | undefined;
   /** Retention run after every backup: newest N kept per session. null or undefined keeps everything. */
   maxBackups?: number | null | undefined;
+  /** Bytes (apparent size) of files one backup holds at most, the largest left out first; null or undefined: no limit. */
+  maxBackupBytes?: number | null | undefined;
   /** Files read, hashed or written at once. */
   concurrency?: number | undefined;
   now?: (() => Date) | undefined;
@@ -62,12 +64,17 @@ export class BackupService {
     if (maxBackups !== null && (!Number.isInteger(maxBackups) || maxBackups < 1)) {
       throw new Error(`maxBackups must be a whole number of at least 1, not ${maxBackups}`);
     }
+    const maxBackupBytes = opts.maxBackupBytes ?? null;
+    if (maxBackupBytes !== null && !(maxBackupBytes > 0)) {
+      throw new Error(`maxBackupBytes must be above 0, not ${maxBackupBytes}`);
+    }
     const concurrency = opts.concurrency ?? 4;
     this.ctx = {
       repo: new BackupsRepo(opts.db),
       blobs: new BlobStore(opts.dataDir),
       categorize: opts.categorize ?? categorizeArtifact,
       maxBackups,
+      maxBackupBytes,
       concurrency,
       now: opts.now ?? (() => new Date()),
       scratch: new ScratchPool(SCRATCH_BYTES, concurrency),

@@ -5,7 +5,8 @@ import { lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFil
 import { basename, dirname, join } from 'node:path';
 import type { Config } from '../config.js';
 import { invalidArgument, notFound } from '../errors.js';
-import { Dir, withDir } from '../fsafe/dir.js';
+import { Dir, withDirAsync } from '../fsafe/dir.js';
+import { ByteBudget, formatBytes } from '../fsafe/byte-budget.js';
 import { copyOut, sizeOf } from '../fsafe/copy.js';
 import { normalizeName } from '../packages/spec.js';
 import { workspaceSegments } from '../workspace/paths.js';
@@ -63,7 +64,10 @@ export interface DetailsOptions {
   max_bytes_per_file?: number | undefined;
 }
 
-const LOCAL_COPY_LIMIT = 50 * 1024 * 1024;
+/** Bytes (apparent size) of workspace files one export copies at most: local modules and a static folder alike. */
+const EXPORT_COPY_LIMIT = 50 * 1024 * 1024;
+/** Files left out by the limit that a result names one by one; the rest are counted. */
+const LEFT_OUT_NAMED = 10;
 const MAX_APP_FILE = 4 * 1024 * 1024;
 const CONTENT_TOTAL_CAP = 256 * 1024;
 
@@ -127,7 +131,7 @@ export class WebAppExportService {
       onProgress(1, EXPORT_STEPS, 'writing the bundle');
       staging = this.store.newStaging(exportName);
       const into = staging;
-      await withFrozenBox(sessionId, async () => this.writeSources(into, src, probe, workspace, warnings));
+      await withFrozenBox(sessionId, () => this.writeSources(into, src, probe, workspace, warnings));
       writeFileSync(join(staging, 'requirements.txt'), requirementsTxt(spec));
       writeFileSync(join(staging, 'Dockerfile'), dockerfile(spec));
       writeFileSync(join(staging, 'docker-compose.yml'), compose(spec));
@@ -276,22 +280,26 @@ export class WebAppExportService {
 
   /**
    * Copies the app's files out of the workspace into the bundle, with the box stopped, through folder descriptors
-   * (copyOut): nothing the box swaps for a symlink is followed, so no host file can end up in a bundle.
+   * (copyOut): nothing the box swaps for a symlink is followed, so no host file can end up in a bundle. All copied
+   * files share one budget, EXPORT_COPY_LIMIT by apparent size; what would pass it is left out with a warning.
    */
-  private writeSources(
+  private async writeSources(
     staging: string,
     src: Source,
     probe: ProbeResult,
     workspace: string,
     warnings: string[],
-  ): void {
+  ): Promise<void> {
+    const budget = new ByteBudget(EXPORT_COPY_LIMIT);
+    const leftOut: Array<{ path: string; size: number }> = [];
     if (src.type === 'static') {
       if (src.staticFolder !== null) {
         const segs = workspaceSegments(src.staticFolder);
-        const copied = withDir(Dir.openPath(realpathSync(workspace)), (root) =>
-          copyOut(root, segs, join(staging, 'static')),
+        const copied = await withDirAsync(Dir.openPath(realpathSync(workspace)), (root) =>
+          copyOut(root, segs, join(staging, 'static'), { budget, leftOut }),
         );
         if (!copied) throw notFound('folder', src.staticFolder);
+        warnings.push(...leftOutWarnings(leftOut));
       } else {
         mkdirSync(join(staging, 'static'));
         writeFileSync(join(staging, 'static', 'index.html'), src.staticHtml ?? '');
@@ -299,9 +307,8 @@ export class WebAppExportService {
       return;
     }
     writeFileSync(join(staging, 'app.py'), src.code);
-    let copied = 0;
     const skip = (name: string) => name === '__pycache__';
-    withDir(Dir.openPath(realpathSync(workspace)), (root) => {
+    await withDirAsync(Dir.openPath(realpathSync(workspace)), async (root) => {
       for (const rel of probe.local_files) {
         if (basename(rel) === 'app.py') continue;
         let segs: string[];
@@ -311,14 +318,16 @@ export class WebAppExportService {
           continue;
         }
         if (segs.length === 0) continue;
-        const size = sizeOf(root, segs, { skip });
-        if (copied + size > LOCAL_COPY_LIMIT) {
-          warnings.push(`local module '${rel}' was not copied: the export's local modules would pass 50 MB`);
+        if ((await sizeOf(root, segs, { skip, stopAbove: budget.left })) > budget.left) {
+          warnings.push(
+            `local module '${rel}' was not copied: the export's files would pass ${formatBytes(EXPORT_COPY_LIMIT)}`,
+          );
           continue;
         }
-        if (copyOut(root, segs, join(staging, basename(rel)), { skip })) copied += size;
+        await copyOut(root, segs, join(staging, basename(rel)), { skip, budget, leftOut });
       }
     });
+    warnings.push(...leftOutWarnings(leftOut));
   }
 
   private codeWarnings(type: AppType, probe: ProbeResult): string[] {
@@ -351,6 +360,20 @@ export class WebAppExportService {
     }
     throw invalidArgument('could not find a free export name; pass export_name');
   }
+}
+
+/** Warnings for files the export's byte limit left out: the first few by name, the rest counted. */
+function leftOutWarnings(leftOut: ReadonlyArray<{ path: string; size: number }>): string[] {
+  const out = leftOut
+    .slice(0, LEFT_OUT_NAMED)
+    .map(
+      (f) =>
+        `'${f.path}' (${formatBytes(f.size)}) was not copied: the export's files would pass ${formatBytes(EXPORT_COPY_LIMIT)}`,
+    );
+  if (leftOut.length > LEFT_OUT_NAMED) {
+    out.push(`${leftOut.length - LEFT_OUT_NAMED} more files were not copied for the same reason`);
+  }
+  return out;
 }
 
 function toInfo(m: ExportManifest): ExportInfo {

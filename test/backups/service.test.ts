@@ -461,6 +461,56 @@ describe('reading', () => {
   });
 });
 
+describe('the byte budget', () => {
+  it('reads a file grown past its grant only while the budget has room, else skips it', async () => {
+    const { hashWorkspaceFile, copyToBlobTemp, SkipFile } = await import('../../src/backups/read-file.js');
+    const { ByteBudget } = await import('../../src/fsafe/byte-budget.js');
+    const { BlobStore } = await import('../../src/backups/blob-store.js');
+    writeFileSync(join(env.workspace, 'grew.bin'), randomFile(1000));
+    const dirs = new DirCache(Dir.openPath(env.workspace));
+    try {
+      // planned at 600 bytes; 1000 when read: the 400 more come from the budget
+      const roomy = new ByteBudget(1500);
+      roomy.take(600);
+      const grant = { granted: 600, budget: roomy };
+      expect((await hashWorkspaceFile(dirs, 'grew.bin', Buffer.alloc(256), grant)).size).toBe(1000);
+      expect([grant.granted, roomy.left]).toEqual([1000, 500]);
+      const tight = new ByteBudget(700);
+      tight.take(600);
+      const err = new SkipFile("grew while being read past the backup's byte budget (700 bytes)");
+      await expect(
+        hashWorkspaceFile(dirs, 'grew.bin', Buffer.alloc(256), { granted: 600, budget: tight }),
+      ).rejects.toThrow(err);
+      await expect(
+        copyToBlobTemp(dirs, 'grew.bin', new BlobStore(env.dataDir), false, Buffer.alloc(256), {
+          granted: 600,
+          budget: tight,
+        }),
+      ).rejects.toThrow(err);
+      expect(tight.left).toBe(100);
+    } finally {
+      dirs.close();
+      dirs.root.close();
+    }
+  });
+
+  it('leaves the largest files out of a backup first, each with the reason', async () => {
+    const svc = env.reopen({ maxBackupBytes: 150 });
+    writeFileSync(join(env.workspace, 'a.bin'), randomFile(100));
+    writeFileSync(join(env.workspace, 'b.bin'), randomFile(60));
+    writeFileSync(join(env.workspace, 'c.bin'), randomFile(40));
+    const b = await svc.backup(SID, env.workspace, { reason: 'manual' });
+    expect([b.file_count, b.total_size]).toEqual([2, 100]);
+    expect(b.skipped).toEqual([
+      {
+        path: 'a.bin',
+        reason:
+          "not backed up: 100 bytes would pass the backup's byte budget of 150 bytes (--backup-max-mb); the largest files are left out first",
+      },
+    ]);
+  });
+});
+
 describe('hostile workspaces', () => {
   it('never backs up a host file reached through a folder swapped for a symlink', async () => {
     const outside = join(env.base, 'host-secret');

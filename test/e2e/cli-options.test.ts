@@ -78,6 +78,7 @@ const SAMPLES: Record<SettingKey, [text: string | true, value: unknown]> = {
   outputCap: ['4096', 4096],
   imageInlineCap: ['1024', 1024],
   maxBackups: ['4', 4],
+  backupMaxMb: ['256', 256],
   historyKeep: ['50', 50],
   historyDays: ['2', 2],
   outputsKeep: ['5', 5],

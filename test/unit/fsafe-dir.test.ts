@@ -114,7 +114,7 @@ describe('against a process swapping a folder and a symlink', () => {
       await writeAtomic(join(ws, 'd', `w${i}.txt`), ws, Buffer.from('w')).catch(() => undefined);
       const root = Dir.openPath(ws);
       try {
-        copyOut(root, ['d'], join(base, `copy${i}`));
+        await copyOut(root, ['d'], join(base, `copy${i}`));
       } finally {
         root.close();
       }
