@@ -3,8 +3,6 @@
 import os
 import selectors
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from io import BufferedReader
@@ -28,7 +26,6 @@ DEFAULT_GRACE_S = 2.0
 # block on a full pipe. Past this many, the oldest pipes are closed (a writer then gets EPIPE).
 MAX_LINGERING = 64
 MAX_REMEMBERED_SESSIONS = 256
-REAPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'shell_reaper.py')
 
 
 def _signal_sessions(leaders: Iterable[int], sig: int, spare: Iterable[int] = ()) -> None:
@@ -65,7 +62,7 @@ class Command:
     def __init__(
         self,
         req: dict[str, Any],
-        proc: 'subprocess.Popen[bytes]',
+        proc: shell_reaper.Spawned,
         captures: dict[str, Capture],
         now: float,
         deadline: float | None,
@@ -75,10 +72,9 @@ class Command:
         self.proc = proc
         self.pid = proc.pid
         self.out = captures
-        assert proc.stdout is not None and proc.stderr is not None
         self.fds: dict[int, tuple[str, BufferedReader]] = {
-            proc.stdout.fileno(): ('stdout', proc.stdout),  # type: ignore[dict-item]
-            proc.stderr.fileno(): ('stderr', proc.stderr),  # type: ignore[dict-item]
+            proc.stdout.fileno(): ('stdout', proc.stdout),
+            proc.stderr.fileno(): ('stderr', proc.stderr),
         }
         self.t0 = now
         self.deadline = deadline
@@ -122,19 +118,9 @@ class Shells:
         captures = {n: Capture(n, cap, label, agent.workspace, limit) for n in ('stdout', 'stderr')}
         env = dict(os.environ)
         env['PWD'] = cwd
-        env[shell_reaper.COMMAND_ENV] = command
         now = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                [sys.executable, '-I', '-S', REAPER],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its own session and process group, led by the reaper
-                close_fds=True,
-            )
+            proc = shell_reaper.spawn(command, cwd, env)
         except OSError as e:
             agent.final_simple(rid, 'error', error={'code': 'spawn_failed', 'message': f'cannot start /bin/sh: {e}'})
             return

@@ -1,18 +1,20 @@
 # The process a shell command runs under: a child subreaper, so what the command daemonizes stays below it for a stop.
-# Run by shell.py as `python3 -I -S shell_reaper.py` with the command in COMMAND_ENV (so neither its command line nor
-# its name, which pkill and pgrep match, holds the command's words); standard library only. It runs /bin/sh -c as its
-# child, reaps whatever re-parents to it, and exits with the shell's own wait status as soon as the shell ends, so what
-# the command left in the background carries on. After STOPPING (sent by the agent when it stops the command) it stays
-# until every process below it has ended, killing them all once the shell has gone, then exits the same way. The
-# agent imports it for STOPPING and for the same walk and kill (below, kill_tree) after the grace period.
-import _signal as signal  # the signal module without its enum and typing imports: a third of this start-up
+# A fork of the agent (spawn below: no interpreter start-up, which cost 10-25 ms per command), renamed so that pkill
+# and pgrep by name never match it; standard library only. It runs /bin/sh -c as its child, reaps whatever
+# re-parents to it, and exits with the shell's own wait status as soon as the shell ends, so what the command left in
+# the background carries on. After STOPPING (sent by the agent when it stops the command) it stays until every
+# process below it has ended, killing them all once the shell has gone, then exits the same way. The agent also uses
+# the same walk and kill (below, kill_tree) after the grace period.
+import ctypes
 import os
-import sys
+import signal
 import time
+from io import BufferedReader
+
+import procs
 
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
-COMMAND_ENV = 'SANDBOX_SHELL_COMMAND'
 STOPPING = signal.SIGRTMIN + 3  # blocked, read with sigpending(): no handler can run late
 UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
 TREE_KILL_ROUNDS = 400  # bounded, since a fork bomb keeps forking
@@ -21,8 +23,6 @@ TREE_KILL_S = 1.0
 
 def below(root: int, table: dict[int, tuple[bytes, int, int, int]]) -> set[int]:
     """The live processes under a command's reaper: its descendants and the rest of its session and process group."""
-    import procs
-
     found = procs.descendants(table, [root]) | procs.members(table, [root])
     found -= {root, os.getpid()}
     return {pid for pid in found if table[pid][0] not in (b'Z', b'X')}
@@ -34,8 +34,6 @@ def kill_tree(root: int) -> bool:
     The reaper is a child subreaper, so nothing below it can leave the tree while it lives. Each round freezes what
     still runs (SIGSTOP: a stopped process cannot fork) and, once the whole tree is frozen, kills it. A tree that will
     not freeze (a process in uninterruptible sleep, one that keeps sending SIGCONT) is killed as it stands instead."""
-    import procs
-
     t0 = time.monotonic()
     for i in range(TREE_KILL_ROUNDS):
         table = procs.proc_table()
@@ -73,10 +71,12 @@ def _die_like(status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-def _become_subreaper() -> None:
-    import ctypes
+# Loaded in the agent, before any fork: the forked reaper calls it without loading anything.
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
-    libc = ctypes.CDLL(None, use_errno=True)
+
+def _become_subreaper() -> None:
+    libc = _LIBC
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), 'prctl(PR_SET_CHILD_SUBREAPER)')
     libc.prctl(PR_SET_NAME, b'shell-reaper', 0, 0, 0)  # not `python3`, which `pkill -s 0 python3` would match
@@ -98,8 +98,60 @@ def _run_shell(command: str) -> None:
     os._exit(127)
 
 
-def main() -> None:
-    command = os.environ.pop(COMMAND_ENV, '')
+class Spawned:
+    """What the agent keeps of a started reaper: its pid, its output pipes and, once reaped, the shell's exit code."""
+
+    def __init__(self, pid: int, stdout: BufferedReader, stderr: BufferedReader) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode: int | None = None
+
+
+def spawn(command: str, cwd: str, env: dict[str, str]) -> Spawned:
+    """Starts the command's reaper as a fork of the caller, in a session and process group of its own, with the
+    command's output on two pipes and stdin on /dev/null. Raises OSError when it cannot (the caller answers
+    spawn_failed); a failure inside the fork ends the reaper with status 126 or 127, as a shell would."""
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    # Nothing is delivered across the fork: the agent's handlers must never run in the reaper (it sets its own).
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        pid = os.fork()
+    except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
+        raise
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    else:
+        try:
+            _child(command, cwd, env, out_w, err_w)
+        except BaseException:
+            pass
+        os._exit(126)
+    os.close(out_w)
+    os.close(err_w)
+    return Spawned(pid, os.fdopen(out_r, 'rb'), os.fdopen(err_r, 'rb'))
+
+
+def _child(command: str, cwd: str, env: dict[str, str], out_w: int, err_w: int) -> None:
+    """In the fork: drop everything of the agent's (its signal handling, its descriptors, its environment)."""
+    signal.set_wakeup_fd(-1)
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    os.closerange(3, os.sysconf('SC_OPEN_MAX'))
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    _serve(command)
+
+
+def _serve(command: str) -> None:
     # Whatever signals the command's process group or session (the agent's SIGTERM, `kill 0` in a script) reaches
     # the shell, not this process: it must outlive the shell to report its status and, when stopping, its tree.
     for sig in range(1, signal.NSIG):
@@ -108,8 +160,9 @@ def main() -> None:
                 signal.signal(sig, signal.SIG_IGN)
             except (OSError, ValueError):
                 pass
-    signal.pthread_sigmask(signal.SIG_BLOCK, {STOPPING})
-    signal.signal(STOPPING, signal.SIG_DFL)  # blocked: it stays pending, so sigpending() sees it
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the agent's handler is not this process's
+    signal.signal(STOPPING, signal.SIG_DFL)  # kept blocked: it stays pending, so sigpending() sees it
+    signal.pthread_sigmask(signal.SIG_SETMASK, {STOPPING})  # spawn blocked everything across the fork
     try:
         _become_subreaper()
         shell = os.fork()
@@ -135,10 +188,5 @@ def main() -> None:
         if STOPPING not in signal.sigpending():
             break  # an ordinary end: what the command left in the background keeps running
         # Stopped, and the shell has gone: what is left gets no more grace (the agent's own kill follows it anyway).
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         kill_tree(os.getpid())
     _die_like(shell_status if shell_status is not None else 0)
-
-
-if __name__ == '__main__':
-    main()
