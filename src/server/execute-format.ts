@@ -6,6 +6,7 @@ import type { BoundedChanges, ExecuteResult } from '../sessions/execute-result.j
 import { errorText, fieldText } from './results.js';
 import { changesText } from './artifact-links.js';
 import { LIST_PAGE } from './bounded-lists.js';
+import { BUNDLE_TEXT_CAP } from '../sessions/kept-events.js';
 
 /** What execute and shell results share: notices, both streams and where the whole output went. */
 export interface StreamsView {
@@ -53,8 +54,8 @@ function tracebackText(r: ExecuteResult): string {
 
 const IMAGE_MIMES = ['image/png', 'image/jpeg', 'image/gif'];
 
-/** The most UTF-8 bytes of one text value (text/html, text/plain…) a bundle keeps; a longer one is cut and marked. */
-export const BUNDLE_TEXT_CAP = 256 * 1024;
+/** A longer text value is cut and marked (the running call already kept at most its head, sessions/kept-events.ts). */
+export { BUNDLE_TEXT_CAP };
 /** A result's text values and inline images together hold at most this many times their one-value caps. */
 export const RESULT_BUDGET_FACTOR = 4;
 /** Bytes of a result's text budget kept for the lines that stand for values left out once the rest is spent. */

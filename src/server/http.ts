@@ -13,6 +13,7 @@ import {
   type McpHttpHandler,
 } from '@modelcontextprotocol/server';
 import { cookieValues, setCookie } from '../http-cookies.js';
+import { ConnectionGuard, deadlineOptions } from '../http-connection-guard.js';
 import { clientKeyForToken, createTokenChecker, StatusSignIns } from './auth.js';
 import { HttpExchanges, parseJsonBody } from './http-cancel.js';
 import { InstancePool, leavesNoState, namesItsClient } from './http-instance-pool.js';
@@ -25,6 +26,8 @@ export const MCP_PATH = '/mcp';
  * under 34 MiB. The default leaves room for the envelope and for text with some escaping.
  */
 export const DEFAULT_MAX_BODY_BYTES = 36 * 1024 * 1024;
+/** The most time a request may take to arrive whole, headers and body. */
+const REQUEST_TIMEOUT_MS = 120_000;
 
 /**
  * A hook for extra pages served behind the same checks as /mcp. It is called after the token check for
@@ -120,13 +123,16 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
     handlers.set(client.clientKey, { client, mcp, plain, lendable, exchanges: new HttpExchanges() });
   }
 
-  const server = createServer((req, res) => {
+  // Headers within 10 s, a whole request (a 36 MiB body included) within 2 minutes; connections that sent no request
+  // with a valid token yet are few and short-lived (http-connection-guard.ts), so no flood of them locks clients out.
+  const server = createServer(deadlineOptions(REQUEST_TIMEOUT_MS), (req, res) => {
     handle(req, res).catch((err: unknown) => {
       onError(toError(err));
       if (!res.headersSent) sendJson(res, 500, rpcError(-32603, 'Internal server error'));
       else res.destroy();
     });
   });
+  const guard = new ConnectionGuard(server);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://request.invalid');
@@ -147,6 +153,7 @@ export async function startHttp(factory: ServerFactory, opts: HttpOptions): Prom
         : queryToken !== null
           ? checkToken(`Bearer ${queryToken}`)
           : signIns.check(cookieValues(req.headers.cookie, statusCookie));
+    if (auth.ok) guard.admit(req.socket);
     // Earlier versions kept the token itself in this cookie: a browser that still has it loses it now.
     const cookies =
       page && cookieValues(req.headers.cookie, LEGACY_STATUS_COOKIE).length > 0

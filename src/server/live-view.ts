@@ -2,6 +2,7 @@
 // this process) and a server-sent-event stream per watcher, fed by the sessions service's call events. Read-only: it
 // never runs anything, never enters a session's queue, and sends a viewer only the sessions of its own client.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SandboxError, toErrorBody } from '../errors.js';
 import type { CallEnd, CallOutput, CallStart } from '../sessions/events.js';
 import { appendOutput, cellFromRow, endedCell, liveKey, runningCell, type Cell } from './live-view-cells.js';
 import type { Services } from './services.js';
@@ -15,6 +16,16 @@ const EXTRA_KEEP = 100;
 const STREAM_MAX_MS = 5 * 60_000;
 const PING_MS = 20_000;
 const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** Streams one client may have open (a browser tab each); a new one past it closes the client's oldest. */
+export const WATCHERS_PER_CLIENT = 8;
+/** Streams of all clients together; past it a new one is refused until one closes. */
+export const WATCHERS_MAX = 64;
+/** A snapshot a viewer has not read this long after it was sent ends its stream: the browser reconnects. */
+const SNAPSHOT_READ_MS = 10_000;
+/** How long a snapshot built for one viewer serves the next ones of the session, when nothing started or ended. */
+const SNAPSHOT_KEEP_MS = 2_000;
+/** What may stay buffered for a viewer that reads (the events since its snapshot). */
+const UNREAD_SLACK_BYTES = 256 * 1024;
 
 interface Running {
   owner: string;
@@ -34,6 +45,8 @@ export class LiveView {
   private readonly running = new Map<number, Running>();
   private readonly extra = new Map<string, Cell[]>();
   private readonly watchers = new Set<Watcher>();
+  /** The snapshot frame of each watched session with no call running, until a call starts or ends there. */
+  private readonly snapshots = new Map<string, { text: string; at: number }>();
 
   constructor(
     private readonly services: Services,
@@ -45,6 +58,7 @@ export class LiveView {
     calls.on('end', (c) => this.onEnd(c));
     services.sessions.events.on('closed', (id) => {
       this.extra.delete(id);
+      this.snapshots.delete(id);
       for (const w of this.watchers) if (w.sessionId === id) this.send(w, 'closed', { session_id: id });
     });
   }
@@ -70,8 +84,34 @@ export class LiveView {
     return { cells: all, more };
   }
 
-  /** Opens an event stream of the session's calls: a snapshot first, then each start, output and end. */
+  /**
+   * Opens an event stream of the session's calls: a snapshot first, then each start, output and end. A client keeps
+   * at most WATCHERS_PER_CLIENT streams (its oldest gives way) and all of them WATCHERS_MAX; a viewer that does not
+   * read its snapshot, or lets MAX_BACKLOG_BYTES pile up, loses its stream, so unread streams hold little memory.
+   */
   watch(req: IncomingMessage, res: ServerResponse, owner: string, sessionId: string): void {
+    const mine = [...this.watchers].filter((w) => w.owner === owner);
+    if (mine.length >= WATCHERS_PER_CLIENT) {
+      for (const old of mine.slice(0, mine.length - WATCHERS_PER_CLIENT + 1)) {
+        this.watchers.delete(old);
+        old.res.destroy();
+      }
+    } else if (this.watchers.size >= WATCHERS_MAX) {
+      const error = new SandboxError(
+        'resource_exhausted',
+        `the status page serves at most ${WATCHERS_MAX} live views at once`,
+        { limit: WATCHERS_MAX, in_use: this.watchers.size },
+        'close status page tabs you no longer watch, then reload',
+      );
+      const text = JSON.stringify({ error: toErrorBody(error) });
+      res.writeHead(503, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(text),
+        'Retry-After': '10',
+      });
+      res.end(text);
+      return;
+    }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',
@@ -80,20 +120,46 @@ export class LiveView {
     const w: Watcher = { owner, sessionId, res };
     // The snapshot and the subscription in one turn of the event loop: no call can start or end in between.
     res.write('retry: 1000\n\n');
-    this.send(w, 'snapshot', { session_id: sessionId, ...this.cells(owner, sessionId, null) });
+    res.write(this.snapshot(owner, sessionId));
+    if (res.writableLength > MAX_BACKLOG_BYTES) {
+      res.destroy();
+      return;
+    }
     this.watchers.add(w);
     const ping = setInterval(() => res.write(': ping\n\n'), PING_MS);
     const limit = setTimeout(() => res.end(), STREAM_MAX_MS);
+    // Most of a large snapshot still buffered at the deadline: the viewer reads nothing.
+    const unread =
+      res.writableLength > UNREAD_SLACK_BYTES
+        ? setTimeout(() => res.writableLength > UNREAD_SLACK_BYTES && res.destroy(), SNAPSHOT_READ_MS)
+        : undefined;
     const stop = () => {
       clearInterval(ping);
       clearTimeout(limit);
+      clearTimeout(unread);
       this.watchers.delete(w);
+      if (![...this.watchers].some((o) => o.sessionId === sessionId)) this.snapshots.delete(sessionId);
     };
     req.on('close', stop);
     res.on('close', stop);
   }
 
+  /**
+   * The snapshot frame: built once for all the viewers that open while nothing changes in the session (a page reload,
+   * tabs), at most SNAPSHOT_KEEP_MS old, never kept while a call runs there (its elapsed time moves).
+   */
+  private snapshot(owner: string, sessionId: string): string {
+    const kept = this.snapshots.get(sessionId);
+    if (kept && performance.now() - kept.at < SNAPSHOT_KEEP_MS) return kept.text;
+    const text = frame('snapshot', { session_id: sessionId, ...this.cells(owner, sessionId, null) });
+    const running = [...this.running.values()].some((r) => r.sessionId === sessionId);
+    if (running) this.snapshots.delete(sessionId);
+    else this.snapshots.set(sessionId, { text, at: performance.now() });
+    return text;
+  }
+
   private onStart(c: CallStart): void {
+    this.snapshots.delete(c.sessionId);
     const cell = runningCell(liveKey(c.id), c.kind, c.code, c.startedAt);
     this.running.set(c.id, { owner: c.owner, sessionId: c.sessionId, cell, t0: performance.now() });
     this.broadcast(c.owner, c.sessionId, 'start', { ...cell, elapsed_ms: 0 });
@@ -114,6 +180,7 @@ export class LiveView {
     const r = this.running.get(c.id);
     if (!r) return;
     this.running.delete(c.id);
+    this.snapshots.delete(c.sessionId);
     // Python calls that returned a result have their history row; the others are kept here.
     const kept = c.kind === 'shell' || c.result === null;
     // With no viewer, a cell that is not kept is never built.

@@ -2,6 +2,7 @@
 // telling an OOM kill from other deaths. Never decides what the result means for the user (execute-result.ts does).
 import type { Box } from '../sandbox/box.js';
 import type { AgentEvent, AgentFinal, AgentRequest } from '../sandbox/protocol.js';
+import { KeptEvents } from './kept-events.js';
 
 export interface RunParams extends RelayOptions {
   code: string;
@@ -11,8 +12,10 @@ export interface RunParams extends RelayOptions {
 
 export interface RunOutcome {
   final: AgentFinal;
-  /** Displays, results and errors in order (not streams). */
+  /** Displays, results and errors in order (not streams), within what a call keeps (kept-events.ts). */
   events: AgentEvent[];
+  /** What the call left out of `events` as it ran, for the result's notices. */
+  eventNotices: string[];
   oomKilled: boolean;
   /** The box itself died during the call (its agent was killed): the caller must start a new one. */
   boxDied: boolean;
@@ -36,21 +39,22 @@ export interface RelayOptions {
 /**
  * Sends one long-running request (execute, shell) and relays what comes back while it runs: output as progress
  * after the first second, at most every 250 ms; cancellation as an interrupt. `done` resolves with the final
- * message, or rejects when the box dies; `events` collects the non-stream events (displays, results, errors) in order.
+ * message, or rejects when the box dies; `events` collects the non-stream events (displays, results, errors) in order,
+ * as many as a result shows and within a byte budget, whatever the code sends (kept-events.ts).
  */
 export function relayRequest(
   box: Box,
   request: AgentRequest,
   o: RelayOptions,
-): { id: string; events: AgentEvent[]; done: Promise<AgentFinal> } {
+): { id: string; events: KeptEvents; done: Promise<AgentFinal> } {
   const t0 = performance.now();
-  const events: AgentEvent[] = [];
+  const events = new KeptEvents();
   let lastProgress = 0;
   let pendingText = '';
   const onEvent = (ev: AgentEvent) => {
     // Streams are only relayed as progress: the final message carries the capped output.
     if (ev.type !== 'stream') {
-      events.push(ev);
+      events.add(ev);
       return;
     }
     o.onStream?.(ev);
@@ -90,7 +94,13 @@ export async function runInBox(box: Box, p: RunParams): Promise<RunOutcome> {
     const final = await req.done;
     // An OOM kill is a SIGKILL; the counter alone could also have been raised by a subprocess earlier.
     const oomKilled = final.status === 'killed' && final.signal === 9 && box.oomKills() > oomBefore;
-    return { final, events: req.events, oomKilled, boxDied: false };
+    return {
+      final,
+      events: req.events.list,
+      eventNotices: req.events.notices(),
+      oomKilled,
+      boxDied: false,
+    };
   } catch (err) {
     const oomKilled = box.oomKills() > oomBefore;
     return {
@@ -104,7 +114,8 @@ export async function runInBox(box: Box, p: RunParams): Promise<RunOutcome> {
         kernel_restarted: true,
         signal: 9,
       },
-      events: req.events,
+      events: req.events.list,
+      eventNotices: req.events.notices(),
       oomKilled,
       boxDied: true,
       boxError: String(err),

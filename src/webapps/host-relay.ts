@@ -6,6 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { SandboxError } from '../errors.js';
+import { ConnectionGuard, deadlineOptions } from '../http-connection-guard.js';
 import { RELAY_HOST, RelayGate, type GateRequest, type Verdict } from './relay-gate.js';
 import { pinSocket } from './socket-path.js';
 
@@ -36,6 +37,7 @@ export class HostRelay {
     private readonly socketPath: string,
     private readonly gate: RelayGate,
     private readonly connector: (() => Duplex) | null,
+    private readonly guard: ConnectionGuard,
   ) {}
 
   /**
@@ -43,8 +45,11 @@ export class HostRelay {
    * through `connect` when the app is reached another way (a Docker box's exec stream).
    */
   static async listen(socketPath: string, port = 0, connect?: (() => Duplex) | null): Promise<HostRelay> {
-    // No request timeout: an upload or a stream takes as long as the app lets it, as over a direct connection.
-    const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0 });
+    // Headers within 10 s, and a connection that brought no request the gate let through is short-lived and one of
+    // few (http-connection-guard.ts). No deadline on the whole request: once the key is checked, an upload or a
+    // stream takes as long as the app lets it, as over a direct connection.
+    const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, ...deadlineOptions(0) });
+    const guard = new ConnectionGuard(server);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -74,6 +79,7 @@ export class HostRelay {
       socketPath,
       new RelayGate(bound, randomBytes(32).toString('base64url')),
       connect ?? null,
+      guard,
     );
     server.on('connection', (c: net.Socket) => relay.track(c));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => relay.forward(req, res));
@@ -99,6 +105,7 @@ export class HostRelay {
       res.end(verdict.message);
       return;
     }
+    this.guard.admit(req.socket);
     this.used();
     if (verdict.kind === 'enter') {
       const page = enterPage(verdict.location);
@@ -150,6 +157,7 @@ export class HostRelay {
       client.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${lines.join('')}\r\n${message}`);
       return;
     }
+    this.guard.admit(client);
     let upstream: Duplex;
     try {
       upstream = this.connectApp();
