@@ -10,7 +10,7 @@ export const ArtifactSchema = z.object({
   category: CategorySchema,
   mime: z.string(),
   size: z.number(),
-  /** Hex sha256 of the content; null only when the server could not read the file. */
+  /** Hex sha256 of the content; null when the server could not read the file or did not read it whole (a notice says why). */
   sha256: z.string().nullable(),
   /** ISO 8601 modification time. */
   mtime: z.string(),

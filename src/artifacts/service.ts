@@ -1,10 +1,10 @@
 // The artifacts service: lists, reports, cleans up, reads and writes a session's workspace files and exports notebooks; must never touch a path outside the workspace or return MCP types.
 import { lstat, realpath } from 'node:fs/promises';
 import { Minimatch } from 'minimatch';
-import { isDiskFull, SandboxError } from '../errors.js';
+import { isDiskFull, notFound, SandboxError } from '../errors.js';
 import { resolveInWorkspace, toWorkspaceRel, workspaceSegments } from '../workspace/paths.js';
 import { Dir } from '../fsafe/dir.js';
-import { DirCache } from '../fsafe/files.js';
+import { DirCache, LockedFileError } from '../fsafe/files.js';
 import { withFrozenBox } from '../sandbox/freezer.js';
 import { categorize, decodeUtf8, HEAD_BYTES, incompleteTail } from '../workspace/categorize.js';
 import {
@@ -513,6 +513,17 @@ export class ArtifactService {
           path,
           reason: err.reason,
         });
+      }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw notFound('file', path, 'List the workspace files with list_artifacts.');
+      }
+      if (err instanceof LockedFileError) {
+        throw new SandboxError(
+          'invalid_argument',
+          `'${path}' is locked by a process in the box`,
+          { path, reason: 'locked' },
+          'A process in the box holds a lease on the file (fcntl F_SETLEASE); read it after that process ends or releases it.',
+        );
       }
       throw err;
     }

@@ -1,166 +1,35 @@
 // Detects which workspace files a call created, changed or deleted, at a cost that does not grow with the contents of unchanged files; must never follow a symlink or read a file it has not proven to be a plain file inside the workspace.
-import type { Dirent } from 'node:fs';
-import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { lstat, realpath } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { forEachLimit } from '../for-each-limit.js';
 import { categorize, categorizeByName } from '../workspace/categorize.js';
-import { defaultFileIO, HOST_TEMP_NAME, UnsafeFileError, type FileIO } from '../workspace/file-io.js';
+import { defaultFileIO, NotHashedError, UnsafeFileError, type FileIO } from '../workspace/file-io.js';
 import type { Category } from '../workspace/categories.js';
 import type { Artifact, ArtifactChanges } from './types.js';
+import { HashBudget } from './hash-budget.js';
 import { eventsDelivered, WorkspaceWatch, type WalkedDir } from './workspace-watch.js';
+import {
+  DEFAULT_EXCLUDES,
+  isExcludedPath,
+  isUnseen,
+  MAX_WALK_ENTRIES,
+  sameFile,
+  snapshot,
+  toFileStat,
+  type ExcludeRules,
+  type FileStat,
+  type Snapshot,
+} from './workspace-walk.js';
 
-export interface FileStat {
-  size: number;
-  mtimeMs: number;
-  mtimeNs: bigint;
-  /** ctime cannot be set from user space, so it catches a rewrite whose size and mtime were restored. */
-  ctimeNs: bigint;
-  ino: bigint;
-  mode: number;
-}
-
-export interface Snapshot {
-  /** The workspace's real path; every key of `files` is relative to it. */
-  root: string;
-  /** Workspace-relative posix path → stat, regular files only. */
-  files: Map<string, FileStat>;
-}
-
-export interface ExcludeRules {
-  /** Folder names skipped at any depth. */
-  names: readonly string[];
-  /** Workspace-relative folders skipped with everything under them. */
-  prefixes: readonly string[];
-}
-
-/** Environments, caches and the agent's own state are not the user's work; saved long outputs are. */
-export const DEFAULT_EXCLUDES: ExcludeRules = {
-  names: ['.venv', '__pycache__', '.cache', '.ipynb_checkpoints'],
-  prefixes: ['.sandbox/state'],
-};
-
-export function isExcludedPath(rel: string, rules: ExcludeRules = DEFAULT_EXCLUDES): boolean {
-  const segments = rel.split('/');
-  if (segments.some((s) => rules.names.includes(s))) return true;
-  if (HOST_TEMP_NAME.test(segments[segments.length - 1] ?? '')) return true;
-  return rules.prefixes.some((p) => rel === p || rel.startsWith(p + '/'));
-}
-
-function toFileStat(st: BigIntStats): FileStat {
-  return {
-    size: Number(st.size),
-    // Whole milliseconds from integer division: Number(ns) alone would round across a millisecond boundary.
-    mtimeMs: Number(st.mtimeNs / 1_000_000n) + Number(st.mtimeNs % 1_000_000n) / 1e6,
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-    ino: st.ino,
-    mode: Number(st.mode),
-  };
-}
-
-export function sameFile(a: FileStat, b: FileStat): boolean {
-  return (
-    a.size === b.size &&
-    a.mtimeNs === b.mtimeNs &&
-    a.ctimeNs === b.ctimeNs &&
-    a.ino === b.ino &&
-    a.mode === b.mode
-  );
-}
-
-/**
- * Synchronous system calls are several times faster than the thread-pool versions for thousands of lstat
- * calls; the walk yields to the event loop every few milliseconds so other sessions are not starved.
- */
-const SLICE_MS = 4;
-
-/**
- * Removed or replaced while walking, made unreadable by the box, or nested beyond PATH_MAX: the box's
- * doing, never a reason to fail the call, so such entries are skipped.
- */
-const SKIPPABLE = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ENAMETOOLONG', 'ELOOP']);
-
-function skippable(err: unknown): boolean {
-  return SKIPPABLE.has((err as NodeJS.ErrnoException).code ?? '');
-}
-
-function listDir(dir: string): Dirent[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true });
-  } catch (err) {
-    if (skippable(err)) return [];
-    throw err;
-  }
-}
-
-/** A vanished workspace must fail the walk, not read as "every file deleted". */
-function listRoot(root: string, workspace: string): Dirent[] {
-  try {
-    return readdirSync(root, { withFileTypes: true });
-  } catch (err) {
-    throw new Error(`workspace ${workspace} is not a readable directory: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-}
-
-function lstatFile(path: string): BigIntStats | undefined {
-  try {
-    return lstatSync(path, { bigint: true, throwIfNoEntry: false });
-  } catch (err) {
-    if (skippable(err)) return undefined;
-    throw err;
-  }
-}
-
-/**
- * Walks the workspace with lstat (symlinks are never followed) and records every regular file; with `dirs`, also
- * every folder it walked, with its inode.
- */
-export async function snapshot(
-  workspace: string,
-  rules: ExcludeRules = DEFAULT_EXCLUDES,
-  resolvedRoot?: string,
-  dirs?: WalkedDir[],
-): Promise<Snapshot> {
-  // A caller that already resolved the root skips the thread-pool round trip of an async realpath per call.
-  const root = resolvedRoot ?? (await realpath(workspace));
-  const files = new Map<string, FileStat>();
-  const stack: Array<[string, string]> = [[root, '']];
-  if (dirs) {
-    const st = lstatFile(root);
-    if (st?.isDirectory()) dirs.push({ path: root, ino: st.ino });
-  }
-  let sliceStart = performance.now();
-  while (stack.length > 0) {
-    const [dir, rel] = stack.pop()!;
-    for (const entry of dir === root ? listRoot(root, workspace) : listDir(dir)) {
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) {
-        if (!rules.names.includes(entry.name) && !rules.prefixes.includes(childRel)) {
-          const path = `${dir}/${entry.name}`;
-          stack.push([path, childRel]);
-          if (dirs) {
-            const st = lstatFile(path);
-            if (st?.isDirectory()) dirs.push({ path, ino: st.ino });
-          }
-        }
-        continue;
-      }
-      // Symlinks, FIFOs, sockets and devices are never artifacts: reading through them is how a box would
-      // reach host files or hang the server.
-      if (!entry.isFile() || rules.prefixes.includes(childRel)) continue;
-      if (entry.name.charCodeAt(0) === 0x2e && HOST_TEMP_NAME.test(entry.name)) continue;
-      const st = lstatFile(`${dir}/${entry.name}`);
-      if (st?.isFile()) files.set(childRel, toFileStat(st));
-    }
-    if (performance.now() - sliceStart > SLICE_MS) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      sliceStart = performance.now();
-    }
-  }
-  return { root, files };
-}
+export {
+  DEFAULT_EXCLUDES,
+  isExcludedPath,
+  sameFile,
+  snapshot,
+  type ExcludeRules,
+  type FileStat,
+  type Snapshot,
+} from './workspace-walk.js';
 
 export interface CacheEntry {
   size: number;
@@ -235,7 +104,10 @@ export interface DescribedFile {
   stat: FileStat;
   category: Category;
   mime: string;
-  /** string when hashed, null when unreadable, undefined when hashing was not asked for. */
+  /**
+   * string when hashed; null when unreadable, or not read whole (sparse, or past the call's hashing budget: see
+   * HashBudget); undefined when hashing was not asked for.
+   */
   sha256: string | null | undefined;
 }
 
@@ -243,6 +115,8 @@ export interface DescribeOptions {
   hash: boolean;
   cache: HashCache;
   io?: FileIO;
+  /** Bounds what hashing may read; without it every file is hashed whole. */
+  budget?: HashBudget;
 }
 
 function wallNs(): bigint {
@@ -269,9 +143,25 @@ export async function describeFile(
   const io = opts.io ?? defaultFileIO;
   const abs = `${root}/${path}`;
   const readAt = wallNs();
+  const budget = opts.hash ? opts.budget : undefined;
+  const skipped = budget?.reserve(st);
+  if (budget && skipped) return describeUnhashed(root, path, st, opts, budget, skipped);
   try {
     if (opts.hash) {
-      const r = await io.hash(abs, root);
+      let r;
+      const ceiling = budget?.ceiling(st.size);
+      try {
+        r = await io.hash(abs, root, ceiling);
+      } catch (err) {
+        // A file that grew past the ceiling may have been read up to it: what is left of the budget is spent.
+        const spent = err instanceof NotHashedError && err.reason === 'over_budget' ? ceiling! : 0;
+        budget?.settle(st.size, spent);
+        if (budget && err instanceof NotHashedError) {
+          return await describeUnhashed(root, path, st, opts, budget, err.reason);
+        }
+        throw err;
+      }
+      budget?.settle(st.size, r.size);
       const stat = toFileStat(r.stat);
       const c = await categorize(path, r.head, r.head.length === r.size);
       opts.cache.store(path, stat, { category: c.category, mime: c.mime, sha256: r.sha256 }, readAt);
@@ -293,6 +183,21 @@ export async function describeFile(
     }
     throw err;
   }
+}
+
+/** A file described from its head only, its sha256 null, and named in the budget's notice. */
+async function describeUnhashed(
+  root: string,
+  path: string,
+  st: FileStat,
+  opts: DescribeOptions,
+  budget: HashBudget,
+  reason: Parameters<HashBudget['skip']>[1],
+): Promise<DescribedFile | null> {
+  const d = await describeFile(root, path, st, { ...opts, hash: false, budget: undefined });
+  if (!d) return null;
+  budget.skip(path, reason);
+  return { ...d, sha256: null };
 }
 
 /**
@@ -338,13 +243,16 @@ export interface DiffOptions {
   /** Shared across calls so a file is never hashed twice while unchanged. */
   cache?: HashCache;
   io?: FileIO;
+  budget?: HashBudget;
 }
 
 const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /**
  * Files created, changed or deleted between two snapshots. Only created and changed files are read; a file
- * whose stat changed but whose content hashes as before (touched, chmod) is not reported as changed.
+ * whose stat changed but whose content hashes as before (touched, chmod) is not reported as changed. Where a walk
+ * stopped at its entry cap nothing is known: a file there is neither created nor deleted, and one the `before` walk
+ * knew is carried into `after` unchanged.
  */
 export async function diff(before: Snapshot, after: Snapshot, opts: DiffOptions): Promise<ArtifactChanges> {
   const cache = opts.cache ?? new HashCache();
@@ -353,16 +261,26 @@ export async function diff(before: Snapshot, after: Snapshot, opts: DiffOptions)
   const deleted: string[] = [];
   for (const [path, st] of after.files) {
     const prev = before.files.get(path);
-    if (!prev) created.push(path);
-    else if (!sameFile(prev, st)) touched.push(path);
+    if (!prev) {
+      if (!isUnseen(before, path)) created.push(path);
+    } else if (!sameFile(prev, st)) touched.push(path);
   }
-  for (const path of before.files.keys()) if (!after.files.has(path)) deleted.push(path);
+  for (const [path, st] of before.files) {
+    if (after.files.has(path)) continue;
+    if (isUnseen(after, path)) after.files.set(path, st);
+    else deleted.push(path);
+  }
   const previous = new Map(touched.map((p) => [p, cache.lookup(p, before.files.get(p)!)?.sha256]));
   for (const path of deleted) cache.forget(path);
 
   const limit = 4;
   const describe = (path: string) =>
-    describeFile(after.root, path, after.files.get(path)!, { hash: true, cache, io: opts.io });
+    describeFile(after.root, path, after.files.get(path)!, {
+      hash: true,
+      cache,
+      io: opts.io,
+      budget: opts.budget,
+    });
   const [newFiles, changedFiles] = await Promise.all([
     mapLimit(created, limit, describe),
     mapLimit(touched, limit, describe),
@@ -391,6 +309,10 @@ export interface TrackerOptions {
   sessionId: string;
   io?: FileIO;
   excludes?: ExcludeRules;
+  /** Entries one walk looks at (MAX_WALK_ENTRIES). */
+  maxEntries?: number;
+  /** Bytes one call hashes (HASH_BUDGET_BYTES). */
+  hashBudget?: number;
 }
 
 /**
@@ -406,6 +328,10 @@ export class ArtifactTracker {
   readonly cache = new HashCache();
   private readonly io: FileIO;
   private readonly excludes: ExcludeRules;
+  private readonly maxEntries: number;
+  private readonly hashBudget: number | undefined;
+  /** Lines for the current call's result (a walk stopped at its cap, files not hashed), taken by takeNotices(). */
+  private notices: string[] = [];
   private baseline: Snapshot | null = null;
   private stale = true;
   /** Whether the workspace changed since the baseline's walk; a call that changed nothing then needs no walk. */
@@ -430,6 +356,17 @@ export class ArtifactTracker {
     this.sessionId = opts.sessionId;
     this.io = opts.io ?? defaultFileIO;
     this.excludes = opts.excludes ?? DEFAULT_EXCLUDES;
+    this.maxEntries = opts.maxEntries ?? MAX_WALK_ENTRIES;
+    this.hashBudget = opts.hashBudget;
+  }
+
+  /** What the last begin()/end() has to tell the call's result; each line is given once. */
+  takeNotices(): string[] {
+    return this.notices.splice(0);
+  }
+
+  private note(line: string | null): void {
+    if (line !== null && !this.notices.includes(line)) this.notices.push(line);
   }
 
   /**
@@ -437,6 +374,7 @@ export class ArtifactTracker {
    * others (a web app, a background process) become part of the baseline, so the call is not credited with them.
    */
   async begin(): Promise<void> {
+    this.notices = [];
     if (this.baseline && !this.stale) {
       await eventsDelivered();
       if (!this.watch.sawChange) {
@@ -465,11 +403,14 @@ export class ArtifactTracker {
     this.notedDuringEnd = noted;
     try {
       const after = await this.walk();
+      const budget = new HashBudget(this.hashBudget);
       const changes = await diff(before, after, {
         sessionId: this.sessionId,
         cache: this.cache,
         io: this.io,
+        budget,
       });
+      this.note(budget.notice());
       for (const [path, st] of noted) {
         if (st) after.files.set(path, st);
         else after.files.delete(path);
@@ -488,9 +429,24 @@ export class ArtifactTracker {
     // events of writes made before now (the call's own) are read first, so they do not send the next begin() walking
     await eventsDelivered();
     this.watch.beforeWalk();
-    const snap = await snapshot(this.workspace, this.excludes, await this.root(), dirs);
+    const snap = await this.scanWith(dirs);
     this.watch.sync(dirs);
+    if (snap.unseen) {
+      this.note(
+        `the workspace holds more than ${this.maxEntries} entries: this call's file changes were looked for among ` +
+          'the first ones the walk reached only (files beyond them are neither reported nor listed)',
+      );
+    }
     return snap;
+  }
+
+  private async scanWith(dirs?: WalkedDir[]): Promise<Snapshot> {
+    return snapshot(this.workspace, {
+      rules: this.excludes,
+      resolvedRoot: await this.root(),
+      dirs,
+      maxEntries: this.maxEntries,
+    });
   }
 
   /** Stops watching the workspace (the session closed). */
@@ -538,7 +494,7 @@ export class ArtifactTracker {
 
   /** A fresh walk that does not move the baseline (listing must not swallow changes owed to the next end()). */
   async scan(): Promise<Snapshot> {
-    return snapshot(this.workspace, this.excludes, await this.root());
+    return this.scanWith();
   }
 
   /** Every file with category and MIME type, and sha256 when `hash` is set; the cache makes repeats cheap. */
@@ -550,8 +506,14 @@ export class ArtifactTracker {
     const paths = [...snap.files.keys()]
       .filter((p) => !opts.filter || opts.filter(p, snap.files.get(p)!))
       .sort();
+    const budget = new HashBudget(this.hashBudget);
     const described = await mapLimit(paths, 8, (p) =>
-      describeFile(snap.root, p, snap.files.get(p)!, { hash: opts.hash, cache: this.cache, io: this.io }),
+      describeFile(snap.root, p, snap.files.get(p)!, {
+        hash: opts.hash,
+        cache: this.cache,
+        io: this.io,
+        budget,
+      }),
     );
     this.cache.prune(snap.files);
     return described.filter((d): d is DescribedFile => d !== null);
@@ -561,10 +523,11 @@ export class ArtifactTracker {
   async withHashes(files: DescribedFile[]): Promise<DescribedFile[]> {
     if (files.every((f) => f.sha256 !== undefined)) return files;
     const root = await this.root();
+    const budget = new HashBudget(this.hashBudget);
     const out = await mapLimit(files, 4, (f) =>
       f.sha256 !== undefined
         ? Promise.resolve(f)
-        : describeFile(root, f.path, f.stat, { hash: true, cache: this.cache, io: this.io }),
+        : describeFile(root, f.path, f.stat, { hash: true, cache: this.cache, io: this.io, budget }),
     );
     return out.filter((d): d is DescribedFile => d !== null);
   }

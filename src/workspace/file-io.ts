@@ -27,8 +27,11 @@ export interface HeadResult {
 
 /** What the tracker and service need from the disk; injectable so tests can count hashing. */
 export interface FileIO {
-  /** sha256 of the whole file, streamed. `root` is the real workspace path the file must stay inside. */
-  hash(abs: string, root: string): Promise<HashResult>;
+  /**
+   * sha256 of the whole file, streamed. `root` is the real workspace path the file must stay inside. With `maxBytes`,
+   * a file longer than that (when opened or while read) or sparse is not read whole: NotHashedError.
+   */
+  hash(abs: string, root: string, maxBytes?: number): Promise<HashResult>;
   /** The first `bytes` bytes. */
   head(abs: string, root: string, bytes?: number): Promise<HeadResult>;
 }
@@ -42,6 +45,19 @@ export class UnsafeFileError extends Error {
     super(`refusing to read '${path}': ${reason}`);
     this.name = 'UnsafeFileError';
   }
+}
+
+/** Why a file was not hashed: longer than the bytes allowed, or sparse (reading it would mostly hash holes). */
+export class NotHashedError extends Error {
+  constructor(readonly reason: 'over_budget' | 'sparse') {
+    super(`not hashed: ${reason}`);
+    this.name = 'NotHashedError';
+  }
+}
+
+/** Apparent size far above the space the file takes on disk: a box makes a 1 GiB file of holes for free. */
+export function isSparse(size: number, allocated: number): boolean {
+  return size > 1024 * 1024 && allocated * 4 < size;
 }
 
 const closeAsync = promisify(close);
@@ -78,7 +94,8 @@ export async function openRegular(abs: string, root: string): Promise<{ fh: Read
     dir = top.walk(segs.slice(0, -1));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new UnsafeFileError(abs, 'outside_workspace');
+    // ENOTDIR: a folder on the way was swapped for a symlink or a file while it was opened.
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw new UnsafeFileError(abs, 'outside_workspace');
     throw err;
   } finally {
     top.close();
@@ -92,9 +109,13 @@ export async function openRegular(abs: string, root: string): Promise<{ fh: Read
   }
 }
 
-async function hashFile(abs: string, root: string): Promise<HashResult> {
+async function hashFile(abs: string, root: string, maxBytes = Infinity): Promise<HashResult> {
   const { fh, stat } = await openRegular(abs, root);
   try {
+    if (maxBytes !== Infinity) {
+      if (isSparse(Number(stat.size), Number(stat.blocks) * 512)) throw new NotHashedError('sparse');
+      if (Number(stat.size) > maxBytes) throw new NotHashedError('over_budget');
+    }
     const hash = createHash('sha256');
     const buf = Buffer.allocUnsafe(CHUNK);
     let head: Uint8Array | null = null;
@@ -105,6 +126,7 @@ async function hashFile(abs: string, root: string): Promise<HashResult> {
       if (head === null) head = Uint8Array.prototype.slice.call(buf, 0, Math.min(bytesRead, HEAD_BYTES));
       hash.update(buf.subarray(0, bytesRead));
       size += bytesRead;
+      if (size > maxBytes) throw new NotHashedError('over_budget');
     }
     return { sha256: hash.digest('hex'), size, head: head ?? new Uint8Array(0), stat };
   } finally {
