@@ -17,6 +17,7 @@ import { ShellPolicy } from './policy/shell-policy.js';
 import { ShellService } from './shell/service.js';
 import { SessionService } from './sessions/service.js';
 import { cpuSupport } from './sandbox/cgroups.js';
+import { hostLimitMechanisms, limitNotices } from './sandbox/limit-stand-ins.js';
 import { seedMatplotlibCache } from './sessions/mpl-seed.js';
 import { openDb } from './store/db.js';
 import { Retention } from './store/retention.js';
@@ -68,6 +69,7 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   // The CPU probe makes and removes a cgroup (slow on some hosts) only to warn: it runs after start-up, off the path
   // to the first tools/list.
   const cpuProbe = setTimeout(() => {
+    if (!usesDocker(config)) warnLimitStandIns(config, log);
     try {
       const cpu = cpuSupport();
       if (!cpu.enforced)
@@ -93,7 +95,15 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
   const artifacts = new ArtifactService();
   sessions.setCallTracker({
     begin: (s) => artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace }).begin(),
-    end: (s) => artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace }).end(),
+    end: async (s) => {
+      const t = artifacts.tracker({ sessionId: s.sessionId, workspace: s.workspace });
+      try {
+        return await t.end();
+      } finally {
+        // A walk cut at its cap, files not hashed: said in the call's result, which takes its notices after this.
+        for (const n of t.takeNotices()) sessions.addNotice(s.sessionId, n);
+      }
+    },
     forget: (id) => artifacts.forget(id),
   });
   const audit = new AuditLog(db, writes);
@@ -150,7 +160,12 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
       durationMs: e.durationMs,
     }),
   );
-  const backups = new BackupService({ db, dataDir: config.dataDir, maxBackups: config.maxBackups });
+  const backups = new BackupService({
+    db,
+    dataDir: config.dataDir,
+    maxBackups: config.maxBackups,
+    maxBackupBytes: config.backupMaxMb * 1024 * 1024,
+  });
   // A closed session's workspace is gone, so its backups can never be restored: free their content.
   sessions.events.on('closed', (id) => {
     backups
@@ -277,4 +292,19 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
       db.close();
     },
   };
+}
+
+/** Names, at start, each box limit no cgroup enforces on this host and what stands in for it. */
+function warnLimitStandIns(config: Config, log: ReturnType<typeof createLogger>): void {
+  try {
+    const m = hostLimitMechanisms(config.isolation === 'none' ? 'none' : 'bwrap');
+    const notices = limitNotices(m, config.memoryMb, config.pids);
+    if (notices.length > 0)
+      log.warn({ memory: m.memory, pids: m.pids, reason: m.reason }, notices.join('; '));
+  } catch (err) {
+    log.warn(
+      { err: String(err) },
+      'the cgroup probe failed: whether the memory and process limits hold is unknown',
+    );
+  }
 }

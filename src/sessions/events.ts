@@ -1,6 +1,7 @@
 // Call events: each execute and shell_execute call as it starts, sends output and ends, for watchers (the live view
 // of the status page). With no listener a call pays nothing but one check; listeners must only queue work.
 import { EventEmitter } from 'node:events';
+import { toErrorBody } from '../errors.js';
 
 export type CallKind = 'python' | 'shell';
 
@@ -87,11 +88,8 @@ export class CallEvents extends EventEmitter<CallEventMap> {
   }
 }
 
+/** As the client gets it (toErrorBody): an internal error shows no host path in the live view either. */
 function errorOf(err: unknown): CallEnd['error'] {
-  const e = err as { code?: unknown; message?: unknown; hint?: unknown } | null;
-  return {
-    code: typeof e?.code === 'string' ? e.code : 'internal',
-    message: typeof e?.message === 'string' ? e.message : String(err),
-    hint: typeof e?.hint === 'string' ? e.hint : undefined,
-  };
+  const { code, message, hint } = toErrorBody(err);
+  return { code, message, hint };
 }

@@ -11,6 +11,7 @@ import type {
   MimeBundle,
   StreamCapture,
 } from '../sandbox/protocol.js';
+import type { LimitMechanism } from '../sandbox/limit-stand-ins.js';
 import type { BoundedChangesSchema, ExecuteResultSchema } from './execute-result-schema.js';
 
 /** An execute's result: the fields its schema publishes (execute-result-schema.ts), and what only the server reads. */
@@ -31,6 +32,8 @@ export interface ResultContext {
   timeoutS: number;
   memoryMb: number;
   oomKilled: boolean;
+  /** What holds the memory limit: under 'rlimit' (RLIMIT_DATA) a MemoryError in the kernel is the limit reached. */
+  memoryBy?: LimitMechanism;
   isolation: 'bwrap' | 'docker' | 'none';
   notices: string[];
   memoryPeakBytes: number | null;
@@ -92,6 +95,22 @@ export function buildExecuteResult(
       message: `the code used more than the session's ${ctx.memoryMb} MiB memory limit and was killed; ${stateNote}`,
       details: { memory_limit_mb: ctx.memoryMb, state_preserved: false },
       hint: 'process the data in chunks, or create a session with a larger memory_mb',
+    };
+  } else if (final.status === 'error' && ctx.memoryBy === 'rlimit' && final.error?.ename === 'MemoryError') {
+    status = 'memory_limit';
+    error = {
+      code: 'memory_limit',
+      message:
+        `the code asked for more than the ${ctx.memoryMb} MiB a process may map in this session and Python raised ` +
+        `MemoryError (RLIMIT_DATA per process: this machine gives the server no memory cgroup); ${stateNote}`,
+      details: {
+        ...error?.details,
+        memory_limit_mb: ctx.memoryMb,
+        enforced_by: 'RLIMIT_DATA',
+        per: 'process',
+        state_preserved: final.state_preserved ?? true,
+      },
+      hint: 'free large objects (del, gc.collect()), process the data in chunks, or create a session with a larger memory_mb',
     };
   } else if (final.status === 'killed') {
     const exitCode = typeof final['exit_code'] === 'number' ? final['exit_code'] : null;

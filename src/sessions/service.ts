@@ -13,6 +13,7 @@ import type { Db } from '../store/db.js';
 import type { ExecutionRow } from '../store/executions-repo.js';
 import { SessionsRepo, type SessionRow } from '../store/sessions-repo.js';
 import type { ArtifactChanges } from '../artifacts/types.js';
+import { hostLimitMechanisms, limitNotices } from '../sandbox/limit-stand-ins.js';
 import { buildExecuteResult, type ExecuteResult } from './execute-result.js';
 import { HistoryWriter } from './history.js';
 import type { SessionClosedSchema, SessionInfoSchema } from './result-schemas.js';
@@ -235,8 +236,11 @@ export class SessionService {
     return this.config.idleTtlS;
   }
 
-  async create(owner: string, opts: SessionOptions = {}): Promise<SessionInfo> {
-    return this.info(this.open(owner, opts, false));
+  /** The new session, with a notice for each limit no cgroup enforces here and what stands in for it. */
+  async create(owner: string, opts: SessionOptions = {}): Promise<SessionInfo & { notices: string[] }> {
+    const info = this.info(this.open(owner, opts, false));
+    const backend = this.config.isolation === 'none' ? 'none' : this.config.boxBackend;
+    return { ...info, notices: limitNotices(hostLimitMechanisms(backend), info.memory_mb, info.pids) };
   }
 
   /**
@@ -637,6 +641,7 @@ export class SessionService {
     // A shell result may have shown the notice already; the execute that first runs on the new state says it too.
     if (lostBefore !== null && !notices.includes(lostBefore)) notices.unshift(lostBefore);
     if (restartedInCall) notices.push(KERNEL_LOST_IN_CALL_NOTICE);
+    notices.push(...outcome.eventNotices);
     const result = buildExecuteResult(outcome.final, outcome.events, {
       sessionId: rt.row.id,
       executionCount: count,
@@ -644,6 +649,7 @@ export class SessionService {
       timeoutS,
       memoryMb: rt.row.memory_mb,
       oomKilled: outcome.oomKilled,
+      memoryBy: box.mechanisms.memory,
       isolation: this.config.isolation === 'none' ? 'none' : this.config.boxBackend,
       notices,
       memoryPeakBytes: usage.memory_peak_bytes,
