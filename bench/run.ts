@@ -18,6 +18,7 @@ import { runFirstPlot } from './first-plot.js';
 import { runHttpVsStdio } from './http-vs-stdio.js';
 import { runToolsList } from './tools-list.js';
 import { runCloseStall } from './close-stall.js';
+import { runShellExecute } from './shell-execute.js';
 import { printSoak, runSoak } from './soak.js';
 import { printBackupsAb, runBackupsAb } from './backups-ab.js';
 import { runDocker } from './docker.js';
@@ -369,6 +370,8 @@ await runCloseStall();
 await runHttpVsStdio();
 printConcurrency(await runConcurrency());
 await runFirstPlot();
+// shell_execute round trips, with an older build beside when BENCH_SHELL_BEFORE names one (.bench/shell-execute.json).
+await runShellExecute();
 // Backup and rollback of this tree against the commit before the descriptor layer, interleaved (.bench/backups-ab.json).
 printBackupsAb(await runBackupsAb());
 // The Docker backend beside bubblewrap, when an engine answers (.bench/docker.json).
