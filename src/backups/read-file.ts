@@ -7,7 +7,7 @@ import type { BlobStore } from './blob-store.js';
 import { formatBytes, type ByteBudget } from '../fsafe/byte-budget.js';
 import { SparseWriter } from '../fsafe/sparse-write.js';
 import { HEAD_BYTES } from '../workspace/categorize.js';
-import { openRegularIn, ReadHandle, type DirCache } from '../fsafe/files.js';
+import { LockedFileError, openRegularIn, ReadHandle, type DirCache } from '../fsafe/files.js';
 import { statKeyOf } from './scan.js';
 
 /** Size of the reusable read buffers: files up to this size are read once between hashing and storing. */
@@ -59,6 +59,7 @@ function openContained(dirs: DirCache, rel: string): { fh: ReadHandle; st: BigIn
     return { fh: new ReadHandle(r.fd), st: r.stat };
   } catch (err) {
     if (err instanceof SkipFile) throw err;
+    if (err instanceof LockedFileError) throw new SkipFile('locked by a process in the box (a file lease)');
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new SkipFile('vanished while being read');
     if (code === 'ELOOP' || code === 'ENOTDIR')

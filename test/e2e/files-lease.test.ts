@@ -82,6 +82,7 @@ describe('a leased workspace file', () => {
     const b = await ok('backup_current_artifacts');
     const skipped = b.skipped as Array<{ path: string; reason: string }>;
     expect(skipped.map((s) => s.path)).toContain('leased.txt');
+    expect(skipped.find((s) => s.path === 'leased.txt')?.reason).toMatch(/locked by a process in the box/);
     expect(b.file_count).toBe(2);
   });
 
