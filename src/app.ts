@@ -297,7 +297,7 @@ export function createApp(config: Config, profile: ToolProfile = 'full'): App {
 /** Names, at start, each box limit no cgroup enforces on this host and what stands in for it. */
 function warnLimitStandIns(config: Config, log: ReturnType<typeof createLogger>): void {
   try {
-    const m = hostLimitMechanisms(config.isolation === 'none' ? 'none' : 'bwrap');
+    const m = hostLimitMechanisms(config.isolation === 'none' ? 'none' : config.boxBackend);
     const notices = limitNotices(m, config.memoryMb, config.pids);
     if (notices.length > 0)
       log.warn({ memory: m.memory, pids: m.pids, reason: m.reason }, notices.join('; '));

@@ -56,6 +56,11 @@ export function limitNotices(m: LimitMechanisms, memoryMb: number, pids: number)
 
 let hostSupport: CgroupSupport | undefined;
 
+/** This host's cgroup support, probed once per process (a probe cgroup made and removed): it does not change. */
+export function hostCgroupSupport(): CgroupSupport {
+  return (hostSupport ??= cgroupSupport());
+}
+
 /**
  * What holds a new box's limits on this host, its cgroup support probed once (a probe cgroup made and removed).
  * A Docker box always has its container's cgroup.
@@ -64,7 +69,7 @@ export function hostLimitMechanisms(
   backend: 'bwrap' | 'docker' | 'none',
 ): LimitMechanisms & { reason?: string } {
   if (backend === 'docker') return { memory: 'cgroup', pids: 'cgroup' };
-  hostSupport ??= cgroupSupport();
-  const m = limitMechanisms(backend === 'bwrap', hostSupport);
-  return hostSupport.reason === undefined ? m : { ...m, reason: hostSupport.reason };
+  const support = hostCgroupSupport();
+  const m = limitMechanisms(backend === 'bwrap', support);
+  return support.reason === undefined ? m : { ...m, reason: support.reason };
 }

@@ -1,7 +1,7 @@
 // The server's self-description as resources: sandbox://server/overview (markdown) and
 // sandbox://catalog/interfaces (JSON), generated from the registry and the live configuration.
 import type { McpServer } from '@modelcontextprotocol/server';
-import { cgroupSupport } from '../sandbox/cgroups.js';
+import { hostCgroupSupport } from '../sandbox/limit-stand-ins.js';
 import { seccompSupported } from '../sandbox/seccomp.js';
 import { buildCatalog, buildOverview, CATALOG_URI, OVERVIEW_URI, type LiveFacts } from './catalog.js';
 import type { Services } from './services.js';
@@ -15,7 +15,7 @@ export function liveFacts(services: Services): LiveFacts {
   if (facts) return facts;
   const cfg = services.config;
   const bwrap = cfg.isolation === 'bwrap' && !services.sessions.isolationMissing();
-  const cg = cgroupSupport();
+  const cg = hostCgroupSupport();
   const sc = seccompSupported();
   facts = {
     isolation:
