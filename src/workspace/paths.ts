@@ -25,7 +25,9 @@ function tryLstat(p: string, rel: string): Stats | null {
     if (code === 'ELOOP')
       throw refuse(`The path '${rel}' goes through a symbolic link loop`, rel, 'symlink_loop');
     if (code === 'ENAMETOOLONG') throw refuse(`The path '${rel.slice(0, 80)}…' is too long`, rel, 'too_long');
-    throw changed(rel);
+    // EINVAL: the name stopped being a symlink between lstat and readlink, i.e. the box is renaming it.
+    if (code === 'EINVAL') throw changed(rel);
+    throw err;
   }
 }
 
@@ -102,7 +104,9 @@ export function resolveInWorkspace(workspace: string, rel: string, opts: Resolve
       throw refuse(`The path '${rel}' goes through a broken symbolic link`, rel, 'dangling_symlink');
     }
     if (code === 'ENAMETOOLONG') throw refuse(`The path '${rel.slice(0, 80)}…' is too long`, rel, 'too_long');
-    throw changed(rel);
+    // EINVAL: the name stopped being a symlink between lstat and readlink, i.e. the box is renaming it.
+    if (code === 'EINVAL') throw changed(rel);
+    throw err;
   }
   if (!isInside(root, realAncestor)) {
     throw refuse(
