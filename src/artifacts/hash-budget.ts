@@ -32,11 +32,6 @@ export class HashBudget {
     return null;
   }
 
-  /** The most a reserved file may turn out to hold when read (it may have grown since it was stat'ed). */
-  ceiling(reserved: number): number {
-    return reserved + Math.max(0, this.remaining);
-  }
-
   /** Settles a reservation with the bytes actually read (0 when the file was not read). */
   settle(reserved: number, read: number): void {
     this.remaining += reserved - read;

@@ -149,7 +149,9 @@ export async function describeFile(
   try {
     if (opts.hash) {
       let r;
-      const ceiling = budget?.ceiling(st.size);
+      // Read no more than was reserved: a file grown since its stat is not hashed (several hash at once, so headroom
+      // handed to each would add up past the budget).
+      const ceiling = budget ? st.size : undefined;
       try {
         r = await io.hash(abs, root, ceiling);
       } catch (err) {
