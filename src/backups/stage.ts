@@ -162,7 +162,7 @@ export async function stageManifest(
   const owner = opts.owner ?? null;
   // The staging folder is the server's own (beside the workspace, invisible to the box).
   mkdirSync(dest, { mode: 0o700 });
-  const dirs = [...rows.filter((r) => r.kind === 'dir')].sort(byDepth);
+  const dirs = rows.filter((r) => r.kind === 'dir').sort(byDepth);
   const perItem = !wantsSyncfs(rows.length + 1);
   const cache = new DirCache(Dir.openPath(dest, owner), OPEN_FOLDERS);
   try {

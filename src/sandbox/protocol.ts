@@ -61,8 +61,6 @@ export interface AgentFinal {
   usage?: AgentUsage;
   error?: AgentErrorBody | null;
   info?: Record<string, unknown>;
-  /** A Docker volume box's workspace listing, when the cell asked for it (null: the box gave none). */
-  workspace_listing?: string | null;
   [key: string]: unknown;
 }
 

@@ -55,7 +55,6 @@ function tracebackText(r: ExecuteResult): string {
 const IMAGE_MIMES = ['image/png', 'image/jpeg', 'image/gif'];
 
 /** A longer text value is cut and marked (the running call already kept at most its head, sessions/kept-events.ts). */
-export { BUNDLE_TEXT_CAP };
 /** A result's text values and inline images together hold at most this many times their one-value caps. */
 export const RESULT_BUDGET_FACTOR = 4;
 /** Bytes of a result's text budget kept for the lines that stand for values left out once the rest is spent. */

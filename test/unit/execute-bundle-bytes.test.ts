@@ -1,6 +1,7 @@
 // An execute result's display bundles stay within their byte caps as sent (JSON in UTF-8), whatever the text holds.
 import { describe, expect, it } from 'vitest';
-import { BUNDLE_TEXT_CAP, bundlesForResult, RESULT_BUDGET_FACTOR } from '../../src/server/execute-format.js';
+import { bundlesForResult, RESULT_BUDGET_FACTOR } from '../../src/server/execute-format.js';
+import { BUNDLE_TEXT_CAP } from '../../src/sessions/kept-events.js';
 import type { MimeBundle } from '../../src/sandbox/protocol.js';
 
 /** What a value costs in the result as it goes out: its JSON text, in UTF-8 bytes. */

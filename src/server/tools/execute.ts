@@ -5,7 +5,8 @@ import { okResult } from '../results.js';
 import { ArtifactChangesSchema, SessionIdArg } from '../schemas.js';
 import { ExecuteResultSchema } from '../../sessions/execute-result-schema.js';
 import { changeLinks } from '../artifact-links.js';
-import { BUNDLE_TEXT_CAP, bundlesForResult, executeText } from '../execute-format.js';
+import { bundlesForResult, executeText } from '../execute-format.js';
+import { BUNDLE_TEXT_CAP } from '../../sessions/kept-events.js';
 import { boundChanges } from '../../sessions/execute-result.js';
 
 const ExecuteInput = z.object({
