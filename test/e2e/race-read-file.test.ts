@@ -18,6 +18,7 @@ describe('read_file against a swapping box process', () => {
     await startSwapper(h, sid, { cwd: '/workspace', folder: 'd', link: 'l', seconds: 300 });
     const internal: string[] = [];
     let decoys = 0;
+    let refused = 0;
     try {
       for (let i = 0; i < TRIES; i++) {
         const r = await h.call('read_file', { session_id: sid, path: 'd/shadow' });
@@ -31,6 +32,7 @@ describe('read_file against a swapping box process', () => {
           continue;
         }
         const e = errorOf(r);
+        refused++;
         if (e.code === 'internal') internal.push(e.message as string);
       }
     } finally {
@@ -38,5 +40,7 @@ describe('read_file against a swapping box process', () => {
     }
     expect(internal).toEqual([]);
     expect(decoys).toBeGreaterThan(0);
+    // the swap raced the reads: some reads met the link (refused), else the attack was never tried
+    expect(refused).toBeGreaterThan(0);
   }, 300_000);
 });

@@ -91,11 +91,14 @@ describe('shell_execute: a stopped command takes every process it started with i
       { signal: abort.signal },
     );
     call.catch(() => undefined);
-    for (let i = 0; i < 300; i++) {
+    let started = false;
+    for (let i = 0; i < 300 && !started; i++) {
       const read = await h.call('read_file', { session_id: sessionId, path: 'cancel.started' });
-      if (!read.isError) break;
-      await new Promise((r) => setTimeout(r, 100));
+      started = !read.isError;
+      if (!started) await new Promise((r) => setTimeout(r, 100));
     }
+    // the daemon exists before the cancel, else its absence afterwards proves nothing
+    expect(started).toBe(true);
     abort.abort('stop');
     await expect(call).rejects.toThrow();
     expect(await running('sleep 7774')).toEqual([]);
